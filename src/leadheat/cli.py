@@ -1,0 +1,493 @@
+"""The ``leadheat`` command: a thin shell over :class:`leadheat.service.Leadheat`.
+
+Every read command takes ``--json`` for scripts; every error is one line that says what
+was wrong and where, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from leadheat.ingest.csv_files import (
+    BadRow,
+    CsvImportError,
+    Parsed,
+    parse_events,
+    parse_leads,
+    parse_mapping,
+    parse_outcomes,
+    parse_touches,
+    write_bad_rows,
+)
+from leadheat.ingest.keys import LeadKeyError
+from leadheat.playbook import PlaybookError, parse_playbook
+from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
+from leadheat.settings import Settings
+from leadheat.times import TimeFormatError, isoformat, parse_instant
+from leadheat.views import row_json, view_json
+
+app = typer.Typer(
+    help="leadheat: which leads are hot right now, and why.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+playbook_app = typer.Typer(help="Read, check and apply the team's playbook.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import leads, events, touches and outcomes from CSV.", no_args_is_help=True
+)
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(import_app, name="import")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+T = TypeVar("T")
+
+
+class _State:
+    url: str = Settings().database_url
+
+
+def _open() -> Leadheat:
+    return Leadheat(_State.url)
+
+
+@app.callback()
+def _main(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="SQLAlchemy database URL (default: $LEADHEAT_DATABASE_URL or sqlite:///leadheat.db).",
+        ),
+    ] = None,
+) -> None:
+    _State.url = db or Settings().database_url
+
+
+def _at(text: str | None) -> datetime | None:
+    return None if text is None else parse_instant(text)
+
+
+def _emit(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+AtOption = Annotated[
+    str | None,
+    typer.Option("--at", help="A past or present time (ISO 8601 with offset, or epoch seconds)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="At most N leads.")]
+SkipBadOption = Annotated[
+    Path | None,
+    typer.Option("--skip-bad", help="Store the good rows; write bad rows with reasons to FILE."),
+]
+
+
+# -- set-up -------------------------------------------------------------------------------
+@app.command()
+def init(
+    playbook: Annotated[
+        Path | None, typer.Option("--playbook", help="Start with this playbook.")
+    ] = None,
+) -> None:
+    """Create the database (or upgrade it) with the default or a given playbook."""
+    source = playbook.read_text("utf-8") if playbook is not None else None
+    if source is not None:
+        parse_playbook(source, str(playbook))
+    version = _open().init(source)
+    out.print(f"database ready at {_State.url} (playbook version {version})")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same leads.")] = 7,
+    leads: Annotated[int, typer.Option(min=10, help="How many leads.")] = 400,
+) -> None:
+    """Load a reproducible, SYNTHETIC demo population (a shoe shop and a SaaS trial funnel)."""
+    from leadheat.demo import SYNTHETIC_NOTE, load_demo
+
+    lh = _open()
+    lh.init()
+    summary = load_demo(lh, seed=seed, leads=leads)
+    out.print(SYNTHETIC_NOTE)
+    out.print(
+        f"loaded {summary.leads} leads, {summary.events} events, {summary.touches} touches, "
+        f"{summary.outcomes} outcomes, {summary.evidence} evidence facts"
+    )
+
+
+# -- playbook ----------------------------------------------------------------------------
+@playbook_app.command("show")
+def playbook_show(as_json: JsonOption = False) -> None:
+    """Print the current playbook (TOML), or its settings as JSON."""
+    lh = _open()
+    version, book = lh.playbook()
+    if as_json:
+        _emit({"version": version, "playbook": book.summary()})
+    else:
+        out.print(f"# playbook version {version}")
+        out.print(lh.playbook_source(), markup=False)
+
+
+@playbook_app.command("check")
+def playbook_check(file: Path) -> None:
+    """Validate a playbook file; errors name the key and the line."""
+    parse_playbook(_read(file), str(file))
+    out.print(f"{file}: ok")
+
+
+@playbook_app.command("apply")
+def playbook_apply(file: Path) -> None:
+    """Make FILE the next playbook version; every lead is re-scored by it."""
+    source = _read(file)
+    parse_playbook(source, str(file))
+    version = _open().apply_playbook(source)
+    out.print(f"playbook version {version} applied; all leads re-scored")
+
+
+@playbook_app.command("history")
+def playbook_history(as_json: JsonOption = False) -> None:
+    """Every playbook version, oldest first."""
+    rows = _open().playbook_history()
+    data = [
+        {"version": v, "name": n, "applied_at": isoformat(a), "sha256": h} for v, n, a, h in rows
+    ]
+    if as_json:
+        _emit(data)
+        return
+    table = Table("version", "name", "applied at", "sha256")
+    for item in data:
+        table.add_row(str(item["version"]), item["name"], item["applied_at"], item["sha256"][:12])
+    out.print(table)
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text("utf-8")
+    except FileNotFoundError:
+        raise LeadheatError(f"{file}: no such file") from None
+    except UnicodeDecodeError as error:
+        raise LeadheatError(f"{file}: not valid UTF-8 at byte {error.start}") from None
+
+
+# -- imports -----------------------------------------------------------------------------
+@contextmanager
+def _progress(path: Path) -> Iterator[Callable[[int], None]]:
+    size = path.stat().st_size if path.exists() else 0
+    with Progress(
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=size < 5_000_000 or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(path.name, total=size or 1)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def _settle(path: Path, parsed: Parsed[T], skip_bad: Path | None) -> list[T]:
+    """Stop on bad rows, or set them aside when asked; never a silent partial import."""
+    if parsed.bad:
+        if skip_bad is None:
+            raise CsvImportError(path, parsed.bad)
+        write_bad_rows(skip_bad, parsed.bad)
+        err.print(f"{len(parsed.bad)} bad rows written to {skip_bad}")
+    return parsed.rows
+
+
+def _unknown_leads(lh: Leadheat, parsed: Parsed[Any], skip_bad: Path | None, path: Path) -> None:
+    """Touches and outcomes need leads that exist: unknown ones are bad rows."""
+    known = lh.known_leads([row.lead for row in parsed.rows])
+    kept, lines = [], []
+    for row, line in zip(parsed.rows, parsed.lines, strict=True):
+        if row.lead in known:
+            kept.append(row)
+            lines.append(line)
+        else:
+            parsed.bad.append(BadRow(line, "lead", f"no lead known as {str(row.lead)!r}"))
+    parsed.rows, parsed.lines = kept, lines
+    parsed.bad.sort(key=lambda b: b.line)
+
+
+def _summary(read: int, stored: int, duplicates: int, bad: int, extra: str = "") -> None:
+    out.print(
+        f"rows read {read}, stored {stored}, duplicates {duplicates}, bad {bad}"
+        + (f", {extra}" if extra else "")
+    )
+
+
+@import_app.command("leads")
+def import_leads(
+    file: Path,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help='Rename a column: "CSV column=field" (repeatable).'),
+    ] = None,
+    skip_bad: SkipBadOption = None,
+) -> None:
+    """Create or update leads; columns become fields and attributes."""
+    lh = _open()
+    lh.playbook()
+    with _progress(file) as progress:
+        parsed = parse_leads(file, parse_mapping(map_ or []), progress)
+    rows = _settle(file, parsed, skip_bad)
+    report = lh.upsert_leads([LeadInput(r.keys, r.fields, r.created_at) for r in rows])
+    _summary(
+        parsed.read,
+        report.created + report.updated,
+        0,
+        len(parsed.bad),
+        f"created {report.created}, updated {report.updated}",
+    )
+
+
+@import_app.command("events")
+def import_events(file: Path, skip_bad: SkipBadOption = None) -> None:
+    """Import events: lead, type, timestamp, optional id; other columns are properties."""
+    lh = _open()
+    _, book = lh.playbook()
+    with _progress(file) as progress:
+        parsed = parse_events(file, lh.clock(), book.ingest.future_tolerance, progress)
+    rows = _settle(file, parsed, skip_bad)
+    report = lh.record_events(rows)
+    _summary(
+        parsed.read,
+        report.stored,
+        report.duplicates,
+        len(parsed.bad),
+        f"new leads {report.leads_created}",
+    )
+
+
+@import_app.command("touches")
+def import_touches(file: Path, skip_bad: SkipBadOption = None) -> None:
+    """Import touches: lead, kind, timestamp, optional direction, result, rep, note."""
+    lh = _open()
+    _, book = lh.playbook()
+    parsed = parse_touches(file, lh.clock(), book.ingest.future_tolerance)
+    _unknown_leads(lh, parsed, skip_bad, file)
+    rows = _settle(file, parsed, skip_bad)
+    stored = lh.record_touches(rows)
+    _summary(parsed.read, stored, 0, len(parsed.bad))
+
+
+@import_app.command("outcomes")
+def import_outcomes(file: Path, skip_bad: SkipBadOption = None) -> None:
+    """Import outcomes: lead, outcome (won|lost|disqualified), timestamp, optional reason."""
+    lh = _open()
+    _, book = lh.playbook()
+    parsed = parse_outcomes(file, lh.clock(), book.ingest.future_tolerance)
+    _unknown_leads(lh, parsed, skip_bad, file)
+    rows = _settle(file, parsed, skip_bad)
+    stored = lh.record_outcomes(rows)
+    _summary(parsed.read, stored, 0, len(parsed.bad))
+
+
+# -- recording one thing -----------------------------------------------------------------
+@app.command()
+def track(
+    lead: str,
+    event_type: Annotated[str, typer.Argument(metavar="TYPE")],
+    at: AtOption = None,
+    prop: Annotated[
+        list[str] | None, typer.Option("--prop", help="An event property k=v (repeatable).")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="Event id (for idempotency).")
+    ] = None,
+) -> None:
+    """Record an event for a lead (created if unknown)."""
+    properties = {}
+    for item in prop or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise LeadheatError(f"--prop {item!r} must look like name=value")
+        properties[name] = value
+    report = _open().track(lead, event_type, _at(at), properties or None, event_id)
+    out.print("stored" if report.stored else "duplicate: already stored")
+
+
+@app.command()
+def touch(
+    lead: str,
+    kind: str,
+    at: AtOption = None,
+    direction: Annotated[str, typer.Option(help="inbound or outbound")] = "outbound",
+    result: Annotated[str | None, typer.Option(help="e.g. connected, voicemail")] = None,
+    rep: Annotated[str | None, typer.Option(help="Who made the contact.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+) -> None:
+    """Record a contact by the team (call, email, sms, meeting)."""
+    _open().touch(lead, kind, _at(at), direction=direction, result=result, rep=rep, note=note)
+    out.print("touch recorded")
+
+
+@app.command()
+def outcome(
+    lead: str,
+    result: Annotated[str, typer.Argument(metavar="won|lost|disqualified")],
+    at: AtOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why, in a few words.")] = None,
+) -> None:
+    """Record the outcome of a lead."""
+    _open().outcome(lead, result, _at(at), reason)
+    out.print(f"outcome {result} recorded")
+
+
+@app.command()
+def evidence(
+    lead: str,
+    kind: Annotated[str, typer.Argument(metavar="need|budget|timeline|authority")],
+    value: str,
+    at: AtOption = None,
+) -> None:
+    """Record BANT evidence stated by the lead at a time (default now)."""
+    _open().evidence(lead, kind, value, _at(at))
+    out.print(f"{kind} evidence recorded")
+
+
+@app.command()
+def merge(keep: str, absorb: str) -> None:
+    """Merge lead ABSORB into KEEP: one person, one history."""
+    _open().merge(keep, absorb)
+    out.print(f"{absorb} merged into {keep}")
+
+
+# -- reading -----------------------------------------------------------------------------
+def _print_rows(rows: Sequence[LeadRow], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for name in ("lead", "name", "company", "heat", "grade", "temp", "status", "why"):
+        table.add_column(name, justify="right" if name == "heat" else "left")
+    for row in rows:
+        table.add_row(
+            row.email or row.external_id or str(row.lead_id),
+            row.name or "",
+            row.company or "",
+            f"{row.heat:.1f}",
+            row.grade,
+            row.temperature.value,
+            row.status,
+            row.reason,
+        )
+    out.print(table)
+
+
+@app.command()
+def hot(at: AtOption = None, limit: LimitOption = None, as_json: JsonOption = False) -> None:
+    """Hot leads, hottest first."""
+    rows = _open().hot(_at(at), limit)
+    if as_json:
+        _emit([row_json(r) for r in rows])
+    else:
+        _print_rows(rows, f"{len(rows)} hot leads" + (f" at {at}" if at else ""))
+
+
+@app.command()
+def leads(
+    temperature: Annotated[
+        str | None, typer.Option(help="Only leads of this temperature: hot, warm or cold.")
+    ] = None,
+    at: AtOption = None,
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Leads, hottest first."""
+    if temperature is not None and temperature not in ("hot", "warm", "cold"):
+        raise LeadheatError(f"--temperature {temperature!r} must be hot, warm or cold")
+    rows = _open().leads(temperature, _at(at), limit)
+    if as_json:
+        _emit([row_json(r) for r in rows])
+    else:
+        _print_rows(rows, f"{len(rows)} leads")
+
+
+@app.command()
+def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
+    """One lead's score, explained: heat by signal, fit, evidence, when it cools."""
+    lh = _open()
+    view = lh.show(lead, _at(at))
+    _, book = lh.playbook()
+    data = view_json(view, book.fit.qualified_at)
+    if as_json:
+        _emit(data)
+        return
+    who = data["lead"]
+    out.print(
+        f"[bold]{who['email'] or who['external_id']}[/bold]  {who['name'] or ''}  {who['company'] or ''}"
+    )
+    out.print(
+        f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}  fit {data['fit']:g}"
+        f"  qualified {'yes' if data['qualified'] else 'no'}  status {data['status']}"
+    )
+    out.print(f"why: {data['explanation']['temperature']}")
+    if data["hot_until"]:
+        out.print(f"hot until {data['hot_until']}")
+    if data["warm_until"]:
+        out.print(f"warm until {data['warm_until']}")
+    table = Table(
+        "signal", "events", "heat now", "last", title="heat by signal", title_justify="left"
+    )
+    for signal in data["explanation"]["heat"]:
+        table.add_row(
+            signal["type"], str(signal["events"]), f"{signal['heat']:.2f}", signal["last_at"]
+        )
+    out.print(table)
+    fit = data["explanation"]["fit"]
+    for rule in fit["matched"]:
+        out.print(f"  + {rule['points']:g}  {rule['rule']}")
+    for rule in fit["missed"]:
+        out.print(
+            f"  . {rule['points']:g}  {rule['rule']}" + ("  (missing)" if rule["missing"] else "")
+        )
+    for rule in fit["disqualified_by"]:
+        out.print(f"  x disqualified: {rule}")
+    for kind, status in data["evidence"].items():
+        out.print(
+            f"  {kind}: {status['state']}" + (f" ({status['value']})" if status["value"] else "")
+        )
+
+
+ERRORS = (
+    LeadheatError,
+    CsvImportError,
+    PlaybookError,
+    TimeFormatError,
+    LeadKeyError,
+    FileNotFoundError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the app and turn expected errors into one clear line."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except ERRORS as error:
+        err.print(f"[red]error:[/red] {error}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

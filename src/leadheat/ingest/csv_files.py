@@ -1,0 +1,394 @@
+"""CSV files in: leads, events, touches and outcomes, validated row by row.
+
+A file is read whole before anything is stored. Every problem is reported as
+``line N, column C: what is wrong`` (lines as an editor numbers them, the header is line 1);
+the caller stores nothing when there is one, unless it was asked to set bad rows aside.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
+from leadheat.store.events import NewEvent, derived_event_id
+from leadheat.times import TimeFormatError, parse_instant
+
+Row = TypeVar("Row")
+Progress = Callable[[int], None]
+"""Called with the number of bytes read so far, for progress bars."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that cannot be imported, where it is and why."""
+
+    line: int
+    column: str | None
+    message: str
+    values: Sequence[str] = ()
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f', column "{self.column}"' if self.column else "")
+        return f"{where}: {self.message}"
+
+
+class CsvImportError(ValueError):
+    """A file with bad rows; nothing of it was stored."""
+
+    def __init__(self, path: Path, problems: Sequence[BadRow], shown: int = 10) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems[:shown]]
+        more = len(self.problems) - shown
+        if more > 0:
+            lines.append(f"... and {more} more bad rows")
+        super().__init__(f"{path}: " + "\n  ".join(["nothing was imported:", *lines]))
+
+
+@dataclass
+class Parsed(Generic[Row]):
+    """The good rows of a file, with the line each came from, and the bad ones."""
+
+    rows: list[Row] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+    read: int = 0
+
+
+@dataclass(frozen=True)
+class TouchInput:
+    lead: LeadKey
+    kind: str
+    at: datetime
+    direction: str = "outbound"
+    result: str | None = None
+    rep: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeInput:
+    lead: LeadKey
+    outcome: str
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    keys: tuple[LeadKey, ...]
+    fields: dict[str, Any]
+    created_at: datetime | None
+
+
+class _RowError(ValueError):
+    def __init__(self, column: str | None, message: str) -> None:
+        self.column = column
+        super().__init__(message)
+
+
+def snake_case(name: str) -> str:
+    """Column names as field names: ``"Lead Source"`` → ``"lead_source"``.
+
+    >>> snake_case("Total Time Spent on Website"), snake_case("E-mail")
+    ('total_time_spent_on_website', 'e_mail')
+    """
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def parse_mapping(items: Sequence[str]) -> dict[str, str]:
+    """``["CSV column=field", …]`` as a dict, refusing malformed entries."""
+    mapping = {}
+    for item in items:
+        column, sep, target = item.partition("=")
+        if not sep or not column.strip() or not target.strip():
+            raise ValueError(f'--map {item!r} must look like "CSV column=field"')
+        mapping[column.strip()] = target.strip()
+    return mapping
+
+
+def _records(path: Path, progress: Progress | None) -> Iterator[tuple[int, list[str] | BadRow]]:
+    """``(line, values)`` for each record, or ``(line, BadRow)`` for an unreadable one."""
+    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        line = 1
+        while True:
+            start = line
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                line = reader.line_num + 1
+                yield start, BadRow(start, None, f"broken CSV quoting ({error})")
+                continue
+            line = reader.line_num + 1
+            if progress is not None and reader.line_num % 20_000 == 0:
+                progress(handle.tell() if handle.seekable() else 0)
+            yield start, values
+
+
+def _table(
+    path: Path,
+    required: Sequence[str],
+    mapping: Mapping[str, str],
+    parsed: Parsed[Any],
+    progress: Progress | None,
+) -> Iterator[tuple[int, dict[str, str], list[str]]]:
+    """Rows as ``{field: text}`` after the header and the column map are applied."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    records = _records(path, progress)
+    first = next(records, None)
+    if first is None:
+        raise CsvImportError(path, [BadRow(1, None, "the file is empty (a header row is needed)")])
+    _, header = first
+    if isinstance(header, BadRow):
+        raise CsvImportError(path, [header])
+    names = [h.strip() for h in header]
+    for index, name in enumerate(names):
+        if _has_bad_bytes(name):
+            raise CsvImportError(path, [BadRow(1, f"#{index + 1}", "header is not valid UTF-8")])
+    missing_map = [column for column in mapping if column not in names]
+    if missing_map:
+        raise CsvImportError(
+            path,
+            [
+                BadRow(
+                    1,
+                    column,
+                    f"--map names a column the file does not have (it has: {', '.join(names)})",
+                )
+                for column in missing_map
+            ],
+        )
+    fields = [mapping.get(name, snake_case(name)) for name in names]
+    absent = [name for name in required if name not in fields]
+    if absent:
+        raise CsvImportError(
+            path,
+            [
+                BadRow(
+                    1,
+                    name,
+                    f"required column is missing (columns are: {', '.join(names)}); "
+                    f'map one with --map "COLUMN={name}"',
+                )
+                for name in absent
+            ],
+        )
+    width = len(header)
+    for line, values in records:
+        parsed.read += 1
+        if isinstance(values, BadRow):
+            parsed.bad.append(values)
+            continue
+        if not any(v.strip() for v in values):
+            parsed.read -= 1
+            continue
+        if len(values) != width:
+            parsed.bad.append(
+                BadRow(line, None, f"expected {width} fields, found {len(values)}", values)
+            )
+            continue
+        bad_column = next(
+            (names[i] for i, v in enumerate(values[: len(names)]) if _has_bad_bytes(v)), None
+        )
+        if bad_column is not None:
+            parsed.bad.append(
+                BadRow(line, bad_column, "not valid UTF-8 (save the file as UTF-8)", values)
+            )
+            continue
+        yield line, dict(zip(fields, values, strict=False)), values
+
+
+def _has_bad_bytes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _instant(row: Mapping[str, str], column: str, now: datetime, tolerance: timedelta) -> datetime:
+    try:
+        instant = parse_instant(row[column])
+    except TimeFormatError as error:
+        raise _RowError(column, str(error)) from None
+    if instant > now + tolerance:
+        raise _RowError(
+            column,
+            f"{row[column]!r} is in the future (more than {tolerance} after now, "
+            f"{now.isoformat()}); check the time zone",
+        )
+    return instant
+
+
+def _lead(row: Mapping[str, str], column: str = "lead") -> LeadKey:
+    try:
+        return parse_lead_key(row[column])
+    except LeadKeyError as error:
+        raise _RowError(column, str(error)) from None
+
+
+def _text(row: Mapping[str, str], column: str) -> str:
+    value = row[column].strip()
+    if not value:
+        raise _RowError(column, "is empty")
+    if len(value) > 100:
+        raise _RowError(column, "is longer than 100 characters")
+    return value
+
+
+def _optional(row: Mapping[str, str], column: str) -> str | None:
+    value = row.get(column, "").strip()
+    return value or None
+
+
+def parse_events(
+    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+) -> Parsed[NewEvent]:
+    """Events: ``lead``, ``type``, ``timestamp``, optional ``id``; other columns are
+    properties. Rows without an id get a derived one, so importing a file twice adds nothing.
+    """
+    parsed: Parsed[NewEvent] = Parsed()
+    seen: dict[tuple[object, ...], int] = {}
+    reserved = {"lead", "type", "timestamp", "id"}
+    for line, row, values in _table(path, ("lead", "type", "timestamp"), {}, parsed, progress):
+        try:
+            lead = _lead(row)
+            event_type = _text(row, "type")
+            at = _instant(row, "timestamp", now, tolerance)
+            properties = {k: v for k, v in row.items() if k not in reserved and v != ""} or None
+            event_id = (row.get("id") or "").strip()
+            if not event_id:
+                signature = (lead, event_type, at, tuple(sorted((properties or {}).items())))
+                count = seen.get(signature, 0)
+                seen[signature] = count + 1
+                event_id = derived_event_id(lead, event_type, at, properties, count)
+            elif len(event_id) > 200:
+                raise _RowError("id", "is longer than 200 characters")
+        except _RowError as problem:
+            parsed.bad.append(BadRow(line, problem.column, str(problem), values))
+            continue
+        parsed.rows.append(NewEvent(lead, event_type, at, event_id, properties))
+        parsed.lines.append(line)
+    return parsed
+
+
+def parse_leads(
+    path: Path, mapping: Mapping[str, str], progress: Progress | None = None
+) -> Parsed[LeadRecord]:
+    """Leads: an ``email`` or ``external_id`` column (after ``--map``), optional
+    ``created_at`` (the CRM's date); every other column becomes an attribute."""
+    parsed: Parsed[LeadRecord] = Parsed()
+    rows = _table(path, (), mapping, parsed, progress)
+    for line, row, values in rows:
+        if "email" not in row and "external_id" not in row:
+            raise CsvImportError(
+                path,
+                [
+                    BadRow(
+                        1,
+                        None,
+                        'no key column: name one "email" or "external_id", or map one '
+                        'with --map "COLUMN=email" / --map "COLUMN=external_id"',
+                    )
+                ],
+            )
+        try:
+            keys = []
+            if row.get("email", "").strip():
+                try:
+                    keys.append(LeadKey("email", normalise_email(row["email"])))
+                except LeadKeyError as error:
+                    raise _RowError("email", str(error)) from None
+            if row.get("external_id", "").strip():
+                keys.append(LeadKey("external", row["external_id"].strip()))
+            if not keys:
+                raise _RowError("email", "the lead has neither an email nor an external id")
+            created = None
+            if row.get("created_at", "").strip():
+                try:
+                    created = parse_instant(row["created_at"])
+                except TimeFormatError as error:
+                    raise _RowError("created_at", str(error)) from None
+            fields = {
+                k: v.strip()
+                for k, v in row.items()
+                if k not in ("email", "external_id", "created_at") and k and v.strip() != ""
+            }
+        except _RowError as problem:
+            parsed.bad.append(BadRow(line, problem.column, str(problem), values))
+            continue
+        parsed.rows.append(LeadRecord(tuple(keys), fields, created))
+        parsed.lines.append(line)
+    return parsed
+
+
+def parse_touches(
+    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+) -> Parsed[TouchInput]:
+    """Touches: ``lead``, ``kind``, ``timestamp``, optional ``direction``, ``result``,
+    ``rep``, ``note``."""
+    parsed: Parsed[TouchInput] = Parsed()
+    for line, row, values in _table(path, ("lead", "kind", "timestamp"), {}, parsed, progress):
+        try:
+            direction = (_optional(row, "direction") or "outbound").lower()
+            if direction not in ("inbound", "outbound"):
+                raise _RowError("direction", f"{direction!r} must be inbound or outbound")
+            touch = TouchInput(
+                _lead(row),
+                _text(row, "kind"),
+                _instant(row, "timestamp", now, tolerance),
+                direction,
+                _optional(row, "result"),
+                _optional(row, "rep"),
+                _optional(row, "note"),
+            )
+        except _RowError as problem:
+            parsed.bad.append(BadRow(line, problem.column, str(problem), values))
+            continue
+        parsed.rows.append(touch)
+        parsed.lines.append(line)
+    return parsed
+
+
+def parse_outcomes(
+    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+) -> Parsed[OutcomeInput]:
+    """Outcomes: ``lead``, ``outcome`` (won, lost, disqualified), ``timestamp``, optional
+    ``reason``."""
+    parsed: Parsed[OutcomeInput] = Parsed()
+    for line, row, values in _table(path, ("lead", "outcome", "timestamp"), {}, parsed, progress):
+        try:
+            outcome = row["outcome"].strip().lower()
+            if outcome not in ("won", "lost", "disqualified"):
+                raise _RowError("outcome", f"{row['outcome']!r} must be won, lost or disqualified")
+            item = OutcomeInput(
+                _lead(row),
+                outcome,
+                _instant(row, "timestamp", now, tolerance),
+                _optional(row, "reason"),
+            )
+        except _RowError as problem:
+            parsed.bad.append(BadRow(line, problem.column, str(problem), values))
+            continue
+        parsed.rows.append(item)
+        parsed.lines.append(line)
+    return parsed
+
+
+def write_bad_rows(path: Path, bad: Sequence[BadRow]) -> None:
+    """Set bad rows aside with their reasons, for ``--skip-bad FILE``."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "column", "error", "values"])
+        for row in bad:
+            safe = [v.encode("utf-8", "replace").decode("utf-8") for v in row.values]
+            writer.writerow([row.line, row.column or "", row.message, "|".join(safe)])

@@ -1,0 +1,362 @@
+"""The team's written criteria for hot, warm and cold: TOML in, a validated ``Playbook`` out.
+
+Every key is optional and defaults to DESIGN §2, so an empty file is a valid playbook. A
+mistake is reported with the key path *and* the line it sits on, because the people who edit
+playbooks are sales managers, not parsers.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from leadheat.scoring.conditions import Condition
+from leadheat.times import TimeFormatError, format_duration, parse_duration
+
+EvidenceKind = Literal["need", "budget", "timeline", "authority"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("need", "budget", "timeline", "authority")
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('write durations as a string such as "7d", "12h" or "90s"')
+    try:
+        return parse_duration(value)
+    except TimeFormatError as error:
+        raise ValueError(str(error)) from None
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Scalar = str | int | float | bool
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ConditionSpec(_Section):
+    matches: str | None = None
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = None
+    range: tuple[float, float] | None = None
+    present: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> _ConditionSpec:
+        given = [
+            name
+            for name in ("matches", "equals", "one_of", "range", "present")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of matches, equals, one_of, range, present"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as error:
+                raise ValueError(f"matches: {self.matches!r} is not a regular expression: {error}")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError(f"range: low {self.range[0]} is above high {self.range[1]}")
+        return self
+
+    def _condition(self, name: str) -> Condition:
+        return Condition(
+            name=name,
+            equals=self.equals,
+            one_of=tuple(self.one_of) if self.one_of is not None else None,
+            range=self.range,
+            matches=re.compile(self.matches) if self.matches is not None else None,
+            present=self.present,
+        )
+
+
+class FitRule(_ConditionSpec):
+    """Points for a lead attribute that marks the ideal customer (or disqualifies)."""
+
+    field: str
+    points: float = 0
+    disqualify: bool = False
+
+    @cached_property
+    def condition(self) -> Condition:
+        return self._condition(self.field)
+
+
+class SignalRule(_ConditionSpec):
+    """Points for an event of this type whose property passes a test (e.g. the pricing page)."""
+
+    property: str
+    points: float = Field(ge=0)
+
+    @cached_property
+    def condition(self) -> Condition:
+        return self._condition(self.property)
+
+
+class Signal(_Section):
+    """What one event type is worth; the first matching rule overrides ``points``."""
+
+    points: float = Field(default=0, ge=0)
+    half_life: Duration | None = None
+    rules: list[SignalRule] = Field(default_factory=list)
+
+
+class Decay(_Section):
+    half_life: Duration = timedelta(days=7)
+
+
+class Fit(_Section):
+    qualified_at: float = 10
+    rules: list[FitRule] = Field(default_factory=list)
+
+
+class Evidence(_Section):
+    """BANT evidence: how long it stays fresh and which property/attribute names carry it."""
+
+    ttl: Duration = timedelta(days=90)
+    need: list[str] = Field(default_factory=lambda: ["need"])
+    budget: list[str] = Field(default_factory=lambda: ["budget"])
+    timeline: list[str] = Field(default_factory=lambda: ["timeline"])
+    authority: list[str] = Field(default_factory=lambda: ["authority"])
+
+
+class Temperature(_Section):
+    hot_heat: float = Field(default=20, gt=0)
+    warm_heat: float = Field(default=5, gt=0)
+    warm_window: Duration = timedelta(days=30)
+    cold_after: Duration = timedelta(days=180)
+    hot_requires: list[EvidenceKind] = Field(default_factory=lambda: ["need", "budget", "timeline"])
+    churn_events: list[str] = Field(
+        default_factory=lambda: ["trial_expired", "subscription_cancelled"]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Temperature:
+        if self.warm_heat > self.hot_heat:
+            raise ValueError(f"warm_heat {self.warm_heat:g} is above hot_heat {self.hot_heat:g}")
+        return self
+
+
+class Grade(_Section):
+    """Fit needed for letters A, B and C (D below C); default 2x, 1x and 0.5x ``qualified_at``."""
+
+    a: float | None = None
+    b: float | None = None
+    c: float | None = None
+
+
+class Ingest(_Section):
+    future_tolerance: Duration = timedelta(minutes=5)
+
+
+class Playbook(_Section):
+    """A validated playbook. Build one with :func:`parse_playbook` or :func:`default_playbook`."""
+
+    name: str = "playbook"
+    decay: Decay = Field(default_factory=Decay)
+    signals: dict[str, Signal] = Field(default_factory=dict)
+    fit: Fit = Field(default_factory=Fit)
+    evidence: Evidence = Field(default_factory=Evidence)
+    temperature: Temperature = Field(default_factory=Temperature)
+    grade: Grade = Field(default_factory=Grade)
+    ingest: Ingest = Field(default_factory=Ingest)
+
+    def half_life_for(self, event_type: str) -> timedelta:
+        """The half-life that decays this event type's heat."""
+        signal = self.signals.get(event_type)
+        if signal is not None and signal.half_life is not None:
+            return signal.half_life
+        return self.decay.half_life
+
+    def points_for(self, event_type: str, properties: Mapping[str, Any] | None = None) -> float:
+        """Points of one event: the first matching property rule, else the signal's points.
+
+        Event types without a ``[signals.*]`` entry are worth 0 (stored and shown, not heat).
+
+        >>> book = parse_playbook('[signals.page_view]\\npoints = 1\\n'
+        ...     '[[signals.page_view.rules]]\\nproperty = "url"\\nmatches = "/pricing"\\npoints = 5')
+        >>> book.points_for("page_view", {"url": "/pricing"}), book.points_for("page_view")
+        (5.0, 1.0)
+        >>> book.points_for("unknown_thing")
+        0.0
+        """
+        signal = self.signals.get(event_type)
+        if signal is None:
+            return 0.0
+        if properties:
+            for rule in signal.rules:
+                if rule.condition.holds(properties):
+                    return float(rule.points)
+        return float(signal.points)
+
+    @cached_property
+    def half_lives(self) -> tuple[timedelta, ...]:
+        """The distinct half-lives in use: one heat key per lead for each."""
+        spans = {self.decay.half_life}
+        spans.update(self.half_life_for(name) for name in self.signals)
+        return tuple(sorted(spans))
+
+    @cached_property
+    def evidence_names(self) -> dict[str, EvidenceKind]:
+        """Property/attribute name → the BANT kind it carries."""
+        names: dict[str, EvidenceKind] = {}
+        for kind in EVIDENCE_KINDS:
+            for name in getattr(self.evidence, kind):
+                names[name] = kind
+        return names
+
+    @cached_property
+    def grade_thresholds(self) -> tuple[float, float, float]:
+        """Fit needed for A, B and C."""
+        base = self.fit.qualified_at
+        return (
+            self.grade.a if self.grade.a is not None else 2 * base,
+            self.grade.b if self.grade.b is not None else base,
+            self.grade.c if self.grade.c is not None else 0.5 * base,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The playbook as plain data with durations written back as "7d"."""
+        return _durations_as_text(self.model_dump(mode="python"))
+
+
+def _durations_as_text(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, dict):
+        return {key: _durations_as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_durations_as_text(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class PlaybookProblem:
+    """One mistake: where (dotted key and line) and what is wrong."""
+
+    key: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line is not None else ""
+        return f"{where}{self.key or 'playbook'}: {self.message}"
+
+
+class PlaybookError(ValueError):
+    """A playbook that cannot be used; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: list[PlaybookProblem], source_name: str = "playbook") -> None:
+        self.problems = problems
+        super().__init__(f"{source_name}: " + "; ".join(str(p) for p in problems))
+
+
+def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
+    """Validate TOML text as a playbook.
+
+    >>> parse_playbook("").temperature.hot_heat
+    20
+    >>> parse_playbook('[temperature]\\nhot_heta = 3')
+    Traceback (most recent call last):
+    ...
+    leadheat.playbook.PlaybookError: playbook: line 2, temperature.hot_heta: unknown key
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = getattr(error, "lineno", None)
+        raise PlaybookError([PlaybookProblem("", line, str(error))], source_name) from None
+    try:
+        return Playbook.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+            message = message.removeprefix("Value error, ")
+            key = ".".join(str(part) for part in loc)
+            problems.append(PlaybookProblem(key, locate_line(text, loc), message))
+        raise PlaybookError(problems, source_name) from None
+
+
+def default_playbook_text() -> str:
+    """The playbook that ships with leadheat, modelled on the source definitions."""
+    return resources.files("leadheat").joinpath("default_playbook.toml").read_text("utf-8")
+
+
+def default_playbook() -> Playbook:
+    return parse_playbook(default_playbook_text(), "default playbook")
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def _split_key(dotted: str) -> list[str]:
+    return [
+        part.strip().strip("\"'")
+        for part in re.split(r"\.(?=(?:[^\"']|\"[^\"]*\"|'[^']*')*$)", dotted)
+    ]
+
+
+def locate_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line that defines the longest prefix of ``loc`` (a pydantic error path).
+
+    >>> locate_line("[fit]\\n[[fit.rules]]\\nfield='a'\\n[[fit.rules]]\\npoints='x'", ("fit", "rules", 1, "points"))
+    5
+    """
+    wanted = [str(part) for part in loc]
+    best_line, best_depth = None, 0
+    table: list[str] = []
+    arrays: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            path = _split_key(header.group(2))
+            if header.group(1) == "[[":
+                index = arrays.get(tuple(path), -1) + 1
+                arrays[tuple(path)] = index
+                table = [*path, str(index)]
+            else:
+                table = path
+            candidate = table
+        else:
+            key = _KEY.match(line)
+            if not key:
+                continue
+            candidate = [*table, *_split_key(key.group(1))]
+        depth = _common_prefix(candidate, wanted)
+        if depth == len(candidate) and depth > best_depth:
+            best_line, best_depth = number, depth
+    return best_line
+
+
+def _common_prefix(left: list[str], right: list[str]) -> int:
+    depth = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        depth += 1
+    return depth

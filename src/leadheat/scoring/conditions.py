@@ -1,0 +1,107 @@
+"""Conditions on a lead attribute or an event property, as the playbook writes them.
+
+One vocabulary serves fit rules (``field = "title"``) and signal rules
+(``property = "url"``): equals, one_of, range, regex match, present.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PLACEHOLDERS = frozenset({"", "select", "n/a", "na", "none", "null", "-", "unknown", "nan"})
+"""Values that mean "not answered": a spreadsheet's ``Select`` is no job title."""
+
+
+def is_present(value: Any) -> bool:
+    """Whether an attribute value says something, rather than being blank or a placeholder.
+
+    >>> is_present("Select"), is_present(" CTO "), is_present(0), is_present(float("nan"))
+    (False, True, True, False)
+    """
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().casefold() not in PLACEHOLDERS
+    return not (isinstance(value, list | dict) and not value)
+
+
+def as_number(value: Any) -> float | None:
+    """A finite number from an int, a float or a numeric string, else ``None``.
+
+    >>> as_number("1,200"), as_number(" 42 "), as_number("lots")
+    (1200.0, 42.0, None)
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _same(value: Any, expected: Any) -> bool:
+    left, right = as_number(value), as_number(expected)
+    if left is not None and right is not None:
+        return left == right
+    return str(value).strip().casefold() == str(expected).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on one named value; exactly one of the tests is set (the playbook checks it)."""
+
+    name: str
+    equals: Any = None
+    one_of: tuple[Any, ...] | None = None
+    range: tuple[float, float] | None = None
+    matches: re.Pattern[str] | None = None
+    present: bool | None = None
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        """Whether the named value in ``values`` passes the test.
+
+        >>> Condition("title", matches=re.compile("(?i)vp")).holds({"title": "VP Sales"})
+        True
+        >>> Condition("size", range=(10, 500)).holds({"size": "1,000"})
+        False
+        """
+        value = values.get(self.name)
+        if self.present is not None:
+            return is_present(value) == self.present
+        if not is_present(value):
+            return False
+        if self.equals is not None:
+            return _same(value, self.equals)
+        if self.one_of is not None:
+            return any(_same(value, option) for option in self.one_of)
+        if self.range is not None:
+            number = as_number(value)
+            return number is not None and self.range[0] <= number <= self.range[1]
+        if self.matches is not None:
+            return self.matches.search(str(value)) is not None
+        return False
+
+    def describe(self) -> str:
+        """The condition as a person would say it, for explanations."""
+        if self.present is not None:
+            return f"{self.name} {'is given' if self.present else 'is missing'}"
+        if self.equals is not None:
+            return f"{self.name} = {self.equals!r}"
+        if self.one_of is not None:
+            return f"{self.name} in {list(self.one_of)!r}"
+        if self.range is not None:
+            return f"{self.name} in [{self.range[0]:g}, {self.range[1]:g}]"
+        assert self.matches is not None
+        return f"{self.name} matches {self.matches.pattern!r}"

@@ -1,0 +1,75 @@
+"""Fit: how well a lead matches the ideal customer. It does not decay."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leadheat.playbook import FitRule
+from leadheat.scoring.conditions import is_present
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One fit rule and whether the lead's attributes pass it."""
+
+    rule: str
+    points: float
+    matched: bool
+    disqualify: bool
+    field: str
+    missing: bool
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Points, qualification and the rules behind them."""
+
+    points: float
+    qualified: bool
+    disqualified_by: tuple[str, ...]
+    checks: tuple[RuleCheck, ...]
+    completeness: float
+    """Share of the fields the rules look at that the lead has (1.0 when no rule looks)."""
+
+
+def score_fit(
+    attributes: Mapping[str, Any], rules: Sequence[FitRule], qualified_at: float
+) -> FitResult:
+    """Sum the points of matching rules; any matching ``disqualify`` rule disqualifies.
+
+    Missing attributes score nothing and lower ``completeness``.
+
+    >>> from leadheat.playbook import FitRule
+    >>> rules = [FitRule(field="title", matches="(?i)vp", points=10),
+    ...          FitRule(field="company_size", range=(10, 500), points=5)]
+    >>> result = score_fit({"title": "VP Sales"}, rules, qualified_at=10)
+    >>> result.points, result.qualified, result.completeness
+    (10.0, True, 0.5)
+    """
+    checks = []
+    for rule in rules:
+        matched = rule.condition.holds(attributes)
+        checks.append(
+            RuleCheck(
+                rule=rule.condition.describe(),
+                points=float(rule.points),
+                matched=matched,
+                disqualify=rule.disqualify,
+                field=rule.field,
+                missing=not is_present(attributes.get(rule.field)),
+            )
+        )
+    points = float(sum(c.points for c in checks if c.matched and not c.disqualify))
+    disqualified_by = tuple(c.rule for c in checks if c.matched and c.disqualify)
+    fields = {c.field for c in checks}
+    present = {c.field for c in checks if not c.missing}
+    completeness = len(present) / len(fields) if fields else 1.0
+    return FitResult(
+        points=points,
+        qualified=points >= qualified_at and not disqualified_by,
+        disqualified_by=disqualified_by,
+        checks=tuple(checks),
+        completeness=completeness,
+    )

@@ -1,0 +1,223 @@
+"""Heat: engagement points that halve every half-life, kept exactly with forward decay.
+
+``H(t) = Σ wᵢ · 2^(−(t − tᵢ)/h)``. Rewriting it as ``2^(−t/h) · Σ wᵢ · 2^(tᵢ/h)`` (forward
+decay, Cormode et al., ICDE 2009) separates the part that depends on ``now`` from a sum that
+never changes once an event is in. Its base-2 logarithm ``K = log2 Σ wᵢ · 2^(tᵢ/h)`` is the
+lead's :class:`HeatKey`:
+
+* adding an event is one log-add, in any order, so the state equals a sorted replay;
+* ``H(t) = 2^(K − t/h)``, so decay is arithmetic at read time, never a rewrite;
+* ``K`` is the same at every ``now``, so ordering leads by ``K`` orders them by heat now:
+  "hottest leads" is an index scan.
+
+``t/h`` reaches 4·10⁹ for a one-second half-life in 2100, where a float has a resolution of
+10⁻⁶ and the heat would lose six digits. So ``K`` is kept as an integer part and a fraction in
+[0, 1): the integer is exact, and ``t/h`` is split with exact ``timedelta`` arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from leadheat.times import EPOCH
+
+_LOG2_E = 1 / math.log(2)
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class HeatKey:
+    """``log2`` of a forward-decayed sum, as ``whole + frac`` with ``0 <= frac < 1``.
+
+    Keys compare in the order of the heat they give at any common ``now``.
+
+    >>> from datetime import UTC
+    >>> day = timedelta(days=1)
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> key = HeatKey.of_event(8, t0, day).plus(HeatKey.of_event(8, t0, day))
+    >>> key.heat_at(t0 + 2 * day, day)
+    4.0
+    """
+
+    whole: int
+    frac: float
+
+    @staticmethod
+    def normalised(whole: int, frac: float) -> HeatKey:
+        """Move the integer part of ``frac`` into ``whole`` so that ``0 <= frac < 1``."""
+        shift = math.floor(frac)
+        frac -= shift
+        whole += shift
+        if frac >= 1.0:  # -1e-17 - (-1) rounds to 1.0
+            whole, frac = whole + 1, 0.0
+        return HeatKey(whole, frac)
+
+    @staticmethod
+    def of_event(points: float, at: datetime, half_life: timedelta) -> HeatKey:
+        """The key of one event worth ``points > 0`` at ``at``."""
+        if not points > 0:
+            raise ValueError(f"only events worth more than 0 points carry heat, got {points}")
+        turns, rest = divmod(at - EPOCH, half_life)
+        return HeatKey.normalised(turns, rest / half_life + math.log2(points))
+
+    def plus(self, other: HeatKey) -> HeatKey:
+        """The key of the union of both histories: ``log2(2^self + 2^other)``."""
+        high, low = (self, other) if self >= other else (other, self)
+        gap = (low.whole - high.whole) + (low.frac - high.frac)  # <= 0
+        if gap < -1100:  # 2^gap is below the smallest float: nothing to add
+            return high
+        return HeatKey.normalised(high.whole, high.frac + math.log1p(2.0**gap) * _LOG2_E)
+
+    def log2_heat_at(self, now: datetime, half_life: timedelta) -> float:
+        """``log2 H(now)``, exact to a few ulps for any ``now`` in 1970–2100."""
+        turns, rest = divmod(now - EPOCH, half_life)
+        return (self.whole - turns) + (self.frac - rest / half_life)
+
+    def heat_at(self, now: datetime, half_life: timedelta) -> float:
+        """The heat this key gives at ``now``."""
+        exponent = self.log2_heat_at(now, half_life)
+        return math.inf if exponent > 1023 else 2.0**exponent
+
+    @staticmethod
+    def threshold(theta: float, now: datetime, half_life: timedelta) -> HeatKey:
+        """The key whose heat at ``now`` is exactly ``theta``: keys at or above it are hotter.
+
+        This is what turns "heat ≥ θ now" into an index range scan.
+        """
+        turns, rest = divmod(now - EPOCH, half_life)
+        return HeatKey.normalised(turns, rest / half_life + math.log2(theta))
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """One event as heat sees it: when, worth how much, decaying with which half-life."""
+
+    at: datetime
+    points: float
+    half_life: timedelta
+
+
+class Heat:
+    """A lead's heat: one :class:`HeatKey` per half-life in use.
+
+    Fold events in with :meth:`add` in any order; the result equals :func:`replay_heat` over
+    the sorted history.
+
+    >>> from datetime import UTC
+    >>> week = timedelta(days=7)
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> heat = Heat()
+    >>> heat.add(Engagement(t0 + week, 10, week)); heat.add(Engagement(t0, 10, week))
+    >>> round(heat.at(t0 + week), 12)
+    15.0
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: Mapping[timedelta, HeatKey] | None = None) -> None:
+        self.keys: dict[timedelta, HeatKey] = dict(keys or {})
+
+    def add(self, engagement: Engagement) -> None:
+        """Fold in one event: O(1), whatever the history before it."""
+        if engagement.points <= 0:
+            return
+        key = HeatKey.of_event(engagement.points, engagement.at, engagement.half_life)
+        current = self.keys.get(engagement.half_life)
+        self.keys[engagement.half_life] = key if current is None else current.plus(key)
+
+    def at(self, now: datetime) -> float:
+        """Heat at ``now``: the sum of each half-life's decayed part."""
+        return math.fsum(key.heat_at(now, span) for span, key in self.keys.items())
+
+    def cools_below(self, theta: float, now: datetime) -> datetime | None:
+        """When, with no new events, heat falls below ``theta``; ``None`` if it already is.
+
+        One half-life has the closed form ``now + h·log2(H/θ)``; a sum of several is
+        monotone, so it is bracketed and bisected to the microsecond.
+        """
+        if self.at(now) < theta:
+            return None
+        if len(self.keys) == 1:
+            ((span, key),) = self.keys.items()
+            turns = key.log2_heat_at(now, span) - math.log2(theta)
+            return now + span * turns
+        share = theta / len(self.keys)
+        low = now
+        high = max(
+            now + span * max(0.0, key.log2_heat_at(now, span) - math.log2(share))
+            for span, key in self.keys.items()
+        )
+        step = timedelta(microseconds=1)
+        while high - low > step:
+            middle = low + (high - low) / 2
+            if self.at(middle) >= theta:
+                low = middle
+            else:
+                high = middle
+        return high
+
+
+def replay_heat(history: Iterable[Engagement], now: datetime) -> float:
+    """Heat by the definition, term by term, over events at or before ``now``.
+
+    The reference the incremental state is tested against; also used to explain heat.
+    """
+    return math.fsum(
+        item.points * 2.0 ** (-((now - item.at) / item.half_life))
+        for item in history
+        if item.at <= now and item.points > 0
+    )
+
+
+def _normalised_arrays(
+    whole: npt.NDArray[np.int64], frac: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    shift = np.floor(frac)
+    whole = whole + shift.astype(np.int64)
+    frac = frac - shift
+    carry = frac >= 1.0
+    return whole + carry, np.where(carry, 0.0, frac)
+
+
+def fold_keys(
+    lead_ids: npt.NDArray[np.int64],
+    at_us: npt.NDArray[np.int64],
+    points: npt.NDArray[np.float64],
+    half_life_us: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Heat keys of many events at once, one per lead: ``(leads, whole, frac)``.
+
+    The bulk twin of folding :meth:`HeatKey.plus` over each lead's events: every lead's
+    largest term is factored out, so the sum never overflows and the result equals the
+    scalar fold to a few ulps.
+    """
+    turns, rest = np.divmod(at_us, half_life_us)
+    whole, frac = _normalised_arrays(turns, rest / half_life_us + np.log2(points))
+    order = np.argsort(lead_ids, kind="stable")
+    leads_sorted, whole, frac = lead_ids[order], whole[order], frac[order]
+    leads, starts, counts = np.unique(leads_sorted, return_index=True, return_counts=True)
+    top = np.maximum.reduceat(whole, starts)
+    total = np.add.reduceat(np.exp2((whole - np.repeat(top, counts)) + frac), starts)
+    out_whole, out_frac = _normalised_arrays(top, np.log2(total))
+    return leads, out_whole, out_frac
+
+
+def add_keys(
+    whole_a: npt.NDArray[np.int64],
+    frac_a: npt.NDArray[np.float64],
+    whole_b: npt.NDArray[np.int64],
+    frac_b: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Element-wise :meth:`HeatKey.plus` of two arrays of keys."""
+    a_high = (whole_a > whole_b) | ((whole_a == whole_b) & (frac_a >= frac_b))
+    high_w = np.where(a_high, whole_a, whole_b)
+    high_f = np.where(a_high, frac_a, frac_b)
+    low_w = np.where(a_high, whole_b, whole_a)
+    low_f = np.where(a_high, frac_b, frac_a)
+    gap = np.maximum((low_w - high_w).astype(np.float64) + (low_f - high_f), -1100.0)
+    return _normalised_arrays(high_w, high_f + np.log1p(np.exp2(gap)) * _LOG2_E)

@@ -1,0 +1,193 @@
+"""A lead's whole score from its history, as of any ``now``: the reference every faster path
+(the stored state, the index, bulk re-scoring) must agree with, and the source of explanations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadheat.playbook import Playbook
+from leadheat.scoring.evidence import (
+    EvidenceItem,
+    EvidenceState,
+    EvidenceStatus,
+    assess,
+    required_fresh_until,
+)
+from leadheat.scoring.fit import FitResult, score_fit
+from leadheat.scoring.heat import Engagement, Heat
+from leadheat.scoring.temperature import LeadFacts, Temperature, classify, forecast, grade
+
+OUTCOMES = ("won", "lost", "disqualified")
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    type: str
+    at: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    outcome: str
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadHistory:
+    """Everything scoring reads about one lead."""
+
+    attributes: Mapping[str, Any]
+    events: Sequence[EventRecord] = ()
+    evidence: Sequence[EvidenceItem] = ()
+    outcomes: Sequence[OutcomeRecord] = ()
+
+
+@dataclass(frozen=True)
+class SignalHeat:
+    """The heat one event type contributes now, for the explanation."""
+
+    type: str
+    events: int
+    heat: float
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class LeadScore:
+    """Every number the product shows for a lead at one instant, with its reasons."""
+
+    at: datetime
+    heat: float
+    signals: tuple[SignalHeat, ...]
+    fit: FitResult
+    qualified: bool
+    status: str
+    temperature: Temperature
+    reason: str
+    grade: str
+    evidence: dict[str, EvidenceStatus]
+    hot_until: datetime | None
+    warm_until: datetime | None
+    previously_engaged: bool
+    last_engaged_at: datetime | None
+    events_seen: int
+
+
+def evidence_in(
+    values: Mapping[str, Any], stated_at: datetime, book: Playbook, source: str
+) -> list[EvidenceItem]:
+    """BANT evidence carried by an event's properties or a lead's attributes.
+
+    >>> from datetime import UTC
+    >>> from leadheat.playbook import Playbook
+    >>> [i.kind for i in evidence_in({"budget": "10k", "url": "/"},
+    ...      datetime(2024, 1, 1, tzinfo=UTC), Playbook(), "form")]
+    ['budget']
+    """
+    names = book.evidence_names
+    return [
+        EvidenceItem(names[name], str(value), stated_at, source)
+        for name, value in values.items()
+        if name in names and value is not None and str(value).strip()
+    ]
+
+
+def status_at(outcomes: Sequence[OutcomeRecord], now: datetime) -> str:
+    """``open`` or the latest outcome recorded by ``now``."""
+    known = [o for o in outcomes if o.at <= now]
+    return max(known, key=lambda o: o.at).outcome if known else "open"
+
+
+def facts_at(
+    history: LeadHistory, book: Playbook, now: datetime
+) -> tuple[Heat, LeadFacts, FitResult, str]:
+    """Heat and the facts temperature needs, from the history known at ``now``."""
+    heat = Heat()
+    last_engaged: datetime | None = None
+    churned: datetime | None = None
+    churn_types = set(book.temperature.churn_events)
+    for event in history.events:
+        if event.at > now:
+            continue
+        points = book.points_for(event.type, event.properties)
+        if points > 0:
+            heat.add(Engagement(event.at, points, book.half_life_for(event.type)))
+            last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
+        if event.type in churn_types:
+            churned = event.at if churned is None else max(churned, event.at)
+    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    status = status_at(history.outcomes, now)
+    known_evidence = [item for item in history.evidence if item.stated_at <= now]
+    facts = LeadFacts(
+        qualified=fit.qualified and status != "disqualified",
+        fit=fit.points,
+        evidence_until=required_fresh_until(
+            known_evidence, book.temperature.hot_requires, book.evidence.ttl
+        ),
+        last_engaged_at=last_engaged,
+        churned_at=churned,
+    )
+    return heat, facts, fit, status
+
+
+def score_history(history: LeadHistory, book: Playbook, now: datetime) -> LeadScore:
+    """Score one lead from scratch at ``now``; only what happened by ``now`` counts."""
+    heat, facts, fit, status = facts_at(history, book, now)
+    by_type: dict[str, list[EventRecord]] = defaultdict(list)
+    for event in history.events:
+        if event.at <= now:
+            by_type[event.type].append(event)
+    signals = []
+    for event_type, events in by_type.items():
+        contribution = math.fsum(
+            points * 2.0 ** (-((now - e.at) / book.half_life_for(event_type)))
+            for e in events
+            if (points := book.points_for(event_type, e.properties)) > 0
+        )
+        signals.append(SignalHeat(event_type, len(events), contribution, max(e.at for e in events)))
+    signals.sort(key=lambda s: (-s.heat, s.type))
+    heat_now = heat.at(now)
+    verdict = classify(heat_now, facts, now, book)
+    kinds = list(
+        dict.fromkeys([*book.temperature.hot_requires, "need", "budget", "timeline", "authority"])
+    )
+    return LeadScore(
+        at=now,
+        heat=heat_now,
+        signals=tuple(signals),
+        fit=fit,
+        qualified=facts.qualified,
+        status=status,
+        temperature=verdict.temperature,
+        reason=verdict.reason,
+        grade=grade(fit.points, facts.qualified or not fit.disqualified_by, heat_now, book),
+        evidence=assess(history.evidence, kinds, now, book.evidence.ttl),
+        hot_until=(f := forecast(heat, facts, verdict, now, book)).hot_until,
+        warm_until=f.warm_until,
+        previously_engaged=verdict.previously_engaged,
+        last_engaged_at=facts.last_engaged_at,
+        events_seen=sum(len(v) for v in by_type.values()),
+    )
+
+
+def one_line_reason(score: LeadScore) -> str:
+    """Why the lead is at its temperature, short enough for a list or an alert."""
+    parts = [f"{score.temperature.value} {score.grade}"]
+    top = [s for s in score.signals if s.heat > 0][:3]
+    if top:
+        parts.append(", ".join(f"{s.type} {s.heat:.1f}" for s in top))
+    matched = [c.field for c in score.fit.checks if c.matched and not c.disqualify]
+    parts.append(f"fit {score.fit.points:g}" + (f" ({', '.join(matched)})" if matched else ""))
+    fresh = [k for k, s in score.evidence.items() if s.state is EvidenceState.FRESH]
+    if fresh:
+        parts.append("evidence: " + ", ".join(fresh))
+    return "; ".join(parts)

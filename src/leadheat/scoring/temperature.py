@@ -1,0 +1,149 @@
+"""Temperature (hot / warm / cold) and grade, by the rules of DESIGN §2.
+
+Everything here is a function of a few facts about a lead and ``now``; the store keeps those
+facts per lead so that a temperature needs no history, and a full replay of history gives the
+same facts.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from leadheat.playbook import Playbook
+from leadheat.scoring.heat import Heat
+
+
+class Temperature(enum.StrEnum):
+    HOT = "hot"
+    WARM = "warm"
+    COLD = "cold"
+
+
+@dataclass(frozen=True)
+class LeadFacts:
+    """What temperature depends on, besides heat; all of it known as of some ``now``."""
+
+    qualified: bool
+    fit: float
+    evidence_until: datetime | None
+    """Until when the playbook's required evidence is fresh (``None``: it is not)."""
+    last_engaged_at: datetime | None
+    """The latest event worth points: an interest signal."""
+    churned_at: datetime | None
+    """The latest expired trial or cancelled subscription."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    temperature: Temperature
+    reason: str
+    previously_engaged: bool
+
+
+def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Verdict:
+    """Hot, warm or cold at ``now``, with the reason in words.
+
+    >>> from datetime import UTC, timedelta
+    >>> from leadheat.playbook import Playbook
+    >>> now = datetime(2024, 6, 1, tzinfo=UTC)
+    >>> facts = LeadFacts(True, 12, now + timedelta(days=9), now, None)
+    >>> classify(25, facts, now, Playbook()).temperature
+    <Temperature.HOT: 'hot'>
+    >>> classify(25, facts, now + timedelta(days=10), Playbook()).reason
+    'not hot: evidence is missing or stale; warm: heat 25 >= 5'
+    """
+    rules = book.temperature
+    engaged = facts.last_engaged_at
+    if engaged is None:
+        return Verdict(Temperature.COLD, "no interest shown", False)
+    if now - engaged > rules.cold_after:
+        return Verdict(
+            Temperature.COLD, f"no interest for more than {rules.cold_after.days} days", True
+        )
+    if facts.churned_at is not None and facts.churned_at >= engaged:
+        return Verdict(Temperature.COLD, "trial expired or cancelled; no interest since", True)
+    missing = []
+    if not facts.qualified:
+        missing.append("not qualified")
+    if heat < rules.hot_heat:
+        missing.append(f"heat {heat:.3g} < {rules.hot_heat:g}")
+    if facts.evidence_until is None or now >= facts.evidence_until:
+        missing.append("evidence is missing or stale")
+    if not missing:
+        return Verdict(
+            Temperature.HOT,
+            f"qualified, heat {heat:.3g} >= {rules.hot_heat:g}, fresh evidence",
+            False,
+        )
+    why_not_hot = "not hot: " + ", ".join(missing)
+    if heat >= rules.warm_heat:
+        return Verdict(
+            Temperature.WARM, f"{why_not_hot}; warm: heat {heat:.3g} >= {rules.warm_heat:g}", False
+        )
+    if now - engaged <= rules.warm_window:
+        return Verdict(
+            Temperature.WARM,
+            f"{why_not_hot}; warm: interest within {rules.warm_window.days} days",
+            False,
+        )
+    return Verdict(
+        Temperature.COLD, f"heat {heat:.3g} < {rules.warm_heat:g}, no recent interest", False
+    )
+
+
+def grade(fit: float, qualified_or_not_disqualified: bool, heat: float, book: Playbook) -> str:
+    """Fit letter (A–D) and engagement digit (1–3): ``A1`` is an ideal, highly engaged lead.
+
+    >>> from leadheat.playbook import Playbook
+    >>> grade(25, True, 30, Playbook()), grade(0, True, 6, Playbook()), grade(25, False, 0, Playbook())
+    ('A1', 'D2', 'D3')
+    """
+    a, b, c = book.grade_thresholds
+    if not qualified_or_not_disqualified:
+        letter = "D"
+    elif fit >= a:
+        letter = "A"
+    elif fit >= b:
+        letter = "B"
+    elif fit >= c and fit > 0:
+        letter = "C"
+    else:
+        letter = "D"
+    rules = book.temperature
+    digit = 1 if heat >= rules.hot_heat else 2 if heat >= rules.warm_heat else 3
+    return f"{letter}{digit}"
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """When the lead stops being hot, and stops being at least warm, if nothing happens."""
+
+    hot_until: datetime | None
+    warm_until: datetime | None
+
+
+def forecast(
+    heat: Heat, facts: LeadFacts, verdict: Verdict, now: datetime, book: Playbook
+) -> Forecast:
+    """Cool-down times: heat crossing the thresholds (``t + h·log2(H/θ)``), evidence going
+    stale, the warm window closing and ``cold_after`` passing, whichever comes first."""
+    rules = book.temperature
+    if verdict.temperature is Temperature.COLD or facts.last_engaged_at is None:
+        return Forecast(None, None)
+    cold_at = facts.last_engaged_at + rules.cold_after
+    warm_by_heat = heat.cools_below(rules.warm_heat, now)
+    window_end = facts.last_engaged_at + rules.warm_window
+    warm_end = max(window_end, warm_by_heat) if warm_by_heat is not None else window_end
+    warm_until = min(cold_at, warm_end)
+    hot_until = None
+    if verdict.temperature is Temperature.HOT:
+        limits = [cold_at]
+        hot_by_heat = heat.cools_below(rules.hot_heat, now)
+        if hot_by_heat is not None:
+            limits.append(hot_by_heat)
+        if facts.evidence_until is not None:
+            limits.append(facts.evidence_until)
+        hot_until = min(limits)
+    return Forecast(hot_until, warm_until)

@@ -1,0 +1,526 @@
+"""The Python API: one object over one database, used by the CLI, the HTTP API and tests.
+
+>>> from datetime import UTC, datetime
+>>> lh = Leadheat("sqlite://", clock=lambda: datetime(2024, 6, 1, tzinfo=UTC))
+>>> lh.init()
+1
+>>> lh.track("ana@example.com", "trial_signup").stored
+1
+>>> round(lh.show("ana@example.com").score.heat, 6)
+15.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.pool import StaticPool
+
+from leadheat.ingest.csv_files import OutcomeInput, TouchInput
+from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
+from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
+from leadheat.scoring.temperature import Temperature, grade
+from leadheat.store import playbooks
+from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate
+from leadheat.store.events import NewEvent, RecordReport, derived_event_id, record_events
+from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
+from leadheat.store.leads import (
+    add_identity,
+    create_leads,
+    find_leads,
+    lead_attributes,
+    merge_leads,
+    split_attributes,
+)
+from leadheat.store.models import EvidenceRow, Lead, Outcome, Touch
+from leadheat.store.ranking import Ranked, hot_leads, list_leads
+from leadheat.store.state import rebuild, refresh_facts
+from leadheat.times import check_range
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeadheatError(ValueError):
+    """A request leadheat cannot carry out; the message says why and what to do."""
+
+
+class UnknownLead(LeadheatError):
+    pass
+
+
+class NotInitialised(LeadheatError):
+    pass
+
+
+@dataclass(frozen=True)
+class LeadInput:
+    """A lead as an import or an API call gives it: keys, fields, optional CRM dates."""
+
+    keys: Sequence[LeadKey]
+    fields: Mapping[str, Any]
+    created_at: datetime | None = None
+
+
+@dataclass
+class LeadImportReport:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    lead_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """One line of a list of leads."""
+
+    lead_id: int
+    email: str | None
+    external_id: str | None
+    name: str | None
+    company: str | None
+    heat: float
+    fit: float
+    qualified: bool
+    temperature: Temperature
+    grade: str
+    status: str
+    reason: str
+    last_engaged_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LeadView:
+    """A lead with its full score at one instant and the history behind it."""
+
+    lead: Mapping[str, Any]
+    score: LeadScore
+    touches: Sequence[TouchRecord]
+    playbook_version: int
+
+
+class Leadheat:
+    """leadheat over one database (any SQLAlchemy URL; SQLite file by default).
+
+    Time comes from ``clock`` so that tests and time travel need no sleeping.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.url = url
+        self.clock = clock
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            from sqlalchemy import create_engine
+
+            self.engine: Engine = create_engine(url, poolclass=StaticPool)
+        else:
+            self.engine = make_engine(url)
+        self._book: tuple[int, Playbook] | None = None
+
+    # -- set-up and playbook ------------------------------------------------------------
+    def init(self, playbook_source: str | None = None) -> int:
+        """Create or upgrade the schema; store a first playbook if there is none.
+
+        Returns the current playbook version.
+        """
+        migrate(self.engine)
+        with self.engine.begin() as connection:
+            current = playbooks.current_playbook(connection)
+            if current is None:
+                source = playbook_source if playbook_source is not None else default_playbook_text()
+                version = playbooks.add_version(connection, source, self.clock())
+            elif playbook_source is not None:
+                raise LeadheatError(
+                    "this database already has a playbook; use `leadheat playbook apply FILE`"
+                )
+            else:
+                version = current.version
+        self._book = None
+        return version
+
+    def playbook(self) -> tuple[int, Playbook]:
+        """The current playbook and its version."""
+        if self._book is None:
+            if not is_initialised(self.engine):
+                raise NotInitialised("the database is not initialised: run `leadheat init`")
+            with self.engine.connect() as connection:
+                current = playbooks.current_playbook(connection)
+            if current is None:
+                raise NotInitialised("the database has no playbook: run `leadheat init`")
+            self._book = (current.version, current.playbook)
+        return self._book
+
+    def playbook_source(self) -> str:
+        with self.engine.connect() as connection:
+            current = playbooks.current_playbook(connection)
+        if current is None:
+            raise NotInitialised("the database has no playbook: run `leadheat init`")
+        return current.source
+
+    def playbook_history(self) -> list[tuple[int, str, datetime, str]]:
+        with self.engine.connect() as connection:
+            return playbooks.history(connection)
+
+    def apply_playbook(self, source: str) -> int:
+        """Store ``source`` as the next playbook version and re-score every lead by it."""
+        parse_playbook(source)
+        with self.engine.begin() as connection:
+            version = playbooks.add_version(connection, source, self.clock())
+            rebuild(connection, parse_playbook(source), version)
+        self._book = None
+        return version
+
+    # -- writing ------------------------------------------------------------------------
+    def _checked_at(self, at: datetime | None, book: Playbook) -> datetime:
+        now = self.clock()
+        if at is None:
+            return now
+        if at.tzinfo is None:
+            raise LeadheatError(f"{at.isoformat()} has no UTC offset")
+        at = check_range(at.astimezone(UTC))
+        if at > now + book.ingest.future_tolerance:
+            raise LeadheatError(
+                f"{at.isoformat()} is in the future (more than "
+                f"{book.ingest.future_tolerance} ahead of now, {now.isoformat()})"
+            )
+        return at
+
+    def track(
+        self,
+        lead: str,
+        event_type: str,
+        at: datetime | None = None,
+        properties: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> RecordReport:
+        """Record one event; the lead is created if unknown."""
+        key = parse_lead_key(lead)
+        _, book = self.playbook()
+        when = self._checked_at(at, book)
+        props = dict(properties) if properties else None
+        event = NewEvent(
+            key,
+            _event_type(event_type),
+            when,
+            event_id or derived_event_id(key, event_type, when, props, 0),
+            props,
+        )
+        return self.record_events([event])
+
+    def record_events(self, events: Sequence[NewEvent]) -> RecordReport:
+        """Record a batch of validated events in one transaction."""
+        version, book = self.playbook()
+        now = self.clock()
+        limit = now + book.ingest.future_tolerance
+        for event in events:
+            if event.at > limit:
+                raise LeadheatError(
+                    f"event {event.event_id}: {event.at.isoformat()} is more than "
+                    f"{book.ingest.future_tolerance} in the future"
+                )
+        with self.engine.begin() as connection:
+            return record_events(connection, book, version, events, now)
+
+    def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:
+        """Create or update leads by their keys in one transaction."""
+        version, book = self.playbook()
+        now = self.clock()
+        report = LeadImportReport(received=len(leads))
+        with self.engine.begin() as connection:
+            touched: list[int] = []
+            evidence_rows: list[dict[str, Any]] = []
+            for item in leads:
+                lead_id, created = self._upsert_one(connection, item, version, now)
+                report.created += created
+                report.updated += not created
+                touched.append(lead_id)
+                stated = item.created_at or now
+                for evidence in evidence_in(item.fields, stated, book, "lead import"):
+                    evidence_rows.append(
+                        {
+                            "lead_id": lead_id,
+                            "kind": evidence.kind,
+                            "value": evidence.value,
+                            "stated_at": evidence.stated_at,
+                            "source": evidence.source,
+                        }
+                    )
+            if evidence_rows:
+                connection.execute(insert(EvidenceRow), evidence_rows)
+            refresh_facts(connection, book, version, touched)
+        report.lead_ids = touched
+        return report
+
+    def _upsert_one(
+        self, connection: Connection, item: LeadInput, version: int, now: datetime
+    ) -> tuple[int, bool]:
+        found = find_leads(connection, item.keys)
+        ids = set(found.values())
+        if len(ids) > 1:
+            raise LeadheatError(
+                "keys " + ", ".join(str(k) for k in item.keys) + " name different leads; "
+                "merge them first (`leadheat merge`)"
+            )
+        common, extra = split_attributes(
+            {k: v for k, v in item.fields.items() if v is not None and v != ""}
+        )
+        common.pop("email", None)
+        common.pop("external_id", None)
+        if ids:
+            lead_id = ids.pop()
+            row = load_lead(connection, lead_id)
+            values: dict[str, Any] = {
+                **common,
+                "attributes": {**(row["attributes"] or {}), **extra},
+                "updated_at": now,
+            }
+            if item.created_at is not None and item.created_at < row["created_at"]:
+                values["created_at"] = item.created_at
+            connection.execute(update(Lead).where(Lead.id == lead_id).values(values))
+            created = False
+        else:
+            first, *_ = item.keys
+            born = item.created_at or now
+            lead_id = create_leads(connection, [first], {first: born}, version, now)[first]
+            connection.execute(
+                update(Lead).where(Lead.id == lead_id).values(**common, attributes=extra)
+            )
+            created = True
+        for key in item.keys:
+            if key not in found:
+                add_identity(connection, lead_id, key)
+        return lead_id, created
+
+    def _lead_id(self, connection: Connection, lead: str | int) -> int:
+        if isinstance(lead, int):
+            return lead
+        key = parse_lead_key(lead)
+        found = find_leads(connection, [key])
+        if key not in found:
+            raise UnknownLead(f"no lead known as {lead!r}")
+        return found[key]
+
+    def touch(
+        self,
+        lead: str,
+        kind: str,
+        at: datetime | None = None,
+        *,
+        direction: str = "outbound",
+        result: str | None = None,
+        rep: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record a contact by the team."""
+        _, book = self.playbook()
+        when = self._checked_at(at, book)
+        if direction not in ("inbound", "outbound"):
+            raise LeadheatError(f"direction {direction!r} must be inbound or outbound")
+        with self.engine.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            connection.execute(
+                insert(Touch).values(
+                    lead_id=lead_id,
+                    kind=_event_type(kind),
+                    occurred_at=when,
+                    direction=direction,
+                    result=result,
+                    rep=rep,
+                    note=note,
+                )
+            )
+
+    def outcome(
+        self, lead: str, outcome: str, at: datetime | None = None, reason: str | None = None
+    ) -> None:
+        """Record won, lost or disqualified."""
+        version, book = self.playbook()
+        when = self._checked_at(at, book)
+        if outcome not in OUTCOMES:
+            raise LeadheatError(f"outcome {outcome!r} must be one of {', '.join(OUTCOMES)}")
+        with self.engine.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            connection.execute(
+                insert(Outcome).values(
+                    lead_id=lead_id, outcome=outcome, occurred_at=when, reason=reason
+                )
+            )
+            refresh_facts(connection, book, version, [lead_id])
+
+    def evidence(
+        self, lead: str, kind: str, value: str, at: datetime | None = None, source: str = "manual"
+    ) -> None:
+        """Record a BANT fact (need, budget, timeline, authority) stated at ``at``."""
+        version, book = self.playbook()
+        when = self._checked_at(at, book)
+        if kind not in EVIDENCE_KINDS:
+            raise LeadheatError(
+                f"evidence kind {kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
+            )
+        with self.engine.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            connection.execute(
+                insert(EvidenceRow).values(
+                    lead_id=lead_id, kind=kind, value=value, stated_at=when, source=source
+                )
+            )
+            refresh_facts(connection, book, version, [lead_id])
+
+    def known_leads(self, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
+        """Which of these keys name a lead already."""
+        with self.engine.connect() as connection:
+            return find_leads(connection, keys)
+
+    def record_touches(self, touches: Sequence[TouchInput]) -> int:
+        """Record many touches in one transaction; every lead must exist."""
+        self.playbook()
+        with self.engine.begin() as connection:
+            ids = self._require(connection, [t.lead for t in touches])
+            if touches:
+                connection.execute(
+                    insert(Touch),
+                    [
+                        {
+                            "lead_id": ids[t.lead],
+                            "kind": t.kind,
+                            "occurred_at": t.at,
+                            "direction": t.direction,
+                            "result": t.result,
+                            "rep": t.rep,
+                            "note": t.note,
+                        }
+                        for t in touches
+                    ],
+                )
+        return len(touches)
+
+    def record_outcomes(self, outcomes: Sequence[OutcomeInput]) -> int:
+        """Record many outcomes in one transaction; every lead must exist."""
+        version, book = self.playbook()
+        with self.engine.begin() as connection:
+            ids = self._require(connection, [o.lead for o in outcomes])
+            if outcomes:
+                connection.execute(
+                    insert(Outcome),
+                    [
+                        {
+                            "lead_id": ids[o.lead],
+                            "outcome": o.outcome,
+                            "occurred_at": o.at,
+                            "reason": o.reason,
+                        }
+                        for o in outcomes
+                    ],
+                )
+                refresh_facts(connection, book, version, list(ids.values()))
+        return len(outcomes)
+
+    def _require(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
+        ids = find_leads(connection, keys)
+        unknown = [str(k) for k in dict.fromkeys(keys) if k not in ids]
+        if unknown:
+            raise UnknownLead(
+                f"no lead known as {', '.join(repr(u) for u in unknown[:5])}"
+                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            )
+        return ids
+
+    def merge(self, keep: str, absorb: str) -> int:
+        """Merge the lead known as ``absorb`` into ``keep``; their histories become one."""
+        version, book = self.playbook()
+        with self.engine.begin() as connection:
+            keep_id = self._lead_id(connection, keep)
+            absorb_id = self._lead_id(connection, absorb)
+            merge_leads(connection, keep_id, absorb_id, self.clock())
+            rebuild(connection, book, version, [keep_id])
+        return keep_id
+
+    # -- reading ------------------------------------------------------------------------
+    def hot(self, at: datetime | None = None, limit: int | None = None) -> list[LeadRow]:
+        """Hot leads not yet won, hottest first, as of ``at`` (default now)."""
+        _, book = self.playbook()
+        now = at or self.clock()
+        with self.engine.connect() as connection:
+            return self._rows(connection, book, hot_leads(connection, book, now, limit))
+
+    def leads(
+        self,
+        temperature: Temperature | str | None = None,
+        at: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[LeadRow]:
+        """Leads hottest first, optionally of one temperature, as of ``at``."""
+        _, book = self.playbook()
+        now = at or self.clock()
+        wanted = Temperature(temperature) if temperature is not None else None
+        with self.engine.connect() as connection:
+            ranked = list_leads(connection, book, now, limit, wanted)
+            return self._rows(connection, book, ranked)
+
+    def _rows(
+        self, connection: Connection, book: Playbook, ranked: Sequence[Ranked]
+    ) -> list[LeadRow]:
+        ids = [r.lead_id for r in ranked]
+        leads = (
+            {
+                row["id"]: row
+                for row in connection.execute(select(Lead).where(Lead.id.in_(ids))).mappings()
+            }
+            if ids
+            else {}
+        )
+        rows = []
+        for item in ranked:
+            lead = leads[item.lead_id]
+            rows.append(
+                LeadRow(
+                    lead_id=item.lead_id,
+                    email=lead["email"],
+                    external_id=lead["external_id"],
+                    name=lead["name"],
+                    company=lead["company"],
+                    heat=item.heat,
+                    fit=item.facts.fit,
+                    qualified=item.facts.qualified,
+                    temperature=item.verdict.temperature,
+                    grade=grade(
+                        item.facts.fit,
+                        item.facts.qualified
+                        or (item.status != "disqualified"
+                        and item.facts.fit >= 0),
+                        item.heat,
+                        book,
+                    ),
+                    status=item.status,
+                    reason=item.verdict.reason,
+                    last_engaged_at=item.facts.last_engaged_at,
+                )
+            )
+        return rows
+
+    def show(self, lead: str | int, at: datetime | None = None) -> LeadView:
+        """A lead's full, explained score as of ``at`` (default now), from its history."""
+        version, book = self.playbook()
+        now = at or self.clock()
+        with self.engine.connect() as connection:
+            lead_id = self._lead_id(connection, lead)
+            row = load_lead(connection, lead_id)
+            if row["merged_into_id"] is not None:
+                lead_id = row["merged_into_id"]
+                row = load_lead(connection, lead_id)
+            history = load_history(connection, lead_id)
+            touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
+        score = score_history(history, book, now)
+        return LeadView({**row, "attributes": lead_attributes(row)}, score, touches, version)
+
+
+def _event_type(text: str) -> str:
+    name = text.strip()
+    if not name or len(name) > 100:
+        raise LeadheatError(f"event type {text!r} must be 1 to 100 characters")
+    return name

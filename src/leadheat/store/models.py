@@ -1,0 +1,194 @@
+"""Tables. Instants are stored as integer microseconds since the epoch (UTC): exact,
+compact, fast to compare and the same on SQLite and PostgreSQL; the ORM hands out aware
+``datetime`` objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from leadheat.times import from_micros, to_micros
+
+JsonDict = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Instant(TypeDecorator[datetime]):
+    """An aware UTC ``datetime`` stored as BIGINT microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        return None if value is None else to_micros(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_micros(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PlaybookVersion(Base):
+    __tablename__ = "playbook_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    applied_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(200))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    """When the lead first showed up: its first event, or the CRM's date on import."""
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+
+
+COMMON_FIELDS = (
+    "email",
+    "external_id",
+    "name",
+    "title",
+    "company",
+    "country",
+    "source",
+    "campaign",
+)
+"""Lead attributes with a column of their own; any other attribute lives in ``attributes``."""
+
+
+class Identity(Base):
+    """A way to recognise a lead: a normalised email, an external id or an anonymous id."""
+
+    __tablename__ = "identities"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    type: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(Instant)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
+
+    __table_args__ = (
+        Index("ix_events_lead_time", "lead_id", "occurred_at"),
+        Index("ix_events_time", "occurred_at"),
+    )
+
+
+class Touch(Base):
+    """A contact by the team: the first one stops the speed-to-lead clock."""
+
+    __tablename__ = "touches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    occurred_at: Mapped[datetime] = mapped_column(Instant)
+    direction: Mapped[str] = mapped_column(String(10), default="outbound")
+    result: Mapped[str | None] = mapped_column(String(200))
+    rep: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Outcome(Base):
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(Instant, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EvidenceRow(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(Text)
+    stated_at: Mapped[datetime] = mapped_column(Instant, index=True)
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class LeadState(Base):
+    """What temperature needs besides heat, kept current per lead so lists need no history."""
+
+    __tablename__ = "lead_states"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    playbook_version: Mapped[int] = mapped_column(ForeignKey("playbook_versions.version"))
+    fit: Mapped[float] = mapped_column(Float, default=0.0)
+    qualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence_until: Mapped[datetime | None] = mapped_column(Instant)
+    last_engaged_at: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    churned_at: Mapped[datetime | None] = mapped_column(Instant)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    events_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HeatKeyRow(Base):
+    """One forward-decay key per lead and half-life; the rank index answers "hottest now"."""
+
+    __tablename__ = "heat_keys"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    half_life_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    whole: Mapped[int] = mapped_column(BigInteger)
+    frac: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_heat_keys_rank", "half_life_us", "whole", "frac"),)
+
+
+__all__ = [
+    "COMMON_FIELDS",
+    "Base",
+    "Event",
+    "EvidenceRow",
+    "HeatKeyRow",
+    "Identity",
+    "Instant",
+    "Lead",
+    "LeadState",
+    "Outcome",
+    "PlaybookVersion",
+    "Touch",
+]

@@ -1,0 +1,69 @@
+"""Playbook versions: every applied playbook is kept, and every score names its version."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select
+
+from leadheat.playbook import Playbook, parse_playbook
+from leadheat.store.models import PlaybookVersion
+
+
+@dataclass(frozen=True)
+class StoredPlaybook:
+    version: int
+    playbook: Playbook
+    source: str
+    applied_at: datetime
+
+
+def current_playbook(connection: Connection) -> StoredPlaybook | None:
+    row = (
+        connection.execute(
+            select(PlaybookVersion).order_by(PlaybookVersion.version.desc()).limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return StoredPlaybook(
+        row["version"],
+        parse_playbook(row["source"], f"playbook version {row['version']}"),
+        row["source"],
+        row["applied_at"],
+    )
+
+
+def add_version(connection: Connection, source: str, now: datetime) -> int:
+    """Store a validated playbook as the next version and return its number."""
+    book = parse_playbook(source)
+    version = (connection.execute(select(func.max(PlaybookVersion.version))).scalar() or 0) + 1
+    connection.execute(
+        insert(PlaybookVersion).values(
+            version=version,
+            name=book.name,
+            source=source,
+            sha256=hashlib.sha256(source.encode()).hexdigest(),
+            applied_at=now,
+        )
+    )
+    return version
+
+
+def history(connection: Connection) -> list[tuple[int, str, datetime, str]]:
+    """``(version, name, applied_at, sha256)``, oldest first."""
+    return [
+        (row.version, row.name, row.applied_at, row.sha256)
+        for row in connection.execute(
+            select(
+                PlaybookVersion.version,
+                PlaybookVersion.name,
+                PlaybookVersion.applied_at,
+                PlaybookVersion.sha256,
+            ).order_by(PlaybookVersion.version)
+        )
+    ]

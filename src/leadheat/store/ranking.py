@@ -1,0 +1,315 @@
+"""Lists of leads by heat *now*, answered from the forward-decay index.
+
+A lead's heat key does not change as time passes, so "heat ≥ θ now" is a range scan of the
+``(half_life_us, whole, frac)`` index from the key that θ has now, and "hottest first" reads
+the same index backwards. With several half-lives (per-signal overrides) heat is a sum of
+one part per half-life: "heat ≥ θ" needs only the leads with some part ≥ θ/K, verified
+afterwards, and "hottest first" is Fagin's threshold algorithm over the per-half-life scans.
+
+Questions about the past (``at`` earlier than the latest stored fact) are answered from
+history instead, since the state already holds what happened after.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import BigInteger, Connection, Select, select, tuple_, type_coerce
+
+from leadheat.playbook import Playbook
+from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
+from leadheat.scoring.fit import score_fit
+from leadheat.scoring.heat import Heat, HeatKey, fold_keys
+from leadheat.scoring.lead import OutcomeRecord, status_at
+from leadheat.scoring.temperature import LeadFacts, Temperature, Verdict, classify
+from leadheat.store.history import latest_fact_at
+from leadheat.store.leads import CHUNK, lead_attributes
+from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
+from leadheat.times import from_micros
+
+MICRO = timedelta(microseconds=1)
+PAGE = 256
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A lead's place in a list: its heat now and the verdict on its temperature."""
+
+    lead_id: int
+    heat: float
+    verdict: Verdict
+    facts: LeadFacts
+    status: str
+
+
+def hot_leads(
+    connection: Connection, book: Playbook, now: datetime, limit: int | None = None
+) -> list[Ranked]:
+    """Hot leads that are not already won, hottest first."""
+    return list_leads(connection, book, now, limit, Temperature.HOT, exclude_won=True)
+
+
+def list_leads(
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    limit: int | None = None,
+    temperature: Temperature | None = None,
+    exclude_won: bool = False,
+) -> list[Ranked]:
+    """Leads hottest first, optionally of one temperature; from the index when ``now`` is
+    at or after the latest stored fact, else from history."""
+    latest = latest_fact_at(connection)
+    if latest is not None and now < latest:
+        ranked = _from_history(connection, book, now)
+        chosen = [
+            r
+            for r in ranked
+            if (temperature is None or r.verdict.temperature is temperature)
+            and not (exclude_won and r.status == "won")
+        ]
+        return chosen[:limit] if limit is not None else chosen
+    if temperature is Temperature.HOT:
+        return _hot_from_index(connection, book, now, limit, exclude_won)
+    if temperature is Temperature.WARM:
+        return _warm_from_index(connection, book, now, limit)
+    chosen = []
+    for page in _pages_by_heat(connection, book, now):
+        for item in _judge(connection, book, now, page):
+            if temperature is None or item.verdict.temperature is temperature:
+                chosen.append(item)
+                if limit is not None and len(chosen) >= limit:
+                    return chosen
+    return chosen
+
+
+def heat_at_least(
+    connection: Connection, book: Playbook, theta: float, now: datetime
+) -> Select[tuple[int]]:
+    """Leads that *may* have heat ≥ θ now: some part ≥ θ/K. A union of index range scans."""
+    share = theta / len(book.half_lives)
+    parts = []
+    for span in book.half_lives:
+        key = HeatKey.threshold(share, now, span)
+        parts.append(
+            select(HeatKeyRow.lead_id).where(
+                HeatKeyRow.half_life_us == span // MICRO,
+                tuple_(HeatKeyRow.whole, HeatKeyRow.frac) >= tuple_(key.whole, key.frac),
+            )
+        )
+    query = parts[0]
+    for part in parts[1:]:
+        query = query.union(part)  # type: ignore[assignment]
+    return query
+
+
+def _hot_from_index(
+    connection: Connection, book: Playbook, now: datetime, limit: int | None, exclude_won: bool
+) -> list[Ranked]:
+    candidates = heat_at_least(connection, book, book.temperature.hot_heat, now).subquery()
+    state = LeadState.__table__
+    query = select(candidates.c.lead_id).join(state, state.c.lead_id == candidates.c.lead_id)
+    query = query.where(state.c.qualified.is_(True), state.c.evidence_until > now)
+    if exclude_won:
+        query = query.where(state.c.status != "won")
+    ids = [row[0] for row in connection.execute(query)]
+    judged = [
+        r
+        for r in _judge(connection, book, now, _heats(connection, now, ids))
+        if r.verdict.temperature is Temperature.HOT
+    ]
+    judged.sort(key=lambda r: (-r.heat, r.lead_id))
+    return judged[:limit] if limit is not None else judged
+
+
+def _warm_from_index(
+    connection: Connection, book: Playbook, now: datetime, limit: int | None
+) -> list[Ranked]:
+    by_heat = heat_at_least(connection, book, book.temperature.warm_heat, now)
+    window_start = now - book.temperature.warm_window
+    state = LeadState.__table__
+    recent = select(state.c.lead_id).where(state.c.last_engaged_at >= window_start)
+    ids = sorted({row[0] for row in connection.execute(by_heat.union(recent))})
+    judged = [
+        r
+        for r in _judge(connection, book, now, _heats(connection, now, ids))
+        if r.verdict.temperature is Temperature.WARM
+    ]
+    judged.sort(key=lambda r: (-r.heat, r.lead_id))
+    return judged[:limit] if limit is not None else judged
+
+
+def _heats(connection: Connection, now: datetime, ids: Sequence[int]) -> list[tuple[int, float]]:
+    keys: dict[int, Heat] = defaultdict(Heat)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for lead_id, span_us, whole, frac in connection.execute(
+            select(
+                HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
+            ).where(HeatKeyRow.lead_id.in_(chunk))
+        ):
+            keys[lead_id].keys[timedelta(microseconds=span_us)] = HeatKey(whole, frac)
+    return [(lead_id, keys[lead_id].at(now) if lead_id in keys else 0.0) for lead_id in ids]
+
+
+def _pages_by_heat(
+    connection: Connection, book: Playbook, now: datetime
+) -> Iterator[list[tuple[int, float]]]:
+    """Every lead in exact descending order of heat now, a page at a time.
+
+    Fagin's threshold algorithm: read each half-life's index in descending key order; a lead
+    seen anywhere gets its exact total; it can be emitted once its total is at least the sum
+    of the last heats read from each index, which bounds every lead not yet seen.
+    """
+    spans = book.half_lives
+    cursors: dict[timedelta, tuple[int, float, int] | None] = dict.fromkeys(spans)
+    exhausted: set[timedelta] = set()
+    bound: dict[timedelta, float] = dict.fromkeys(spans, math.inf)
+    seen: set[int] = set()
+    pending: list[tuple[float, int]] = []
+    while True:
+        for span in spans:
+            if span in exhausted:
+                continue
+            query = select(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id).where(
+                HeatKeyRow.half_life_us == span // MICRO
+            )
+            after = cursors[span]
+            if after is not None:
+                query = query.where(
+                    tuple_(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id) < tuple_(*after)
+                )
+            rows = connection.execute(
+                query.order_by(
+                    HeatKeyRow.whole.desc(), HeatKeyRow.frac.desc(), HeatKeyRow.lead_id.desc()
+                ).limit(PAGE)
+            ).all()
+            if len(rows) < PAGE:
+                exhausted.add(span)
+            if rows:
+                cursors[span] = tuple(rows[-1])  # type: ignore[assignment]
+                bound[span] = HeatKey(rows[-1][0], rows[-1][1]).heat_at(now, span)
+            if span in exhausted:
+                bound[span] = 0.0
+            fresh = [row[2] for row in rows if row[2] not in seen]
+            seen.update(fresh)
+            for lead_id, heat in _heats(connection, now, fresh):
+                heapq.heappush(pending, (-heat, lead_id))
+        threshold = math.fsum(bound.values())
+        page = []
+        while pending and -pending[0][0] >= threshold:
+            negative, lead_id = heapq.heappop(pending)
+            page.append((lead_id, -negative))
+        if page:
+            yield page
+        if len(exhausted) == len(spans) and not pending:
+            break
+    state = LeadState.__table__
+    cold = select(state.c.lead_id).where(state.c.lead_id.not_in(select(HeatKeyRow.lead_id)))
+    ids = [row[0] for row in connection.execute(cold.order_by(state.c.lead_id))]
+    for start in range(0, len(ids), PAGE):
+        yield [(lead_id, 0.0) for lead_id in ids[start : start + PAGE]]
+
+
+def _judge(
+    connection: Connection, book: Playbook, now: datetime, heats: Sequence[tuple[int, float]]
+) -> list[Ranked]:
+    """Temperature of each ``(lead_id, heat)`` from the stored facts, in the given order."""
+    state = LeadState.__table__
+    facts: dict[int, tuple[LeadFacts, str]] = {}
+    ids = [lead_id for lead_id, _ in heats]
+    for start in range(0, len(ids), CHUNK):
+        for row in connection.execute(
+            select(state).where(state.c.lead_id.in_(ids[start : start + CHUNK]))
+        ).mappings():
+            facts[row["lead_id"]] = (
+                LeadFacts(
+                    qualified=row["qualified"],
+                    fit=row["fit"],
+                    evidence_until=_instant(row["evidence_until"]),
+                    last_engaged_at=_instant(row["last_engaged_at"]),
+                    churned_at=_instant(row["churned_at"]),
+                ),
+                row["status"],
+            )
+    ranked = []
+    for lead_id, heat in heats:
+        lead_facts, status = facts[lead_id]
+        ranked.append(
+            Ranked(lead_id, heat, classify(heat, lead_facts, now, book), lead_facts, status)
+        )
+    return ranked
+
+
+def _instant(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return from_micros(value)  # type: ignore[arg-type]
+
+
+def _from_history(connection: Connection, book: Playbook, now: datetime) -> list[Ranked]:
+    """Every lead's temperature at a past ``now``, from the events, evidence and outcomes
+    known by then (attributes as they are today). Scans history: time travel is rare."""
+    events = Event.__table__
+    rows = connection.execute(
+        select(
+            events.c.lead_id,
+            events.c.type,
+            type_coerce(events.c.occurred_at, BigInteger),
+            events.c.properties,
+        ).where(events.c.occurred_at <= now)
+    ).all()
+    heats: dict[int, Heat] = defaultdict(Heat)
+    engaged_at: dict[int, int] = {}
+    churned_at: dict[int, int] = {}
+    churn_types = set(book.temperature.churn_events)
+    if rows:
+        lead_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        at_us = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+        points = np.fromiter(
+            (book.points_for(r[1], r[3]) for r in rows), dtype=np.float64, count=len(rows)
+        )
+        spans = np.fromiter(
+            (book.half_life_for(r[1]) // MICRO for r in rows), dtype=np.int64, count=len(rows)
+        )
+        for span in np.unique(spans[points > 0]):
+            mask = (spans == span) & (points > 0)
+            leads, whole, frac = fold_keys(lead_ids[mask], at_us[mask], points[mask], int(span))
+            for lead, w, f in zip(leads.tolist(), whole.tolist(), frac.tolist(), strict=True):
+                heats[lead].keys[timedelta(microseconds=int(span))] = HeatKey(w, f)
+        for (lead, event_type, at, _), worth in zip(rows, points.tolist(), strict=True):
+            if worth > 0:
+                engaged_at[lead] = max(engaged_at.get(lead, at), at)
+            if event_type in churn_types:
+                churned_at[lead] = max(churned_at.get(lead, at), at)
+    evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
+    for row in connection.execute(select(EvidenceRow).where(EvidenceRow.stated_at <= now)):
+        evidence[row.lead_id].append(EvidenceItem(row.kind, row.value, row.stated_at, row.source))
+    outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
+    for row in connection.execute(select(Outcome).where(Outcome.occurred_at <= now)):
+        outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
+    ranked = []
+    leads_query = select(Lead).where(Lead.merged_into_id.is_(None), Lead.created_at <= now)
+    for lead in connection.execute(leads_query).mappings():
+        lead_id = lead["id"]
+        fit = score_fit(lead_attributes(lead), book.fit.rules, book.fit.qualified_at)
+        status = status_at(outcomes[lead_id], now)
+        facts = LeadFacts(
+            qualified=fit.qualified and status != "disqualified",
+            fit=fit.points,
+            evidence_until=required_fresh_until(
+                evidence[lead_id], book.temperature.hot_requires, book.evidence.ttl
+            ),
+            last_engaged_at=_instant(engaged_at.get(lead_id)),
+            churned_at=_instant(churned_at.get(lead_id)),
+        )
+        heat = heats[lead_id].at(now) if lead_id in heats else 0.0
+        ranked.append(Ranked(lead_id, heat, classify(heat, facts, now, book), facts, status))
+    ranked.sort(key=lambda r: (-r.heat, r.lead_id))
+    return ranked

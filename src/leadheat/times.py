@@ -1,0 +1,140 @@
+"""Durations and instants as the team writes them, normalised to aware UTC at the edge.
+
+Inside leadheat every instant is a timezone-aware UTC ``datetime`` and every span a
+``timedelta``: both are exact integers of microseconds, so differences of instants never
+lose precision, which the decay arithmetic relies on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The landmark of forward decay and of stored timestamps."""
+
+MIN_INSTANT = EPOCH
+MAX_INSTANT = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+_UNITS = {
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+class TimeFormatError(ValueError):
+    """A duration or timestamp that cannot be read; the message says what to write instead."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read a span written as a number and a unit: seconds, minutes, hours, days or weeks.
+
+    >>> parse_duration("7d")
+    datetime.timedelta(days=7)
+    >>> parse_duration("90s")
+    datetime.timedelta(seconds=90)
+    >>> parse_duration("1.5h")
+    datetime.timedelta(seconds=5400)
+    """
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise TimeFormatError(
+            f'{text!r} is not a duration (write a number and a unit s, m, h, d or w, e.g. "7d")'
+        )
+    span = float(match.group(1)) * _UNITS[match.group(2)]
+    if span <= timedelta(0):
+        raise TimeFormatError(f"{text!r} must be longer than zero")
+    return span
+
+
+def format_duration(span: timedelta) -> str:
+    """Write a span in the largest unit that divides it exactly.
+
+    >>> format_duration(timedelta(days=14))
+    '2w'
+    >>> format_duration(timedelta(seconds=90))
+    '90s'
+    """
+    for unit in ("w", "d", "h", "m", "s"):
+        count, rest = divmod(span, _UNITS[unit])
+        if not rest:
+            return f"{count}{unit}"
+    return f"{span.total_seconds()}s"
+
+
+def parse_instant(text: str) -> datetime:
+    """Read an ISO 8601 timestamp with an offset, or epoch seconds, as aware UTC.
+
+    Naive timestamps are refused rather than guessed: an hour's error in a lead's history
+    changes its heat.
+
+    >>> parse_instant("2024-02-29T10:00:00+01:00")
+    datetime.datetime(2024, 2, 29, 9, 0, tzinfo=datetime.timezone.utc)
+    >>> parse_instant("1700000000")
+    datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
+    """
+    raw = text.strip() if isinstance(text, str) else ""
+    if not raw:
+        raise TimeFormatError("empty timestamp (use ISO 8601, e.g. 2024-02-29T10:00:00Z)")
+    if _looks_numeric(raw):
+        seconds = float(raw)
+        if not math.isfinite(seconds):
+            raise TimeFormatError(f"{text!r} is not a time")
+        instant = EPOCH + timedelta(microseconds=round(seconds * 1_000_000))
+    else:
+        try:
+            instant = datetime.fromisoformat(raw)
+        except ValueError:
+            raise TimeFormatError(
+                f"{text!r} is not a date (use ISO 8601, e.g. 2024-02-29T10:00:00Z)"
+            ) from None
+        if instant.tzinfo is None or instant.utcoffset() is None:
+            raise TimeFormatError(
+                f"{text!r} has no UTC offset (add one, e.g. 2024-02-29T10:00:00Z or +02:00)"
+            )
+        instant = instant.astimezone(UTC)
+    return check_range(instant, text)
+
+
+def check_range(instant: datetime, shown: object = None) -> datetime:
+    """Refuse instants outside 1970–2100, the range the score keys are proven exact for."""
+    if not MIN_INSTANT <= instant <= MAX_INSTANT:
+        raise TimeFormatError(
+            f"{shown if shown is not None else instant.isoformat()!r} is outside 1970-2100"
+        )
+    return instant
+
+
+def _looks_numeric(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def to_micros(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly.
+
+    >>> to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
+    1000000
+    """
+    return (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC instant ``micros`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
+def isoformat(instant: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, or ``None``; the one way instants leave leadheat."""
+    if instant is None:
+        return None
+    text = instant.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

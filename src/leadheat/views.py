@@ -1,0 +1,122 @@
+"""Plain-data views of leads and scores: the shape they take as JSON in the CLI and API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from leadheat.scoring.evidence import EvidenceState
+from leadheat.scoring.lead import LeadScore, one_line_reason
+from leadheat.service import LeadRow, LeadView
+from leadheat.store.models import COMMON_FIELDS
+from leadheat.times import isoformat
+
+
+def lead_json(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """Who the lead is: the common fields, other attributes and when they first showed up."""
+    common = {name: lead.get(name) for name in COMMON_FIELDS}
+    attributes = {k: v for k, v in (lead.get("attributes") or {}).items() if k not in common}
+    return {
+        "id": lead["id"],
+        **common,
+        "attributes": attributes,
+        "created_at": isoformat(lead["created_at"]),
+    }
+
+
+def row_json(row: LeadRow) -> dict[str, Any]:
+    """One line of a list of leads."""
+    return {
+        "id": row.lead_id,
+        "email": row.email,
+        "external_id": row.external_id,
+        "name": row.name,
+        "company": row.company,
+        "heat": row.heat,
+        "fit": row.fit,
+        "qualified": row.qualified,
+        "temperature": row.temperature.value,
+        "grade": row.grade,
+        "status": row.status,
+        "reason": row.reason,
+        "last_engaged_at": isoformat(row.last_engaged_at),
+    }
+
+
+def explanation_json(score: LeadScore, qualified_at: float) -> dict[str, Any]:
+    """Why the lead has its score: heat by signal, fit rules matched and missed, evidence."""
+    by_state: dict[str, list[str]] = {state.value: [] for state in EvidenceState}
+    for kind, status in score.evidence.items():
+        by_state[status.state.value].append(kind)
+    return {
+        "summary": one_line_reason(score),
+        "temperature": score.reason,
+        "heat": [
+            {
+                "type": s.type,
+                "events": s.events,
+                "heat": s.heat,
+                "last_at": isoformat(s.last_at),
+            }
+            for s in score.signals
+        ],
+        "fit": {
+            "points": score.fit.points,
+            "qualified_at": qualified_at,
+            "matched": [
+                {"rule": c.rule, "points": c.points}
+                for c in score.fit.checks
+                if c.matched and not c.disqualify
+            ],
+            "missed": [
+                {"rule": c.rule, "points": c.points, "missing": c.missing}
+                for c in score.fit.checks
+                if not c.matched and not c.disqualify
+            ],
+            "disqualified_by": list(score.fit.disqualified_by),
+            "completeness": score.fit.completeness,
+        },
+        "evidence": by_state,
+    }
+
+
+def view_json(view: LeadView, qualified_at: float) -> dict[str, Any]:
+    """Everything ``leadheat show`` says about a lead at one instant."""
+    score = view.score
+    return {
+        "lead": lead_json(view.lead),
+        "at": isoformat(score.at),
+        "heat": score.heat,
+        "fit": score.fit.points,
+        "qualified": score.qualified,
+        "temperature": score.temperature.value,
+        "grade": score.grade,
+        "status": score.status,
+        "previously_engaged": score.previously_engaged,
+        "last_engaged_at": isoformat(score.last_engaged_at),
+        "hot_until": isoformat(score.hot_until),
+        "warm_until": isoformat(score.warm_until),
+        "evidence": {
+            kind: {
+                "state": status.state.value,
+                "value": status.value,
+                "stated_at": isoformat(status.stated_at),
+                "fresh_until": isoformat(status.fresh_until),
+                "source": status.source,
+            }
+            for kind, status in score.evidence.items()
+        },
+        "explanation": explanation_json(score, qualified_at),
+        "touches": [
+            {
+                "kind": t.kind,
+                "at": isoformat(t.at),
+                "direction": t.direction,
+                "result": t.result,
+                "rep": t.rep,
+            }
+            for t in view.touches
+        ],
+        "events": score.events_seen,
+        "playbook_version": view.playbook_version,
+    }
