@@ -287,6 +287,7 @@ class Leadheat:
             first, *_ = item.keys
             born = item.created_at or now
             lead_id = create_leads(connection, [first], {first: born}, version, now)[first]
+            found[first] = lead_id
             connection.execute(
                 update(Lead).where(Lead.id == lead_id).values(**common, attributes=extra)
             )

@@ -175,7 +175,7 @@ class HeatKeyRow(Base):
     whole: Mapped[int] = mapped_column(BigInteger)
     frac: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_heat_keys_rank", "half_life_us", "whole", "frac"),)
+    __table_args__ = (Index("ix_heat_keys_rank", "half_life_us", "whole", "frac", "lead_id"),)
 
 
 __all__ = [

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import BigInteger, Connection, Select, select, tuple_, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Connection,
+    Select,
+    select,
+    tuple_,
+    type_coerce,
+    union,
+)
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
@@ -89,9 +98,7 @@ def list_leads(
     return chosen
 
 
-def heat_at_least(
-    connection: Connection, book: Playbook, theta: float, now: datetime
-) -> Select[tuple[int]]:
+def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[tuple[int]]]:
     """Leads that *may* have heat ≥ θ now: some part ≥ θ/K. A union of index range scans."""
     share = theta / len(book.half_lives)
     parts = []
@@ -103,16 +110,17 @@ def heat_at_least(
                 tuple_(HeatKeyRow.whole, HeatKeyRow.frac) >= tuple_(key.whole, key.frac),
             )
         )
-    query = parts[0]
-    for part in parts[1:]:
-        query = query.union(part)  # type: ignore[assignment]
-    return query
+    return parts
+
+
+def _union(parts: list[Select[tuple[int]]]) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
+    return parts[0] if len(parts) == 1 else union(*parts)
 
 
 def _hot_from_index(
     connection: Connection, book: Playbook, now: datetime, limit: int | None, exclude_won: bool
 ) -> list[Ranked]:
-    candidates = heat_at_least(connection, book, book.temperature.hot_heat, now).subquery()
+    candidates = _union(heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     state = LeadState.__table__
     query = select(candidates.c.lead_id).join(state, state.c.lead_id == candidates.c.lead_id)
     query = query.where(state.c.qualified.is_(True), state.c.evidence_until > now)
@@ -131,11 +139,11 @@ def _hot_from_index(
 def _warm_from_index(
     connection: Connection, book: Playbook, now: datetime, limit: int | None
 ) -> list[Ranked]:
-    by_heat = heat_at_least(connection, book, book.temperature.warm_heat, now)
+    by_heat = heat_at_least(book, book.temperature.warm_heat, now)
     window_start = now - book.temperature.warm_window
     state = LeadState.__table__
     recent = select(state.c.lead_id).where(state.c.last_engaged_at >= window_start)
-    ids = sorted({row[0] for row in connection.execute(by_heat.union(recent))})
+    ids = sorted({row[0] for row in connection.execute(union(*by_heat, recent))})
     judged = [
         r
         for r in _judge(connection, book, now, _heats(connection, now, ids))

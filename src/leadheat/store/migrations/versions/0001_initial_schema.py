@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:22:30.086542
+Create Date: 2026-11-23 17:29:07.602572
 """
 
 from collections.abc import Sequence
@@ -96,6 +96,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_evidence_lead_id"), ["lead_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_evidence_stated_at"), ["stated_at"], unique=False)
 
     op.create_table(
         "heat_keys",
@@ -110,7 +111,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("lead_id", "half_life_us"),
     )
     with op.batch_alter_table("heat_keys", schema=None) as batch_op:
-        batch_op.create_index("ix_heat_keys_rank", ["half_life_us", "whole", "frac"], unique=False)
+        batch_op.create_index(
+            "ix_heat_keys_rank", ["half_life_us", "whole", "frac", "lead_id"], unique=False
+        )
 
     op.create_table(
         "identities",
@@ -167,6 +170,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outcomes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outcomes_lead_id"), ["lead_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outcomes_occurred_at"), ["occurred_at"], unique=False)
 
     op.create_table(
         "touches",
@@ -195,6 +199,7 @@ def downgrade() -> None:
 
     op.drop_table("touches")
     with op.batch_alter_table("outcomes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outcomes_occurred_at"))
         batch_op.drop_index(batch_op.f("ix_outcomes_lead_id"))
 
     op.drop_table("outcomes")
@@ -211,6 +216,7 @@ def downgrade() -> None:
 
     op.drop_table("heat_keys")
     with op.batch_alter_table("evidence", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_stated_at"))
         batch_op.drop_index(batch_op.f("ix_evidence_lead_id"))
 
     op.drop_table("evidence")

@@ -1,0 +1,347 @@
+"""How fast ``leadheat import events FILE.csv`` stores events, against what SQLite can do.
+
+What is measured, in one run, on fresh SQLite files in a temporary folder:
+
+1. **The machine limit**: plain ``sqlite3`` ``executemany`` of pre-built tuples into the very
+   schema ``Leadheat.init()`` creates (the ``events`` table with its unique index on
+   ``event_id``, its two time indexes and its foreign key to ``leads``), with leadheat's
+   pragmas (WAL, ``synchronous=NORMAL``, foreign keys on), in one transaction, commit
+   included. The leads the foreign key needs are inserted first, untimed. Nothing can store
+   these rows faster from Python, so it is the yardstick.
+2. **leadheat's import path**: what the command does, in process: open the database, read the
+   playbook, ``parse_events`` on the CSV file (ids in the file), then
+   ``Leadheat.record_events`` on the parsed rows, into a database where ``init()`` was done.
+   "parse+store" times all of it; "store only" times ``record_events`` alone, which also
+   creates the leads and folds every event into its lead's heat keys and state.
+3. The ratio of each to the limit, against the goal: at least half the limit.
+
+Why: an import is a bulk path, and the style guide asks bulk paths to be vectorised. The ratio
+says how much of the machine's speed leadheat's own work (validation, lead resolution,
+scoring state) costs, independent of the machine the benchmark runs on.
+
+The data are DERIVED from the real CDNOW purchase stream (69,659 purchases by 23,570
+customers, 1997-01 to 1998-06): its rows are repeated with new event ids, each repetition
+shifted by a whole number of data spans (546 days) and kept between 1997 and the present;
+customer ``c`` in repetition ``r`` becomes lead ``f"{c}-{r % 4}"`` (about 94,000 leads). Every
+event is a ``purchase`` with properties ``cds`` and ``dollars``.
+
+Run ``.venv/bin/python bench/import_events.py [--events N] [--profile]``; without
+``../shared/data`` it says so and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import json
+import platform
+import pstats
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy
+from rich.console import Console
+from rich.table import Table
+
+from leadheat.ingest.csv_files import parse_events
+from leadheat.service import Leadheat
+from leadheat.times import isoformat, to_micros
+
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow_lifetimes" / "CDNOW_master.txt"
+)
+LABEL = "derived from CDNOW (real rows repeated with new ids and shifted timestamps)"
+LEAD_VARIANTS = 4
+"""Each CDNOW customer becomes up to 4 leads (23,570 x 4 = 94,280): a realistic lead count."""
+GOAL = 0.5
+"""leadheat should store at least half as fast as a bare ``executemany``."""
+LATEST = datetime(2025, 12, 31, tzinfo=UTC)
+
+out = Console(highlight=False, width=120)
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """One real CDNOW row: who, on which day, how many CDs, for how many dollars."""
+
+    customer: str
+    day: datetime
+    cds: str
+    dollars: str
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedEvent:
+    event_id: str
+    lead: str
+    at: datetime
+    cds: str
+    dollars: str
+
+    def properties_json(self) -> str:
+        """The ``properties`` column as leadheat writes it for this CSV row."""
+        return json.dumps({"cds": self.cds, "dollars": self.dollars})
+
+
+def read_cdnow(path: Path) -> list[Purchase]:
+    """The CDNOW master file: ``customer_id YYYYMMDD number_of_cds dollar_value`` per line."""
+    purchases = []
+    with path.open(encoding="ascii") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) != 4 or not fields[1].isdigit():
+                continue  # the header
+            customer, day, cds, dollars = fields
+            at = datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
+            purchases.append(Purchase(customer, at, cds, dollars))
+    return purchases
+
+
+def derive(purchases: Sequence[Purchase], count: int, now: datetime) -> Iterator[DerivedEvent]:
+    """``count`` events: the real rows again and again, each pass shifted by whole spans.
+
+    The shift wraps around before a timestamp would pass the end of 2025 or ``now``, so every
+    event lies between the first CDNOW day and today.
+    """
+    first = min(p.day for p in purchases)
+    last = max(p.day for p in purchases)
+    span = last - first + timedelta(days=1)
+    shifts = (min(LATEST, now) - last) // span + 1
+    if shifts < 1:
+        raise SystemExit("the CDNOW span does not fit before today; check the clock")
+    for index in range(count):
+        passes, row = divmod(index, len(purchases))
+        purchase = purchases[row]
+        yield DerivedEvent(
+            event_id=f"cdnow-{passes}-{row}",
+            lead=f"{purchase.customer}-{passes % LEAD_VARIANTS}",
+            at=purchase.day + (passes % shifts) * span,
+            cds=purchase.cds,
+            dollars=purchase.dollars,
+        )
+
+
+def write_csv(path: Path, events: Sequence[DerivedEvent]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "lead", "type", "timestamp", "cds", "dollars"])
+        for event in events:
+            writer.writerow(
+                [
+                    event.event_id,
+                    event.lead,
+                    "purchase",
+                    isoformat(event.at),
+                    event.cds,
+                    event.dollars,
+                ]
+            )
+
+
+def initialised(url: str) -> None:
+    """A fresh database with leadheat's schema, indexes and first playbook."""
+    lh = Leadheat(url)
+    lh.init()
+    lh.engine.dispose()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A plain connection with the pragmas leadheat's engine uses."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
+
+
+def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
+    """Seconds to ``executemany`` the events as pre-built tuples, one transaction with commit."""
+    initialised(f"sqlite:///{path}")
+    lead_ids: dict[str, int] = {}
+    for event in events:
+        lead_ids.setdefault(event.lead, len(lead_ids) + 1)
+    created = to_micros(datetime.now(UTC))
+    connection = connect(path)
+    connection.execute("BEGIN")
+    connection.executemany(
+        "INSERT INTO leads (id, external_id, attributes, created_at, updated_at) "
+        "VALUES (?, ?, '{}', ?, ?)",
+        [(i, lead, created, created) for lead, i in lead_ids.items()],
+    )
+    connection.execute("COMMIT")
+    rows = [
+        (e.event_id, lead_ids[e.lead], "purchase", to_micros(e.at), e.properties_json())
+        for e in events
+    ]
+    start = time.perf_counter()
+    connection.execute("BEGIN")
+    connection.executemany(
+        "INSERT INTO events (event_id, lead_id, type, occurred_at, properties) VALUES (?,?,?,?,?)",
+        rows,
+    )
+    connection.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    stored = connection.execute("SELECT count(*) FROM events").fetchone()[0]
+    connection.close()
+    if stored != len(events):
+        raise SystemExit(f"executemany stored {stored} events, expected {len(events)}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class ImportTimes:
+    parse: float
+    store: float
+    stored: int
+    leads_created: int
+
+
+def leadheat_import(path: Path, csv_path: Path, expected: int) -> ImportTimes:
+    """What ``leadheat --db URL import events FILE.csv`` does, timed in two parts."""
+    url = f"sqlite:///{path}"
+    initialised(url)
+    start = time.perf_counter()
+    lh = Leadheat(url)
+    _, book = lh.playbook()
+    parsed = parse_events(csv_path, lh.clock(), book.ingest.future_tolerance)
+    parsed_at = time.perf_counter()
+    if parsed.bad:
+        raise SystemExit(f"{csv_path}: {len(parsed.bad)} bad rows, first: {parsed.bad[0]}")
+    report = lh.record_events(parsed.rows)
+    done = time.perf_counter()
+    lh.engine.dispose()
+    if report.stored != expected:
+        raise SystemExit(f"leadheat stored {report.stored} events, expected {expected}")
+    return ImportTimes(parsed_at - start, done - parsed_at, report.stored, report.leads_created)
+
+
+def profile_import(path: Path, csv_path: Path, top: int = 30) -> None:
+    """cProfile of parse and store, the functions with the most time of their own first."""
+    url = f"sqlite:///{path}"
+    initialised(url)
+    lh = Leadheat(url)
+    _, book = lh.playbook()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    parsed = parse_events(csv_path, lh.clock(), book.ingest.future_tolerance)
+    lh.record_events(parsed.rows)
+    profiler.disable()
+    lh.engine.dispose()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}"
+
+
+def report(
+    count: int,
+    limit_s: float,
+    times: ImportTimes,
+    wall: dict[str, float],
+) -> None:
+    limit_rate = count / limit_s
+    table = Table(
+        title=f"Importing {count:,} events ({LABEL})",
+        title_justify="left",
+        caption=f"goal: leadheat at least {GOAL:.0%} of the executemany limit",
+        caption_justify="left",
+    )
+    for name in ("path", "what is timed", "seconds", "events/s", "of limit", "goal"):
+        table.add_column(name, justify="left" if name in ("path", "what is timed") else "right")
+    table.add_row(
+        "sqlite3 executemany (limit)",
+        "pre-built tuples, 1 transaction, commit",
+        f"{limit_s:.2f}",
+        rate(count, limit_s),
+        "1.00",
+        "",
+    )
+    for name, timed, seconds in (
+        ("leadheat import: parse+store", "parse_events + record_events", times.parse + times.store),
+        ("leadheat import: store only", "record_events on parsed rows", times.store),
+    ):
+        ratio = count / seconds / limit_rate
+        table.add_row(
+            name,
+            timed,
+            f"{seconds:.2f}",
+            rate(count, seconds),
+            f"{ratio:.2f}",
+            "met" if ratio >= GOAL else "NOT met",
+        )
+    table.add_row(
+        "(leadheat parse only)",
+        "parse_events",
+        f"{times.parse:.2f}",
+        rate(count, times.parse),
+        "",
+        "",
+    )
+    out.print(table)
+    out.print(
+        f"leadheat stored {times.stored:,} events and created {times.leads_created:,} leads; "
+        "executemany inserted the same rows into the same schema"
+    )
+    out.print("wall times: " + ", ".join(f"{k} {v:.1f}s" for k, v in wall.items()))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=1_000_000, help="how many events (N)")
+    parser.add_argument("--data", type=Path, default=DATA, help="CDNOW_master.txt")
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile leadheat's import path"
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1:
+        parser.error("--events must be at least 1")
+    out.print("command: " + " ".join([sys.executable, *sys.argv]))
+    out.print(
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, {platform.platform()}"
+    )
+    if not args.data.is_file():
+        out.print(
+            f"{args.data} is absent: this benchmark needs the shared CDNOW data "
+            "(../shared/data/cdnow_lifetimes/CDNOW_master.txt); nothing was measured, exiting 0."
+        )
+        return
+    began = time.perf_counter()
+    wall: dict[str, float] = {}
+    purchases = read_cdnow(args.data)
+    events = list(derive(purchases, args.events, datetime.now(UTC)))
+    out.print(
+        f"N = {len(events):,} events {LABEL}: {len(purchases):,} real rows, "
+        f"{len({e.lead for e in events}):,} leads, "
+        f"{min(e.at for e in events).date()} to {max(e.at for e in events).date()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="leadheat-bench-") as folder:
+        root = Path(folder)
+        csv_path = root / "events.csv"
+        write_csv(csv_path, events)
+        wall["data"] = time.perf_counter() - began
+        mark = time.perf_counter()
+        limit_s = machine_limit(root / "limit.db", events)
+        wall["executemany phase"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        times = leadheat_import(root / "import.db", csv_path, len(events))
+        wall["leadheat phase"] = time.perf_counter() - mark
+        wall["total"] = time.perf_counter() - began
+        report(len(events), limit_s, times, wall)
+        if args.profile:
+            out.print(f"\ncProfile of leadheat's import path, {len(events):,} events:")
+            profile_import(root / "profile.db", csv_path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m leadheat`` runs the command line."""
+
+from leadheat.cli import main
+
+main()

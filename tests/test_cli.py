@@ -1,0 +1,195 @@
+"""The command line, end to end on a real database: contracts, imports and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import NOW
+from leadheat.cli import main
+from leadheat.times import isoformat
+
+RECENT = isoformat(NOW - timedelta(days=1))
+
+
+class Cli:
+    """Runs ``leadheat --db URL …`` in-process and returns (exit code, stdout, stderr)."""
+
+    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.url = url
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        try:
+            main(["--db", self.url, *args])
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def json(self, *args: str) -> object:
+        code, out, err = self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
+    runner = Cli(db_url, capsys)
+    assert runner("init")[0] == 0
+    return runner
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding) if encoding else text)  # type: ignore[arg-type]
+    return path
+
+
+def test_show_json_has_the_contract_keys(cli: Cli) -> None:
+    assert cli("track", "ana@example.com", "trial_signup", "--at", RECENT)[0] == 0
+    data = cli.json("show", "ana@example.com")
+    assert isinstance(data, dict)
+    for key in ("lead", "heat", "fit", "qualified", "temperature", "grade", "evidence",
+                "explanation", "hot_until", "warm_until"):
+        assert key in data, key
+    assert data["lead"]["email"] == "ana@example.com"
+    assert data["temperature"] in ("hot", "warm", "cold")
+    assert data["explanation"]["heat"][0]["type"] == "trial_signup"
+
+
+def test_import_events_then_again_adds_nothing(cli: Cli, tmp_path: Path) -> None:
+    day = NOW - timedelta(days=2)
+    rows = "\n".join(
+        f"lead{i % 3}@example.com,page_view,{isoformat(day + timedelta(minutes=i))},/p{i}"
+        for i in range(10)
+    )
+    events = write(tmp_path / "events.csv", "lead,type,timestamp,url\n" + rows + "\n")
+    code, out, _ = cli("import", "events", str(events))
+    assert code == 0 and "rows read 10, stored 10, duplicates 0" in out
+    code, out, _ = cli("import", "events", str(events))
+    assert code == 0 and "rows read 10, stored 0, duplicates 10" in out
+    listed = cli.json("leads")
+    assert isinstance(listed, list) and len(listed) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding", "expected"),
+    [
+        ("lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,31/02/2024\n",
+         "utf-8", 'line 3, column "timestamp": \'31/02/2024\' is not a date'),
+        ("lead,type,timestamp\na@example.com,page_view,{ok}\n,page_view,{ok}\n",
+         "utf-8", 'line 3, column "lead": empty lead reference'),
+        ("lead,type,timestamp\na@example.com,page_view,{ok}\n\"b@example.com,page_view,{ok}\n",
+         "utf-8", "line 3: broken CSV quoting"),
+        ("lead,type,timestamp,city\na@example.com,page_view,{ok},Z\xfcrich\n",
+         "latin-1", 'line 2, column "city": not valid UTF-8'),
+        ("lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,2099-01-01T00:00:00Z\n",
+         "utf-8", 'line 3, column "timestamp": \'2099-01-01T00:00:00Z\' is in the future'),
+        ("lead,type,timestamp\na@example.com,page_view,{ok},extra\n",
+         "utf-8", "line 2: expected 3 fields, found 4"),
+        ("lead,type\na@example.com,page_view\n",
+         "utf-8", 'line 1, column "timestamp": required column is missing'),
+    ],
+    ids=["bad-date", "no-lead", "quoting", "not-utf8", "future", "width", "no-column"],
+)
+def test_a_bad_row_stops_the_import_and_stores_nothing(
+    cli: Cli, tmp_path: Path, content: str, encoding: str, expected: str
+) -> None:
+    path = write(tmp_path / "events.csv", content.replace("{ok}", RECENT or ""), encoding)
+    code, out, err = cli("import", "events", str(path))
+    assert code == 1
+    assert expected in " ".join(err.split()), err
+    assert "nothing was imported" in err or "required column" in err
+    assert cli.json("leads") == []
+
+
+def test_skip_bad_stores_good_rows_and_writes_the_bad_ones(cli: Cli, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "events.csv",
+        f"lead,type,timestamp\na@example.com,form_submit,{RECENT}\nb@example.com,page_view,yesterday\n",
+    )
+    bad = tmp_path / "bad.csv"
+    code, out, _ = cli("import", "events", str(path), "--skip-bad", str(bad))
+    assert code == 0 and "stored 1" in out and "bad 1" in out
+    assert "line" in bad.read_text() and "yesterday" in bad.read_text()
+    assert [row["email"] for row in cli.json("leads")] == ["a@example.com"]  # type: ignore[index,union-attr]
+
+
+def test_touches_and_outcomes_need_known_leads(cli: Cli, tmp_path: Path) -> None:
+    cli("track", "a@example.com", "form_submit", "--at", RECENT)
+    touches = write(
+        tmp_path / "touches.csv",
+        f"lead,kind,timestamp,rep\na@example.com,call,{RECENT},sam\nnobody@example.com,call,{RECENT},sam\n",
+    )
+    code, _, err = cli("import", "touches", str(touches))
+    assert code == 1 and 'line 3, column "lead": no lead known as' in err
+    assert cli.json("show", "a@example.com")["touches"] == []  # type: ignore[index]
+    outcomes = write(tmp_path / "outcomes.csv", f"lead,outcome,timestamp\na@example.com,won,{RECENT}\n")
+    assert cli("import", "outcomes", str(outcomes))[0] == 0
+    assert cli.json("show", "a@example.com")["status"] == "won"  # type: ignore[index]
+
+
+def test_import_leads_with_a_column_map(cli: Cli, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "leads.csv",
+        "Customer,Job Title,Employees,Signed up\n"
+        "C-1,VP Marketing,120,2025-03-01T09:00:00Z\nC-2,Student,,2025-04-01T09:00:00Z\n",
+    )
+    code, out, err = cli("import", "leads", str(path), "--map", "Customer=external_id",
+                         "--map", "Job Title=title", "--map", "Signed up=created_at")
+    assert code == 0, err
+    assert "created 2" in out
+    shown = cli.json("show", "C-1")
+    assert shown["lead"]["title"] == "VP Marketing"  # type: ignore[index]
+    assert shown["lead"]["attributes"]["employees"] == "120"  # type: ignore[index]
+    assert shown["lead"]["created_at"] == "2025-03-01T09:00:00Z"  # type: ignore[index]
+    assert shown["explanation"]["fit"]["disqualified_by"] == []  # type: ignore[index]
+    assert cli.json("show", "C-2")["explanation"]["fit"]["disqualified_by"]  # type: ignore[index]
+    code, _, err = cli("import", "leads", str(path), "--map", "Nope=external_id")
+    assert code == 1 and '"Nope": --map names a column the file does not have' in err
+
+
+def test_playbook_check_names_key_and_line_and_apply_makes_a_version(cli: Cli, tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.toml", '[decay]\nhalf_life = "7d"\n\n[temperature]\nhot_heat = "hot"\n')
+    code, _, err = cli("playbook", "check", str(bad))
+    assert code == 1 and "line 5, temperature.hot_heat" in err
+    good = write(tmp_path / "good.toml", '[decay]\nhalf_life = "3d"\n[signals.page_view]\npoints = 2\n')
+    assert cli("playbook", "check", str(good))[0] == 0
+    assert cli("playbook", "apply", str(good))[0] == 0
+    assert cli.json("playbook", "show")["version"] == 2  # type: ignore[index]
+    assert cli.json("playbook", "show")["playbook"]["decay"]["half_life"] == "3d"  # type: ignore[index]
+    assert [v["version"] for v in cli.json("playbook", "history")] == [1, 2]  # type: ignore[index]
+
+
+def test_time_travel_and_lists_from_the_cli(cli: Cli) -> None:
+    cli("track", "vp@example.com", "trial_signup", "--at", RECENT)
+    cli("track", "vp@example.com", "demo_request", "--at", RECENT)
+    for kind in ("need", "budget", "timeline"):
+        assert cli("evidence", "vp@example.com", kind, "yes", "--at", RECENT)[0] == 0
+    code, _, err = cli("evidence", "vp@example.com", "mood", "good")
+    assert code == 1 and "must be one of" in err
+    earlier = isoformat(NOW - timedelta(days=3))
+    assert cli.json("show", "vp@example.com", "--at", earlier)["heat"] == 0  # type: ignore[index]
+    assert cli.json("leads", "--at", earlier) == []  # it did not exist yet
+    later = isoformat(NOW - timedelta(hours=20))
+    warm = cli.json("leads", "--temperature", "warm", "--at", later)
+    assert [row["email"] for row in warm] == ["vp@example.com"]  # type: ignore[index,union-attr]
+    code, _, err = cli("leads", "--temperature", "tepid")
+    assert code == 1 and "hot, warm or cold" in err
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    command = [sys.executable, "-m", "leadheat", "--db", url]
+    assert subprocess.run([*command, "init"], check=False).returncode == 0
+    done = subprocess.run([*command, "hot", "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and json.loads(done.stdout) == []
+    done = subprocess.run([*command, "show", "who@example.com"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "no lead known as 'who@example.com'" in done.stderr
