@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -473,21 +474,12 @@ ERRORS = (
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: run the app and turn expected errors into one clear line."""
-    try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except ERRORS as error:
-        err.print(f"[red]error:[/red] {error}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
-    except Exception as error:  # click usage errors
-        import click
+    """Entry point: run the app and turn expected errors into one clear line (exit 1).
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    Usage errors are Typer's own (exit 2).
+    """
+    try:
+        app(args=list(argv) if argv is not None else None)
+    except ERRORS as error:
+        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -30,12 +30,12 @@ from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, mi
 from leadheat.store.events import NewEvent, RecordReport, derived_event_id, record_events
 from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
 from leadheat.store.leads import (
-    add_identity,
-    create_leads,
+    LeadConflictError,
+    LeadUpsert,
     find_leads,
     lead_attributes,
     merge_leads,
-    split_attributes,
+    upsert_leads,
 )
 from leadheat.store.models import EvidenceRow, Lead, Outcome, Touch
 from leadheat.store.ranking import Ranked, hot_leads, list_leads
@@ -227,75 +227,34 @@ class Leadheat:
             return record_events(connection, book, version, events, now)
 
     def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:
-        """Create or update leads by their keys in one transaction."""
+        """Create or update leads by their keys in one transaction.
+
+        Attributes named in the playbook's ``[evidence]`` become BANT evidence stated at the
+        lead's ``created_at`` (or now).
+        """
         version, book = self.playbook()
         now = self.clock()
-        report = LeadImportReport(received=len(leads))
         with self.engine.begin() as connection:
-            touched: list[int] = []
-            evidence_rows: list[dict[str, Any]] = []
-            for item in leads:
-                lead_id, created = self._upsert_one(connection, item, version, now)
-                report.created += created
-                report.updated += not created
-                touched.append(lead_id)
-                stated = item.created_at or now
-                for evidence in evidence_in(item.fields, stated, book, "lead import"):
-                    evidence_rows.append(
-                        {
-                            "lead_id": lead_id,
-                            "kind": evidence.kind,
-                            "value": evidence.value,
-                            "stated_at": evidence.stated_at,
-                            "source": evidence.source,
-                        }
-                    )
+            try:
+                ids, created = upsert_leads(
+                    connection,
+                    [LeadUpsert(item.keys, item.fields, item.created_at) for item in leads],
+                    version,
+                    now,
+                )
+            except LeadConflictError as error:
+                raise LeadheatError(str(error)) from None
+            evidence_rows = [
+                {"lead_id": lead_id, "kind": item.kind, "value": item.value,
+                 "stated_at": item.stated_at, "source": item.source}
+                for lead, lead_id in zip(leads, ids, strict=True)
+                for item in evidence_in(lead.fields, lead.created_at or now, book, "lead import")
+            ]
             if evidence_rows:
                 connection.execute(insert(EvidenceRow), evidence_rows)
-            refresh_facts(connection, book, version, touched)
-        report.lead_ids = touched
-        return report
-
-    def _upsert_one(
-        self, connection: Connection, item: LeadInput, version: int, now: datetime
-    ) -> tuple[int, bool]:
-        found = find_leads(connection, item.keys)
-        ids = set(found.values())
-        if len(ids) > 1:
-            raise LeadheatError(
-                "keys " + ", ".join(str(k) for k in item.keys) + " name different leads; "
-                "merge them first (`leadheat merge`)"
-            )
-        common, extra = split_attributes(
-            {k: v for k, v in item.fields.items() if v is not None and v != ""}
-        )
-        common.pop("email", None)
-        common.pop("external_id", None)
-        if ids:
-            lead_id = ids.pop()
-            row = load_lead(connection, lead_id)
-            values: dict[str, Any] = {
-                **common,
-                "attributes": {**(row["attributes"] or {}), **extra},
-                "updated_at": now,
-            }
-            if item.created_at is not None and item.created_at < row["created_at"]:
-                values["created_at"] = item.created_at
-            connection.execute(update(Lead).where(Lead.id == lead_id).values(values))
-            created = False
-        else:
-            first, *_ = item.keys
-            born = item.created_at or now
-            lead_id = create_leads(connection, [first], {first: born}, version, now)[first]
-            found[first] = lead_id
-            connection.execute(
-                update(Lead).where(Lead.id == lead_id).values(**common, attributes=extra)
-            )
-            created = True
-        for key in item.keys:
-            if key not in found:
-                add_identity(connection, lead_id, key)
-        return lead_id, created
+            refresh_facts(connection, book, version, ids)
+        distinct = len(set(ids))
+        return LeadImportReport(len(leads), created, distinct - created, ids)
 
     def _lead_id(self, connection: Connection, lead: str | int) -> int:
         if isinstance(lead, int):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from leadheat.times import TimeFormatError, parse_instant
 
 Row = TypeVar("Row")
 Progress = Callable[[int], None]
-"""Called with the number of bytes read so far, for progress bars."""
+"""Called with the number of characters read so far, for progress bars."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def parse_mapping(items: Sequence[str]) -> dict[str, str]:
 def _records(path: Path, progress: Progress | None) -> Iterator[tuple[int, list[str] | BadRow]]:
     """``(line, values)`` for each record, or ``(line, BadRow)`` for an unreadable one."""
     with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle, strict=True)
+        lines: Iterable[str] = handle if progress is None else _counted(handle, progress)
+        reader = csv.reader(lines, strict=True)
         line = 1
         while True:
             start = line
@@ -128,9 +129,18 @@ def _records(path: Path, progress: Progress | None) -> Iterator[tuple[int, list[
                 yield start, BadRow(start, None, f"broken CSV quoting ({error})")
                 continue
             line = reader.line_num + 1
-            if progress is not None and reader.line_num % 20_000 == 0:
-                progress(handle.tell() if handle.seekable() else 0)
             yield start, values
+
+
+def _counted(lines: Iterable[str], progress: Progress) -> Iterator[str]:
+    """The lines, reporting the characters read so far every 50,000 lines."""
+    done = 0
+    for number, text in enumerate(lines, start=1):
+        done += len(text)
+        if number % 50_000 == 0:
+            progress(done)
+        yield text
+    progress(done)
 
 
 def _table(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from leadheat.ingest.keys import LeadKey
 from leadheat.store.models import (
@@ -88,16 +89,133 @@ def create_leads(
     return ids
 
 
-def add_identity(connection: Connection, lead_id: int, key: LeadKey) -> None:
-    """Recognise ``lead_id`` by one more key (the caller checked it is free)."""
-    connection.execute(insert(Identity).values(kind=key.kind, value=key.value, lead_id=lead_id))
-    column = {"email": "email", "external": "external_id"}.get(key.kind)
-    if column:
-        connection.execute(
-            update(Lead)
-            .where(Lead.id == lead_id, getattr(Lead, column).is_(None))
-            .values({column: key.value})
+class LeadConflictError(ValueError):
+    """One input row names two leads that are different people in the store."""
+
+
+@dataclass
+class _Target:
+    lead_id: int | None
+    keys: list[LeadKey] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadUpsert:
+    keys: Sequence[LeadKey]
+    fields: Mapping[str, Any]
+    created_at: datetime | None = None
+
+
+def upsert_leads(
+    connection: Connection, items: Sequence[LeadUpsert], version: int, now: datetime
+) -> tuple[list[int], int]:
+    """Create or update many leads at once; returns each item's lead id and how many were new.
+
+    Rows naming the same person (by any key) update one lead, later rows winning; a row whose
+    keys name two different stored leads is refused (merge them first).
+    """
+    found = find_leads(connection, [key for item in items for key in item.keys])
+    targets: list[_Target] = []
+    by_key: dict[LeadKey, int] = {}
+    by_lead: dict[int, int] = {}
+    for key, lead_id in found.items():
+        if lead_id not in by_lead:
+            by_lead[lead_id] = len(targets)
+            targets.append(_Target(lead_id))
+        by_key[key] = by_lead[lead_id]
+    chosen: list[int] = []
+    for item in items:
+        hits = {by_key[key] for key in item.keys if key in by_key}
+        if len(hits) > 1:
+            raise LeadConflictError(
+                "keys " + ", ".join(str(k) for k in item.keys) + " name different leads; "
+                "merge them first (`leadheat merge`)"
+            )
+        index = hits.pop() if hits else len(targets)
+        if index == len(targets):
+            targets.append(_Target(None))
+        target = targets[index]
+        for key in item.keys:
+            if key not in by_key:
+                by_key[key] = index
+                target.keys.append(key)
+        target.values.update(
+            (name, value) for name, value in item.fields.items() if value is not None and value != ""
         )
+        if item.created_at is not None and (
+            target.created_at is None or item.created_at < target.created_at
+        ):
+            target.created_at = item.created_at
+        chosen.append(index)
+    fresh = [t for t in targets if t.lead_id is None]
+    firsts = [t.keys[0] for t in fresh]
+    created = create_leads(
+        connection, firsts, {t.keys[0]: t.created_at or now for t in fresh}, version, now
+    )
+    for target in fresh:
+        target.lead_id = created[target.keys[0]]
+        target.keys = target.keys[1:]
+    _write_values(connection, targets, now)
+    extra = [
+        {"kind": key.kind, "value": key.value, "lead_id": t.lead_id}
+        for t in targets
+        for key in t.keys
+    ]
+    if extra:
+        connection.execute(insert(Identity), extra)
+    ids = [targets[index].lead_id for index in chosen]
+    return [i for i in ids if i is not None], len(fresh)
+
+
+def _write_values(connection: Connection, targets: Sequence[_Target], now: datetime) -> None:
+    """Apply each target's fields: common ones to columns, the rest merged into ``attributes``."""
+    touched = [t for t in targets if t.values or t.keys or t.created_at is not None]
+    if not touched:
+        return
+    ids = [t.lead_id for t in touched if t.lead_id is not None]
+    rows = {}
+    for start in range(0, len(ids), CHUNK):
+        for row in connection.execute(select(Lead).where(Lead.id.in_(ids[start : start + CHUNK]))).mappings():
+            rows[row["id"]] = row
+    updates = []
+    for target in touched:
+        assert target.lead_id is not None
+        row = rows[target.lead_id]
+        common, extra = split_attributes(target.values)
+        common.pop("email", None)
+        common.pop("external_id", None)
+        values = {field: row[field] for field in COMMON_FIELDS}
+        values.update(common)
+        for key in target.keys:
+            column = {"email": "email", "external": "external_id"}.get(key.kind)
+            if column and values[column] is None:
+                values[column] = key.value
+        created = row["created_at"]
+        if target.created_at is not None and target.created_at < created:
+            created = target.created_at
+        updates.append(
+            {
+                **{f"b_{name}": value for name, value in values.items()},
+                "b_id": target.lead_id,
+                "b_attributes": {**(row["attributes"] or {}), **extra},
+                "b_created_at": created,
+                "b_updated_at": now,
+            }
+        )
+    table = Lead.__table__
+    connection.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            {
+                name: bindparam(f"b_{name}")
+                for name in (*COMMON_FIELDS, "attributes", "created_at", "updated_at")
+            }
+        ),
+        updates,
+    )
 
 
 def lead_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
