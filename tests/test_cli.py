@@ -56,8 +56,18 @@ def test_show_json_has_the_contract_keys(cli: Cli) -> None:
     assert cli("track", "ana@example.com", "trial_signup", "--at", RECENT)[0] == 0
     data = cli.json("show", "ana@example.com")
     assert isinstance(data, dict)
-    for key in ("lead", "heat", "fit", "qualified", "temperature", "grade", "evidence",
-                "explanation", "hot_until", "warm_until"):
+    for key in (
+        "lead",
+        "heat",
+        "fit",
+        "qualified",
+        "temperature",
+        "grade",
+        "evidence",
+        "explanation",
+        "hot_until",
+        "warm_until",
+    ):
         assert key in data, key
     assert data["lead"]["email"] == "ana@example.com"
     assert data["temperature"] in ("hot", "warm", "cold")
@@ -82,20 +92,41 @@ def test_import_events_then_again_adds_nothing(cli: Cli, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("content", "encoding", "expected"),
     [
-        ("lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,31/02/2024\n",
-         "utf-8", 'line 3, column "timestamp": \'31/02/2024\' is not a date'),
-        ("lead,type,timestamp\na@example.com,page_view,{ok}\n,page_view,{ok}\n",
-         "utf-8", 'line 3, column "lead": empty lead reference'),
-        ("lead,type,timestamp\na@example.com,page_view,{ok}\n\"b@example.com,page_view,{ok}\n",
-         "utf-8", "line 3: broken CSV quoting"),
-        ("lead,type,timestamp,city\na@example.com,page_view,{ok},Z\xfcrich\n",
-         "latin-1", 'line 2, column "city": not valid UTF-8'),
-        ("lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,2099-01-01T00:00:00Z\n",
-         "utf-8", 'line 3, column "timestamp": \'2099-01-01T00:00:00Z\' is in the future'),
-        ("lead,type,timestamp\na@example.com,page_view,{ok},extra\n",
-         "utf-8", "line 2: expected 3 fields, found 4"),
-        ("lead,type\na@example.com,page_view\n",
-         "utf-8", 'line 1, column "timestamp": required column is missing'),
+        (
+            "lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,31/02/2024\n",
+            "utf-8",
+            "line 3, column \"timestamp\": '31/02/2024' is not a date",
+        ),
+        (
+            "lead,type,timestamp\na@example.com,page_view,{ok}\n,page_view,{ok}\n",
+            "utf-8",
+            'line 3, column "lead": empty lead reference',
+        ),
+        (
+            'lead,type,timestamp\na@example.com,page_view,{ok}\n"b@example.com,page_view,{ok}\n',
+            "utf-8",
+            "line 3: broken CSV quoting",
+        ),
+        (
+            "lead,type,timestamp,city\na@example.com,page_view,{ok},Z\xfcrich\n",
+            "latin-1",
+            'line 2, column "city": not valid UTF-8',
+        ),
+        (
+            "lead,type,timestamp\na@example.com,page_view,{ok}\nb@example.com,page_view,2099-01-01T00:00:00Z\n",
+            "utf-8",
+            "line 3, column \"timestamp\": '2099-01-01T00:00:00Z' is in the future",
+        ),
+        (
+            "lead,type,timestamp\na@example.com,page_view,{ok},extra\n",
+            "utf-8",
+            "line 2: expected 3 fields, found 4",
+        ),
+        (
+            "lead,type\na@example.com,page_view\n",
+            "utf-8",
+            'line 1, column "timestamp": required column is missing',
+        ),
     ],
     ids=["bad-date", "no-lead", "quoting", "not-utf8", "future", "width", "no-column"],
 )
@@ -103,7 +134,7 @@ def test_a_bad_row_stops_the_import_and_stores_nothing(
     cli: Cli, tmp_path: Path, content: str, encoding: str, expected: str
 ) -> None:
     path = write(tmp_path / "events.csv", content.replace("{ok}", RECENT or ""), encoding)
-    code, out, err = cli("import", "events", str(path))
+    code, _, err = cli("import", "events", str(path))
     assert code == 1
     assert expected in " ".join(err.split()), err
     assert "nothing was imported" in err or "required column" in err
@@ -131,7 +162,9 @@ def test_touches_and_outcomes_need_known_leads(cli: Cli, tmp_path: Path) -> None
     code, _, err = cli("import", "touches", str(touches))
     assert code == 1 and 'line 3, column "lead": no lead known as' in err
     assert cli.json("show", "a@example.com")["touches"] == []  # type: ignore[index]
-    outcomes = write(tmp_path / "outcomes.csv", f"lead,outcome,timestamp\na@example.com,won,{RECENT}\n")
+    outcomes = write(
+        tmp_path / "outcomes.csv", f"lead,outcome,timestamp\na@example.com,won,{RECENT}\n"
+    )
     assert cli("import", "outcomes", str(outcomes))[0] == 0
     assert cli.json("show", "a@example.com")["status"] == "won"  # type: ignore[index]
 
@@ -142,8 +175,17 @@ def test_import_leads_with_a_column_map(cli: Cli, tmp_path: Path) -> None:
         "Customer,Job Title,Employees,Signed up\n"
         "C-1,VP Marketing,120,2025-03-01T09:00:00Z\nC-2,Student,,2025-04-01T09:00:00Z\n",
     )
-    code, out, err = cli("import", "leads", str(path), "--map", "Customer=external_id",
-                         "--map", "Job Title=title", "--map", "Signed up=created_at")
+    code, out, err = cli(
+        "import",
+        "leads",
+        str(path),
+        "--map",
+        "Customer=external_id",
+        "--map",
+        "Job Title=title",
+        "--map",
+        "Signed up=created_at",
+    )
     assert code == 0, err
     assert "created 2" in out
     shown = cli.json("show", "C-1")
@@ -156,11 +198,17 @@ def test_import_leads_with_a_column_map(cli: Cli, tmp_path: Path) -> None:
     assert code == 1 and '"Nope": --map names a column the file does not have' in err
 
 
-def test_playbook_check_names_key_and_line_and_apply_makes_a_version(cli: Cli, tmp_path: Path) -> None:
-    bad = write(tmp_path / "bad.toml", '[decay]\nhalf_life = "7d"\n\n[temperature]\nhot_heat = "hot"\n')
+def test_playbook_check_names_key_and_line_and_apply_makes_a_version(
+    cli: Cli, tmp_path: Path
+) -> None:
+    bad = write(
+        tmp_path / "bad.toml", '[decay]\nhalf_life = "7d"\n\n[temperature]\nhot_heat = "hot"\n'
+    )
     code, _, err = cli("playbook", "check", str(bad))
     assert code == 1 and "line 5, temperature.hot_heat" in err
-    good = write(tmp_path / "good.toml", '[decay]\nhalf_life = "3d"\n[signals.page_view]\npoints = 2\n')
+    good = write(
+        tmp_path / "good.toml", '[decay]\nhalf_life = "3d"\n[signals.page_view]\npoints = 2\n'
+    )
     assert cli("playbook", "check", str(good))[0] == 0
     assert cli("playbook", "apply", str(good))[0] == 0
     assert cli.json("playbook", "show")["version"] == 2  # type: ignore[index]
@@ -191,5 +239,7 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     assert subprocess.run([*command, "init"], check=False).returncode == 0
     done = subprocess.run([*command, "hot", "--json"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and json.loads(done.stdout) == []
-    done = subprocess.run([*command, "show", "who@example.com"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*command, "show", "who@example.com"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 1 and "no lead known as 'who@example.com'" in done.stderr

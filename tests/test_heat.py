@@ -47,7 +47,9 @@ def histories(draw: st.DrawFn) -> tuple[list[Engagement], datetime]:
         )
     )
     latest = max(e.at for e in events)
-    now = min(latest + draw(st.integers(0, 20 * 86400).map(lambda s: timedelta(seconds=s))), MAX_INSTANT)
+    now = min(
+        latest + draw(st.integers(0, 20 * 86400).map(lambda s: timedelta(seconds=s))), MAX_INSTANT
+    )
     return events, now
 
 
@@ -86,7 +88,9 @@ def test_key_orders_leads_as_their_heat_at_any_now(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), points, instants), min_size=1, max_size=60), half_lives)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), points, instants), min_size=1, max_size=60), half_lives
+)
 def test_vectorised_fold_equals_scalar_fold(
     rows: list[tuple[int, float, datetime]], span: timedelta
 ) -> None:
@@ -108,7 +112,10 @@ def test_vectorised_fold_equals_scalar_fold(
         _, w1, f1 = fold_keys(lead_ids[:half], at_us[:half], worth[:half], span_us)
         _, w2, f2 = fold_keys(lead_ids[half:], at_us[half:], worth[half:], span_us)
         w, f = add_keys(w1, f1, w2, f2)
-        assert close(HeatKey(int(w[0]), float(f[0])).heat_at(now, span), HeatKey(int(whole[0]), float(frac[0])).heat_at(now, span))
+        assert close(
+            HeatKey(int(w[0]), float(f[0])).heat_at(now, span),
+            HeatKey(int(whole[0]), float(frac[0])).heat_at(now, span),
+        )
 
 
 def test_half_life_halves_heat() -> None:

@@ -36,10 +36,13 @@ disqualify = true
 
 
 def run(*args: str) -> None:
+    """``leadheat ARGS`` in-process; it must succeed."""
+    code: object = 0
     try:
         main(list(args))
     except SystemExit as done:
-        assert done.code in (0, None), f"leadheat {' '.join(args)} exited {done.code}"
+        code = done.code
+    assert code in (0, None), f"leadheat {' '.join(args)} exited {code}"
 
 
 def test_x_education_leads_import_with_a_column_map(shared_data: Path, tmp_path: Path) -> None:
@@ -48,8 +51,17 @@ def test_x_education_leads_import_with_a_column_map(shared_data: Path, tmp_path:
     playbook.write_text(X_EDUCATION_PLAYBOOK)
     run("--db", url, "init", "--playbook", str(playbook))
     source = shared_data / "x_education_leads" / "Leads.csv"
-    run("--db", url, "import", "leads", str(source),
-        "--map", "Prospect ID=external_id", "--map", "Lead Source=source")
+    run(
+        "--db",
+        url,
+        "import",
+        "leads",
+        str(source),
+        "--map",
+        "Prospect ID=external_id",
+        "--map",
+        "Lead Source=source",
+    )
     lh = Leadheat(url)
     with lh.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Lead)).scalar() == 9240
@@ -80,8 +92,10 @@ def test_x_education_leads_import_with_a_column_map(shared_data: Path, tmp_path:
 def cdnow_as_csv(shared_data: Path, target: Path) -> int:
     """The whitespace-separated CDNOW master file as an events CSV (no ids: they are derived)."""
     rows = 0
-    with (shared_data / "cdnow_lifetimes" / "CDNOW_master.txt").open() as source, \
-            target.open("w", newline="") as out:
+    with (
+        (shared_data / "cdnow_lifetimes" / "CDNOW_master.txt").open() as source,
+        target.open("w", newline="") as out,
+    ):
         writer = csv.writer(out)
         writer.writerow(["lead", "type", "timestamp", "cds", "dollars"])
         for line in source:

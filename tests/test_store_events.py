@@ -42,7 +42,9 @@ def replay(lh: Leadheat, history: list[NewEvent], email: str, now: object) -> fl
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_out_of_order_batches_and_redeliveries_equal_a_sorted_replay(lh: Leadheat, seed: int) -> None:
+def test_out_of_order_batches_and_redeliveries_equal_a_sorted_replay(
+    lh: Leadheat, seed: int
+) -> None:
     rng = random.Random(seed)
     history = random_history(rng, leads=25, events=600)
     deliveries = history + rng.sample(history, 150)  # SDK retries

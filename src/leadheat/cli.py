@@ -163,7 +163,7 @@ def playbook_apply(file: Path) -> None:
 def playbook_history(as_json: JsonOption = False) -> None:
     """Every playbook version, oldest first."""
     rows = _open().playbook_history()
-    data = [
+    data: list[dict[str, Any]] = [
         {"version": v, "name": n, "applied_at": isoformat(a), "sha256": h} for v, n, a, h in rows
     ]
     if as_json:
@@ -428,12 +428,12 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         _emit(data)
         return
     who = data["lead"]
+    name = " ".join(str(who[k]) for k in ("email", "external_id", "name", "company") if who[k])
+    out.print(escape(name), style="bold")
     out.print(
-        f"[bold]{who['email'] or who['external_id']}[/bold]  {who['name'] or ''}  {who['company'] or ''}"
-    )
-    out.print(
-        f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}  fit {data['fit']:g}"
-        f"  qualified {'yes' if data['qualified'] else 'no'}  status {data['status']}"
+        f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}"
+        f"  fit {data['fit']:g}  qualified {'yes' if data['qualified'] else 'no'}"
+        f"  status {data['status']}"
     )
     out.print(f"why: {data['explanation']['temperature']}")
     if data["hot_until"]:

@@ -30,6 +30,7 @@ from leadheat.times import TimeFormatError, format_duration, parse_duration
 
 EvidenceKind = Literal["need", "budget", "timeline", "authority"]
 EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("need", "budget", "timeline", "authority")
+_HOT_REQUIRES: tuple[EvidenceKind, ...] = ("need", "budget", "timeline")
 
 
 def _duration(value: Any) -> Any:
@@ -74,7 +75,9 @@ class _ConditionSpec(_Section):
             try:
                 re.compile(self.matches)
             except re.error as error:
-                raise ValueError(f"matches: {self.matches!r} is not a regular expression: {error}")
+                raise ValueError(
+                    f"matches: {self.matches!r} is not a regular expression: {error}"
+                ) from None
         if self.range is not None and self.range[0] > self.range[1]:
             raise ValueError(f"range: low {self.range[0]} is above high {self.range[1]}")
         return self
@@ -145,7 +148,7 @@ class Temperature(_Section):
     warm_heat: float = Field(default=5, gt=0)
     warm_window: Duration = timedelta(days=30)
     cold_after: Duration = timedelta(days=180)
-    hot_requires: list[EvidenceKind] = Field(default_factory=lambda: ["need", "budget", "timeline"])
+    hot_requires: list[EvidenceKind] = Field(default_factory=lambda: list(_HOT_REQUIRES))
     churn_events: list[str] = Field(
         default_factory=lambda: ["trial_expired", "subscription_cancelled"]
     )
@@ -194,7 +197,8 @@ class Playbook(_Section):
         Event types without a ``[signals.*]`` entry are worth 0 (stored and shown, not heat).
 
         >>> book = parse_playbook('[signals.page_view]\\npoints = 1\\n'
-        ...     '[[signals.page_view.rules]]\\nproperty = "url"\\nmatches = "/pricing"\\npoints = 5')
+        ...     '[[signals.page_view.rules]]\\nproperty = "url"\\n'
+        ...     'matches = "/pricing"\\npoints = 5')
         >>> book.points_for("page_view", {"url": "/pricing"}), book.points_for("page_view")
         (5.0, 1.0)
         >>> book.points_for("unknown_thing")
@@ -237,7 +241,8 @@ class Playbook(_Section):
 
     def summary(self) -> dict[str, Any]:
         """The playbook as plain data with durations written back as "7d"."""
-        return _durations_as_text(self.model_dump(mode="python"))
+        summary: dict[str, Any] = _durations_as_text(self.model_dump(mode="python"))
+        return summary
 
 
 def _durations_as_text(value: Any) -> Any:
@@ -324,7 +329,8 @@ def _split_key(dotted: str) -> list[str]:
 def locate_line(text: str, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line that defines the longest prefix of ``loc`` (a pydantic error path).
 
-    >>> locate_line("[fit]\\n[[fit.rules]]\\nfield='a'\\n[[fit.rules]]\\npoints='x'", ("fit", "rules", 1, "points"))
+    >>> text = "[fit]\\n[[fit.rules]]\\nfield='a'\\n[[fit.rules]]\\npoints='x'"
+    >>> locate_line(text, ("fit", "rules", 1, "points"))
     5
     """
     wanted = [str(part) for part in loc]

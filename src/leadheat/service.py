@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.pool import StaticPool
 
 from leadheat.ingest.csv_files import OutcomeInput, TouchInput
@@ -51,11 +51,11 @@ class LeadheatError(ValueError):
     """A request leadheat cannot carry out; the message says why and what to do."""
 
 
-class UnknownLead(LeadheatError):
+class UnknownLeadError(LeadheatError):
     pass
 
 
-class NotInitialised(LeadheatError):
+class NotInitialisedError(LeadheatError):
     pass
 
 
@@ -147,11 +147,11 @@ class Leadheat:
         """The current playbook and its version."""
         if self._book is None:
             if not is_initialised(self.engine):
-                raise NotInitialised("the database is not initialised: run `leadheat init`")
+                raise NotInitialisedError("the database is not initialised: run `leadheat init`")
             with self.engine.connect() as connection:
                 current = playbooks.current_playbook(connection)
             if current is None:
-                raise NotInitialised("the database has no playbook: run `leadheat init`")
+                raise NotInitialisedError("the database has no playbook: run `leadheat init`")
             self._book = (current.version, current.playbook)
         return self._book
 
@@ -159,7 +159,7 @@ class Leadheat:
         with self.engine.connect() as connection:
             current = playbooks.current_playbook(connection)
         if current is None:
-            raise NotInitialised("the database has no playbook: run `leadheat init`")
+            raise NotInitialisedError("the database has no playbook: run `leadheat init`")
         return current.source
 
     def playbook_history(self) -> list[tuple[int, str, datetime, str]]:
@@ -245,8 +245,13 @@ class Leadheat:
             except LeadConflictError as error:
                 raise LeadheatError(str(error)) from None
             evidence_rows = [
-                {"lead_id": lead_id, "kind": item.kind, "value": item.value,
-                 "stated_at": item.stated_at, "source": item.source}
+                {
+                    "lead_id": lead_id,
+                    "kind": item.kind,
+                    "value": item.value,
+                    "stated_at": item.stated_at,
+                    "source": item.source,
+                }
                 for lead, lead_id in zip(leads, ids, strict=True)
                 for item in evidence_in(lead.fields, lead.created_at or now, book, "lead import")
             ]
@@ -262,7 +267,7 @@ class Leadheat:
         key = parse_lead_key(lead)
         found = find_leads(connection, [key])
         if key not in found:
-            raise UnknownLead(f"no lead known as {lead!r}")
+            raise UnknownLeadError(f"no lead known as {lead!r}")
         return found[key]
 
     def touch(
@@ -384,7 +389,7 @@ class Leadheat:
         ids = find_leads(connection, keys)
         unknown = [str(k) for k in dict.fromkeys(keys) if k not in ids]
         if unknown:
-            raise UnknownLead(
+            raise UnknownLeadError(
                 f"no lead known as {', '.join(repr(u) for u in unknown[:5])}"
                 + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
             )
@@ -451,8 +456,7 @@ class Leadheat:
                     grade=grade(
                         item.facts.fit,
                         item.facts.qualified
-                        or (item.status != "disqualified"
-                        and item.facts.fit >= 0),
+                        or (item.status != "disqualified" and item.facts.fit >= 0),
                         item.heat,
                         book,
                     ),

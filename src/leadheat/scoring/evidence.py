@@ -96,16 +96,16 @@ def assess(
             latest[item.kind] = item
     statuses = {}
     for kind in kinds:
-        item = latest.get(kind)
-        if item is None:
+        said = latest.get(kind)
+        if said is None:
             statuses[kind] = EvidenceStatus(kind, EvidenceState.MISSING)
             continue
-        until = fresh_until(item, ttl)
+        until = fresh_until(said, ttl)
         if until is None:
             state = EvidenceState.DENIED
         else:
             state = EvidenceState.FRESH if now < until else EvidenceState.STALE
-        statuses[kind] = EvidenceStatus(kind, state, item.value, item.stated_at, until, item.source)
+        statuses[kind] = EvidenceStatus(kind, state, said.value, said.stated_at, until, said.source)
     return statuses
 
 
@@ -124,8 +124,8 @@ def required_fresh_until(
             latest[item.kind] = item
     bound = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
     for kind in required:
-        item = latest.get(kind)
-        until = fresh_until(item, ttl) if item is not None else None
+        said = latest.get(kind)
+        until = fresh_until(said, ttl) if said is not None else None
         if until is None:
             return None
         bound = min(bound, until)

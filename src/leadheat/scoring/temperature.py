@@ -97,7 +97,8 @@ def grade(fit: float, qualified_or_not_disqualified: bool, heat: float, book: Pl
     """Fit letter (A–D) and engagement digit (1–3): ``A1`` is an ideal, highly engaged lead.
 
     >>> from leadheat.playbook import Playbook
-    >>> grade(25, True, 30, Playbook()), grade(0, True, 6, Playbook()), grade(25, False, 0, Playbook())
+    >>> book = Playbook()
+    >>> grade(25, True, 30, book), grade(0, True, 6, book), grade(25, False, 0, book)
     ('A1', 'D2', 'D3')
     """
     a, b, c = book.grade_thresholds

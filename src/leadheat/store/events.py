@@ -59,7 +59,8 @@ def derived_event_id(
     >>> from datetime import UTC
     >>> key = LeadKey("email", "a@b.co")
     >>> at = datetime(2024, 1, 1, tzinfo=UTC)
-    >>> derived_event_id(key, "page_view", at, None, 0) == derived_event_id(key, "page_view", at, {}, 0)
+    >>> same = derived_event_id(key, "page_view", at, None, 0)
+    >>> same == derived_event_id(key, "page_view", at, {}, 0)
     True
     """
     canonical = json.dumps(
@@ -174,10 +175,9 @@ def _move_created_at(connection: Connection, ids: np.ndarray, at_us: np.ndarray)
         if at < created[lead]
     ]
     if earlier:
-        table = Lead.__table__
         connection.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_lead"))
+            update(Lead)
+            .where(Lead.id == bindparam("b_lead"))
             .values(created_at=bindparam("b_created")),
             earlier,
         )
@@ -190,7 +190,7 @@ def _record_evidence(
     events: Sequence[NewEvent],
     lead_ids: dict[LeadKey, int],
 ) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for event in events:
         if event.properties:
             for item in evidence_in(event.properties, event.at, book, f"event {event.type}"):

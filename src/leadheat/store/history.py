@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,8 +23,8 @@ class TouchRecord:
     rep: str | None
 
 
-def load_lead(connection: Connection, lead_id: int) -> Mapping[str, Any]:
-    return connection.execute(select(Lead).where(Lead.id == lead_id)).mappings().one()
+def load_lead(connection: Connection, lead_id: int) -> dict[str, Any]:
+    return dict(connection.execute(select(Lead).where(Lead.id == lead_id)).mappings().one())
 
 
 def load_history(connection: Connection, lead_id: int) -> LeadHistory:

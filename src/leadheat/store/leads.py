@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.ingest.keys import IdentityKind, LeadKey
 from leadheat.store.models import (
     COMMON_FIELDS,
     Event,
@@ -39,7 +39,7 @@ def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey,
             )
         )
         for kind, value, lead_id in rows:
-            found[LeadKey(kind, value)] = lead_id
+            found[LeadKey(cast(IdentityKind, kind), value)] = lead_id
     return found
 
 
@@ -51,7 +51,7 @@ def create_leads(
     now: datetime,
 ) -> dict[LeadKey, int]:
     """New leads, one per key, each with its identity and an empty score state."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "attributes": {},
             "created_at": created_at[key],
@@ -142,7 +142,9 @@ def upsert_leads(
                 by_key[key] = index
                 target.keys.append(key)
         target.values.update(
-            (name, value) for name, value in item.fields.items() if value is not None and value != ""
+            (name, value)
+            for name, value in item.fields.items()
+            if value is not None and value != ""
         )
         if item.created_at is not None and (
             target.created_at is None or item.created_at < target.created_at
@@ -177,7 +179,9 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
     ids = [t.lead_id for t in touched if t.lead_id is not None]
     rows = {}
     for start in range(0, len(ids), CHUNK):
-        for row in connection.execute(select(Lead).where(Lead.id.in_(ids[start : start + CHUNK]))).mappings():
+        for row in connection.execute(
+            select(Lead).where(Lead.id.in_(ids[start : start + CHUNK]))
+        ).mappings():
             rows[row["id"]] = row
     updates = []
     for target in touched:
@@ -186,7 +190,7 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
         common, extra = split_attributes(target.values)
         common.pop("email", None)
         common.pop("external_id", None)
-        values = {field: row[field] for field in COMMON_FIELDS}
+        values = {name: row[name] for name in COMMON_FIELDS}
         values.update(common)
         for key in target.keys:
             column = {"email": "email", "external": "external_id"}.get(key.kind)
@@ -204,10 +208,9 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
                 "b_updated_at": now,
             }
         )
-    table = Lead.__table__
     connection.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
+        update(Lead)
+        .where(Lead.id == bindparam("b_id"))
         .values(
             {
                 name: bindparam(f"b_{name}")
@@ -218,12 +221,12 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
     )
 
 
-def lead_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
+def lead_attributes(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The attributes fit rules see: the common columns merged over the JSON attributes."""
     merged = dict(row["attributes"] or {})
-    for field in COMMON_FIELDS:
-        if row[field] is not None:
-            merged[field] = row[field]
+    for name in COMMON_FIELDS:
+        if row[name] is not None:
+            merged[name] = row[name]
     return merged
 
 
@@ -240,8 +243,8 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
     """
     if keep == absorb:
         return
-    for table in (Identity, Event, Touch, Outcome, EvidenceRow):
-        connection.execute(update(table).where(table.lead_id == absorb).values(lead_id=keep))
+    for model in (Identity, Event, Touch, Outcome, EvidenceRow):
+        connection.execute(update(model).where(model.lead_id == absorb).values(lead_id=keep))
     rows = {
         row.id: row._mapping
         for row in connection.execute(select(Lead).where(Lead.id.in_([keep, absorb])))

@@ -98,7 +98,7 @@ def list_leads(
     return chosen
 
 
-def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[tuple[int]]]:
+def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[int]]:
     """Leads that *may* have heat ≥ θ now: some part ≥ θ/K. A union of index range scans."""
     share = theta / len(book.half_lives)
     parts = []
@@ -113,7 +113,7 @@ def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[tu
     return parts
 
 
-def _union(parts: list[Select[tuple[int]]]) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
+def _union(parts: list[Select[int]]) -> Select[int] | CompoundSelect[int]:
     return parts[0] if len(parts) == 1 else union(*parts)
 
 
@@ -121,11 +121,10 @@ def _hot_from_index(
     connection: Connection, book: Playbook, now: datetime, limit: int | None, exclude_won: bool
 ) -> list[Ranked]:
     candidates = _union(heat_at_least(book, book.temperature.hot_heat, now)).subquery()
-    state = LeadState.__table__
-    query = select(candidates.c.lead_id).join(state, state.c.lead_id == candidates.c.lead_id)
-    query = query.where(state.c.qualified.is_(True), state.c.evidence_until > now)
+    query = select(candidates.c.lead_id).join(LeadState, LeadState.lead_id == candidates.c.lead_id)
+    query = query.where(LeadState.qualified.is_(True), LeadState.evidence_until > now)
     if exclude_won:
-        query = query.where(state.c.status != "won")
+        query = query.where(LeadState.status != "won")
     ids = [row[0] for row in connection.execute(query)]
     judged = [
         r
@@ -141,9 +140,8 @@ def _warm_from_index(
 ) -> list[Ranked]:
     by_heat = heat_at_least(book, book.temperature.warm_heat, now)
     window_start = now - book.temperature.warm_window
-    state = LeadState.__table__
-    recent = select(state.c.lead_id).where(state.c.last_engaged_at >= window_start)
-    ids = sorted({row[0] for row in connection.execute(union(*by_heat, recent))})
+    recent = select(LeadState.lead_id).where(LeadState.last_engaged_at >= window_start)
+    ids: list[int] = sorted({row[0] for row in connection.execute(union(*by_heat, recent))})
     judged = [
         r
         for r in _judge(connection, book, now, _heats(connection, now, ids))
@@ -218,9 +216,8 @@ def _pages_by_heat(
             yield page
         if len(exhausted) == len(spans) and not pending:
             break
-    state = LeadState.__table__
-    cold = select(state.c.lead_id).where(state.c.lead_id.not_in(select(HeatKeyRow.lead_id)))
-    ids = [row[0] for row in connection.execute(cold.order_by(state.c.lead_id))]
+    cold = select(LeadState.lead_id).where(LeadState.lead_id.not_in(select(HeatKeyRow.lead_id)))
+    ids = [row[0] for row in connection.execute(cold.order_by(LeadState.lead_id))]
     for start in range(0, len(ids), PAGE):
         yield [(lead_id, 0.0) for lead_id in ids[start : start + PAGE]]
 
@@ -229,12 +226,11 @@ def _judge(
     connection: Connection, book: Playbook, now: datetime, heats: Sequence[tuple[int, float]]
 ) -> list[Ranked]:
     """Temperature of each ``(lead_id, heat)`` from the stored facts, in the given order."""
-    state = LeadState.__table__
     facts: dict[int, tuple[LeadFacts, str]] = {}
     ids = [lead_id for lead_id, _ in heats]
     for start in range(0, len(ids), CHUNK):
         for row in connection.execute(
-            select(state).where(state.c.lead_id.in_(ids[start : start + CHUNK]))
+            select(LeadState).where(LeadState.lead_id.in_(ids[start : start + CHUNK]))
         ).mappings():
             facts[row["lead_id"]] = (
                 LeadFacts(
@@ -264,14 +260,13 @@ def _instant(value: object) -> datetime | None:
 def _from_history(connection: Connection, book: Playbook, now: datetime) -> list[Ranked]:
     """Every lead's temperature at a past ``now``, from the events, evidence and outcomes
     known by then (attributes as they are today). Scans history: time travel is rare."""
-    events = Event.__table__
     rows = connection.execute(
         select(
-            events.c.lead_id,
-            events.c.type,
-            type_coerce(events.c.occurred_at, BigInteger),
-            events.c.properties,
-        ).where(events.c.occurred_at <= now)
+            Event.lead_id,
+            Event.type,
+            type_coerce(Event.occurred_at, BigInteger),
+            Event.properties,
+        ).where(Event.occurred_at <= now)
     ).all()
     heats: dict[int, Heat] = defaultdict(Heat)
     engaged_at: dict[int, int] = {}
@@ -297,11 +292,13 @@ def _from_history(connection: Connection, book: Playbook, now: datetime) -> list
             if event_type in churn_types:
                 churned_at[lead] = max(churned_at.get(lead, at), at)
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
-    for row in connection.execute(select(EvidenceRow).where(EvidenceRow.stated_at <= now)):
-        evidence[row.lead_id].append(EvidenceItem(row.kind, row.value, row.stated_at, row.source))
+    for said in connection.execute(select(EvidenceRow).where(EvidenceRow.stated_at <= now)):
+        evidence[said.lead_id].append(
+            EvidenceItem(said.kind, said.value, said.stated_at, said.source)
+        )
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    for row in connection.execute(select(Outcome).where(Outcome.occurred_at <= now)):
-        outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
+    for done in connection.execute(select(Outcome).where(Outcome.occurred_at <= now)):
+        outcomes[done.lead_id].append(OutcomeRecord(done.outcome, done.occurred_at, done.reason))
     ranked = []
     leads_query = select(Lead).where(Lead.merged_into_id.is_(None), Lead.created_at <= now)
     for lead in connection.execute(leads_query).mappings():

@@ -8,8 +8,9 @@ change, or a merge, rebuilds state from history; in bulk that is vectorised per 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
@@ -111,14 +112,16 @@ def refresh_facts(
     ids = sorted(set(lead_ids))
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    rows = []
+    rows: list[Mapping[Any, Any]] = []
     for chunk in _chunks(ids):
-        for row in connection.execute(select(EvidenceRow).where(EvidenceRow.lead_id.in_(chunk))):
-            evidence[row.lead_id].append(
-                EvidenceItem(row.kind, row.value, row.stated_at, row.source)
+        for said in connection.execute(select(EvidenceRow).where(EvidenceRow.lead_id.in_(chunk))):
+            evidence[said.lead_id].append(
+                EvidenceItem(said.kind, said.value, said.stated_at, said.source)
             )
-        for row in connection.execute(select(Outcome).where(Outcome.lead_id.in_(chunk))):
-            outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
+        for done in connection.execute(select(Outcome).where(Outcome.lead_id.in_(chunk))):
+            outcomes[done.lead_id].append(
+                OutcomeRecord(done.outcome, done.occurred_at, done.reason)
+            )
         rows.extend(connection.execute(select(Lead).where(Lead.id.in_(chunk))).mappings())
     updates = []
     for row in rows:
@@ -139,8 +142,8 @@ def refresh_facts(
         )
     if updates:
         connection.execute(
-            update(LeadState.__table__)
-            .where(LeadState.__table__.c.lead_id == bindparam("b_lead"))
+            update(LeadState)
+            .where(LeadState.lead_id == bindparam("b_lead"))
             .values(
                 fit=bindparam("b_fit"),
                 qualified=bindparam("b_qualified"),
@@ -172,8 +175,8 @@ def note_activity(
         for row in connection.execute(
             select(
                 LeadState.lead_id,
-                LeadState.__table__.c.last_engaged_at,
-                LeadState.__table__.c.churned_at,
+                LeadState.last_engaged_at,
+                LeadState.churned_at,
                 LeadState.events_count,
             ).where(LeadState.lead_id.in_(chunk))
         ):
@@ -191,10 +194,9 @@ def note_activity(
                 "b_count": old_count + count,
             }
         )
-    table = LeadState.__table__
     connection.execute(
-        update(table)
-        .where(table.c.lead_id == bindparam("b_lead"))
+        update(LeadState)
+        .where(LeadState.lead_id == bindparam("b_lead"))
         .values(
             last_engaged_at=bindparam("b_engaged"),
             churned_at=bindparam("b_churn"),
@@ -220,12 +222,11 @@ def rebuild(
     Used when the playbook changes and after merges; vectorised, so re-scoring every lead is
     one pass over the events table. Returns the number of events read.
     """
-    events = Event.__table__
     query = select(
-        events.c.lead_id,
-        events.c.type,
-        type_coerce(events.c.occurred_at, BigInteger),
-        events.c.properties,
+        Event.lead_id,
+        Event.type,
+        type_coerce(Event.occurred_at, BigInteger),
+        Event.properties,
     )
     if lead_ids is None:
         ids = [row[0] for row in connection.execute(select(LeadState.lead_id))]
@@ -236,12 +237,11 @@ def rebuild(
         rows = []
         for chunk in _chunks(ids):
             connection.execute(delete(HeatKeyRow).where(HeatKeyRow.lead_id.in_(chunk)))
-            rows.extend(connection.execute(query.where(events.c.lead_id.in_(chunk))))
-    table = LeadState.__table__
+            rows.extend(connection.execute(query.where(Event.lead_id.in_(chunk))))
     for chunk in _chunks(ids):
         connection.execute(
-            update(table)
-            .where(table.c.lead_id.in_(chunk))
+            update(LeadState)
+            .where(LeadState.lead_id.in_(chunk))
             .values(last_engaged_at=None, churned_at=None, events_count=0)
         )
     if rows:
