@@ -45,8 +45,10 @@ def run(*args: str) -> None:
     assert code in (0, None), f"leadheat {' '.join(args)} exited {code}"
 
 
-def test_x_education_leads_import_with_a_column_map(shared_data: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def test_x_education_leads_import_with_a_column_map(
+    shared_data: Path, tmp_path: Path, db_url: str
+) -> None:
+    url = db_url
     playbook = tmp_path / "playbook.toml"
     playbook.write_text(X_EDUCATION_PLAYBOOK)
     run("--db", url, "init", "--playbook", str(playbook))
@@ -109,8 +111,10 @@ def cdnow_as_csv(shared_data: Path, target: Path) -> int:
     return rows
 
 
-def test_cdnow_purchase_stream_imports_as_events(shared_data: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cdnow.db'}"
+def test_cdnow_purchase_stream_imports_as_events(
+    shared_data: Path, tmp_path: Path, db_url: str
+) -> None:
+    url = db_url
     events = tmp_path / "cdnow.csv"
     assert cdnow_as_csv(shared_data, events) == 69_659
     run("--db", url, "init")

@@ -58,14 +58,23 @@ T = TypeVar("T")
 
 class _State:
     url: str = Settings().database_url
+    opened: list[Leadheat] = []  # noqa: RUF012  (one per command, closed when it ends)
 
 
 def _open() -> Leadheat:
-    return Leadheat(_State.url)
+    lh = Leadheat(_State.url)
+    _State.opened.append(lh)
+    return lh
+
+
+def _close_all() -> None:
+    while _State.opened:
+        _State.opened.pop().close()
 
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Option(
@@ -75,6 +84,7 @@ def _main(
     ] = None,
 ) -> None:
     _State.url = db or Settings().database_url
+    ctx.call_on_close(_close_all)
 
 
 def _at(text: str | None) -> datetime | None:

@@ -122,6 +122,16 @@ class Leadheat:
             self.engine = make_engine(url)
         self._book: tuple[int, Playbook] | None = None
 
+    def close(self) -> None:
+        """Release the database connections (the object is unusable afterwards)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Leadheat:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # -- set-up and playbook ------------------------------------------------------------
     def init(self, playbook_source: str | None = None) -> int:
         """Create or upgrade the schema; store a first playbook if there is none.
