@@ -22,7 +22,13 @@ from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
 from leadheat.store.leads import create_leads, earliest, find_leads
 from leadheat.store.models import EvidenceRow, Lead
-from leadheat.store.state import MICRO, fold_engagements, note_activity, refresh_facts
+from leadheat.store.state import (
+    MICRO,
+    fold_engagements,
+    lock_states,
+    note_activity,
+    refresh_facts,
+)
 from leadheat.times import from_micros, to_micros
 
 ROWS_PER_INSERT = 1000
@@ -86,6 +92,7 @@ def record_events(
         unique.setdefault(event.event_id, event)
     batch = list(unique.values())
     lead_ids = _resolve(connection, book, version, batch, now, report)
+    lock_states(connection, sorted(set(lead_ids.values())))
     stored = _insert_new(connection, batch, lead_ids)
     report.stored = len(stored)
     report.duplicates = report.received - report.stored

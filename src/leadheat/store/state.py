@@ -41,6 +41,24 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + CHUNK]
 
 
+def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
+    """Take the row locks of these leads' states, in id order, before reading them.
+
+    Two writers folding events into the same lead would otherwise both read the old key and
+    one addition would be lost. SQLite already runs one writer at a time; on PostgreSQL this
+    is ``SELECT … FOR UPDATE``, in a fixed order so that two batches cannot deadlock.
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    for chunk in _chunks(sorted(lead_ids)):
+        connection.execute(
+            select(LeadState.lead_id)
+            .where(LeadState.lead_id.in_(chunk))
+            .order_by(LeadState.lead_id)
+            .with_for_update()
+        ).all()
+
+
 def fold_engagements(
     connection: Connection,
     book: Playbook,
