@@ -243,3 +243,49 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
         [*command, "show", "who@example.com"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 1 and "no lead known as 'who@example.com'" in done.stderr
+
+
+def test_grade_letter_is_the_same_in_lists_and_show(cli: Cli) -> None:
+    cli("track", "student@example.com", "trial_signup", "--at", RECENT)
+    cli("track", "dq@example.com", "trial_signup", "--at", RECENT)
+    cli("outcome", "dq@example.com", "disqualified", "--at", RECENT)
+    lh_rows = {row["email"]: row for row in cli.json("leads")}  # type: ignore[union-attr,index]
+    for email in ("student@example.com", "dq@example.com"):
+        assert lh_rows[email]["grade"] == cli.json("show", email)["grade"]  # type: ignore[index]
+    assert lh_rows["dq@example.com"]["grade"].startswith("D")
+
+
+def test_reimporting_touches_and_outcomes_adds_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("track", "a@example.com", "form_submit", "--at", RECENT)
+    touches = write(
+        tmp_path / "t.csv", f"lead,kind,timestamp,rep\na@example.com,call,{RECENT},sam\n"
+    )
+    assert "stored 1, duplicates 0" in cli("import", "touches", str(touches))[1]
+    assert "stored 0, duplicates 1" in cli("import", "touches", str(touches))[1]
+    outcomes = write(tmp_path / "o.csv", f"lead,outcome,timestamp\na@example.com,lost,{RECENT}\n")
+    assert "stored 1, duplicates 0" in cli("import", "outcomes", str(outcomes))[1]
+    assert "stored 0, duplicates 1" in cli("import", "outcomes", str(outcomes))[1]
+    assert len(cli.json("show", "a@example.com")["touches"]) == 1  # type: ignore[index,arg-type]
+
+
+def test_playbook_show_output_is_a_loadable_playbook(cli: Cli, tmp_path: Path) -> None:
+    code, out, _ = cli("playbook", "show")
+    assert code == 0
+    saved = write(tmp_path / "mine.toml", out)
+    assert cli("playbook", "check", str(saved))[0] == 0
+    assert "(?i)founder|owner|chief|\\\\bc[etmo]o\\\\b" in out  # brackets survive
+
+
+def test_columns_of_fixed_files_are_renamed_not_mapped(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", f"email,type,timestamp\na@example.com,page_view,{RECENT}\n")
+    code, _, err = cli("import", "events", str(path))
+    assert code == 1 and 'rename a column to "lead"' in err and "--map" not in err
+
+
+def test_a_missing_database_is_not_created_by_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nothing.db"
+    code, _, err = Cli(f"sqlite:///{path}", capsys)("hot")
+    assert code == 1 and "run `leadheat init` first" in err
+    assert not path.exists()

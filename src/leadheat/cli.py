@@ -51,7 +51,7 @@ import_app = typer.Typer(
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(import_app, name="import")
 
-out = Console(highlight=False)
+out = Console(highlight=False, markup=False)  # lead data may contain [brackets]
 err = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 
@@ -149,8 +149,8 @@ def playbook_show(as_json: JsonOption = False) -> None:
     if as_json:
         _emit({"version": version, "playbook": book.summary()})
     else:
-        out.print(f"# playbook version {version}")
-        out.print(lh.playbook_source(), markup=False)
+        # raw, unwrapped: `playbook show > mine.toml` must give a loadable file
+        sys.stdout.write(f"# playbook version {version}\n{lh.playbook_source()}")
 
 
 @playbook_app.command("check")
@@ -293,8 +293,8 @@ def import_touches(file: Path, skip_bad: SkipBadOption = None) -> None:
     parsed = parse_touches(file, lh.clock(), book.ingest.future_tolerance)
     _unknown_leads(lh, parsed, skip_bad, file)
     rows = _settle(file, parsed, skip_bad)
-    stored = lh.record_touches(rows)
-    _summary(parsed.read, stored, 0, len(parsed.bad))
+    stored, duplicates = lh.record_touches(rows)
+    _summary(parsed.read, stored, duplicates, len(parsed.bad))
 
 
 @import_app.command("outcomes")
@@ -305,8 +305,8 @@ def import_outcomes(file: Path, skip_bad: SkipBadOption = None) -> None:
     parsed = parse_outcomes(file, lh.clock(), book.ingest.future_tolerance)
     _unknown_leads(lh, parsed, skip_bad, file)
     rows = _settle(file, parsed, skip_bad)
-    stored = lh.record_outcomes(rows)
-    _summary(parsed.read, stored, 0, len(parsed.bad))
+    stored, duplicates = lh.record_outcomes(rows)
+    _summary(parsed.read, stored, duplicates, len(parsed.bad))
 
 
 # -- recording one thing -----------------------------------------------------------------
@@ -439,7 +439,7 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         return
     who = data["lead"]
     name = " ".join(str(who[k]) for k in ("email", "external_id", "name", "company") if who[k])
-    out.print(escape(name), style="bold")
+    out.print(name, style="bold")
     out.print(
         f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}"
         f"  fit {data['fit']:g}  qualified {'yes' if data['qualified'] else 'no'}"

@@ -1,6 +1,7 @@
 """The Python API: one object over one database, used by the CLI, the HTTP API and tests.
 
 >>> from datetime import UTC, datetime
+from pathlib import Path
 >>> lh = Leadheat("sqlite://", clock=lambda: datetime(2024, 6, 1, tzinfo=UTC))
 >>> lh.init()
 1
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
@@ -32,6 +34,7 @@ from leadheat.store.history import TouchRecord, load_history, load_lead, load_to
 from leadheat.store.leads import (
     LeadConflictError,
     LeadUpsert,
+    chunked,
     find_leads,
     lead_attributes,
     merge_leads,
@@ -156,6 +159,12 @@ class Leadheat:
     def playbook(self) -> tuple[int, Playbook]:
         """The current playbook and its version."""
         if self._book is None:
+            url = self.engine.url
+            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+                if not Path(url.database).exists():
+                    raise NotInitialisedError(
+                        f"no database at {url.database}: run `leadheat init` first"
+                    )
             if not is_initialised(self.engine):
                 raise NotInitialisedError("the database is not initialised: run `leadheat init`")
             with self.engine.connect() as connection:
@@ -351,17 +360,28 @@ class Leadheat:
         with self.engine.connect() as connection:
             return find_leads(connection, keys)
 
-    def record_touches(self, touches: Sequence[TouchInput]) -> int:
-        """Record many touches in one transaction; every lead must exist."""
+    def record_touches(self, touches: Sequence[TouchInput]) -> tuple[int, int]:
+        """Record many touches in one transaction; every lead must exist.
+
+        A touch already stored (same lead, kind, time, direction and rep) is a duplicate, so
+        re-importing a CRM export adds nothing. Returns ``(stored, duplicates)``.
+        """
         self.playbook()
         with self.engine.begin() as connection:
             ids = self._require(connection, [t.lead for t in touches])
-            if touches:
-                connection.execute(
-                    insert(Touch),
-                    [
+            seen = {
+                (row.lead_id, row.kind, row.occurred_at, row.direction, row.rep)
+                for chunk in chunked(sorted(set(ids.values())))
+                for row in connection.execute(select(Touch).where(Touch.lead_id.in_(chunk)))
+            }
+            rows: list[dict[str, Any]] = []
+            for t in touches:
+                key = (ids[t.lead], t.kind, t.at, t.direction, t.rep)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(
                         {
-                            "lead_id": ids[t.lead],
+                            "lead_id": key[0],
                             "kind": t.kind,
                             "occurred_at": t.at,
                             "direction": t.direction,
@@ -369,31 +389,42 @@ class Leadheat:
                             "rep": t.rep,
                             "note": t.note,
                         }
-                        for t in touches
-                    ],
-                )
-        return len(touches)
+                    )
+            if rows:
+                connection.execute(insert(Touch), rows)
+        return len(rows), len(touches) - len(rows)
 
-    def record_outcomes(self, outcomes: Sequence[OutcomeInput]) -> int:
-        """Record many outcomes in one transaction; every lead must exist."""
+    def record_outcomes(self, outcomes: Sequence[OutcomeInput]) -> tuple[int, int]:
+        """Record many outcomes in one transaction; every lead must exist.
+
+        The same outcome of the same lead at the same time is stored once. Returns
+        ``(stored, duplicates)``.
+        """
         version, book = self.playbook()
         with self.engine.begin() as connection:
             ids = self._require(connection, [o.lead for o in outcomes])
-            if outcomes:
-                connection.execute(
-                    insert(Outcome),
-                    [
+            seen = {
+                (row.lead_id, row.outcome, row.occurred_at)
+                for chunk in chunked(sorted(set(ids.values())))
+                for row in connection.execute(select(Outcome).where(Outcome.lead_id.in_(chunk)))
+            }
+            rows: list[dict[str, Any]] = []
+            for o in outcomes:
+                key = (ids[o.lead], o.outcome, o.at)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(
                         {
-                            "lead_id": ids[o.lead],
+                            "lead_id": key[0],
                             "outcome": o.outcome,
                             "occurred_at": o.at,
                             "reason": o.reason,
                         }
-                        for o in outcomes
-                    ],
-                )
-                refresh_facts(connection, book, version, list(ids.values()))
-        return len(outcomes)
+                    )
+            if rows:
+                connection.execute(insert(Outcome), rows)
+                refresh_facts(connection, book, version, sorted({r["lead_id"] for r in rows}))
+        return len(rows), len(outcomes) - len(rows)
 
     def _require(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         ids = find_leads(connection, keys)
@@ -463,13 +494,7 @@ class Leadheat:
                     fit=item.facts.fit,
                     qualified=item.facts.qualified,
                     temperature=item.verdict.temperature,
-                    grade=grade(
-                        item.facts.fit,
-                        item.facts.qualified
-                        or (item.status != "disqualified" and item.facts.fit >= 0),
-                        item.heat,
-                        book,
-                    ),
+                    grade=grade(item.facts.fit, item.facts.disqualified, item.heat, book),
                     status=item.status,
                     reason=item.verdict.reason,
                     last_engaged_at=item.facts.last_engaged_at,

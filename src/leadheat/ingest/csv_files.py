@@ -146,11 +146,16 @@ def _counted(lines: Iterable[str], progress: Progress) -> Iterator[str]:
 def _table(
     path: Path,
     required: Sequence[str],
-    mapping: Mapping[str, str],
+    mapping: Mapping[str, str] | None,
     parsed: Parsed[Any],
     progress: Progress | None,
 ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
-    """Rows as ``{field: text}`` after the header and the column map are applied."""
+    """Rows as ``{field: text}`` after the header and the column map are applied.
+
+    ``mapping`` is ``None`` for files that take no ``--map`` (their columns have fixed names).
+    """
+    hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
+    mapping = mapping or {}
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     records = _records(path, progress)
@@ -187,7 +192,7 @@ def _table(
                     1,
                     name,
                     f"required column is missing (columns are: {', '.join(names)}); "
-                    f'map one with --map "COLUMN={name}"',
+                    + hint.format(name),
                 )
                 for name in absent
             ],
@@ -269,7 +274,7 @@ def parse_events(
     parsed: Parsed[NewEvent] = Parsed()
     seen: dict[tuple[object, ...], int] = {}
     reserved = {"lead", "type", "timestamp", "id"}
-    for line, row, values in _table(path, ("lead", "type", "timestamp"), {}, parsed, progress):
+    for line, row, values in _table(path, ("lead", "type", "timestamp"), None, parsed, progress):
         try:
             lead = _lead(row)
             event_type = _text(row, "type")
@@ -347,7 +352,7 @@ def parse_touches(
     """Touches: ``lead``, ``kind``, ``timestamp``, optional ``direction``, ``result``,
     ``rep``, ``note``."""
     parsed: Parsed[TouchInput] = Parsed()
-    for line, row, values in _table(path, ("lead", "kind", "timestamp"), {}, parsed, progress):
+    for line, row, values in _table(path, ("lead", "kind", "timestamp"), None, parsed, progress):
         try:
             direction = (_optional(row, "direction") or "outbound").lower()
             if direction not in ("inbound", "outbound"):
@@ -375,7 +380,7 @@ def parse_outcomes(
     """Outcomes: ``lead``, ``outcome`` (won, lost, disqualified), ``timestamp``, optional
     ``reason``."""
     parsed: Parsed[OutcomeInput] = Parsed()
-    for line, row, values in _table(path, ("lead", "outcome", "timestamp"), {}, parsed, progress):
+    for line, row, values in _table(path, ("lead", "outcome", "timestamp"), None, parsed, progress):
         try:
             outcome = row["outcome"].strip().lower()
             if outcome not in ("won", "lost", "disqualified"):

@@ -130,6 +130,7 @@ def facts_at(
     facts = LeadFacts(
         qualified=fit.qualified and status != "disqualified",
         fit=fit.points,
+        disqualified=bool(fit.disqualified_by) or status == "disqualified",
         evidence_until=required_fresh_until(
             known_evidence, book.temperature.hot_requires, book.evidence.ttl
         ),
@@ -169,7 +170,7 @@ def score_history(history: LeadHistory, book: Playbook, now: datetime) -> LeadSc
         status=status,
         temperature=verdict.temperature,
         reason=verdict.reason,
-        grade=grade(fit.points, facts.qualified or not fit.disqualified_by, heat_now, book),
+        grade=grade(fit.points, facts.disqualified, heat_now, book),
         evidence=assess(history.evidence, kinds, now, book.evidence.ttl),
         hot_until=(f := forecast(heat, facts, verdict, now, book)).hot_until,
         warm_until=f.warm_until,

@@ -27,6 +27,8 @@ class LeadFacts:
 
     qualified: bool
     fit: float
+    disqualified: bool
+    """A ``disqualify`` fit rule matched, or the outcome is ``disqualified``."""
     evidence_until: datetime | None
     """Until when the playbook's required evidence is fresh (``None``: it is not)."""
     last_engaged_at: datetime | None
@@ -48,7 +50,7 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
     >>> from datetime import UTC, timedelta
     >>> from leadheat.playbook import Playbook
     >>> now = datetime(2024, 6, 1, tzinfo=UTC)
-    >>> facts = LeadFacts(True, 12, now + timedelta(days=9), now, None)
+    >>> facts = LeadFacts(True, 12, False, now + timedelta(days=9), now, None)
     >>> classify(25, facts, now, Playbook()).temperature
     <Temperature.HOT: 'hot'>
     >>> classify(25, facts, now + timedelta(days=10), Playbook()).reason
@@ -93,16 +95,18 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
     )
 
 
-def grade(fit: float, qualified_or_not_disqualified: bool, heat: float, book: Playbook) -> str:
+def grade(fit: float, disqualified: bool, heat: float, book: Playbook) -> str:
     """Fit letter (A–D) and engagement digit (1–3): ``A1`` is an ideal, highly engaged lead.
+
+    A disqualified lead is a D whatever its points.
 
     >>> from leadheat.playbook import Playbook
     >>> book = Playbook()
-    >>> grade(25, True, 30, book), grade(0, True, 6, book), grade(25, False, 0, book)
+    >>> grade(25, False, 30, book), grade(0, False, 6, book), grade(25, True, 0, book)
     ('A1', 'D2', 'D3')
     """
     a, b, c = book.grade_thresholds
-    if not qualified_or_not_disqualified:
+    if disqualified:
         letter = "D"
     elif fit >= a:
         letter = "A"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
@@ -25,6 +25,14 @@ from leadheat.times import to_micros
 
 CHUNK = 500
 """Keys per ``IN (...)`` query: far below every backend's parameter limit."""
+
+Item = TypeVar("Item")
+
+
+def chunked(items: Sequence[Item]) -> Iterator[Sequence[Item]]:
+    """``items`` in slices of :data:`CHUNK`, for ``IN (...)`` queries."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey, int]:
@@ -80,6 +88,7 @@ def create_leads(
                     "playbook_version": playbook_version,
                     "fit": 0.0,
                     "qualified": False,
+                    "disqualified": False,
                     "status": "open",
                     "events_count": 0,
                 }

@@ -158,6 +158,7 @@ class LeadState(Base):
     playbook_version: Mapped[int] = mapped_column(ForeignKey("playbook_versions.version"))
     fit: Mapped[float] = mapped_column(Float, default=0.0)
     qualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
     evidence_until: Mapped[datetime | None] = mapped_column(Instant)
     last_engaged_at: Mapped[datetime | None] = mapped_column(Instant, index=True)
     churned_at: Mapped[datetime | None] = mapped_column(Instant)

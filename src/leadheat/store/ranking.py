@@ -236,6 +236,7 @@ def _judge(
                 LeadFacts(
                     qualified=row["qualified"],
                     fit=row["fit"],
+                    disqualified=row["disqualified"],
                     evidence_until=_instant(row["evidence_until"]),
                     last_engaged_at=_instant(row["last_engaged_at"]),
                     churned_at=_instant(row["churned_at"]),
@@ -308,6 +309,7 @@ def _from_history(connection: Connection, book: Playbook, now: datetime) -> list
         facts = LeadFacts(
             qualified=fit.qualified and status != "disqualified",
             fit=fit.points,
+            disqualified=bool(fit.disqualified_by) or status == "disqualified",
             evidence_until=required_fresh_until(
                 evidence[lead_id], book.temperature.hot_requires, book.evidence.ttl
             ),

@@ -8,7 +8,7 @@ change, or a merge, rebuilds state from history; in bulk that is vectorised per 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,16 +29,11 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import score_fit
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.store.leads import CHUNK, lead_attributes
+from leadheat.store.leads import chunked, lead_attributes
 from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
 from leadheat.times import MAX_INSTANT, from_micros
 
 MICRO = timedelta(microseconds=1)
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
 
 
 def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
@@ -50,7 +45,7 @@ def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
     """
     if connection.dialect.name == "sqlite":
         return
-    for chunk in _chunks(sorted(lead_ids)):
+    for chunk in chunked(sorted(lead_ids)):
         connection.execute(
             select(LeadState.lead_id)
             .where(LeadState.lead_id.in_(chunk))
@@ -72,7 +67,7 @@ def fold_engagements(
         mask = half_life_us == span
         leads, whole, frac = fold_keys(lead_ids[mask], at_us[mask], points[mask], int(span))
         stored: dict[int, tuple[int, float]] = {}
-        for chunk in _chunks(leads.tolist()):
+        for chunk in chunked(leads.tolist()):
             stored.update(
                 (lead, (w, f))
                 for lead, w, f in connection.execute(
@@ -131,7 +126,7 @@ def refresh_facts(
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
     rows: list[Mapping[Any, Any]] = []
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         for said in connection.execute(select(EvidenceRow).where(EvidenceRow.lead_id.in_(chunk))):
             evidence[said.lead_id].append(
                 EvidenceItem(said.kind, said.value, said.stated_at, said.source)
@@ -153,6 +148,7 @@ def refresh_facts(
                 "b_lead": row["id"],
                 "b_fit": fit.points,
                 "b_qualified": fit.qualified and status != "disqualified",
+                "b_disqualified": bool(fit.disqualified_by) or status == "disqualified",
                 "b_until": until,
                 "b_status": status,
                 "b_version": version,
@@ -165,6 +161,7 @@ def refresh_facts(
             .values(
                 fit=bindparam("b_fit"),
                 qualified=bindparam("b_qualified"),
+                disqualified=bindparam("b_disqualified"),
                 evidence_until=bindparam("b_until"),
                 status=bindparam("b_status"),
                 playbook_version=bindparam("b_version"),
@@ -189,7 +186,7 @@ def note_activity(
     last_engaged = np.maximum.reduceat(np.where(engaged[order], at_us[order], none), starts)
     last_churn = np.maximum.reduceat(np.where(churned[order], at_us[order], none), starts)
     stored = {}
-    for chunk in _chunks(leads.tolist()):
+    for chunk in chunked(leads.tolist()):
         for row in connection.execute(
             select(
                 LeadState.lead_id,
@@ -253,10 +250,10 @@ def rebuild(
     else:
         ids = sorted(set(lead_ids))
         rows = []
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             connection.execute(delete(HeatKeyRow).where(HeatKeyRow.lead_id.in_(chunk)))
             rows.extend(connection.execute(query.where(Event.lead_id.in_(chunk))))
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         connection.execute(
             update(LeadState)
             .where(LeadState.lead_id.in_(chunk))

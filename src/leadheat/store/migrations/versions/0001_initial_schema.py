@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:29:07.602572
+Create Date: 2026-11-23 17:45:09.876854
 """
 
 from collections.abc import Sequence
@@ -135,6 +135,7 @@ def upgrade() -> None:
         sa.Column("playbook_version", sa.Integer(), nullable=False),
         sa.Column("fit", sa.Float(), nullable=False),
         sa.Column("qualified", sa.Boolean(), nullable=False),
+        sa.Column("disqualified", sa.Boolean(), nullable=False),
         sa.Column("evidence_until", sa.BigInteger(), nullable=True),
         sa.Column("last_engaged_at", sa.BigInteger(), nullable=True),
         sa.Column("churned_at", sa.BigInteger(), nullable=True),
