@@ -1,7 +1,6 @@
 """The Python API: one object over one database, used by the CLI, the HTTP API and tests.
 
 >>> from datetime import UTC, datetime
-from pathlib import Path
 >>> lh = Leadheat("sqlite://", clock=lambda: datetime(2024, 6, 1, tzinfo=UTC))
 >>> lh.init()
 1
@@ -29,12 +28,12 @@ from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_histor
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.store import playbooks
 from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate
+from leadheat.store.driver import chunked
 from leadheat.store.events import NewEvent, RecordReport, derived_event_id, record_events
 from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
 from leadheat.store.leads import (
     LeadConflictError,
     LeadUpsert,
-    chunked,
     find_leads,
     lead_attributes,
     merge_leads,
@@ -160,11 +159,9 @@ class Leadheat:
         """The current playbook and its version."""
         if self._book is None:
             url = self.engine.url
-            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-                if not Path(url.database).exists():
-                    raise NotInitialisedError(
-                        f"no database at {url.database}: run `leadheat init` first"
-                    )
+            file = url.database if url.get_backend_name() == "sqlite" else None
+            if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+                raise NotInitialisedError(f"no database at {file}: run `leadheat init` first")
             if not is_initialised(self.engine):
                 raise NotInitialisedError("the database is not initialised: run `leadheat init`")
             with self.engine.connect() as connection:
@@ -260,6 +257,7 @@ class Leadheat:
                     [LeadUpsert(item.keys, item.fields, item.created_at) for item in leads],
                     version,
                     now,
+                    book,
                 )
             except LeadConflictError as error:
                 raise LeadheatError(str(error)) from None

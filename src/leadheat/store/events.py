@@ -3,32 +3,31 @@
 A batch of any size is one pass: resolve (or create) the leads, insert the events that are
 new, fold only those into the heat keys. Re-delivering an event, or a whole file, changes
 nothing. The caller owns the transaction, so a failing batch leaves no trace.
+
+Batches travel column by column (:class:`EventBatch`): a million-row import is a few list and
+array operations per column rather than a million objects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, insert, update
+import numpy.typing as npt
+from sqlalchemy import Connection, insert
 
 from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
-from leadheat.store.leads import create_leads, earliest, find_leads
-from leadheat.store.models import EvidenceRow, Lead
-from leadheat.store.state import (
-    MICRO,
-    fold_engagements,
-    lock_states,
-    note_activity,
-    refresh_facts,
-)
+from leadheat.store.leads import create_leads, find_leads
+from leadheat.store.models import EvidenceRow
+from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
 
 ROWS_PER_INSERT = 1000
@@ -46,6 +45,52 @@ class NewEvent:
 
 
 @dataclass
+class EventBatch:
+    """Validated events, column by column; entry ``i`` of every list is event ``i``.
+
+    ``properties_json`` is what is stored; ``property_names`` (when every row has the same
+    columns, as in a CSV file) lets the batch skip evidence checks no column could match.
+    """
+
+    leads: list[LeadKey] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    at_us: list[int] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    properties_json: list[str | None] = field(default_factory=list)
+    property_names: frozenset[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @staticmethod
+    def of(events: Sequence[NewEvent]) -> EventBatch:
+        return EventBatch(
+            leads=[e.lead for e in events],
+            types=[e.type for e in events],
+            at_us=[to_micros(e.at) for e in events],
+            event_ids=[e.event_id for e in events],
+            properties_json=[
+                None if not e.properties else json.dumps(e.properties, default=str) for e in events
+            ],
+        )
+
+    def properties(self, index: int) -> dict[str, Any] | None:
+        text = self.properties_json[index]
+        return None if text is None else dict(json.loads(text))
+
+    def take(self, indices: Sequence[int]) -> EventBatch:
+        """The events at ``indices``, in that order."""
+        return EventBatch(
+            leads=[self.leads[i] for i in indices],
+            types=[self.types[i] for i in indices],
+            at_us=[self.at_us[i] for i in indices],
+            event_ids=[self.event_ids[i] for i in indices],
+            properties_json=[self.properties_json[i] for i in indices],
+            property_names=self.property_names,
+        )
+
+
+@dataclass
 class RecordReport:
     """What a batch did: what came in, what was new, what was a re-delivery."""
 
@@ -57,7 +102,7 @@ class RecordReport:
 
 
 def derived_event_id(
-    lead: LeadKey, event_type: str, at: datetime, properties: dict[str, Any] | None, seen: int
+    lead: LeadKey, event_type: str, at: datetime, properties: Mapping[str, Any] | None, seen: int
 ) -> str:
     """A stable id for an event that came without one: the same row, imported again, gets
     the same id; the ``seen``-th identical row within one file stays distinct.
@@ -70,7 +115,7 @@ def derived_event_id(
     True
     """
     canonical = json.dumps(
-        [lead.kind, lead.value, event_type, to_micros(at), properties or {}, seen],
+        [lead.kind, lead.value, event_type, to_micros(at), dict(properties or {}), seen],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -82,134 +127,116 @@ def record_events(
     connection: Connection,
     book: Playbook,
     version: int,
-    events: Sequence[NewEvent],
+    events: EventBatch | Sequence[NewEvent],
     now: datetime,
 ) -> RecordReport:
     """Store the new events of a batch and fold them into their leads' state."""
-    report = RecordReport(received=len(events))
-    unique: dict[str, NewEvent] = {}
-    for event in events:
-        unique.setdefault(event.event_id, event)
-    batch = list(unique.values())
-    lead_ids = _resolve(connection, book, version, batch, now, report)
-    lock_states(connection, sorted(set(lead_ids.values())))
-    stored = _insert_new(connection, batch, lead_ids)
-    report.stored = len(stored)
-    report.duplicates = report.received - report.stored
-    if not stored:
+    batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
+    report = RecordReport(received=len(batch))
+    if not len(batch):
         return report
-    new = [e for e in batch if e.event_id in stored]
-    ids = np.fromiter((lead_ids[e.lead] for e in new), dtype=np.int64, count=len(new))
-    at_us = np.fromiter((to_micros(e.at) for e in new), dtype=np.int64, count=len(new))
-    points = np.fromiter(
-        (book.points_for(e.type, e.properties) for e in new), dtype=np.float64, count=len(new)
+    first = dict(zip(reversed(batch.event_ids), range(len(batch) - 1, -1, -1), strict=True))
+    if len(first) < len(batch):  # the same id twice in one batch: the first one counts
+        batch = batch.take(sorted(first.values()))
+    codes: dict[LeadKey, int] = {}
+    lead_codes = np.fromiter(
+        (codes.setdefault(key, len(codes)) for key in batch.leads), np.int64, len(batch)
     )
-    half_life = np.fromiter(
-        (book.half_life_for(e.type) // MICRO for e in new), dtype=np.int64, count=len(new)
+    at_us = np.asarray(batch.at_us, dtype=np.int64)
+    first_seen = np.full(len(codes), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_seen, lead_codes, at_us)
+    distinct = list(codes)
+    found = find_leads(connection, distinct)
+    missing = [key for key in distinct if key not in found]
+    born = {key: from_micros(int(first_seen[codes[key]])) for key in missing}
+    created = create_leads(connection, missing, born, version, now, book)
+    report.leads_created = len(created)
+    lead_of_code = np.array(
+        [found[key] if key in found else created[key] for key in distinct], dtype=np.int64
     )
-    churn_types = set(book.temperature.churn_events)
-    churned = np.fromiter((e.type in churn_types for e in new), dtype=bool, count=len(new))
-    engaged = points > 0
-    if engaged.any():
-        fold_engagements(
-            connection, book, ids[engaged], at_us[engaged], points[engaged], half_life[engaged]
-        )
-    note_activity(connection, ids, at_us, engaged, churned)
-    _move_created_at(connection, ids, at_us)
-    _record_evidence(connection, book, version, new, lead_ids)
-    report.lead_ids = set(ids.tolist())
+    lead_ids = lead_of_code[lead_codes]
+    lock_states(connection, sorted(set(found.values())))
+    stored = _insert_new(connection, batch, lead_ids)
+    report.stored = int(stored.sum())
+    report.duplicates = report.received - report.stored
+    if not report.stored:
+        return report
+    if not stored.all():
+        keep = np.flatnonzero(stored).tolist()
+        batch, lead_ids, at_us = batch.take(keep), lead_ids[stored], at_us[stored]
+    fold_batch(
+        connection,
+        engagements(book, lead_ids, batch.types, at_us, batch.properties),
+        set(created.values()),
+    )
+    _record_evidence(connection, book, version, batch, lead_ids)
+    report.lead_ids = set(lead_ids.tolist())
     return report
 
 
-def _resolve(
-    connection: Connection,
-    book: Playbook,
-    version: int,
-    batch: Sequence[NewEvent],
-    now: datetime,
-    report: RecordReport,
-) -> dict[LeadKey, int]:
-    first_seen: dict[LeadKey, datetime] = {}
-    for event in batch:
-        known = first_seen.get(event.lead)
-        if known is None or event.at < known:
-            first_seen[event.lead] = event.at
-    lead_ids = find_leads(connection, first_seen)
-    missing = [key for key in first_seen if key not in lead_ids]
-    lead_ids.update(create_leads(connection, missing, first_seen, version, now))
-    report.leads_created = len(missing)
-    return lead_ids
-
-
 def _insert_new(
-    connection: Connection, batch: Sequence[NewEvent], lead_ids: dict[LeadKey, int]
-) -> set[str]:
-    """Insert, skipping ids already stored; the ids actually inserted come back."""
+    connection: Connection, batch: EventBatch, lead_ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Insert, skipping ids already stored; says which rows were actually inserted."""
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    stored: set[str] = set()
+    row = f"({marker}, {marker}, {marker}, {marker}, {marker})"
+    ids = lead_ids.tolist()
+    stored = np.ones(len(batch), dtype=np.bool_)
     for start in range(0, len(batch), ROWS_PER_INSERT):
-        chunk = batch[start : start + ROWS_PER_INSERT]
-        row = f"({marker}, {marker}, {marker}, {marker}, {marker})"
+        stop = min(start + ROWS_PER_INSERT, len(batch))
         sql = (
             "INSERT INTO events (event_id, lead_id, type, occurred_at, properties) VALUES "
-            + ", ".join([row] * len(chunk))
+            + ", ".join([row] * (stop - start))
             + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
-        params: list[object] = []
-        for event in chunk:
-            params.extend(
-                (
-                    event.event_id,
-                    lead_ids[event.lead],
-                    event.type,
-                    to_micros(event.at),
-                    None if event.properties is None else json.dumps(event.properties),
+        params = tuple(
+            chain.from_iterable(
+                zip(
+                    batch.event_ids[start:stop],
+                    ids[start:stop],
+                    batch.types[start:stop],
+                    batch.at_us[start:stop],
+                    batch.properties_json[start:stop],
+                    strict=True,
                 )
             )
-        stored.update(r[0] for r in connection.exec_driver_sql(sql, tuple(params)))
-    return stored
-
-
-def _move_created_at(connection: Connection, ids: np.ndarray, at_us: np.ndarray) -> None:
-    """A lead is as old as its first event, even one that arrives late."""
-    order = np.argsort(ids, kind="stable")
-    leads, starts = np.unique(ids[order], return_index=True)
-    first = np.minimum.reduceat(at_us[order], starts)
-    created = earliest(connection, leads.tolist())
-    earlier = [
-        {"b_lead": lead, "b_created": from_micros(at)}
-        for lead, at in zip(leads.tolist(), first.tolist(), strict=True)
-        if at < created[lead]
-    ]
-    if earlier:
-        connection.execute(
-            update(Lead)
-            .where(Lead.id == bindparam("b_lead"))
-            .values(created_at=bindparam("b_created")),
-            earlier,
         )
+        inserted = connection.exec_driver_sql(sql, params).all()
+        if len(inserted) < stop - start:
+            new = {r[0] for r in inserted}
+            stored[start:stop] = [e in new for e in batch.event_ids[start:stop]]
+    return stored
 
 
 def _record_evidence(
     connection: Connection,
     book: Playbook,
     version: int,
-    events: Sequence[NewEvent],
-    lead_ids: dict[LeadKey, int],
+    batch: EventBatch,
+    lead_ids: npt.NDArray[np.int64],
 ) -> None:
+    """BANT evidence carried by event properties (a form's "budget" field, say)."""
+    if batch.property_names is not None and not (batch.property_names & book.evidence_names.keys()):
+        return
     rows: list[dict[str, Any]] = []
-    for event in events:
-        if event.properties:
-            for item in evidence_in(event.properties, event.at, book, f"event {event.type}"):
-                rows.append(
-                    {
-                        "lead_id": lead_ids[event.lead],
-                        "kind": item.kind,
-                        "value": item.value,
-                        "stated_at": item.stated_at,
-                        "source": item.source,
-                    }
-                )
+    ids = lead_ids.tolist()
+    for index, text in enumerate(batch.properties_json):
+        if text is None:
+            continue
+        properties = json.loads(text)
+        if not (properties.keys() & book.evidence_names.keys()):
+            continue
+        at = from_micros(batch.at_us[index])
+        for item in evidence_in(properties, at, book, f"event {batch.types[index]}"):
+            rows.append(
+                {
+                    "lead_id": ids[index],
+                    "kind": item.kind,
+                    "value": item.value,
+                    "stated_at": item.stated_at,
+                    "source": item.source,
+                }
+            )
     if rows:
         connection.execute(insert(EvidenceRow), rows)
-        refresh_facts(connection, book, version, [r["lead_id"] for r in rows])
+        refresh_facts(connection, book, version, sorted({r["lead_id"] for r in rows}))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from leadheat.ingest.keys import IdentityKind, LeadKey
+from leadheat.playbook import Playbook
+from leadheat.scoring.fit import score_fit
+from leadheat.store.driver import CHUNK, execute_many, select_in
 from leadheat.store.models import (
     COMMON_FIELDS,
     Event,
@@ -23,30 +26,21 @@ from leadheat.store.models import (
 )
 from leadheat.times import to_micros
 
-CHUNK = 500
-"""Keys per ``IN (...)`` query: far below every backend's parameter limit."""
-
-Item = TypeVar("Item")
-
-
-def chunked(items: Sequence[Item]) -> Iterator[Sequence[Item]]:
-    """``items`` in slices of :data:`CHUNK`, for ``IN (...)`` queries."""
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
 
 def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey, int]:
-    """Lead ids for the keys that are known, following merges to the surviving lead."""
-    wanted = list(dict.fromkeys(keys))
+    """Lead ids for the keys that are known (merged leads' keys point to the survivor)."""
+    by_kind: dict[str, list[str]] = {}
+    for key in dict.fromkeys(keys):
+        by_kind.setdefault(key.kind, []).append(key.value)
     found: dict[LeadKey, int] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = connection.execute(
-            select(Identity.kind, Identity.value, Identity.lead_id).where(
-                tuple_(Identity.kind, Identity.value).in_([(k.kind, k.value) for k in chunk])
-            )
+    for kind, values in by_kind.items():
+        rows = select_in(
+            connection,
+            "SELECT value, lead_id FROM identities WHERE kind = ? AND value IN",
+            values,
+            kind,
         )
-        for kind, value, lead_id in rows:
+        for value, lead_id in rows:
             found[LeadKey(cast(IdentityKind, kind), value)] = lead_id
     return found
 
@@ -57,44 +51,72 @@ def create_leads(
     created_at: Mapping[LeadKey, datetime],
     playbook_version: int,
     now: datetime,
+    book: Playbook,
 ) -> dict[LeadKey, int]:
-    """New leads, one per key, each with its identity and an empty score state."""
-    rows: list[dict[str, Any]] = [
-        {
-            "attributes": {},
-            "created_at": created_at[key],
-            "updated_at": now,
-            "email": key.value if key.kind == "email" else None,
-            "external_id": key.value if key.kind == "external" else None,
-        }
-        for key in keys
-    ]
-    ids: dict[LeadKey, int] = {}
-    if rows:
-        returned = connection.execute(
-            insert(Lead).returning(Lead.id, sort_by_parameter_order=True), rows
-        )
-        ids = dict(zip(keys, returned.scalars(), strict=True))
-    if ids:
-        connection.execute(
-            insert(Identity),
-            [{"kind": k.kind, "value": k.value, "lead_id": i} for k, i in ids.items()],
-        )
-        connection.execute(
-            insert(LeadState),
+    """New leads, one per key, each with its identity and its score state.
+
+    The fit of a lead known only by its key is scored here (a rule may look at the email).
+    """
+    if not keys:
+        return {}
+    born = {key: to_micros(created_at[key]) for key in keys}
+    updated = to_micros(now)
+    if connection.dialect.name == "sqlite":
+        # One writer at a time: ids can be handed out here, which lets the insert be a
+        # plain executemany (SQLite would return ordered ids one statement per row).
+        first = connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM leads").scalar()
+        ids = dict(zip(keys, range(int(first or 1), int(first or 1) + len(keys)), strict=True))
+        execute_many(
+            connection,
+            "INSERT INTO leads (id, email, external_id, attributes, created_at, updated_at) "
+            "VALUES (?, ?, ?, '{}', ?, ?)",
             [
-                {
-                    "lead_id": i,
-                    "playbook_version": playbook_version,
-                    "fit": 0.0,
-                    "qualified": False,
-                    "disqualified": False,
-                    "status": "open",
-                    "events_count": 0,
-                }
-                for i in ids.values()
+                (
+                    lead_id,
+                    key.value if key.kind == "email" else None,
+                    key.value if key.kind == "external" else None,
+                    born[key],
+                    updated,
+                )
+                for key, lead_id in ids.items()
             ],
         )
+    else:
+        returned = connection.execute(
+            insert(Lead).returning(Lead.id, sort_by_parameter_order=True),
+            [
+                {
+                    "attributes": {},
+                    "created_at": created_at[key],
+                    "updated_at": now,
+                    "email": key.value if key.kind == "email" else None,
+                    "external_id": key.value if key.kind == "external" else None,
+                }
+                for key in keys
+            ],
+        )
+        ids = dict(zip(keys, returned.scalars(), strict=True))
+    execute_many(
+        connection,
+        "INSERT INTO identities (kind, value, lead_id) VALUES (?, ?, ?)",
+        [(key.kind, key.value, lead_id) for key, lead_id in ids.items()],
+    )
+    states = []
+    for key, lead_id in ids.items():
+        fit = score_fit(
+            {"email" if key.kind == "email" else "external_id": key.value},
+            book.fit.rules,
+            book.fit.qualified_at,
+        )
+        states.append(
+            (lead_id, playbook_version, fit.points, fit.qualified, bool(fit.disqualified_by))
+        )
+    execute_many(
+        connection,
+        "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
+        "status, events_count) VALUES (?, ?, ?, ?, ?, 'open', 0)",
+        states,
+    )
     return ids
 
 
@@ -118,7 +140,11 @@ class LeadUpsert:
 
 
 def upsert_leads(
-    connection: Connection, items: Sequence[LeadUpsert], version: int, now: datetime
+    connection: Connection,
+    items: Sequence[LeadUpsert],
+    version: int,
+    now: datetime,
+    book: Playbook,
 ) -> tuple[list[int], int]:
     """Create or update many leads at once; returns each item's lead id and how many were new.
 
@@ -163,7 +189,7 @@ def upsert_leads(
     fresh = [t for t in targets if t.lead_id is None]
     firsts = [t.keys[0] for t in fresh]
     created = create_leads(
-        connection, firsts, {t.keys[0]: t.created_at or now for t in fresh}, version, now
+        connection, firsts, {t.keys[0]: t.created_at or now for t in fresh}, version, now, book
     )
     for target in fresh:
         target.lead_id = created[target.keys[0]]

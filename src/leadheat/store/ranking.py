@@ -37,8 +37,9 @@ from leadheat.scoring.fit import score_fit
 from leadheat.scoring.heat import Heat, HeatKey, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import LeadFacts, Temperature, Verdict, classify
+from leadheat.store.driver import CHUNK
 from leadheat.store.history import latest_fact_at
-from leadheat.store.leads import CHUNK, lead_attributes
+from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
 from leadheat.times import from_micros
 

@@ -8,17 +8,18 @@ change, or a merge, rebuilds state from history; in bulk that is vectorised per 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import (
     BigInteger,
     Connection,
     bindparam,
     delete,
-    insert,
     select,
     type_coerce,
     update,
@@ -29,9 +30,10 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import score_fit
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.store.leads import chunked, lead_attributes
+from leadheat.store.driver import chunked, execute_many, select_in
+from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
-from leadheat.times import MAX_INSTANT, from_micros
+from leadheat.times import MAX_INSTANT
 
 MICRO = timedelta(microseconds=1)
 
@@ -54,64 +56,150 @@ def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
         ).all()
 
 
-def fold_engagements(
-    connection: Connection,
+@dataclass(frozen=True)
+class Engagements:
+    """New events as the state sees them, column by column (one entry per event)."""
+
+    lead_ids: npt.NDArray[np.int64]
+    at_us: npt.NDArray[np.int64]
+    points: npt.NDArray[np.float64]
+    half_life_us: npt.NDArray[np.int64]
+    churned: npt.NDArray[np.bool_]
+
+
+def engagements(
     book: Playbook,
-    lead_ids: np.ndarray,
-    at_us: np.ndarray,
-    points: np.ndarray,
-    half_life_us: np.ndarray,
-) -> None:
-    """Add new engagements (points > 0) to the stored heat keys of their leads."""
-    for span in np.unique(half_life_us):
-        mask = half_life_us == span
-        leads, whole, frac = fold_keys(lead_ids[mask], at_us[mask], points[mask], int(span))
-        stored: dict[int, tuple[int, float]] = {}
-        for chunk in chunked(leads.tolist()):
-            stored.update(
-                (lead, (w, f))
-                for lead, w, f in connection.execute(
-                    select(HeatKeyRow.lead_id, HeatKeyRow.whole, HeatKeyRow.frac).where(
-                        HeatKeyRow.half_life_us == int(span), HeatKeyRow.lead_id.in_(chunk)
-                    )
+    lead_ids: npt.NDArray[np.int64],
+    types: Sequence[str],
+    at_us: npt.NDArray[np.int64],
+    properties_of: Callable[[int], Mapping[str, Any] | None],
+) -> Engagements:
+    """Points, half-life and churn flag of each event, looked up once per event type.
+
+    Only events of a type with property rules have their properties read.
+    """
+    codes: dict[str, int] = {}
+    type_codes = np.fromiter(
+        (codes.setdefault(t, len(codes)) for t in types), dtype=np.int64, count=len(types)
+    )
+    names = list(codes)
+    points = np.array([book.points_for(name) for name in names], dtype=np.float64)[type_codes]
+    spans = np.array([book.half_life_for(name) // MICRO for name in names], dtype=np.int64)
+    churn_types = set(book.temperature.churn_events)
+    churns = np.array([name in churn_types for name in names], dtype=np.bool_)
+    for code, name in enumerate(names):
+        signal = book.signals.get(name)
+        if signal is not None and signal.rules:
+            for index in np.flatnonzero(type_codes == code).tolist():
+                points[index] = book.points_for(name, properties_of(index))
+    return Engagements(lead_ids, at_us, points, spans[type_codes], churns[type_codes])
+
+
+def fold_batch(connection: Connection, batch: Engagements, fresh: set[int]) -> None:
+    """Fold new events into their leads' heat keys, last engagement, last churn, event count
+    and ``created_at``: a few array operations per batch and one write per lead.
+
+    ``fresh`` leads were created by this batch: they have nothing stored to merge with.
+    """
+    if not len(batch.lead_ids):
+        return
+    order = np.argsort(batch.lead_ids, kind="stable")
+    leads, starts, counts = np.unique(batch.lead_ids[order], return_index=True, return_counts=True)
+    at_sorted = batch.at_us[order]
+    engaged = batch.points > 0
+    none = np.int64(-1)
+    last_engaged = np.maximum.reduceat(np.where(engaged[order], at_sorted, none), starts)
+    last_churn = np.maximum.reduceat(np.where(batch.churned[order], at_sorted, none), starts)
+    first_seen = np.minimum.reduceat(at_sorted, starts)
+    known = [lead for lead in leads.tolist() if lead not in fresh]
+    stored_state = _stored_states(connection, known)
+    stored_keys = _stored_keys(connection, known)
+    for span in np.unique(batch.half_life_us[engaged]).tolist():
+        mask = engaged & (batch.half_life_us == span)
+        key_leads, whole, frac = fold_keys(
+            batch.lead_ids[mask], batch.at_us[mask], batch.points[mask], int(span)
+        )
+        old = [stored_keys.get((lead, span)) for lead in key_leads.tolist()]
+        had = np.array([item is not None for item in old], dtype=np.bool_)
+        if had.any():
+            old_w = np.array([item[0] for item in old if item is not None], dtype=np.int64)
+            old_f = np.array([item[1] for item in old if item is not None], dtype=np.float64)
+            whole[had], frac[had] = add_keys(whole[had], frac[had], old_w, old_f)
+        execute_many(
+            connection,
+            "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (lead_id, half_life_us) "
+            "DO UPDATE SET whole = excluded.whole, frac = excluded.frac",
+            list(
+                zip(
+                    key_leads.tolist(),
+                    [span] * len(key_leads),
+                    whole.tolist(),
+                    frac.tolist(),
+                    strict=True,
                 )
+            ),
+        )
+    states = []
+    moved = []
+    for lead, engaged_us, churn_us, count, first in zip(
+        leads.tolist(),
+        last_engaged.tolist(),
+        last_churn.tolist(),
+        counts.tolist(),
+        first_seen.tolist(),
+        strict=True,
+    ):
+        old_engaged, old_churn, old_count, created = stored_state.get(lead, (-1, -1, 0, None))
+        states.append(
+            (
+                _none_if_negative(max(engaged_us, old_engaged)),
+                _none_if_negative(max(churn_us, old_churn)),
+                old_count + count,
+                lead,
             )
-        known = np.array([lead in stored for lead in leads.tolist()], dtype=bool)
-        if known.any():
-            old = [stored[lead] for lead in leads[known].tolist()]
-            old_w = np.array([w for w, _ in old], dtype=np.int64)
-            old_f = np.array([f for _, f in old], dtype=np.float64)
-            whole[known], frac[known] = add_keys(whole[known], frac[known], old_w, old_f)
-            connection.execute(
-                update(HeatKeyRow)
-                .where(
-                    HeatKeyRow.lead_id == bindparam("b_lead"), HeatKeyRow.half_life_us == int(span)
-                )
-                .values(whole=bindparam("b_whole"), frac=bindparam("b_frac")),
-                [
-                    {"b_lead": lead, "b_whole": w, "b_frac": f}
-                    for lead, w, f in zip(
-                        leads[known].tolist(),
-                        whole[known].tolist(),
-                        frac[known].tolist(),
-                        strict=True,
-                    )
-                ],
-            )
-        fresh = ~known
-        if fresh.any():
-            connection.execute(
-                insert(HeatKeyRow),
-                [
-                    {"lead_id": lead, "half_life_us": int(span), "whole": w, "frac": f}
-                    for lead, w, f in zip(
-                        leads[fresh].tolist(),
-                        whole[fresh].tolist(),
-                        frac[fresh].tolist(),
-                        strict=True,
-                    )
-                ],
-            )
+        )
+        if created is not None and first < created:
+            moved.append((first, lead))
+    execute_many(
+        connection,
+        "UPDATE lead_states SET last_engaged_at = ?, churned_at = ?, events_count = ? "
+        "WHERE lead_id = ?",
+        states,
+    )
+    if moved:
+        execute_many(connection, "UPDATE leads SET created_at = ? WHERE id = ?", moved)
+
+
+def _none_if_negative(micros: int) -> int | None:
+    return None if micros < 0 else micros
+
+
+def _stored_states(
+    connection: Connection, lead_ids: Sequence[int]
+) -> dict[int, tuple[int, int, int, int]]:
+    """``lead → (last engaged µs or -1, last churn µs or -1, events, created_at µs)``."""
+    rows = select_in(
+        connection,
+        "SELECT s.lead_id, s.last_engaged_at, s.churned_at, s.events_count, l.created_at "
+        "FROM lead_states s JOIN leads l ON l.id = s.lead_id WHERE s.lead_id IN",
+        lead_ids,
+    )
+    return {
+        lead: (-1 if engaged is None else engaged, -1 if churn is None else churn, count, created)
+        for lead, engaged, churn, count, created in rows
+    }
+
+
+def _stored_keys(
+    connection: Connection, lead_ids: Sequence[int]
+) -> dict[tuple[int, int], tuple[int, float]]:
+    rows = select_in(
+        connection,
+        "SELECT lead_id, half_life_us, whole, frac FROM heat_keys WHERE lead_id IN",
+        lead_ids,
+    )
+    return {(lead, span): (whole, frac) for lead, span, whole, frac in rows}
 
 
 def refresh_facts(
@@ -170,65 +258,6 @@ def refresh_facts(
         )
 
 
-def note_activity(
-    connection: Connection,
-    lead_ids: np.ndarray,
-    at_us: np.ndarray,
-    engaged: np.ndarray,
-    churned: np.ndarray,
-) -> None:
-    """Advance each lead's last engagement, last churn event and event count."""
-    order = np.argsort(lead_ids, kind="stable")
-    leads_sorted = lead_ids[order]
-    leads, starts = np.unique(leads_sorted, return_index=True)
-    counts = np.diff(np.append(starts, len(leads_sorted)))
-    none = np.int64(-1)
-    last_engaged = np.maximum.reduceat(np.where(engaged[order], at_us[order], none), starts)
-    last_churn = np.maximum.reduceat(np.where(churned[order], at_us[order], none), starts)
-    stored = {}
-    for chunk in chunked(leads.tolist()):
-        for row in connection.execute(
-            select(
-                LeadState.lead_id,
-                LeadState.last_engaged_at,
-                LeadState.churned_at,
-                LeadState.events_count,
-            ).where(LeadState.lead_id.in_(chunk))
-        ):
-            stored[row[0]] = row
-    updates = []
-    for lead, engaged_us, churn_us, count in zip(
-        leads.tolist(), last_engaged.tolist(), last_churn.tolist(), counts.tolist(), strict=True
-    ):
-        _, old_engaged, old_churn, old_count = stored[lead]
-        updates.append(
-            {
-                "b_lead": lead,
-                "b_engaged": _later(old_engaged, engaged_us),
-                "b_churn": _later(old_churn, churn_us),
-                "b_count": old_count + count,
-            }
-        )
-    connection.execute(
-        update(LeadState)
-        .where(LeadState.lead_id == bindparam("b_lead"))
-        .values(
-            last_engaged_at=bindparam("b_engaged"),
-            churned_at=bindparam("b_churn"),
-            events_count=bindparam("b_count"),
-        ),
-        updates,
-    )
-
-
-def _later(stored: datetime | None, candidate_us: int) -> datetime | None:
-    """The later of a stored instant and a batch's (``-1``: the batch has none)."""
-    if candidate_us < 0:
-        return stored
-    candidate = from_micros(candidate_us)
-    return candidate if stored is None else max(stored, candidate)
-
-
 def rebuild(
     connection: Connection, book: Playbook, version: int, lead_ids: Sequence[int] | None = None
 ) -> int:
@@ -265,23 +294,9 @@ def rebuild(
     return len(rows)
 
 
-def fold_history(connection: Connection, book: Playbook, rows: Sequence[Sequence[object]]) -> None:
-    """Fold ``(lead_id, type, occurred_at_us, properties)`` rows into the state."""
+def fold_history(connection: Connection, book: Playbook, rows: Sequence[Sequence[Any]]) -> None:
+    """Fold stored ``(lead_id, type, occurred_at_us, properties)`` rows into the state."""
     lead_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     at_us = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
-    points = np.fromiter(
-        (book.points_for(str(r[1]), r[3]) for r in rows),  # type: ignore[arg-type]
-        dtype=np.float64,
-        count=len(rows),
-    )
-    half_life = np.fromiter(
-        (book.half_life_for(str(r[1])) // MICRO for r in rows), dtype=np.int64, count=len(rows)
-    )
-    churn_types = set(book.temperature.churn_events)
-    churned = np.fromiter((r[1] in churn_types for r in rows), dtype=bool, count=len(rows))
-    engaged = points > 0
-    if engaged.any():
-        fold_engagements(
-            connection, book, lead_ids[engaged], at_us[engaged], points[engaged], half_life[engaged]
-        )
-    note_activity(connection, lead_ids, at_us, engaged, churned)
+    types = [str(r[1]) for r in rows]
+    fold_batch(connection, engagements(book, lead_ids, types, at_us, lambda i: rows[i][3]), set())
