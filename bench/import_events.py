@@ -217,7 +217,7 @@ def leadheat_import(path: Path, csv_path: Path, expected: int) -> ImportTimes:
     parsed_at = time.perf_counter()
     if parsed.bad:
         raise SystemExit(f"{csv_path}: {len(parsed.bad)} bad rows, first: {parsed.bad[0]}")
-    report = lh.record_events(parsed.rows)
+    report = lh.record_events(parsed.batch)
     done = time.perf_counter()
     lh.engine.dispose()
     if report.stored != expected:
@@ -234,7 +234,7 @@ def profile_import(path: Path, csv_path: Path, top: int = 30) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     parsed = parse_events(csv_path, lh.clock(), book.ingest.future_tolerance)
-    lh.record_events(parsed.rows)
+    lh.record_events(parsed.batch)
     profiler.disable()
     lh.engine.dispose()
     stats = pstats.Stats(profiler, stream=sys.stdout)

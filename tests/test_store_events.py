@@ -103,3 +103,14 @@ def test_state_follows_a_playbook_change(lh: Leadheat, clock: Clock) -> None:
     assert version == 2
     assert math.isclose(lh.leads()[0].heat, 8, rel_tol=1e-12)
     assert lh.show("a@example.com").playbook_version == 2
+
+
+def test_a_new_lead_whose_only_event_was_a_redelivery_still_has_a_state(lh: Leadheat) -> None:
+    lh.record_events([NewEvent(LeadKey("email", "a@example.com"), "form_submit", NOW, "same")])
+    report = lh.record_events(
+        [NewEvent(LeadKey("email", "b@example.com"), "form_submit", NOW, "same")]
+    )
+    assert (report.stored, report.leads_created) == (0, 1)
+    listed = {row.email: row for row in lh.leads()}
+    assert listed["b@example.com"].heat == 0
+    assert listed["b@example.com"].temperature.value == "cold"

@@ -213,12 +213,16 @@ def _progress(path: Path) -> Iterator[Callable[[int], None]]:
 
 def _settle(path: Path, parsed: Parsed[T], skip_bad: Path | None) -> list[T]:
     """Stop on bad rows, or set them aside when asked; never a silent partial import."""
-    if parsed.bad:
-        if skip_bad is None:
-            raise CsvImportError(path, parsed.bad)
-        write_bad_rows(skip_bad, parsed.bad)
-        err.print(f"{len(parsed.bad)} bad rows written to {skip_bad}")
+    _set_aside(path, parsed.bad, skip_bad)
     return parsed.rows
+
+
+def _set_aside(path: Path, bad: list[BadRow], skip_bad: Path | None) -> None:
+    if bad:
+        if skip_bad is None:
+            raise CsvImportError(path, bad)
+        write_bad_rows(skip_bad, bad)
+        err.print(f"{len(bad)} bad rows written to {skip_bad}")
 
 
 def _unknown_leads(lh: Leadheat, parsed: Parsed[Any], skip_bad: Path | None, path: Path) -> None:
@@ -274,8 +278,8 @@ def import_events(file: Path, skip_bad: SkipBadOption = None) -> None:
     _, book = lh.playbook()
     with _progress(file) as progress:
         parsed = parse_events(file, lh.clock(), book.ingest.future_tolerance, progress)
-    rows = _settle(file, parsed, skip_bad)
-    report = lh.record_events(rows)
+    _set_aside(file, parsed.bad, skip_bad)
+    report = lh.record_events(parsed.batch)
     _summary(
         parsed.read,
         report.stored,

@@ -29,7 +29,13 @@ from leadheat.scoring.temperature import Temperature, grade
 from leadheat.store import playbooks
 from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate
 from leadheat.store.driver import chunked
-from leadheat.store.events import NewEvent, RecordReport, derived_event_id, record_events
+from leadheat.store.events import (
+    EventBatch,
+    NewEvent,
+    RecordReport,
+    derived_event_id,
+    record_events,
+)
 from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
 from leadheat.store.leads import (
     LeadConflictError,
@@ -42,7 +48,7 @@ from leadheat.store.leads import (
 from leadheat.store.models import EvidenceRow, Lead, Outcome, Touch
 from leadheat.store.ranking import Ranked, hot_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
-from leadheat.times import check_range
+from leadheat.times import check_range, from_micros, isoformat, to_micros
 
 
 def utc_now() -> datetime:
@@ -228,19 +234,20 @@ class Leadheat:
         )
         return self.record_events([event])
 
-    def record_events(self, events: Sequence[NewEvent]) -> RecordReport:
+    def record_events(self, events: EventBatch | Sequence[NewEvent]) -> RecordReport:
         """Record a batch of validated events in one transaction."""
         version, book = self.playbook()
         now = self.clock()
-        limit = now + book.ingest.future_tolerance
-        for event in events:
-            if event.at > limit:
+        batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
+        limit = to_micros(now + book.ingest.future_tolerance)
+        for index, micros in enumerate(batch.at_us):
+            if micros > limit:
                 raise LeadheatError(
-                    f"event {event.event_id}: {event.at.isoformat()} is more than "
-                    f"{book.ingest.future_tolerance} in the future"
+                    f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is more "
+                    f"than {book.ingest.future_tolerance} in the future"
                 )
         with self.engine.begin() as connection:
-            return record_events(connection, book, version, events, now)
+            return record_events(connection, book, version, batch, now)
 
     def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:
         """Create or update leads by their keys in one transaction.

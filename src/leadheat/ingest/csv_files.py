@@ -7,7 +7,9 @@ the caller stores nothing when there is one, unless it was asked to set bad rows
 
 from __future__ import annotations
 
+import codecs
 import csv
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +18,17 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
-from leadheat.store.events import NewEvent, derived_event_id
-from leadheat.times import TimeFormatError, parse_instant
+from leadheat.store.events import EventBatch, derived_event_id
+from leadheat.times import (
+    EPOCH,
+    MAX_INSTANT,
+    TimeFormatError,
+    from_micros,
+    parse_instant,
+    to_micros,
+)
+
+MAX_MICROS = to_micros(MAX_INSTANT)
 
 Row = TypeVar("Row")
 Progress = Callable[[int], None]
@@ -147,17 +158,32 @@ def _table(
     path: Path,
     required: Sequence[str],
     mapping: Mapping[str, str] | None,
-    parsed: Parsed[Any],
+    parsed: Parsed[Any] | ParsedEvents,
     progress: Progress | None,
 ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
-    """Rows as ``{field: text}`` after the header and the column map are applied.
+    """Rows as ``{field: text}`` after the header and the column map are applied."""
+    fields, rows = _columns(path, required, mapping, parsed, progress)
+    for line, values in rows:
+        yield line, dict(zip(fields, values, strict=False)), values
+
+
+def _columns(
+    path: Path,
+    required: Sequence[str],
+    mapping: Mapping[str, str] | None,
+    parsed: Parsed[Any] | ParsedEvents,
+    progress: Progress | None,
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The field name of each column, and the well-formed rows as ``(line, values)``.
 
     ``mapping`` is ``None`` for files that take no ``--map`` (their columns have fixed names).
+    Rows of the wrong width or with bytes that are not UTF-8 go to ``parsed.bad``.
     """
     hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
     mapping = mapping or {}
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    clean = _is_utf8(path)
     records = _records(path, progress)
     first = next(records, None)
     if first is None:
@@ -197,29 +223,50 @@ def _table(
                 for name in absent
             ],
         )
-    width = len(header)
+    return fields, _rows(records, names, clean, parsed)
+
+
+def _rows(
+    records: Iterator[tuple[int, list[str] | BadRow]],
+    names: list[str],
+    clean: bool,
+    parsed: Parsed[Any] | ParsedEvents,
+) -> Iterator[tuple[int, list[str]]]:
+    width = len(names)
     for line, values in records:
-        parsed.read += 1
         if isinstance(values, BadRow):
+            parsed.read += 1
             parsed.bad.append(values)
             continue
-        if not any(v.strip() for v in values):
-            parsed.read -= 1
+        if not values:  # a blank line
             continue
+        parsed.read += 1
         if len(values) != width:
             parsed.bad.append(
                 BadRow(line, None, f"expected {width} fields, found {len(values)}", values)
             )
             continue
-        bad_column = next(
-            (names[i] for i, v in enumerate(values[: len(names)]) if _has_bad_bytes(v)), None
-        )
-        if bad_column is not None:
-            parsed.bad.append(
-                BadRow(line, bad_column, "not valid UTF-8 (save the file as UTF-8)", values)
-            )
-            continue
-        yield line, dict(zip(fields, values, strict=False)), values
+        if not clean:
+            bad_column = next((names[i] for i, v in enumerate(values) if _has_bad_bytes(v)), None)
+            if bad_column is not None:
+                parsed.bad.append(
+                    BadRow(line, bad_column, "not valid UTF-8 (save the file as UTF-8)", values)
+                )
+                continue
+        yield line, values
+
+
+def _is_utf8(path: Path) -> bool:
+    """Whether the whole file decodes as UTF-8: then no value needs checking on its own."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _has_bad_bytes(text: str) -> bool:
@@ -265,33 +312,97 @@ def _optional(row: Mapping[str, str], column: str) -> str | None:
     return value or None
 
 
+@dataclass
+class ParsedEvents:
+    """The good events of a file as one column-wise batch, and the bad rows."""
+
+    batch: EventBatch = field(default_factory=EventBatch)
+    lines: list[int] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+    read: int = 0
+
+
+_ONE_MICRO = timedelta(microseconds=1)
+
+
 def parse_events(
     path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
-) -> Parsed[NewEvent]:
+) -> ParsedEvents:
     """Events: ``lead``, ``type``, ``timestamp``, optional ``id``; other columns are
     properties. Rows without an id get a derived one, so importing a file twice adds nothing.
+
+    Built for files of millions of rows: columns are read by position, lead references and
+    event types are checked once per distinct value, and timestamps take a fast path for
+    ISO 8601 (anything else goes through the full parser, which explains its errors).
     """
-    parsed: Parsed[NewEvent] = Parsed()
-    seen: dict[tuple[object, ...], int] = {}
+    parsed = ParsedEvents()
+    fields, rows = _columns(path, ("lead", "type", "timestamp"), None, parsed, progress)
+    at_lead, at_type, at_time = (
+        fields.index("lead"),
+        fields.index("type"),
+        fields.index("timestamp"),
+    )
+    at_id = fields.index("id") if "id" in fields else None
     reserved = {"lead", "type", "timestamp", "id"}
-    for line, row, values in _table(path, ("lead", "type", "timestamp"), None, parsed, progress):
+    extra = [(i, name) for i, name in enumerate(fields) if name not in reserved and name]
+    encode = json.encoder.encode_basestring_ascii  # what json.dumps uses
+    keys = [encode(name) + ":" for _, name in extra]
+    batch = parsed.batch
+    batch.property_names = frozenset(name for _, name in extra)
+    latest_us = to_micros(now + tolerance)
+    lead_keys: dict[str, LeadKey] = {}
+    types: dict[str, str] = {}
+    seen: dict[tuple[object, ...], int] = {}
+    fromisoformat = datetime.fromisoformat
+    for line, values in rows:
         try:
-            lead = _lead(row)
-            event_type = _text(row, "type")
-            at = _instant(row, "timestamp", now, tolerance)
-            properties = {k: v for k, v in row.items() if k not in reserved and v != ""} or None
-            event_id = (row.get("id") or "").strip()
+            text = values[at_lead]
+            lead = lead_keys.get(text)
+            if lead is None:
+                lead = lead_keys[text] = _lead({"lead": text})
+            event_type = types.get(values[at_type])
+            if event_type is None:
+                event_type = types[values[at_type]] = _text({"type": values[at_type]}, "type")
+            stamp = values[at_time]
+            try:
+                moment = fromisoformat(stamp)
+                if moment.tzinfo is None:
+                    raise ValueError(stamp)
+                micros = (moment - EPOCH) // _ONE_MICRO
+            except ValueError:
+                micros = to_micros(_instant({"timestamp": stamp}, "timestamp", now, tolerance))
+            if not 0 <= micros <= latest_us or micros > MAX_MICROS:
+                _instant({"timestamp": stamp}, "timestamp", now, tolerance)  # says what is wrong
+            present = [
+                (key, values[i]) for key, (i, _) in zip(keys, extra, strict=True) if values[i]
+            ]
+            properties = (
+                "{" + ",".join([key + encode(value) for key, value in present]) + "}"
+                if present
+                else None
+            )
+            event_id = values[at_id].strip() if at_id is not None else ""
             if not event_id:
-                signature = (lead, event_type, at, tuple(sorted((properties or {}).items())))
+                signature = (lead, event_type, micros, properties)
                 count = seen.get(signature, 0)
                 seen[signature] = count + 1
-                event_id = derived_event_id(lead, event_type, at, properties, count)
+                event_id = derived_event_id(
+                    lead,
+                    event_type,
+                    from_micros(micros),
+                    {extra_name: values[i] for i, extra_name in extra if values[i]},
+                    count,
+                )
             elif len(event_id) > 200:
                 raise _RowError("id", "is longer than 200 characters")
         except _RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
-        parsed.rows.append(NewEvent(lead, event_type, at, event_id, properties))
+        batch.leads.append(lead)
+        batch.types.append(event_type)
+        batch.at_us.append(micros)
+        batch.event_ids.append(event_id)
+        batch.properties_json.append(properties)
         parsed.lines.append(line)
     return parsed
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 IdentityKind = Literal["email", "external", "anonymous"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -14,8 +13,9 @@ class LeadKeyError(ValueError):
     """A lead reference that names nobody (empty, or a malformed email)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LeadKey:
+class LeadKey(NamedTuple):
+    """A lead's identity of one kind. A named tuple: millions are hashed during imports."""
+
     kind: IdentityKind
     value: str
 

@@ -73,3 +73,28 @@ def score_fit(
         checks=tuple(checks),
         completeness=completeness,
     )
+
+
+def fit_summary(
+    attributes: Mapping[str, Any], rules: Sequence[FitRule], qualified_at: float
+) -> tuple[float, bool, bool]:
+    """``(points, qualified, disqualified)`` as :func:`score_fit` finds them, without the
+    explanation: what bulk paths store for every lead.
+
+    >>> from leadheat.playbook import FitRule
+    >>> rules = [FitRule(field="title", matches="(?i)vp", points=10),
+    ...          FitRule(field="title", matches="(?i)intern", disqualify=True)]
+    >>> fit_summary({"title": "VP Sales"}, rules, 10)
+    (10.0, True, False)
+    >>> fit_summary({"title": "VP intern"}, rules, 10)
+    (10.0, False, True)
+    """
+    points = 0.0
+    disqualified = False
+    for rule in rules:
+        if rule.condition.holds(attributes):
+            if rule.disqualify:
+                disqualified = True
+            else:
+                points += rule.points
+    return points, points >= qualified_at and not disqualified, disqualified

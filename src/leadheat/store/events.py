@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert
 from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
-from leadheat.store.leads import create_leads, find_leads
+from leadheat.store.leads import create_leads, find_leads, initial_fit
 from leadheat.store.models import EvidenceRow
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
@@ -148,8 +148,8 @@ def record_events(
     distinct = list(codes)
     found = find_leads(connection, distinct)
     missing = [key for key in distinct if key not in found]
-    born = {key: from_micros(int(first_seen[codes[key]])) for key in missing}
-    created = create_leads(connection, missing, born, version, now, book)
+    born = first_seen[[codes[key] for key in missing]].tolist()
+    created = create_leads(connection, missing, born, version, now, book, with_states=False)
     report.leads_created = len(created)
     lead_of_code = np.array(
         [found[key] if key in found else created[key] for key in distinct], dtype=np.int64
@@ -159,17 +159,13 @@ def record_events(
     stored = _insert_new(connection, batch, lead_ids)
     report.stored = int(stored.sum())
     report.duplicates = report.received - report.stored
-    if not report.stored:
-        return report
     if not stored.all():
         keep = np.flatnonzero(stored).tolist()
         batch, lead_ids, at_us = batch.take(keep), lead_ids[stored], at_us[stored]
-    fold_batch(
-        connection,
-        engagements(book, lead_ids, batch.types, at_us, batch.properties),
-        set(created.values()),
-    )
-    _record_evidence(connection, book, version, batch, lead_ids)
+    fresh = {lead: (version, *fit) for lead, fit in initial_fit(created, book).items()}
+    fold_batch(connection, engagements(book, lead_ids, batch.types, at_us, batch.properties), fresh)
+    if report.stored:
+        _record_evidence(connection, book, version, batch, lead_ids)
     report.lead_ids = set(lead_ids.tolist())
     return report
 

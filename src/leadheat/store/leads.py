@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from leadheat.ingest.keys import IdentityKind, LeadKey
 from leadheat.playbook import Playbook
-from leadheat.scoring.fit import score_fit
+from leadheat.scoring.fit import fit_summary
 from leadheat.store.driver import CHUNK, execute_many, select_in
 from leadheat.store.models import (
     COMMON_FIELDS,
@@ -24,7 +24,7 @@ from leadheat.store.models import (
     Outcome,
     Touch,
 )
-from leadheat.times import to_micros
+from leadheat.times import from_micros, to_micros
 
 
 def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey, int]:
@@ -48,24 +48,28 @@ def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey,
 def create_leads(
     connection: Connection,
     keys: Sequence[LeadKey],
-    created_at: Mapping[LeadKey, datetime],
+    created_us: Sequence[int],
     playbook_version: int,
     now: datetime,
     book: Playbook,
+    *,
+    with_states: bool = True,
 ) -> dict[LeadKey, int]:
-    """New leads, one per key, each with its identity and its score state.
+    """New leads, one per key (born at the matching ``created_us``), with their identities.
 
-    The fit of a lead known only by its key is scored here (a rule may look at the email).
+    Their score states are created too unless ``with_states`` is false, for callers that
+    write complete states themselves (see :func:`initial_fit`).
     """
     if not keys:
         return {}
-    born = {key: to_micros(created_at[key]) for key in keys}
     updated = to_micros(now)
     if connection.dialect.name == "sqlite":
         # One writer at a time: ids can be handed out here, which lets the insert be a
         # plain executemany (SQLite would return ordered ids one statement per row).
-        first = connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM leads").scalar()
-        ids = dict(zip(keys, range(int(first or 1), int(first or 1) + len(keys)), strict=True))
+        first = int(
+            connection.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM leads").scalar() or 1
+        )
+        ids = dict(zip(keys, range(first, first + len(keys)), strict=True))
         execute_many(
             connection,
             "INSERT INTO leads (id, email, external_id, attributes, created_at, updated_at) "
@@ -75,10 +79,10 @@ def create_leads(
                     lead_id,
                     key.value if key.kind == "email" else None,
                     key.value if key.kind == "external" else None,
-                    born[key],
+                    born,
                     updated,
                 )
-                for key, lead_id in ids.items()
+                for (key, lead_id), born in zip(ids.items(), created_us, strict=True)
             ],
         )
     else:
@@ -87,12 +91,12 @@ def create_leads(
             [
                 {
                     "attributes": {},
-                    "created_at": created_at[key],
+                    "created_at": from_micros(born),
                     "updated_at": now,
                     "email": key.value if key.kind == "email" else None,
                     "external_id": key.value if key.kind == "external" else None,
                 }
-                for key in keys
+                for key, born in zip(keys, created_us, strict=True)
             ],
         )
         ids = dict(zip(keys, returned.scalars(), strict=True))
@@ -101,23 +105,28 @@ def create_leads(
         "INSERT INTO identities (kind, value, lead_id) VALUES (?, ?, ?)",
         [(key.kind, key.value, lead_id) for key, lead_id in ids.items()],
     )
-    states = []
-    for key, lead_id in ids.items():
-        fit = score_fit(
-            {"email" if key.kind == "email" else "external_id": key.value},
-            book.fit.rules,
-            book.fit.qualified_at,
+    if with_states:
+        fits = initial_fit(ids, book)
+        execute_many(
+            connection,
+            "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
+            "status, events_count) VALUES (?, ?, ?, ?, ?, 'open', 0)",
+            [(lead_id, playbook_version, *fits[lead_id]) for lead_id in ids.values()],
         )
-        states.append(
-            (lead_id, playbook_version, fit.points, fit.qualified, bool(fit.disqualified_by))
-        )
-    execute_many(
-        connection,
-        "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
-        "status, events_count) VALUES (?, ?, ?, ?, ?, 'open', 0)",
-        states,
-    )
     return ids
+
+
+def initial_fit(ids: Mapping[LeadKey, int], book: Playbook) -> dict[int, tuple[float, bool, bool]]:
+    """``(fit, qualified, disqualified)`` of new leads known only by a key (a rule may look at
+    the email), scored once for all when no rule does."""
+    rules, bar = book.fit.rules, book.fit.qualified_at
+    by_key = {rule.field for rule in rules} & {"email", "external_id"}
+    blank = fit_summary({}, rules, bar)
+    fits = {}
+    for key, lead_id in ids.items():
+        column = "email" if key.kind == "email" else "external_id"
+        fits[lead_id] = fit_summary({column: key.value}, rules, bar) if column in by_key else blank
+    return fits
 
 
 class LeadConflictError(ValueError):
@@ -189,7 +198,7 @@ def upsert_leads(
     fresh = [t for t in targets if t.lead_id is None]
     firsts = [t.keys[0] for t in fresh]
     created = create_leads(
-        connection, firsts, {t.keys[0]: t.created_at or now for t in fresh}, version, now, book
+        connection, firsts, [to_micros(t.created_at or now) for t in fresh], version, now, book
     )
     for target in fresh:
         target.lead_id = created[target.keys[0]]

@@ -59,8 +59,9 @@ class Lead(Base):
     __tablename__ = "leads"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
-    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # shown, not searched: leads are found through their identities
+    email: Mapped[str | None] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))
     company: Mapped[str | None] = mapped_column(String(200))

@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
-from leadheat.scoring.fit import score_fit
+from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.store.driver import chunked, execute_many, select_in
@@ -95,13 +95,22 @@ def engagements(
     return Engagements(lead_ids, at_us, points, spans[type_codes], churns[type_codes])
 
 
-def fold_batch(connection: Connection, batch: Engagements, fresh: set[int]) -> None:
+def fold_batch(
+    connection: Connection,
+    batch: Engagements,
+    fresh: Mapping[int, tuple[int, float, bool, bool]] | None = None,
+) -> None:
     """Fold new events into their leads' heat keys, last engagement, last churn, event count
     and ``created_at``: a few array operations per batch and one write per lead.
 
-    ``fresh`` leads were created by this batch: they have nothing stored to merge with.
+    ``fresh`` maps leads created by this batch, which have no state row yet and nothing
+    stored to merge with, to their ``(playbook version, fit, qualified, disqualified)``.
     """
-    if not len(batch.lead_ids):
+    fresh = fresh or {}
+    in_batch = set(batch.lead_ids.tolist())
+    idle = [(lead, *fit, None, None, 0) for lead, fit in fresh.items() if lead not in in_batch]
+    execute_many(connection, _NEW_STATE, idle)  # new leads whose events were all re-deliveries
+    if not in_batch:
         return
     order = np.argsort(batch.lead_ids, kind="stable")
     leads, starts, counts = np.unique(batch.lead_ids[order], return_index=True, return_counts=True)
@@ -141,6 +150,7 @@ def fold_batch(connection: Connection, batch: Engagements, fresh: set[int]) -> N
             ),
         )
     states = []
+    born = []
     moved = []
     for lead, engaged_us, churn_us, count, first in zip(
         leads.tolist(),
@@ -151,16 +161,18 @@ def fold_batch(connection: Connection, batch: Engagements, fresh: set[int]) -> N
         strict=True,
     ):
         old_engaged, old_churn, old_count, created = stored_state.get(lead, (-1, -1, 0, None))
-        states.append(
-            (
-                _none_if_negative(max(engaged_us, old_engaged)),
-                _none_if_negative(max(churn_us, old_churn)),
-                old_count + count,
-                lead,
-            )
+        activity = (
+            _none_if_negative(max(engaged_us, old_engaged)),
+            _none_if_negative(max(churn_us, old_churn)),
+            old_count + count,
         )
+        if lead in fresh:
+            born.append((lead, *fresh[lead], *activity))
+        else:
+            states.append((*activity, lead))
         if created is not None and first < created:
             moved.append((first, lead))
+    execute_many(connection, _NEW_STATE, born)
     execute_many(
         connection,
         "UPDATE lead_states SET last_engaged_at = ?, churned_at = ?, events_count = ? "
@@ -169,6 +181,12 @@ def fold_batch(connection: Connection, batch: Engagements, fresh: set[int]) -> N
     )
     if moved:
         execute_many(connection, "UPDATE leads SET created_at = ? WHERE id = ?", moved)
+
+
+_NEW_STATE = (
+    "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, status, "
+    "last_engaged_at, churned_at, events_count) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)"
+)
 
 
 def _none_if_negative(micros: int) -> int | None:
@@ -226,7 +244,9 @@ def refresh_facts(
         rows.extend(connection.execute(select(Lead).where(Lead.id.in_(chunk))).mappings())
     updates = []
     for row in rows:
-        fit = score_fit(lead_attributes(row), book.fit.rules, book.fit.qualified_at)
+        points, qualified, disqualified = fit_summary(
+            lead_attributes(row), book.fit.rules, book.fit.qualified_at
+        )
         status = status_at(outcomes[row["id"]], MAX_INSTANT)
         until = required_fresh_until(
             evidence[row["id"]], book.temperature.hot_requires, book.evidence.ttl
@@ -234,9 +254,9 @@ def refresh_facts(
         updates.append(
             {
                 "b_lead": row["id"],
-                "b_fit": fit.points,
-                "b_qualified": fit.qualified and status != "disqualified",
-                "b_disqualified": bool(fit.disqualified_by) or status == "disqualified",
+                "b_fit": points,
+                "b_qualified": qualified and status != "disqualified",
+                "b_disqualified": disqualified or status == "disqualified",
                 "b_until": until,
                 "b_status": status,
                 "b_version": version,
@@ -299,4 +319,4 @@ def fold_history(connection: Connection, book: Playbook, rows: Sequence[Sequence
     lead_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     at_us = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
     types = [str(r[1]) for r in rows]
-    fold_batch(connection, engagements(book, lead_ids, types, at_us, lambda i: rows[i][3]), set())
+    fold_batch(connection, engagements(book, lead_ids, types, at_us, lambda i: rows[i][3]))

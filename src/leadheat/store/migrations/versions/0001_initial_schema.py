@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:45:09.876854
+Create Date: 2026-11-23 17:55:55.051308
 """
 
 from collections.abc import Sequence
@@ -44,10 +44,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_leads_email"), ["email"], unique=False)
-        batch_op.create_index(batch_op.f("ix_leads_external_id"), ["external_id"], unique=False)
-
     op.create_table(
         "playbook_versions",
         sa.Column("version", sa.Integer(), nullable=False),
@@ -227,8 +223,4 @@ def downgrade() -> None:
 
     op.drop_table("events")
     op.drop_table("playbook_versions")
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leads_external_id"))
-        batch_op.drop_index(batch_op.f("ix_leads_email"))
-
     op.drop_table("leads")
