@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
 from leadheat.store.events import EventBatch, derived_event_id
@@ -123,26 +124,6 @@ def parse_mapping(items: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def _records(path: Path, progress: Progress | None) -> Iterator[tuple[int, list[str] | BadRow]]:
-    """``(line, values)`` for each record, or ``(line, BadRow)`` for an unreadable one."""
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        lines: Iterable[str] = handle if progress is None else _counted(handle, progress)
-        reader = csv.reader(lines, strict=True)
-        line = 1
-        while True:
-            start = line
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                line = reader.line_num + 1
-                yield start, BadRow(start, None, f"broken CSV quoting ({error})")
-                continue
-            line = reader.line_num + 1
-            yield start, values
-
-
 def _counted(lines: Iterable[str], progress: Progress) -> Iterator[str]:
     """The lines, reporting the characters read so far every 50,000 lines."""
     done = 0
@@ -177,83 +158,108 @@ def _columns(
     """The field name of each column, and the well-formed rows as ``(line, values)``.
 
     ``mapping`` is ``None`` for files that take no ``--map`` (their columns have fixed names).
-    Rows of the wrong width or with bytes that are not UTF-8 go to ``parsed.bad``.
+    Unreadable rows, rows of the wrong width and rows with bytes that are not UTF-8 go to
+    ``parsed.bad``.
     """
     hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
     mapping = mapping or {}
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     clean = _is_utf8(path)
-    records = _records(path, progress)
-    first = next(records, None)
-    if first is None:
-        raise CsvImportError(path, [BadRow(1, None, "the file is empty (a header row is needed)")])
-    _, header = first
-    if isinstance(header, BadRow):
-        raise CsvImportError(path, [header])
-    names = [h.strip() for h in header]
-    for index, name in enumerate(names):
-        if _has_bad_bytes(name):
-            raise CsvImportError(path, [BadRow(1, f"#{index + 1}", "header is not valid UTF-8")])
-    missing_map = [column for column in mapping if column not in names]
-    if missing_map:
-        raise CsvImportError(
-            path,
-            [
-                BadRow(
-                    1,
-                    column,
-                    f"--map names a column the file does not have (it has: {', '.join(names)})",
+    handle = path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        lines: Iterable[str] = handle if progress is None else _counted(handle, progress)
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CsvImportError(
+                path, [BadRow(1, None, "the file is empty (a header row is needed)")]
+            ) from None
+        except csv.Error as error:
+            raise CsvImportError(path, [BadRow(1, None, f"broken CSV quoting ({error})")]) from None
+        names = [h.strip() for h in header]
+        for index, name in enumerate(names):
+            if _has_bad_bytes(name):
+                raise CsvImportError(
+                    path, [BadRow(1, f"#{index + 1}", "header is not valid UTF-8")]
                 )
-                for column in missing_map
-            ],
-        )
-    fields = [mapping.get(name, snake_case(name)) for name in names]
-    absent = [name for name in required if name not in fields]
-    if absent:
-        raise CsvImportError(
-            path,
-            [
-                BadRow(
-                    1,
-                    name,
-                    f"required column is missing (columns are: {', '.join(names)}); "
-                    + hint.format(name),
-                )
-                for name in absent
-            ],
-        )
-    return fields, _rows(records, names, clean, parsed)
+        missing_map = [column for column in mapping if column not in names]
+        if missing_map:
+            raise CsvImportError(
+                path,
+                [
+                    BadRow(
+                        1,
+                        column,
+                        f"--map names a column the file does not have (it has: {', '.join(names)})",
+                    )
+                    for column in missing_map
+                ],
+            )
+        fields = [mapping.get(name, snake_case(name)) for name in names]
+        absent = [name for name in required if name not in fields]
+        if absent:
+            raise CsvImportError(
+                path,
+                [
+                    BadRow(
+                        1,
+                        name,
+                        f"required column is missing (columns are: {', '.join(names)}); "
+                        + hint.format(name),
+                    )
+                    for name in absent
+                ],
+            )
+    except BaseException:
+        handle.close()
+        raise
+    return fields, _rows(handle, reader, names, clean, parsed)
 
 
 def _rows(
-    records: Iterator[tuple[int, list[str] | BadRow]],
+    handle: TextIO,
+    reader: Any,
     names: list[str],
     clean: bool,
     parsed: Parsed[Any] | ParsedEvents,
 ) -> Iterator[tuple[int, list[str]]]:
+    """Checked records as ``(first line, values)``; the file closes when they run out."""
     width = len(names)
-    for line, values in records:
-        if isinstance(values, BadRow):
-            parsed.read += 1
-            parsed.bad.append(values)
-            continue
-        if not values:  # a blank line
-            continue
-        parsed.read += 1
-        if len(values) != width:
-            parsed.bad.append(
-                BadRow(line, None, f"expected {width} fields, found {len(values)}", values)
-            )
-            continue
-        if not clean:
-            bad_column = next((names[i] for i, v in enumerate(values) if _has_bad_bytes(v)), None)
-            if bad_column is not None:
-                parsed.bad.append(
-                    BadRow(line, bad_column, "not valid UTF-8 (save the file as UTF-8)", values)
-                )
-                continue
-        yield line, values
+    done = reader.line_num  # the last line of the previous record
+    with handle:
+        while True:
+            try:
+                for values in reader:
+                    line, done = done + 1, reader.line_num
+                    if not values:  # a blank line
+                        continue
+                    parsed.read += 1
+                    if len(values) != width:
+                        parsed.bad.append(
+                            BadRow(
+                                line, None, f"expected {width} fields, found {len(values)}", values
+                            )
+                        )
+                        continue
+                    if not clean:
+                        bad = next(
+                            (names[i] for i, v in enumerate(values) if _has_bad_bytes(v)), None
+                        )
+                        if bad is not None:
+                            parsed.bad.append(
+                                BadRow(
+                                    line, bad, "not valid UTF-8 (save the file as UTF-8)", values
+                                )
+                            )
+                            continue
+                    yield line, values
+                return
+            except csv.Error as error:
+                parsed.read += 1
+                parsed.bad.append(BadRow(done + 1, None, f"broken CSV quoting ({error})"))
+                done = reader.line_num
 
 
 def _is_utf8(path: Path) -> bool:
@@ -347,13 +353,15 @@ def parse_events(
     extra = [(i, name) for i, name in enumerate(fields) if name not in reserved and name]
     encode = json.encoder.encode_basestring_ascii  # what json.dumps uses
     keys = [encode(name) + ":" for _, name in extra]
-    batch = parsed.batch
-    batch.property_names = frozenset(name for _, name in extra)
+    pick = itemgetter(*[i for i, _ in extra]) if extra else None
+    full = "{" + ",".join(key.replace("%", "%%") + "%s" for key in keys) + "}"
+    parsed.batch.property_names = frozenset(name for _, name in extra)
     latest_us = to_micros(now + tolerance)
     lead_keys: dict[str, LeadKey] = {}
     types: dict[str, str] = {}
     seen: dict[tuple[object, ...], int] = {}
     fromisoformat = datetime.fromisoformat
+    batch = parsed.batch
     for line, values in rows:
         try:
             text = values[at_lead]
@@ -373,14 +381,18 @@ def parse_events(
                 micros = to_micros(_instant({"timestamp": stamp}, "timestamp", now, tolerance))
             if not 0 <= micros <= latest_us or micros > MAX_MICROS:
                 _instant({"timestamp": stamp}, "timestamp", now, tolerance)  # says what is wrong
-            present = [
-                (key, values[i]) for key, (i, _) in zip(keys, extra, strict=True) if values[i]
-            ]
-            properties = (
-                "{" + ",".join([key + encode(value) for key, value in present]) + "}"
-                if present
-                else None
-            )
+            properties = None
+            if pick is not None:
+                picked = pick(values)
+                chosen = picked if isinstance(picked, tuple) else (picked,)
+                if all(chosen):
+                    properties = full % tuple(map(encode, chosen))
+                elif any(chosen):
+                    properties = (
+                        "{"
+                        + ",".join(k + encode(v) for k, v in zip(keys, chosen, strict=True) if v)
+                        + "}"
+                    )
             event_id = values[at_id].strip() if at_id is not None else ""
             if not event_id:
                 signature = (lead, event_type, micros, properties)
@@ -390,7 +402,7 @@ def parse_events(
                     lead,
                     event_type,
                     from_micros(micros),
-                    {extra_name: values[i] for i, extra_name in extra if values[i]},
+                    {name: values[i] for i, name in extra if values[i]},
                     count,
                 )
             elif len(event_id) > 200:
