@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.pool import StaticPool
 
+from leadheat.bulk import paused_gc
 from leadheat.ingest.csv_files import OutcomeInput, TouchInput
 from leadheat.ingest.keys import LeadKey, parse_lead_key
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
@@ -246,7 +247,7 @@ class Leadheat:
                     f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is more "
                     f"than {book.ingest.future_tolerance} in the future"
                 )
-        with self.engine.begin() as connection:
+        with paused_gc(), self.engine.begin() as connection:
             return record_events(connection, book, version, batch, now)
 
     def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:

@@ -18,6 +18,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
+from leadheat.bulk import paused_gc
 from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
 from leadheat.store.events import EventBatch, derived_event_id
 from leadheat.times import (
@@ -341,6 +342,13 @@ def parse_events(
     event types are checked once per distinct value, and timestamps take a fast path for
     ISO 8601 (anything else goes through the full parser, which explains its errors).
     """
+    with paused_gc():
+        return _parse_events(path, now, tolerance, progress)
+
+
+def _parse_events(
+    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None
+) -> ParsedEvents:
     parsed = ParsedEvents()
     fields, rows = _columns(path, ("lead", "type", "timestamp"), None, parsed, progress)
     at_lead, at_type, at_time = (
