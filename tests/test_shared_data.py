@@ -7,11 +7,14 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from leadheat.cli import main
 from leadheat.service import Leadheat
 from leadheat.store.models import Event, Lead
+
+pytestmark = pytest.mark.shared_data
 
 X_EDUCATION_PLAYBOOK = """
 [fit]
