@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.pool import StaticPool
 
 from leadheat.bulk import paused_gc
@@ -38,6 +39,7 @@ from leadheat.store.events import (
     record_events,
 )
 from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
+from leadheat.store.keys import KeyInfo, Scope, create_key, list_keys, revoke_key, verify_key
 from leadheat.store.leads import (
     LeadConflictError,
     LeadUpsert,
@@ -46,10 +48,13 @@ from leadheat.store.leads import (
     merge_leads,
     upsert_leads,
 )
-from leadheat.store.models import EvidenceRow, Lead, Outcome, Touch
-from leadheat.store.ranking import Ranked, hot_leads, list_leads
+from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Touch
+from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.times import check_range, from_micros, isoformat, to_micros
+
+KEY_CACHE_SECONDS = 5.0
+PAGE_SCAN = 200
 
 
 def utc_now() -> datetime:
@@ -94,6 +99,7 @@ class LeadRow:
     external_id: str | None
     name: str | None
     company: str | None
+    owner: str | None
     heat: float
     fit: float
     qualified: bool
@@ -130,6 +136,7 @@ class Leadheat:
         else:
             self.engine = make_engine(url)
         self._book: tuple[int, Playbook] | None = None
+        self._key_cache: dict[str, tuple[KeyInfo | None, float]] = {}
 
     def close(self) -> None:
         """Release the database connections (the object is unusable afterwards)."""
@@ -287,8 +294,16 @@ class Leadheat:
         return LeadImportReport(len(leads), created, distinct - created, ids)
 
     def _lead_id(self, connection: Connection, lead: str | int) -> int:
+        """The id of the lead named by an email, external id, ``anon:…`` or ``id:N``."""
+        if isinstance(lead, str) and lead.startswith("id:") and lead[3:].isdigit():
+            lead = int(lead[3:])
         if isinstance(lead, int):
-            return lead
+            row = connection.execute(
+                select(Lead.id, Lead.merged_into_id).where(Lead.id == lead)
+            ).first()
+            if row is None:
+                raise UnknownLeadError(f"no lead with id {lead}")
+            return int(row.merged_into_id or row.id)
         key = parse_lead_key(lead)
         found = find_leads(connection, [key])
         if key not in found:
@@ -496,6 +511,7 @@ class Leadheat:
                     external_id=lead["external_id"],
                     name=lead["name"],
                     company=lead["company"],
+                    owner=lead["owner"],
                     heat=item.heat,
                     fit=item.facts.fit,
                     qualified=item.facts.qualified,
@@ -507,6 +523,171 @@ class Leadheat:
                 )
             )
         return rows
+
+    def browse(
+        self,
+        *,
+        temperature: Temperature | str | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+        order: str = "heat",
+        at: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[LeadRow], bool]:
+        """A page of leads, hottest (or best-fitting) first, with filters; and whether more
+        follow. Pages of one ``at`` are a consistent snapshot of that instant."""
+        if order not in ("heat", "fit"):
+            raise LeadheatError(f"order {order!r} must be heat or fit")
+        _, book = self.playbook()
+        now = at or self.clock()
+        wanted = Temperature(temperature) if temperature is not None else None
+        page: list[LeadRow] = []
+        skipped = 0
+        with self.engine.connect() as connection:
+            pending: list[Ranked] = []
+            for item in iter_leads(connection, book, now, order, wanted):
+                if status is not None and item.status != status:
+                    continue
+                pending.append(item)
+                if len(pending) < PAGE_SCAN:
+                    continue
+                skipped = self._take(connection, book, pending, owner, offset, skipped, page)
+                pending = []
+                if len(page) > limit:
+                    break
+            else:
+                skipped = self._take(connection, book, pending, owner, offset, skipped, page)
+        return page[:limit], len(page) > limit
+
+    def _take(
+        self,
+        connection: Connection,
+        book: Playbook,
+        ranked: Sequence[Ranked],
+        owner: str | None,
+        offset: int,
+        skipped: int,
+        page: list[LeadRow],
+    ) -> int:
+        for row in self._rows(connection, book, ranked):
+            if owner is not None and row.owner != owner:
+                continue
+            if skipped < offset:
+                skipped += 1
+            else:
+                page.append(row)
+        return skipped
+
+    def patch_lead(self, lead: str | int, fields: Mapping[str, Any]) -> int:
+        """Change some of a lead's fields; ``attributes`` merge into the stored ones, and a
+        ``None`` value clears an attribute. Fit and qualification follow."""
+        version, book = self.playbook()
+        now = self.clock()
+        with self.engine.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            row = load_lead(connection, lead_id)
+            common = {k: v for k, v in fields.items() if k in COMMON_FIELDS}
+            for name in ("email", "external_id"):
+                common.pop(name, None)
+            attributes = dict(row["attributes"] or {})
+            for name, value in dict(fields.get("attributes") or {}).items():
+                if value is None:
+                    attributes.pop(name, None)
+                else:
+                    attributes[name] = value
+            connection.execute(
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(**common, attributes=attributes, updated_at=now)
+            )
+            refresh_facts(connection, book, version, [lead_id])
+        return lead_id
+
+    def timeline(self, lead: str | int, limit: int = 200) -> list[dict[str, Any]]:
+        """Everything that happened to a lead, newest first: events, touches, outcomes and
+        evidence, each with its kind and time."""
+        with self.engine.connect() as connection:
+            lead_id = self._lead_id(connection, lead)
+            history = load_history(connection, lead_id)
+            touches = load_touches(connection, lead_id)
+        items: list[dict[str, Any]] = [
+            {
+                "kind": "event",
+                "at": e.at,
+                "type": e.type,
+                "id": e.event_id,
+                "properties": dict(e.properties),
+            }
+            for e in history.events
+        ]
+        items += [
+            {
+                "kind": "touch",
+                "at": t.at,
+                "type": t.kind,
+                "direction": t.direction,
+                "result": t.result,
+                "rep": t.rep,
+            }
+            for t in touches
+        ]
+        items += [
+            {"kind": "outcome", "at": o.at, "type": o.outcome, "reason": o.reason}
+            for o in history.outcomes
+        ]
+        items += [
+            {
+                "kind": "evidence",
+                "at": e.stated_at,
+                "type": e.kind,
+                "value": e.value,
+                "source": e.source,
+            }
+            for e in history.evidence
+        ]
+        items.sort(key=lambda item: item["at"], reverse=True)
+        return items[:limit]
+
+    def create_key(self, name: str, scopes: Sequence[Scope | str]) -> tuple[str, KeyInfo]:
+        """A new API key; the returned key string is shown once and never stored."""
+        self.playbook()
+        try:
+            wanted = frozenset(Scope(s) for s in scopes)
+        except ValueError:
+            raise LeadheatError(
+                f"scopes {list(scopes)!r} must be among ingest, read, admin"
+            ) from None
+        with self.engine.begin() as connection:
+            try:
+                return create_key(connection, name, wanted, self.clock())
+            except ValueError as error:
+                raise LeadheatError(str(error)) from None
+
+    def keys(self) -> list[KeyInfo]:
+        with self.engine.connect() as connection:
+            return list_keys(connection)
+
+    def revoke_key(self, prefix_or_name: str) -> int:
+        with self.engine.begin() as connection:
+            count = revoke_key(connection, prefix_or_name, self.clock())
+        self._key_cache.clear()
+        return count
+
+    def verify_key(self, key: str) -> KeyInfo | None:
+        """The key's record if it is valid; remembered for a few seconds so that busy
+        collection endpoints do not query for every request (revocations apply within
+        :data:`KEY_CACHE_SECONDS`)."""
+        now = time.monotonic()
+        cached = self._key_cache.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self.engine.connect() as connection:
+            info = verify_key(connection, key)
+        if len(self._key_cache) > 10_000:
+            self._key_cache.clear()
+        self._key_cache[key] = (info, now + KEY_CACHE_SECONDS)
+        return info
 
     def show(self, lead: str | int, at: datetime | None = None) -> LeadView:
         """A lead's full, explained score as of ``at`` (default now), from its history."""

@@ -32,6 +32,7 @@ def row_json(row: LeadRow) -> dict[str, Any]:
         "external_id": row.external_id,
         "name": row.name,
         "company": row.company,
+        "owner": row.owner,
         "heat": row.heat,
         "fit": row.fit,
         "qualified": row.qualified,

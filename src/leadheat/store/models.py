@@ -68,6 +68,8 @@ class Lead(Base):
     country: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str | None] = mapped_column(String(200))
     campaign: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
+    """The rep who works this lead (set by hand or the API; assignment rules come later)."""
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     created_at: Mapped[datetime] = mapped_column(Instant)
     """When the lead first showed up: its first event, or the CRM's date on import."""
@@ -166,6 +168,8 @@ class LeadState(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     events_count: Mapped[int] = mapped_column(Integer, default=0)
 
+    __table_args__ = (Index("ix_lead_states_fit", "fit", "lead_id"),)
+
 
 class HeatKeyRow(Base):
     """One forward-decay key per lead and half-life; the rank index answers "hottest now"."""
@@ -180,8 +184,24 @@ class HeatKeyRow(Base):
     __table_args__ = (Index("ix_heat_keys_rank", "half_life_us", "whole", "frac", "lead_id"),)
 
 
+class ApiKey(Base):
+    """A key for machines: only a hash of its secret is kept; the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(100))
+    """Comma-separated: ``ingest``, ``read``, ``admin``."""
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
 __all__ = [
     "COMMON_FIELDS",
+    "ApiKey",
     "Base",
     "Event",
     "EvidenceRow",

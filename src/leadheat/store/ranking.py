@@ -99,6 +99,51 @@ def list_leads(
     return chosen
 
 
+def iter_leads(
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    order: str = "heat",
+    temperature: Temperature | None = None,
+) -> Iterator[Ranked]:
+    """Every lead (of one temperature, if given), hottest or best-fitting first, lazily: a
+    page of the API reads only as far as it needs."""
+    latest = latest_fact_at(connection)
+    if latest is not None and now < latest:
+        ranked = _from_history(connection, book, now)
+        if order == "fit":
+            ranked.sort(key=lambda r: (-r.facts.fit, r.lead_id))
+        yield from (
+            r for r in ranked if temperature is None or r.verdict.temperature is temperature
+        )
+        return
+    if order == "fit":
+        offset = 0
+        while True:
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    select(LeadState.lead_id)
+                    .order_by(LeadState.fit.desc(), LeadState.lead_id)
+                    .limit(PAGE)
+                    .offset(offset)
+                )
+            ]
+            if not ids:
+                return
+            offset += len(ids)
+            for item in _judge(connection, book, now, _heats(connection, now, ids)):
+                if temperature is None or item.verdict.temperature is temperature:
+                    yield item
+    if temperature in (Temperature.HOT, Temperature.WARM):
+        yield from list_leads(connection, book, now, None, temperature)
+        return
+    for page in _pages_by_heat(connection, book, now):
+        for item in _judge(connection, book, now, page):
+            if temperature is None or item.verdict.temperature is temperature:
+                yield item
+
+
 def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[int]]:
     """Leads that *may* have heat ≥ θ now: some part ≥ θ/K. A union of index range scans."""
     share = theta / len(book.half_lives)
