@@ -7,6 +7,7 @@ or ``lh`` runs twice, once per backend; each PostgreSQL test gets its own schema
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -66,6 +67,56 @@ def lh(db_url: str, clock: Clock) -> Iterator[Leadheat]:
     instance.init()
     yield instance
     instance.engine.dispose()
+
+
+class LiveServer:
+    """leadheat's HTTP API served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, lh: Leadheat) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from leadheat.api import create_app
+        from leadheat.settings import Settings
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lh = lh
+        app = create_app(Settings(database_url=lh.url), lh=lh)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        self.admin_key, _ = lh.create_key("tests (admin)", ["admin"])
+        self.ingest_key, _ = lh.create_key("tests (ingest)", ["ingest"])
+        self.read_key, _ = lh.create_key("tests (read)", ["read"])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(db_url: str) -> Iterator[LiveServer]:
+    """A real server on loopback over a fresh database, with the real clock, and three keys
+    (``admin_key``, ``ingest_key``, ``read_key``)."""
+    lh = Leadheat(db_url)
+    lh.init()
+    server = LiveServer(lh)
+    try:
+        yield server
+    finally:
+        server.stop()
+        lh.close()
 
 
 @pytest.fixture

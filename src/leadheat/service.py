@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 from leadheat.bulk import paused_gc
 from leadheat.ingest.csv_files import OutcomeInput, TouchInput
 from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.ingest.segment import Message
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
@@ -51,6 +52,7 @@ from leadheat.store.leads import (
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Touch
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
+from leadheat.store.stitching import stitch
 from leadheat.times import check_range, from_micros, isoformat, to_micros
 
 KEY_CACHE_SECONDS = 5.0
@@ -63,6 +65,15 @@ def utc_now() -> datetime:
 
 class LeadheatError(ValueError):
     """A request leadheat cannot carry out; the message says why and what to do."""
+
+
+class InputError(LeadheatError):
+    """Bad input at a known place: ``field`` names it (``batch[3].timestamp``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 class UnknownLeadError(LeadheatError):
@@ -256,6 +267,81 @@ class Leadheat:
                 )
         with paused_gc(), self.engine.begin() as connection:
             return record_events(connection, book, version, batch, now)
+
+    def collect(self, messages: Sequence[Message], field: str = "batch") -> RecordReport:
+        """Apply analytics calls (Segment's track, identify, page, screen, group, alias) in
+        one transaction: stitch identities, store events once per message id, set traits.
+
+        Nothing is stored when one message is refused; the error names it.
+        """
+        version, book = self.playbook()
+        now = self.clock()
+        limit = now + book.ingest.future_tolerance
+        for index, message in enumerate(messages):
+            if message.at > limit:
+                raise InputError(
+                    f"{field}[{index}].timestamp" if field else "timestamp",
+                    f"{isoformat(message.at)} is more than {book.ingest.future_tolerance} "
+                    f"ahead of the server's clock ({isoformat(now)})",
+                )
+        with paused_gc(), self.engine.begin() as connection:
+            identities = [self._message_keys(connection, message) for message in messages]
+            stitch(
+                connection,
+                book,
+                version,
+                identities,
+                [to_micros(message.at) for message in messages],
+                now,
+            )
+            events = [
+                NewEvent(
+                    keys[0], message.event_type, message.at, message.message_id, message.properties
+                )
+                for message, keys in zip(messages, identities, strict=True)
+                if message.event_type is not None
+            ]
+            report = record_events(connection, book, version, events, now)
+            with_traits = [
+                (message, keys)
+                for message, keys in zip(messages, identities, strict=True)
+                if message.traits
+            ]
+            if with_traits:
+                ids, _ = upsert_leads(
+                    connection,
+                    [LeadUpsert([keys[0]], message.traits, None) for message, keys in with_traits],
+                    version,
+                    now,
+                    book,
+                )
+                evidence = [
+                    {
+                        "lead_id": lead_id,
+                        "kind": item.kind,
+                        "value": item.value,
+                        "stated_at": item.stated_at,
+                        "source": item.source,
+                    }
+                    for (message, _), lead_id in zip(with_traits, ids, strict=True)
+                    for item in evidence_in(message.traits, message.at, book, message.call)
+                ]
+                if evidence:
+                    connection.execute(insert(EvidenceRow), evidence)
+                refresh_facts(connection, book, version, sorted(set(ids)))
+        return report
+
+    @staticmethod
+    def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
+        keys = message.identity.keys()
+        if message.previous_id is not None:  # alias: the id the person had before
+            before = [
+                LeadKey("external", message.previous_id),
+                LeadKey("anonymous", message.previous_id),
+            ]
+            known = find_leads(connection, before)
+            keys.append(next((k for k in before if k in known), before[1]))
+        return keys
 
     def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:
         """Create or update leads by their keys in one transaction.

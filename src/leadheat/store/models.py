@@ -86,6 +86,7 @@ COMMON_FIELDS = (
     "country",
     "source",
     "campaign",
+    "owner",
 )
 """Lead attributes with a column of their own; any other attribute lives in ``attributes``."""
 

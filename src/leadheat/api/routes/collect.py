@@ -1,0 +1,122 @@
+"""Segment-compatible collection: ``POST /v1/batch``, ``/v1/track``, ``/v1/identify``,
+``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias``.
+
+Analytics SDKs (Segment, RudderStack and their clones) post here unchanged. The write key is
+an API key with the ``ingest`` scope, sent as HTTP Basic user name or as ``writeKey`` in the
+body. Bodies may be gzip-compressed. Limits are Segment's: 32 KB a message, 500 KB a batch.
+Success is exactly ``200 {"success": true}``; one popular SDK retries anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from leadheat.api.errors import ErrorOut
+from leadheat.api.schemas import SuccessOut
+from leadheat.api.security import check, leadheat, write_key
+from leadheat.ingest.segment import (
+    CALLS,
+    MAX_BATCH_BYTES,
+    MAX_MESSAGE_BYTES,
+    SegmentError,
+    check_size,
+    message_sizes_ok,
+    parse_batch,
+    parse_message,
+)
+from leadheat.store.keys import Scope
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["collection (Segment-compatible)"],
+    responses={
+        400: {"model": ErrorOut, "description": "unreadable or invalid; `field` names it"},
+        401: {"model": ErrorOut, "description": "no write key, or an unknown one"},
+        403: {"model": ErrorOut, "description": "the key lacks the ingest scope"},
+        413: {"model": ErrorOut, "description": "the body is over the limit"},
+    },
+)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (before reading the rest),
+    and inflated when gzip-compressed, with the same limit on what comes out."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body is {declared} bytes; the limit is {limit}")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise HTTPException(413, f"the body is over the limit of {limit} bytes")
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(bytes(raw), limit + 1)
+        except zlib.error as error:
+            raise SegmentError("body", f"not valid gzip ({error})") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise HTTPException(413, f"the body inflates past the limit of {limit} bytes")
+        return body
+    return bytes(raw)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SegmentError("body", f"not JSON ({error})") from None
+    except RecursionError:
+        raise SegmentError("body", "nested too deeply") from None
+
+
+async def _collect(request: Request, call: str | None) -> dict[str, bool]:
+    limit = MAX_BATCH_BYTES if call is None else MAX_MESSAGE_BYTES
+    body = await _body(request, limit)
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise SegmentError("body", "must be a JSON object")
+    lh = leadheat(request)
+    check(lh, write_key(request, data.get("writeKey")), Scope.INGEST)
+    received = lh.clock()
+    if call is None:
+        check_size(body, MAX_BATCH_BYTES, "batch")
+        message_sizes_ok(data)
+        messages = parse_batch(data, received)
+        field = "batch"
+    else:
+        check_size(body, MAX_MESSAGE_BYTES, "body")
+        messages = [parse_message(data, "", received, call)]
+        field = ""
+    await run_in_threadpool(lh.collect, messages, field)
+    return {"success": True}
+
+
+@router.post("/batch", response_model=SuccessOut, summary="A batch of analytics calls")
+async def batch(request: Request) -> dict[str, bool]:
+    """All or nothing: one bad message refuses the batch and says which (``batch[3]…``)."""
+    return await _collect(request, None)
+
+
+def _single(call: str) -> Any:
+    async def endpoint(request: Request) -> dict[str, bool]:
+        return await _collect(request, call)
+
+    endpoint.__name__ = call
+    endpoint.__doc__ = f"One `{call}` call, as Segment's HTTP Tracking API takes it."
+    return endpoint
+
+
+for _call in CALLS:
+    router.add_api_route(
+        f"/{_call}",
+        _single(_call),
+        methods=["POST"],
+        response_model=SuccessOut,
+        summary=f"A {_call} call",
+    )

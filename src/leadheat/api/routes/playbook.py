@@ -1,0 +1,36 @@
+"""The playbook over HTTP: everyone with a key reads the shared definition of hot; admins
+replace it (a new version; every lead is re-scored)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from leadheat.api.routes.leads import ERRORS
+from leadheat.api.schemas import PlaybookIn, PlaybookOut
+from leadheat.api.security import leadheat, require
+from leadheat.service import Leadheat
+from leadheat.store.keys import KeyInfo, Scope
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+@router.get("/playbook", response_model=PlaybookOut, summary="The current playbook")
+def read_playbook(
+    lh: Annotated[Leadheat, Depends(leadheat)],
+    _: Annotated[KeyInfo, Depends(require(Scope.READ))],
+) -> dict[str, Any]:
+    version, book = lh.playbook()
+    return {"version": version, "source": lh.playbook_source(), "playbook": book.summary()}
+
+
+@router.put("/playbook", response_model=PlaybookOut, summary="Replace the playbook")
+def replace_playbook(
+    body: PlaybookIn,
+    lh: Annotated[Leadheat, Depends(leadheat)],
+    _: Annotated[KeyInfo, Depends(require(Scope.ADMIN))],
+) -> dict[str, Any]:
+    """Errors name the key and the line of the TOML (422)."""
+    lh.apply_playbook(body.source)
+    return read_playbook(lh, _)

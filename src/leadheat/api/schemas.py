@@ -1,0 +1,175 @@
+"""Request and response bodies, one model per direction (``LeadIn``, ``LeadPatch``, …) so the
+API never leaks internal columns and its OpenAPI schema says exactly what is accepted."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Text = Field(default=None, max_length=200)
+
+
+class LeadIn(BaseModel):
+    """A lead to create or update, found by any of its keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    external_id: str | None = Text
+    anonymous_id: str | None = Text
+    name: str | None = Text
+    title: str | None = Text
+    company: str | None = Text
+    country: str | None = Field(default=None, max_length=100)
+    source: str | None = Text
+    campaign: str | None = Text
+    owner: str | None = Text
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    created_at: AwareDatetime | None = Field(
+        default=None, description="When the lead first showed up (e.g. the CRM's date)."
+    )
+
+    @model_validator(mode="after")
+    def _has_key(self) -> LeadIn:
+        if not (self.email or self.external_id or self.anonymous_id):
+            raise ValueError("give at least one of email, external_id, anonymous_id")
+        return self
+
+
+class LeadPatch(BaseModel):
+    """Fields to change; ``attributes`` merge (a ``null`` value removes one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Text
+    title: str | None = Text
+    company: str | None = Text
+    country: str | None = Field(default=None, max_length=100)
+    source: str | None = Text
+    campaign: str | None = Text
+    owner: str | None = Text
+    attributes: dict[str, Any] | None = None
+
+
+class EventIn(BaseModel):
+    """An event; ``id`` makes re-delivery harmless (derived from the content when absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    lead: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Email, external id or `anon:<anonymous id>`; unknown leads are created.",
+    )
+    type: str = Field(min_length=1, max_length=100, examples=["form_submit"])
+    timestamp: AwareDatetime | None = Field(default=None, description="Default: now.")
+    properties: dict[str, Any] | None = None
+
+
+class TouchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=50, examples=["call"])
+    timestamp: AwareDatetime | None = None
+    direction: Literal["inbound", "outbound"] = "outbound"
+    result: str | None = Text
+    rep: str | None = Text
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["won", "lost", "disqualified"]
+    timestamp: AwareDatetime | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class EvidenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["need", "budget", "timeline", "authority"]
+    value: str = Field(min_length=1, max_length=2000)
+    timestamp: AwareDatetime | None = Field(default=None, description="When it was stated.")
+
+
+class PlaybookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=200_000, description="The playbook as TOML text.")
+
+
+class RecordOut(BaseModel):
+    stored: int
+    duplicates: int
+    leads_created: int
+
+
+class DoneOut(BaseModel):
+    ok: bool = True
+    lead: int
+
+
+class LeadRowOut(BaseModel):
+    """One lead in a list."""
+
+    id: int
+    email: str | None
+    external_id: str | None
+    name: str | None
+    company: str | None
+    owner: str | None
+    heat: float
+    fit: float
+    qualified: bool
+    temperature: Literal["hot", "warm", "cold"]
+    grade: str
+    status: str
+    reason: str
+    last_engaged_at: str | None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadRowOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class LeadOut(BaseModel):
+    """A lead's full score at one instant, explained (the CLI's `show --json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    lead: dict[str, Any]
+    at: str
+    heat: float
+    fit: float
+    qualified: bool
+    temperature: Literal["hot", "warm", "cold"]
+    grade: str
+    status: str
+    evidence: dict[str, Any]
+    explanation: dict[str, Any]
+    hot_until: str | None
+    warm_until: str | None
+
+
+class TimelineItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["event", "touch", "outcome", "evidence"]
+    at: str
+    type: str
+
+
+class PlaybookOut(BaseModel):
+    version: int
+    source: str
+    playbook: dict[str, Any]
+
+
+class SuccessOut(BaseModel):
+    """What every collection endpoint answers: SDKs retry anything else."""
+
+    success: bool = True

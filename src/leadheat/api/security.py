@@ -1,0 +1,63 @@
+"""Who may call: API keys with scopes, as a bearer token or (for analytics SDKs) a write key.
+
+Missing or unknown key → 401; a key without the route's scope → 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from leadheat.service import Leadheat
+from leadheat.store.keys import KeyInfo, Scope
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lh_…`")
+
+
+def leadheat(request: Request) -> Leadheat:
+    lh: Leadheat = request.app.state.lh
+    return lh
+
+
+def check(lh: Leadheat, key: str | None, scope: Scope) -> KeyInfo:
+    """The key's record if it may act in ``scope``; else the right HTTP error."""
+    if not key:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer lh_…)")
+    info = lh.verify_key(key)
+    if info is None:
+        raise HTTPException(401, "the API key is unknown or revoked")
+    if not info.allows(scope):
+        raise HTTPException(
+            403, f"this key has scopes {', '.join(sorted(info.scopes))}; this needs {scope}"
+        )
+    return info
+
+
+def require(scope: Scope) -> Callable[..., KeyInfo]:
+    """A dependency that admits keys allowed ``scope`` (``admin`` is allowed everything)."""
+
+    def dependency(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> KeyInfo:
+        return check(leadheat(request), credentials.credentials if credentials else None, scope)
+
+    return dependency
+
+
+def write_key(request: Request, body_key: object) -> str | None:
+    """A Segment write key: HTTP Basic with the key as user name, or ``writeKey`` in the body."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise HTTPException(401, "the Basic authorization header is not base64") from None
+        return decoded.partition(":")[0] or None
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return body_key if isinstance(body_key, str) and body_key else None

@@ -1,0 +1,106 @@
+"""Identity stitching: the keys that arrive together name one person.
+
+An analytics SDK sends an anonymous id until the visitor identifies, then a user id and often
+an email. Every message's keys are joined (union-find over the whole batch and the stored
+identities): each group of keys becomes one lead. A group with no stored lead gets a new one;
+a group that touches several stored leads merges them into the one named by the most
+authoritative key (user id, then email, then anonymous id), so an anonymous visitor's earlier
+events join the lead when they identify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from leadheat.ingest.keys import LeadKey
+from leadheat.playbook import Playbook
+from leadheat.store.driver import execute_many
+from leadheat.store.leads import create_leads, find_leads, merge_leads
+from leadheat.store.state import rebuild
+
+AUTHORITY = {"external": 0, "email": 1, "anonymous": 2}
+
+
+class _Groups:
+    """Union-find over lead keys."""
+
+    def __init__(self) -> None:
+        self.parent: dict[LeadKey, LeadKey] = {}
+
+    def find(self, key: LeadKey) -> LeadKey:
+        root = self.parent.setdefault(key, key)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while key != root:  # path compression
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def join(self, keys: Sequence[LeadKey]) -> None:
+        first = self.find(keys[0])
+        for key in keys[1:]:
+            other = self.find(key)
+            if other != first:
+                self.parent[other] = first
+
+
+def stitch(
+    connection: Connection,
+    book: Playbook,
+    version: int,
+    identities: Sequence[Sequence[LeadKey]],
+    born_us: Sequence[int],
+    now: datetime,
+) -> list[int]:
+    """Make each message's keys name one lead; return each message's lead id.
+
+    ``born_us`` is each message's time: a new lead is as old as its earliest message.
+    """
+    groups = _Groups()
+    for keys in identities:
+        if keys:
+            groups.join(keys)
+    every = list(groups.parent)
+    found = find_leads(connection, every)
+    members: dict[LeadKey, list[LeadKey]] = {}
+    for key in every:
+        members.setdefault(groups.find(key), []).append(key)
+    earliest: dict[LeadKey, int] = {}
+    for keys, born in zip(identities, born_us, strict=True):
+        if keys:
+            root = groups.find(keys[0])
+            earliest[root] = min(earliest.get(root, born), born)
+    lead_of: dict[LeadKey, int] = {}
+    fresh: list[LeadKey] = []
+    survivors: set[int] = set()
+    for root, keys in members.items():
+        stored = sorted(keys, key=lambda k: AUTHORITY[k.kind])
+        known = [found[k] for k in stored if k in found]
+        if not known:
+            fresh.append(root)
+            continue
+        keep = known[0]
+        for other in dict.fromkeys(known[1:]):
+            if other != keep:
+                merge_leads(connection, keep, other, now)
+                survivors.add(keep)
+        lead_of[root] = keep
+    if fresh:
+        firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
+        created = create_leads(
+            connection, firsts, [earliest[root] for root in fresh], version, now, book
+        )
+        for root, first in zip(fresh, firsts, strict=True):
+            lead_of[root] = created[first]
+            found[first] = created[first]
+    missing = [
+        (key.kind, key.value, lead_of[groups.find(key)]) for key in every if key not in found
+    ]
+    execute_many(
+        connection, "INSERT INTO identities (kind, value, lead_id) VALUES (?, ?, ?)", missing
+    )
+    if survivors:
+        rebuild(connection, book, version, sorted(survivors))
+    return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
