@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DB ?= sqlite:///leadheat.db
+PORT ?= 8000
 
 .PHONY: install run test lint bench clean
 
@@ -18,15 +19,18 @@ install: $(STAMP)
 run: install
 	$(BIN)/leadheat --db $(DB) init
 	$(BIN)/leadheat --db $(DB) demo
-	$(BIN)/leadheat --db $(DB) hot --limit 15
+	$(BIN)/leadheat --db $(DB) hot --limit 10
 	@echo ""
-	@echo "Next, try:"
-	@echo "  $(BIN)/leadheat --db $(DB) leads --temperature warm --limit 10"
+	@echo "Admin API key for this local run (Authorization: Bearer <key>):"
+	@$(BIN)/leadheat --db $(DB) keys create "make run (local admin)" --scope admin
+	@echo ""
+	@echo "Try, in another terminal:"
+	@echo "  curl -H 'Authorization: Bearer <key>' http://localhost:$(PORT)/api/v1/hot"
 	@echo "  $(BIN)/leadheat --db $(DB) show <email from the list above>"
-	@echo "  $(BIN)/leadheat --db $(DB) track someone@example.com form_submit --prop budget=20k"
-	@echo "  $(BIN)/leadheat --db $(DB) hot --at 2026-01-01T00:00:00Z"
-	@echo "  $(BIN)/leadheat --db $(DB) playbook show"
+	@echo "  $(BIN)/leadheat --db $(DB) leads --temperature warm --limit 10"
 	@echo "  $(BIN)/leadheat --help"
+	@echo ""
+	$(BIN)/leadheat --db $(DB) serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest
@@ -38,6 +42,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/import_events.py
+	$(BIN)/python bench/ingest_http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

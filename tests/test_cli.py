@@ -289,3 +289,62 @@ def test_a_missing_database_is_not_created_by_reading(
     code, _, err = Cli(f"sqlite:///{path}", capsys)("hot")
     assert code == 1 and "run `leadheat init` first" in err
     assert not path.exists()
+
+
+def test_keys_are_created_shown_once_listed_and_revoked(cli: Cli) -> None:
+    created = cli.json("keys", "create", "website", "--scope", "ingest")
+    assert isinstance(created, dict) and created["key"].startswith("lh_")
+    listed = cli.json("keys", "list")
+    assert [(k["name"], k["scopes"], k["revoked_at"]) for k in listed] == [  # type: ignore[index,union-attr]
+        ("website", ["ingest"], None)
+    ]
+    assert created["key"] not in json.dumps(listed)
+    assert cli("keys", "revoke", created["prefix"])[0] == 0
+    assert cli.json("keys", "list")[0]["revoked_at"] is not None  # type: ignore[index]
+    code, _, err = cli("keys", "create", "x", "--scope", "everything")
+    assert code == 1 and "ingest, read, admin" in err
+
+
+def test_serve_answers_http(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    command = [sys.executable, "-m", "leadheat", "--db", url]
+    subprocess.run([*command, "init"], check=True, capture_output=True)
+    key = subprocess.run(
+        [*command, "keys", "create", "t", "--scope", "read"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/hot",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "leadheat serve did not answer"
+                time.sleep(0.2)
+        assert (answer.status_code, answer.json()) == (200, [])
+        docs = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+        assert "/v1/batch" in docs.json()["paths"]
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert f"at http://localhost:{port}" in output

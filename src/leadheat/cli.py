@@ -48,11 +48,13 @@ playbook_app = typer.Typer(help="Read, check and apply the team's playbook.", no
 import_app = typer.Typer(
     help="Import leads, events, touches and outcomes from CSV.", no_args_is_help=True
 )
+keys_app = typer.Typer(help="API keys for machines: create, list, revoke.", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 
-out = Console(highlight=False, markup=False)  # lead data may contain [brackets]
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -138,6 +140,83 @@ def demo(
         f"loaded {summary.leads} leads, {summary.events} events, {summary.touches} touches, "
         f"{summary.outcomes} outcomes, {summary.evidence} evidence facts"
     )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (REST under /api/v1, Segment-compatible /v1, docs at /docs)."""
+    import uvicorn
+
+    from leadheat.api import create_app
+
+    lh = _open()
+    application = create_app(Settings(database_url=_State.url), lh=lh)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    out.print(f"leadheat serving {_State.url} at http://{shown}:{port}  (API docs: /docs)")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+# -- API keys ------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="ingest (collection only), read or admin; repeatable."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key; it is printed once and cannot be shown again."""
+    key, info = _open().create_key(name, scope)
+    if as_json:
+        _emit({"key": key, "prefix": info.prefix, "name": info.name, "scopes": sorted(info.scopes)})
+        return
+    out.print(key)
+    err.print(
+        f"key {info.prefix} ({', '.join(sorted(info.scopes))}) for {name!r}: store it now, "
+        "it is not shown again"
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """Every key (never the secret): prefix, name, scopes, created and revoked."""
+    keys = _open().keys()
+    data: list[dict[str, Any]] = [
+        {
+            "prefix": k.prefix,
+            "name": k.name,
+            "scopes": sorted(k.scopes),
+            "created_at": isoformat(k.created_at),
+            "revoked_at": isoformat(k.revoked_at),
+        }
+        for k in keys
+    ]
+    if as_json:
+        _emit(data)
+        return
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    for item in data:
+        table.add_row(
+            item["prefix"],
+            item["name"],
+            ",".join(item["scopes"]),
+            item["created_at"],
+            item["revoked_at"] or "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix_or_name: str) -> None:
+    """Revoke keys by prefix (the 8 characters after lh_) or by name."""
+    count = _open().revoke_key(prefix_or_name)
+    if not count:
+        raise LeadheatError(f"no active key with prefix or name {prefix_or_name!r}")
+    out.print(f"revoked {count} key(s)")
 
 
 # -- playbook ----------------------------------------------------------------------------
