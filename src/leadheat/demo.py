@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from leadheat.ingest.keys import LeadKey
+from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
 
@@ -72,38 +73,6 @@ EvidenceKind = Literal["need", "budget", "timeline", "authority"]
 
 
 @dataclass(frozen=True)
-class DemoTouch:
-    """A contact by the (invented) sales team."""
-
-    email: str
-    kind: str
-    at: datetime
-    rep: str
-    result: str | None = None
-    direction: str = "outbound"
-
-
-@dataclass(frozen=True)
-class DemoOutcome:
-    """How an invented deal ended."""
-
-    email: str
-    outcome: OutcomeKind
-    at: datetime
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class DemoEvidence:
-    """A BANT fact an invented lead stated."""
-
-    email: str
-    kind: EvidenceKind
-    value: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class DemoPopulation:
     """Everything one seed generates, ready for the public :class:`Leadheat` API."""
 
@@ -111,9 +80,9 @@ class DemoPopulation:
     now: datetime
     leads: list[LeadInput]
     events: list[NewEvent]
-    touches: list[DemoTouch]
-    outcomes: list[DemoOutcome]
-    evidence: list[DemoEvidence]
+    touches: list[TouchInput]
+    outcomes: list[OutcomeInput]
+    evidence: list[EvidenceInput]
     synthetic: bool = True
 
 
@@ -194,9 +163,9 @@ class _Story:
     rep: str
     fields: dict[str, Any]
     events: list[NewEvent] = field(default_factory=list)
-    touches: list[DemoTouch] = field(default_factory=list)
-    outcomes: list[DemoOutcome] = field(default_factory=list)
-    evidence: list[DemoEvidence] = field(default_factory=list)
+    touches: list[TouchInput] = field(default_factory=list)
+    outcomes: list[OutcomeInput] = field(default_factory=list)
+    evidence: list[EvidenceInput] = field(default_factory=list)
 
     def ago(self, low: float, high: float) -> float:
         """A random number of days ago, between ``low`` and ``high``."""
@@ -212,13 +181,16 @@ class _Story:
         self.events.append(NewEvent(key, event_type, self.at(days_ago), event_id, properties))
 
     def touch(self, kind: str, days_ago: float, result: str | None = None) -> None:
-        self.touches.append(DemoTouch(self.email, kind, self.at(days_ago), self.rep, result))
+        key = LeadKey("email", self.email)
+        self.touches.append(TouchInput(key, kind, self.at(days_ago), "outbound", result, self.rep))
 
     def state(self, kind: EvidenceKind, value: str, days_ago: float) -> None:
-        self.evidence.append(DemoEvidence(self.email, kind, value, self.at(days_ago)))
+        key = LeadKey("email", self.email)
+        self.evidence.append(EvidenceInput(key, kind, value, self.at(days_ago), DEMO_SOURCE))
 
     def close(self, outcome: OutcomeKind, days_ago: float, reason: str | None = None) -> None:
-        self.outcomes.append(DemoOutcome(self.email, outcome, self.at(days_ago), reason))
+        key = LeadKey("email", self.email)
+        self.outcomes.append(OutcomeInput(key, outcome, self.at(days_ago), reason))
 
     def first_activity(self) -> datetime:
         return min((e.at for e in self.events), default=self.now)
@@ -585,27 +557,14 @@ def load_demo(
         for lead, lead_id in zip(population.leads, imported.lead_ids, strict=True)
     }
     fresh = {email for email, lead_id in ids.items() if lead_id in record.lead_ids}
-    evidence = [e for e in population.evidence if e.email in fresh]
-    touches = [t for t in population.touches if t.email in fresh]
-    outcomes = [o for o in population.outcomes if o.email in fresh]
-    for fact in evidence:
-        lh.evidence(fact.email, fact.kind, fact.value, fact.at, source=DEMO_SOURCE)
-    for touch in touches:
-        lh.touch(
-            touch.email,
-            touch.kind,
-            touch.at,
-            direction=touch.direction,
-            result=touch.result,
-            rep=touch.rep,
-        )
-    for outcome in outcomes:
-        lh.outcome(outcome.email, outcome.outcome, outcome.at, outcome.reason)
+    evidence, _ = lh.record_evidence([e for e in population.evidence if e.lead.value in fresh])
+    touches, _ = lh.record_touches([t for t in population.touches if t.lead.value in fresh])
+    outcomes, _ = lh.record_outcomes([o for o in population.outcomes if o.lead.value in fresh])
     return DemoSummary(
         leads=imported.received,
         events=record.stored,
-        touches=len(touches),
-        outcomes=len(outcomes),
-        evidence=len(evidence),
+        touches=touches,
+        outcomes=outcomes,
+        evidence=evidence,
         duplicate_events=record.duplicates,
     )

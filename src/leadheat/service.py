@@ -23,8 +23,8 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.pool import StaticPool
 
 from leadheat.bulk import paused_gc
-from leadheat.ingest.csv_files import OutcomeInput, TouchInput
 from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
@@ -476,30 +476,24 @@ class Leadheat:
         self.playbook()
         with self.engine.begin() as connection:
             ids = self._require(connection, [t.lead for t in touches])
-            seen = {
-                (row.lead_id, row.kind, row.occurred_at, row.direction, row.rep)
-                for chunk in chunked(sorted(set(ids.values())))
-                for row in connection.execute(select(Touch).where(Touch.lead_id.in_(chunk)))
-            }
-            rows: list[dict[str, Any]] = []
-            for t in touches:
-                key = (ids[t.lead], t.kind, t.at, t.direction, t.rep)
-                if key not in seen:
-                    seen.add(key)
-                    rows.append(
-                        {
-                            "lead_id": key[0],
-                            "kind": t.kind,
-                            "occurred_at": t.at,
-                            "direction": t.direction,
-                            "result": t.result,
-                            "rep": t.rep,
-                            "note": t.note,
-                        }
-                    )
-            if rows:
-                connection.execute(insert(Touch), rows)
-        return len(rows), len(touches) - len(rows)
+            stored = _store_unseen(
+                connection,
+                Touch,
+                ("lead_id", "kind", "occurred_at", "direction", "rep"),
+                [
+                    {
+                        "lead_id": ids[t.lead],
+                        "kind": t.kind,
+                        "occurred_at": t.at,
+                        "direction": t.direction,
+                        "result": t.result,
+                        "rep": t.rep,
+                        "note": t.note,
+                    }
+                    for t in touches
+                ],
+            )
+        return len(stored), len(touches) - len(stored)
 
     def record_outcomes(self, outcomes: Sequence[OutcomeInput]) -> tuple[int, int]:
         """Record many outcomes in one transaction; every lead must exist.
@@ -510,28 +504,54 @@ class Leadheat:
         version, book = self.playbook()
         with self.engine.begin() as connection:
             ids = self._require(connection, [o.lead for o in outcomes])
-            seen = {
-                (row.lead_id, row.outcome, row.occurred_at)
-                for chunk in chunked(sorted(set(ids.values())))
-                for row in connection.execute(select(Outcome).where(Outcome.lead_id.in_(chunk)))
-            }
-            rows: list[dict[str, Any]] = []
-            for o in outcomes:
-                key = (ids[o.lead], o.outcome, o.at)
-                if key not in seen:
-                    seen.add(key)
-                    rows.append(
-                        {
-                            "lead_id": key[0],
-                            "outcome": o.outcome,
-                            "occurred_at": o.at,
-                            "reason": o.reason,
-                        }
-                    )
-            if rows:
-                connection.execute(insert(Outcome), rows)
-                refresh_facts(connection, book, version, sorted({r["lead_id"] for r in rows}))
-        return len(rows), len(outcomes) - len(rows)
+            stored = _store_unseen(
+                connection,
+                Outcome,
+                ("lead_id", "outcome", "occurred_at"),
+                [
+                    {
+                        "lead_id": ids[o.lead],
+                        "outcome": o.outcome,
+                        "occurred_at": o.at,
+                        "reason": o.reason,
+                    }
+                    for o in outcomes
+                ],
+            )
+            refresh_facts(connection, book, version, sorted({r["lead_id"] for r in stored}))
+        return len(stored), len(outcomes) - len(stored)
+
+    def record_evidence(self, facts: Sequence[EvidenceInput]) -> tuple[int, int]:
+        """Record many BANT facts in one transaction; every lead must exist.
+
+        A fact already stored (same lead, kind, value and time) is a duplicate. Returns
+        ``(stored, duplicates)``.
+        """
+        version, book = self.playbook()
+        for fact in facts:
+            if fact.kind not in EVIDENCE_KINDS:
+                raise LeadheatError(
+                    f"evidence kind {fact.kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
+                )
+        with self.engine.begin() as connection:
+            ids = self._require(connection, [f.lead for f in facts])
+            stored = _store_unseen(
+                connection,
+                EvidenceRow,
+                ("lead_id", "kind", "value", "stated_at"),
+                [
+                    {
+                        "lead_id": ids[f.lead],
+                        "kind": f.kind,
+                        "value": f.value,
+                        "stated_at": f.at,
+                        "source": f.source,
+                    }
+                    for f in facts
+                ],
+            )
+            refresh_facts(connection, book, version, sorted({r["lead_id"] for r in stored}))
+        return len(stored), len(facts) - len(stored)
 
     def _require(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         ids = find_leads(connection, keys)
@@ -789,6 +809,31 @@ class Leadheat:
             touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
         score = score_history(history, book, now)
         return LeadView({**row, "attributes": lead_attributes(row)}, score, touches, version)
+
+
+def _store_unseen(
+    connection: Connection,
+    model: type[Touch] | type[Outcome] | type[EvidenceRow],
+    identity: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Insert the rows whose ``identity`` columns match no stored row (nor an earlier row);
+    return those. Records without ids become idempotent by what they say."""
+    leads = sorted({row["lead_id"] for row in rows})
+    seen = {
+        tuple(getattr(stored, name) for name in identity)
+        for chunk in chunked(leads)
+        for stored in connection.execute(select(model).where(model.lead_id.in_(chunk)))
+    }
+    fresh = []
+    for row in rows:
+        key = tuple(row[name] for name in identity)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(row)
+    if fresh:
+        connection.execute(insert(model), fresh)
+    return fresh
 
 
 def _event_type(text: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Generic, TextIO, TypeVar
 
 from leadheat.bulk import paused_gc
 from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
+from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.store.events import EventBatch, derived_event_id
 from leadheat.times import (
     EPOCH,
@@ -71,25 +72,6 @@ class Parsed(Generic[Row]):
     lines: list[int] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
     read: int = 0
-
-
-@dataclass(frozen=True)
-class TouchInput:
-    lead: LeadKey
-    kind: str
-    at: datetime
-    direction: str = "outbound"
-    result: str | None = None
-    rep: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class OutcomeInput:
-    lead: LeadKey
-    outcome: str
-    at: datetime
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
