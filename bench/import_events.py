@@ -166,8 +166,11 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
-    """Seconds to ``executemany`` the events as pre-built tuples, one transaction with commit."""
+def with_leads(
+    path: Path, events: Sequence[DerivedEvent]
+) -> tuple[sqlite3.Connection, dict[str, int]]:
+    """A fresh leadheat schema holding the events' leads (untimed: the references only time
+    the events), and each lead's id."""
     initialised(f"sqlite:///{path}")
     lead_ids: dict[str, int] = {}
     for event in events:
@@ -181,6 +184,12 @@ def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
         [(i, lead, created, created) for lead, i in lead_ids.items()],
     )
     connection.execute("COMMIT")
+    return connection, lead_ids
+
+
+def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
+    """Seconds to ``executemany`` the events as pre-built tuples, one transaction with commit."""
+    connection, lead_ids = with_leads(path, events)
     rows = [
         (e.event_id, lead_ids[e.lead], "purchase", to_micros(e.at), e.properties_json())
         for e in events
@@ -207,19 +216,7 @@ def file_limit(path: Path, csv_path: Path, events: Sequence[DerivedEvent]) -> fl
     No validation, no lead resolution beyond a dict, no scoring: the yardstick for leadheat's
     whole file path, as :func:`machine_limit` is for its store path.
     """
-    initialised(f"sqlite:///{path}")
-    lead_ids: dict[str, int] = {}
-    for event in events:
-        lead_ids.setdefault(event.lead, len(lead_ids) + 1)
-    created = to_micros(datetime.now(UTC))
-    connection = connect(path)
-    connection.execute("BEGIN")
-    connection.executemany(
-        "INSERT INTO leads (id, external_id, attributes, created_at, updated_at) "
-        "VALUES (?, ?, '{}', ?, ?)",
-        [(i, lead, created, created) for lead, i in lead_ids.items()],
-    )
-    connection.execute("COMMIT")
+    connection, lead_ids = with_leads(path, events)
     gc.collect()
     epoch, micro = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
     start = time.perf_counter()
