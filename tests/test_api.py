@@ -202,3 +202,29 @@ def test_segment_single_calls_gzip_and_limits(live_server: LiveServer) -> None:
     )
     assert answer.status_code == 413
     assert httpx.post(f"{live_server.url}/v1/track", json=track).status_code == 401
+
+
+def test_concurrent_writers_all_succeed(live_server: LiveServer) -> None:
+    """Requests writing at once queue for the write lock instead of failing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(worker: int) -> list[int]:
+        with client(live_server, live_server.ingest_key) as session:
+            return [
+                session.post(
+                    "/api/v1/events",
+                    json={
+                        "id": f"w{worker}-{n}",
+                        "lead": f"lead{n % 5}@example.com",
+                        "type": "page_view",
+                        "timestamp": recent(0.5),
+                    },
+                ).status_code
+                for n in range(25)
+            ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = [code for batch in pool.map(send, range(8)) for code in batch]
+    assert codes == [200] * 200
+    shown = [live_server.lh.show(f"lead{n}@example.com").score.events_seen for n in range(5)]
+    assert shown == [40] * 5

@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import IntegrityError
 
 from leadheat.bulk import paused_gc
 from leadheat.ingest.keys import LeadKey, parse_lead_key
@@ -30,7 +30,7 @@ from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, p
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.store import playbooks
-from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate
+from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate, writer
 from leadheat.store.driver import chunked
 from leadheat.store.events import (
     EventBatch,
@@ -56,6 +56,8 @@ from leadheat.store.stitching import stitch
 from leadheat.times import check_range, from_micros, isoformat, to_micros
 
 KEY_CACHE_SECONDS = 5.0
+RACE_RETRIES = 5
+T = TypeVar("T")
 PAGE_SCAN = 200
 
 
@@ -140,12 +142,8 @@ class Leadheat:
     def __init__(self, url: str = DEFAULT_URL, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.url = url
         self.clock = clock
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            from sqlalchemy import create_engine
-
-            self.engine: Engine = create_engine(url, poolclass=StaticPool)
-        else:
-            self.engine = make_engine(url)
+        self.engine: Engine = make_engine(url)
+        self._writer = writer(self.engine)
         self._book: tuple[int, Playbook] | None = None
         self._key_cache: dict[str, tuple[KeyInfo | None, float]] = {}
 
@@ -166,7 +164,7 @@ class Leadheat:
         Returns the current playbook version.
         """
         migrate(self.engine)
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             current = playbooks.current_playbook(connection)
             if current is None:
                 source = playbook_source if playbook_source is not None else default_playbook_text()
@@ -210,13 +208,31 @@ class Leadheat:
     def apply_playbook(self, source: str) -> int:
         """Store ``source`` as the next playbook version and re-score every lead by it."""
         parse_playbook(source)
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             version = playbooks.add_version(connection, source, self.clock())
             rebuild(connection, parse_playbook(source), version)
         self._book = None
         return version
 
     # -- writing ------------------------------------------------------------------------
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, again if it lost a race.
+
+        Two PostgreSQL transactions creating the same new lead at once both pass the "is it
+        known?" check; the second then hits the identity's unique key. Its transaction is
+        rolled back whole and retried, and then finds the lead the first one created.
+        (SQLite takes the write lock before reading, so it never races.)
+        """
+        for attempt in range(RACE_RETRIES):
+            try:
+                with self._writer.begin() as connection:
+                    return work(connection)
+            except IntegrityError as error:
+                if attempt == RACE_RETRIES - 1 or not _lost_race(error):
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _checked_at(self, at: datetime | None, book: Playbook) -> datetime:
         now = self.clock()
         if at is None:
@@ -265,8 +281,8 @@ class Leadheat:
                     f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is more "
                     f"than {book.ingest.future_tolerance} in the future"
                 )
-        with paused_gc(), self.engine.begin() as connection:
-            return record_events(connection, book, version, batch, now)
+        with paused_gc():
+            return self._write(lambda c: record_events(c, book, version, batch, now))
 
     def collect(self, messages: Sequence[Message], field: str = "batch") -> RecordReport:
         """Apply analytics calls (Segment's track, identify, page, screen, group, alias) in
@@ -284,7 +300,8 @@ class Leadheat:
                     f"{isoformat(message.at)} is more than {book.ingest.future_tolerance} "
                     f"ahead of the server's clock ({isoformat(now)})",
                 )
-        with paused_gc(), self.engine.begin() as connection:
+
+        def apply(connection: Connection) -> RecordReport:
             identities = [self._message_keys(connection, message) for message in messages]
             stitch(
                 connection,
@@ -329,7 +346,10 @@ class Leadheat:
                 if evidence:
                     connection.execute(insert(EvidenceRow), evidence)
                 refresh_facts(connection, book, version, sorted(set(ids)))
-        return report
+            return report
+
+        with paused_gc():
+            return self._write(apply)
 
     @staticmethod
     def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
@@ -351,7 +371,8 @@ class Leadheat:
         """
         version, book = self.playbook()
         now = self.clock()
-        with self.engine.begin() as connection:
+
+        def apply(connection: Connection) -> tuple[list[int], int]:
             try:
                 ids, created = upsert_leads(
                     connection,
@@ -376,6 +397,9 @@ class Leadheat:
             if evidence_rows:
                 connection.execute(insert(EvidenceRow), evidence_rows)
             refresh_facts(connection, book, version, ids)
+            return ids, created
+
+        ids, created = self._write(apply)
         distinct = len(set(ids))
         return LeadImportReport(len(leads), created, distinct - created, ids)
 
@@ -412,7 +436,7 @@ class Leadheat:
         when = self._checked_at(at, book)
         if direction not in ("inbound", "outbound"):
             raise LeadheatError(f"direction {direction!r} must be inbound or outbound")
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             lead_id = self._lead_id(connection, lead)
             connection.execute(
                 insert(Touch).values(
@@ -434,7 +458,7 @@ class Leadheat:
         when = self._checked_at(at, book)
         if outcome not in OUTCOMES:
             raise LeadheatError(f"outcome {outcome!r} must be one of {', '.join(OUTCOMES)}")
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             lead_id = self._lead_id(connection, lead)
             connection.execute(
                 insert(Outcome).values(
@@ -453,7 +477,7 @@ class Leadheat:
             raise LeadheatError(
                 f"evidence kind {kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
             )
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             lead_id = self._lead_id(connection, lead)
             connection.execute(
                 insert(EvidenceRow).values(
@@ -474,7 +498,7 @@ class Leadheat:
         re-importing a CRM export adds nothing. Returns ``(stored, duplicates)``.
         """
         self.playbook()
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             ids = self._require(connection, [t.lead for t in touches])
             stored = _store_unseen(
                 connection,
@@ -502,7 +526,7 @@ class Leadheat:
         ``(stored, duplicates)``.
         """
         version, book = self.playbook()
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             ids = self._require(connection, [o.lead for o in outcomes])
             stored = _store_unseen(
                 connection,
@@ -533,7 +557,7 @@ class Leadheat:
                 raise LeadheatError(
                     f"evidence kind {fact.kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
                 )
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             ids = self._require(connection, [f.lead for f in facts])
             stored = _store_unseen(
                 connection,
@@ -566,7 +590,7 @@ class Leadheat:
     def merge(self, keep: str, absorb: str) -> int:
         """Merge the lead known as ``absorb`` into ``keep``; their histories become one."""
         version, book = self.playbook()
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             keep_id = self._lead_id(connection, keep)
             absorb_id = self._lead_id(connection, absorb)
             merge_leads(connection, keep_id, absorb_id, self.clock())
@@ -690,7 +714,7 @@ class Leadheat:
         ``None`` value clears an attribute. Fit and qualification follow."""
         version, book = self.playbook()
         now = self.clock()
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             lead_id = self._lead_id(connection, lead)
             row = load_lead(connection, lead_id)
             common = {k: v for k, v in fields.items() if k in COMMON_FIELDS}
@@ -764,7 +788,7 @@ class Leadheat:
             raise LeadheatError(
                 f"scopes {list(scopes)!r} must be among ingest, read, admin"
             ) from None
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             try:
                 return create_key(connection, name, wanted, self.clock())
             except ValueError as error:
@@ -775,7 +799,7 @@ class Leadheat:
             return list_keys(connection)
 
     def revoke_key(self, prefix_or_name: str) -> int:
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             count = revoke_key(connection, prefix_or_name, self.clock())
         self._key_cache.clear()
         return count
@@ -809,6 +833,11 @@ class Leadheat:
             touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
         score = score_history(history, book, now)
         return LeadView({**row, "attributes": lead_attributes(row)}, score, touches, version)
+
+
+def _lost_race(error: IntegrityError) -> bool:
+    """A unique key another transaction took first (PostgreSQL ``unique_violation``)."""
+    return getattr(error.orig, "sqlstate", None) == "23505"
 
 
 def _store_unseen(

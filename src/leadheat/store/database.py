@@ -7,27 +7,54 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 
 DEFAULT_URL = "sqlite:///leadheat.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+WRITE = "leadheat_write"
+"""Execution option of connections that will write (see :func:`writer`)."""
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout, and transactions
+    that begin the way they will end (see :func:`writer`).
 
     WAL lets readers (the CLI, the API) see a consistent snapshot while an import writes.
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database in (None, "", ":memory:"):
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
         engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write.
+
+    On SQLite they begin with ``BEGIN IMMEDIATE``, taking the write lock before reading:
+    a deferred transaction that reads, then writes after another writer committed, fails at
+    once with "database is locked" (the busy timeout cannot help it), which concurrent API
+    requests would hit.
+    """
+    return engine.execution_options(**{WRITE: True})
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
     cursor = dbapi_connection.cursor()
     if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
         cursor.execute("PRAGMA journal_mode=WAL")
