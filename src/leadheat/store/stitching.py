@@ -101,6 +101,13 @@ def stitch(
     execute_many(
         connection, "INSERT INTO identities (kind, value, lead_id) VALUES (?, ?, ?)", missing
     )
+    for kind, column in (("email", "email"), ("external", "external_id")):
+        # a lead shows the first email and user id it was given
+        execute_many(
+            connection,
+            f"UPDATE leads SET {column} = ? WHERE id = ? AND {column} IS NULL",
+            [(value, lead) for key_kind, value, lead in missing if key_kind == kind],
+        )
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
     return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]

@@ -1,0 +1,306 @@
+"""Acceptance: the real analytics SDKs from PyPI post to a real leadheat server.
+
+``segment-analytics-python`` and ``rudder-sdk-python`` are configured as their docs say (a
+write key and the server's URL as ``host``, which is what RudderStack's ``dataPlaneUrl``
+becomes) and send one visitor's story: anonymous page views and a product view, an
+``identify`` that names them, more events as a known user, a ``group`` and an ``alias``.
+The lead that results is checked through the Python API, down to its exact heat.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+import rudderstack.analytics.client
+import rudderstack.analytics.request
+import segment.analytics.client
+import segment.analytics.request
+
+from conftest import LiveServer
+from leadheat.service import UnknownLeadError
+from leadheat.times import isoformat
+
+BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+"""When the visitor first shows up: a fixed past instant, so the heat below is exact."""
+AT = BASE + timedelta(days=7)
+"""The instant the lead is scored at: a week (the default half-life) after BASE."""
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+VISITS: list[tuple[timedelta, str]] = [
+    (timedelta(0), "page /blog/lead-scoring"),
+    (timedelta(minutes=10), "page /pricing"),
+    (timedelta(minutes=20), "Product Viewed"),
+    (timedelta(days=1), "Demo Requested"),  # as a known user, after identify
+    (timedelta(days=2), "Trial Started"),
+]
+"""What the visitor does, when (after BASE)."""
+EXPECTED_HEAT = (
+    1 * 2**-1  # page_view (1 point), 7 days old at AT: one half-life of the default 7d
+    + 5 * 2 ** -(1 - 10 / MINUTES_PER_WEEK)  # page_view of /pricing (5), 10 minutes younger
+    + 3 * 2 ** -(1 - 20 / MINUTES_PER_WEEK)  # product_view (3)
+    + 20 * 2 ** -(6 / 7)  # demo_request (20), 6 days old
+    + 15 * 2 ** -(5 / 7)  # trial_signup (15), 5 days old
+)
+"""The default playbook's points, each halved once per 7 days of age at AT."""
+
+
+@dataclass(frozen=True)
+class Sdk:
+    """One analytics SDK: how to build its client, and the module whose HTTP session it
+    keeps between calls (closed after each test so no socket outlives its server)."""
+
+    name: str
+    client: Callable[..., Any]
+    api_error: type[Exception]
+    request_module: ModuleType
+
+
+SDKS = [
+    Sdk(
+        "segment",
+        segment.analytics.client.Client,
+        segment.analytics.request.APIError,
+        segment.analytics.request,
+    ),
+    Sdk(
+        "rudderstack",
+        rudderstack.analytics.client.Client,
+        rudderstack.analytics.request.APIError,
+        rudderstack.analytics.request,
+    ),
+]
+
+
+@pytest.fixture(params=SDKS, ids=[sdk.name for sdk in SDKS])
+def sdk(request: pytest.FixtureRequest) -> Iterator[Sdk]:
+    chosen: Sdk = request.param
+    yield chosen
+    chosen.request_module._session.close()
+
+
+class Visitor:
+    """One person's story told through an SDK client; keeps every message the SDK built
+    (``(True, message)`` is what each call returns), exactly as it went out."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.anonymous_id = f"anon-{name}-7f3c"
+        self.user_id = f"user-{name}-1001"
+        self.email = f"ana.{name}@initech.example"
+        self.sent: list[dict[str, Any]] = []
+
+    def _keep(self, result: tuple[bool, dict[str, Any]]) -> None:
+        queued, message = result
+        assert queued
+        self.sent.append(message)
+
+    def browse_then_sign_up(self) -> None:
+        c = self.client
+        for offset, what in VISITS:
+            when = BASE + offset
+            if what.startswith("page "):
+                url = "https://shop.example" + what.removeprefix("page ")
+                self._keep(
+                    c.page(
+                        anonymous_id=self.anonymous_id,
+                        name=what,
+                        properties={"url": url},
+                        timestamp=when,
+                    )
+                )
+            elif offset < timedelta(hours=1):
+                self._keep(
+                    c.track(
+                        anonymous_id=self.anonymous_id,
+                        event=what,
+                        properties={"product_id": "p-42", "price": 49.0},
+                        timestamp=when,
+                    )
+                )
+            else:
+                if not any(m["type"] == "identify" for m in self.sent):
+                    self._identify()
+                self._keep(c.track(user_id=self.user_id, event=what, timestamp=when))
+        self._keep(
+            c.group(
+                user_id=self.user_id,
+                group_id="grp-initech",
+                traits={"name": "Initech", "industry": "Software"},
+                timestamp=BASE + timedelta(days=2, hours=1),
+            )
+        )
+        self._keep(
+            c.alias(
+                previous_id=self.anonymous_id,
+                user_id=self.user_id,
+                timestamp=BASE + timedelta(days=2, hours=2),
+            )
+        )
+
+    def _identify(self) -> None:
+        self._keep(
+            self.client.identify(
+                user_id=self.user_id,
+                anonymous_id=self.anonymous_id,
+                traits={
+                    "email": self.email,
+                    "name": "Ana Lopez",
+                    "title": "VP Sales",
+                    "company": {"name": "Initech", "employee_count": 420},
+                },
+                timestamp=BASE + timedelta(hours=1),
+            )
+        )
+
+
+def _batch_client(sdk: Sdk, server: LiveServer, errors: list[Exception]) -> Any:
+    """The SDK's background client, as an app runs it; any failure lands in ``errors``."""
+    return sdk.client(
+        server.ingest_key,
+        host=server.url,
+        on_error=lambda error, _batch: errors.append(error),
+        max_retries=0,  # a failure shows at once instead of after minutes of back-off
+        upload_interval=0.05,
+    )
+
+
+def _shut(client: Any) -> None:
+    client.flush()
+    client.join()
+
+
+def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveServer) -> None:
+    errors: list[Exception] = []
+    client = _batch_client(sdk, live_server, errors)
+    visitor = Visitor(client, sdk.name)
+    try:
+        visitor.browse_then_sign_up()
+    finally:
+        _shut(client)
+    assert errors == []
+    assert [m["type"] for m in visitor.sent] == [
+        "page",
+        "page",
+        "track",
+        "identify",
+        "track",
+        "track",
+        "group",
+        "alias",
+    ]
+
+    lh = live_server.lh
+    leads = lh.leads(at=AT)
+    assert len(leads) == 1
+    lead_id = leads[0].lead_id
+    for key in (visitor.user_id, visitor.email, f"anon:{visitor.anonymous_id}", f"id:{lead_id}"):
+        assert lh.show(key, AT).lead["id"] == lead_id, key
+    view = lh.show(visitor.email, AT)
+    attributes = view.lead["attributes"]
+    assert attributes["name"] == "Ana Lopez"
+    assert attributes["title"] == "VP Sales"
+    assert attributes["company"] == "Initech"
+    assert attributes["company_size"] == 420
+    assert attributes["company_id"] == "grp-initech"
+    assert attributes["industry"] == "Software"
+    assert view.score.events_seen == len(VISITS)
+    assert view.score.heat == pytest.approx(EXPECTED_HEAT, rel=1e-12)
+    assert view.score.fit.points == 15  # title matches the VP rule (10), size 10..5000 (5)
+    heat_by_type = {s.type: s.events for s in view.score.signals}
+    assert heat_by_type == {
+        "page_view": 2,
+        "product_view": 1,
+        "demo_request": 1,
+        "trial_signup": 1,
+    }
+
+    # Delivery is at least once: the same messages again (same messageIds) count once.
+    again = httpx.post(
+        f"{live_server.url}/v1/batch",
+        json={"batch": visitor.sent, "sentAt": isoformat(datetime.now(UTC))},
+        auth=(live_server.ingest_key, ""),
+    )
+    assert (again.status_code, again.json()) == (200, {"success": True})
+    repeat = _batch_client(sdk, live_server, errors)
+    try:
+        for message in visitor.sent:
+            if message["type"] == "track":
+                repeat.track(
+                    user_id=message.get("userId"),
+                    anonymous_id=message.get("anonymousId"),
+                    event=message["event"],
+                    properties=message.get("properties"),
+                    timestamp=datetime.fromisoformat(message["timestamp"]),
+                    message_id=message["messageId"],
+                )
+    finally:
+        _shut(repeat)
+    assert errors == []
+    after = lh.show(visitor.user_id, AT)
+    assert after.score.events_seen == len(VISITS)
+    assert after.score.heat == view.score.heat
+    assert len(lh.leads(at=AT)) == 1
+
+
+def test_identify_fills_in_the_leads_email_and_user_id(sdk: Sdk, live_server: LiveServer) -> None:
+    errors: list[Exception] = []
+    client = _batch_client(sdk, live_server, errors)
+    visitor = Visitor(client, sdk.name)
+    try:
+        visitor.browse_then_sign_up()
+    finally:
+        _shut(client)
+    assert errors == []
+    [row] = live_server.lh.leads(at=AT)
+    assert (row.email, row.external_id) == (visitor.email, visitor.user_id)
+
+
+def test_a_wrong_write_key_is_refused(sdk: Sdk, live_server: LiveServer) -> None:
+    client = sdk.client("lh_wrong_key", host=live_server.url, sync_mode=True)
+    # segment: APIError(401). rudderstack 2.1.9 reads `code` from a JSON error body and
+    # fails with KeyError when there is none: either way the SDK sees the refusal.
+    with pytest.raises((sdk.api_error, KeyError)) as refused:
+        client.track(user_id="u-wrong", event="Product Viewed", timestamp=BASE)
+    if isinstance(refused.value, sdk.api_error):
+        assert refused.value.status == 401  # type: ignore[attr-defined]
+
+    body = {"batch": [{"type": "track", "userId": "u-wrong", "event": "Product Viewed"}]}
+    for auth in (("lh_wrong_key", ""), None):
+        answer = httpx.post(f"{live_server.url}/v1/batch", json=body, auth=auth)
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/json"
+        assert set(answer.json()) >= {"error", "field"}
+        assert answer.json()["error"]
+    read_only = (live_server.read_key, "")
+    assert httpx.post(f"{live_server.url}/v1/batch", json=body, auth=read_only).status_code == 403
+    with pytest.raises(UnknownLeadError):
+        live_server.lh.show("u-wrong")
+
+
+def test_one_bad_message_refuses_the_whole_batch(sdk: Sdk, live_server: LiveServer) -> None:
+    client = sdk.client(live_server.ingest_key, host=live_server.url, send=False)
+    messages = [
+        client.track(user_id=f"u-batch-{i}", event="Product Viewed", timestamp=BASE)[1]
+        for i in range(3)
+    ]
+    messages[1] = {**messages[1], "timestamp": "not a date"}
+    answer = httpx.post(
+        f"{live_server.url}/v1/batch",
+        content=json.dumps({"batch": messages}),
+        headers={"Content-Type": "application/json"},
+        auth=(live_server.ingest_key, ""),
+    )
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "batch[1].timestamp"
+    assert "not a date" in answer.json()["error"]
+    assert live_server.lh.leads() == []
+    for i in range(3):
+        with pytest.raises(UnknownLeadError):
+            live_server.lh.show(f"u-batch-{i}")
