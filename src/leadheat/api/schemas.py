@@ -10,14 +10,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 Text = Field(default=None, max_length=200)
 
 
-class LeadIn(BaseModel):
-    """A lead to create or update, found by any of its keys."""
+class LeadFields(BaseModel):
+    """The fields a client may set on a lead, shared by :class:`LeadIn` and :class:`LeadPatch`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = Field(default=None, max_length=320)
-    external_id: str | None = Text
-    anonymous_id: str | None = Text
     name: str | None = Text
     title: str | None = Text
     company: str | None = Text
@@ -25,6 +22,14 @@ class LeadIn(BaseModel):
     source: str | None = Text
     campaign: str | None = Text
     owner: str | None = Text
+
+
+class LeadIn(LeadFields):
+    """A lead to create or update, found by any of its keys."""
+
+    email: str | None = Field(default=None, max_length=320)
+    external_id: str | None = Text
+    anonymous_id: str | None = Text
     attributes: dict[str, Any] = Field(default_factory=dict)
     created_at: AwareDatetime | None = Field(
         default=None, description="When the lead first showed up (e.g. the CRM's date)."
@@ -37,18 +42,9 @@ class LeadIn(BaseModel):
         return self
 
 
-class LeadPatch(BaseModel):
+class LeadPatch(LeadFields):
     """Fields to change; ``attributes`` merge (a ``null`` value removes one)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Text
-    title: str | None = Text
-    company: str | None = Text
-    country: str | None = Field(default=None, max_length=100)
-    source: str | None = Text
-    campaign: str | None = Text
-    owner: str | None = Text
     attributes: dict[str, Any] | None = None
 
 
