@@ -32,15 +32,8 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 AT = BASE + timedelta(days=7)
 """The instant the lead is scored at: a week (the default half-life) after BASE."""
 MINUTES_PER_WEEK = 7 * 24 * 60
+MIN10, MIN20 = timedelta(minutes=10), timedelta(minutes=20)
 
-VISITS: list[tuple[timedelta, str]] = [
-    (timedelta(0), "page /blog/lead-scoring"),
-    (timedelta(minutes=10), "page /pricing"),
-    (timedelta(minutes=20), "Product Viewed"),
-    (timedelta(days=1), "Demo Requested"),  # as a known user, after identify
-    (timedelta(days=2), "Trial Started"),
-]
-"""What the visitor does, when (after BASE)."""
 EXPECTED_HEAT = (
     1 * 2**-1  # page_view (1 point), 7 days old at AT: one half-life of the default 7d
     + 5 * 2 ** -(1 - 10 / MINUTES_PER_WEEK)  # page_view of /pricing (5), 10 minutes younger
@@ -48,7 +41,11 @@ EXPECTED_HEAT = (
     + 20 * 2 ** -(6 / 7)  # demo_request (20), 6 days old
     + 15 * 2 ** -(5 / 7)  # trial_signup (15), 5 days old
 )
-"""The default playbook's points, each halved once per 7 days of age at AT."""
+"""The default playbook's points for what the visitor does (``Visitor``), each halved once
+per 7 days of age at AT."""
+EVENTS = 5
+"""Two page views, a product view, a demo request, a trial: identify, group and alias only
+say who the visitor is."""
 
 
 @dataclass(frozen=True)
@@ -103,34 +100,22 @@ class Visitor:
 
     def browse_then_sign_up(self) -> None:
         c = self.client
-        for offset, what in VISITS:
-            when = BASE + offset
-            if what.startswith("page "):
-                url = "https://shop.example" + what.removeprefix("page ")
-                self._keep(
-                    c.page(
-                        anonymous_id=self.anonymous_id,
-                        name=what,
-                        properties={"url": url},
-                        timestamp=when,
-                    )
-                )
-            elif offset < timedelta(hours=1):
-                self._keep(
-                    c.track(
-                        anonymous_id=self.anonymous_id,
-                        event=what,
-                        properties={"product_id": "p-42", "price": 49.0},
-                        timestamp=when,
-                    )
-                )
-            else:
-                if not any(m["type"] == "identify" for m in self.sent):
-                    self._identify()
-                self._keep(c.track(user_id=self.user_id, event=what, timestamp=when))
+        anonymous = {"anonymous_id": self.anonymous_id}
+        known = {"user_id": self.user_id}
+        blog = {"url": "https://shop.example/blog/lead-scoring"}
+        self._keep(c.page(**anonymous, name="Blog", properties=blog, timestamp=BASE))
+        pricing = {"url": "https://shop.example/pricing"}
+        self._keep(c.page(**anonymous, name="Pricing", properties=pricing, timestamp=BASE + MIN10))
+        product = {"product_id": "p-42", "price": 49.0}
+        self._keep(
+            c.track(**anonymous, event="Product Viewed", properties=product, timestamp=BASE + MIN20)
+        )
+        self._identify()
+        self._keep(c.track(**known, event="Demo Requested", timestamp=BASE + timedelta(days=1)))
+        self._keep(c.track(**known, event="Trial Started", timestamp=BASE + timedelta(days=2)))
         self._keep(
             c.group(
-                user_id=self.user_id,
+                **known,
                 group_id="grp-initech",
                 traits={"name": "Initech", "industry": "Software"},
                 timestamp=BASE + timedelta(days=2, hours=1),
@@ -139,7 +124,7 @@ class Visitor:
         self._keep(
             c.alias(
                 previous_id=self.anonymous_id,
-                user_id=self.user_id,
+                **known,
                 timestamp=BASE + timedelta(days=2, hours=2),
             )
         )
@@ -210,11 +195,11 @@ def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveSe
     assert attributes["company_size"] == 420
     assert attributes["company_id"] == "grp-initech"
     assert attributes["industry"] == "Software"
-    assert view.score.events_seen == len(VISITS)
+    assert view.score.events_seen == EVENTS
     assert view.score.heat == pytest.approx(EXPECTED_HEAT, rel=1e-12)
     assert view.score.fit.points == 15  # title matches the VP rule (10), size 10..5000 (5)
-    heat_by_type = {s.type: s.events for s in view.score.signals}
-    assert heat_by_type == {
+    events_by_type = {s.type: s.events for s in view.score.signals}
+    assert events_by_type == {
         "page_view": 2,
         "product_view": 1,
         "demo_request": 1,
@@ -244,7 +229,7 @@ def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveSe
         _shut(repeat)
     assert errors == []
     after = lh.show(visitor.user_id, AT)
-    assert after.score.events_seen == len(VISITS)
+    assert after.score.events_seen == EVENTS
     assert after.score.heat == view.score.heat
     assert len(lh.leads(at=AT)) == 1
 

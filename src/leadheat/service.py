@@ -53,7 +53,7 @@ from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Tou
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
-from leadheat.times import check_range, from_micros, isoformat, to_micros
+from leadheat.times import as_utc, check_range, from_micros, isoformat, to_micros
 
 KEY_CACHE_SECONDS = 5.0
 RACE_RETRIES = 5
@@ -239,7 +239,7 @@ class Leadheat:
             return now
         if at.tzinfo is None:
             raise LeadheatError(f"{at.isoformat()} has no UTC offset")
-        at = check_range(at.astimezone(UTC))
+        at = check_range(as_utc(at))
         if at > now + book.ingest.future_tolerance:
             raise LeadheatError(
                 f"{at.isoformat()} is in the future (more than "

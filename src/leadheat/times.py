@@ -83,8 +83,8 @@ def parse_instant(text: str) -> datetime:
         raise TimeFormatError("empty timestamp (use ISO 8601, e.g. 2024-02-29T10:00:00Z)")
     if _looks_numeric(raw):
         seconds = float(raw)
-        if not math.isfinite(seconds):
-            raise TimeFormatError(f"{text!r} is not a time")
+        if not math.isfinite(seconds) or not -1e11 < seconds < 1e11:
+            raise TimeFormatError(f"{text!r} is outside 1970-2100")
         instant = EPOCH + timedelta(microseconds=round(seconds * 1_000_000))
     else:
         try:
@@ -97,8 +97,23 @@ def parse_instant(text: str) -> datetime:
             raise TimeFormatError(
                 f"{text!r} has no UTC offset (add one, e.g. 2024-02-29T10:00:00Z or +02:00)"
             )
-        instant = instant.astimezone(UTC)
+        instant = as_utc(instant, text)
     return check_range(instant, text)
+
+
+def as_utc(instant: datetime, shown: object = None) -> datetime:
+    """``instant`` in UTC; one whose UTC time falls outside what ``datetime`` holds (year 1
+    at +01:00, say) is refused like any other time outside 1970-2100.
+
+    >>> as_utc(datetime.fromisoformat("2024-01-01T01:00:00+01:00"))
+    datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise TimeFormatError(
+            f"{shown if shown is not None else instant.isoformat()!r} is outside 1970-2100"
+        ) from None
 
 
 def check_range(instant: datetime, shown: object = None) -> datetime:

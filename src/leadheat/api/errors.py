@@ -35,8 +35,18 @@ class ErrorOut(BaseModel):
     line: int | None = None
 
 
-def error(status: int, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
+def error(
+    status: int,
+    message: str,
+    field: str | None = None,
+    request: Request | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"error": message, "field": field, **extra}
+    if request is not None and request.url.path.startswith("/v1/"):
+        # Segment's own shape too: SDKs (rudder-sdk-python) read ``code`` from refusals and
+        # would otherwise crash and retry a batch that can never succeed.
+        body.update(code=status, message=f"{field}: {message}" if field else message)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -85,16 +95,16 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), request=request)
 
     @app.exception_handler(InputError)
-    async def _input(_: Request, exc: InputError) -> JSONResponse:
-        return error(400, exc.message, exc.field)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        return error(400, exc.message, exc.field, request)
 
     @app.exception_handler(SegmentError)
-    async def _segment(_: Request, exc: SegmentError) -> JSONResponse:
-        return error(400, exc.message, exc.field)
+    async def _segment(request: Request, exc: SegmentError) -> JSONResponse:
+        return error(400, exc.message, exc.field, request)
 
     @app.exception_handler(UnknownLeadError)
     async def _unknown(_: Request, exc: UnknownLeadError) -> JSONResponse:
@@ -118,5 +128,5 @@ def install(app: FastAPI) -> None:
     for kind in (LeadheatError, LeadKeyError, TimeFormatError, CsvImportError):
 
         @app.exception_handler(kind)
-        async def _bad(_: Request, exc: Exception) -> JSONResponse:
-            return error(400, str(exc))
+        async def _bad(request: Request, exc: Exception) -> JSONResponse:
+            return error(400, str(exc), request=request)

@@ -3,11 +3,33 @@ API never leaks internal columns and its OpenAPI schema says exactly what is acc
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+
+from leadheat.times import as_utc, check_range, parse_instant
 
 Text = Field(default=None, max_length=200)
+
+
+def _instant(value: Any) -> datetime:
+    """ISO 8601 with an offset, or epoch seconds, between 1970 and 2100, as aware UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()!r} has no UTC offset")
+        return check_range(as_utc(value))
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_instant(str(value))
+    raise ValueError("a time must be an ISO 8601 string with an offset, or epoch seconds")
+
+
+Instant = Annotated[
+    datetime,
+    PlainValidator(_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A time the API accepts: refused with the field's name unless it is one leadheat can hold."""
 
 
 class LeadFields(BaseModel):
@@ -31,7 +53,7 @@ class LeadIn(LeadFields):
     external_id: str | None = Text
     anonymous_id: str | None = Text
     attributes: dict[str, Any] = Field(default_factory=dict)
-    created_at: AwareDatetime | None = Field(
+    created_at: Instant | None = Field(
         default=None, description="When the lead first showed up (e.g. the CRM's date)."
     )
 
@@ -60,7 +82,7 @@ class EventIn(BaseModel):
         description="Email, external id or `anon:<anonymous id>`; unknown leads are created.",
     )
     type: str = Field(min_length=1, max_length=100, examples=["form_submit"])
-    timestamp: AwareDatetime | None = Field(default=None, description="Default: now.")
+    timestamp: Instant | None = Field(default=None, description="Default: now.")
     properties: dict[str, Any] | None = None
 
 
@@ -68,7 +90,7 @@ class TouchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(min_length=1, max_length=50, examples=["call"])
-    timestamp: AwareDatetime | None = None
+    timestamp: Instant | None = None
     direction: Literal["inbound", "outbound"] = "outbound"
     result: str | None = Text
     rep: str | None = Text
@@ -79,7 +101,7 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["won", "lost", "disqualified"]
-    timestamp: AwareDatetime | None = None
+    timestamp: Instant | None = None
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -88,7 +110,7 @@ class EvidenceIn(BaseModel):
 
     kind: Literal["need", "budget", "timeline", "authority"]
     value: str = Field(min_length=1, max_length=2000)
-    timestamp: AwareDatetime | None = Field(default=None, description="When it was stated.")
+    timestamp: Instant | None = Field(default=None, description="When it was stated.")
 
 
 class PlaybookIn(BaseModel):

@@ -188,11 +188,15 @@ def check_size(raw: bytes, limit: int, field: str) -> None:
         )
 
 
-def message_sizes_ok(data: dict[str, Any]) -> None:
+def message_sizes_ok(data: dict[str, Any], body_bytes: int | None = None) -> None:
     """Refuse a batch with a message over 32 KB, measured as compact UTF-8 JSON (smaller
-    than the SDKs' own measure, so whatever they let through passes)."""
+    than the SDKs' own measure, so whatever they let through passes).
+
+    A body of ``body_bytes`` no larger than the limit cannot hold a larger message, so the
+    messages are then not measured one by one.
+    """
     batch = data.get("batch")
-    if not isinstance(batch, list):
+    if not isinstance(batch, list) or (body_bytes is not None and body_bytes <= MAX_MESSAGE_BYTES):
         return
     for index, item in enumerate(batch):
         size = len(_compact(item).encode())
@@ -383,6 +387,8 @@ def _lead_traits(traits: Mapping[str, Any]) -> dict[str, Any]:
     {'plan': 'pro', 'name': 'Ana Lopez', 'company': 'Initech', 'company_size': 120, \
 'city': 'Lyon', 'country': 'FR'}
     """
+    if not traits:
+        return {}
     consumed = {
         "email",
         "name",

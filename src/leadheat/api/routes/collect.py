@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from leadheat.api.errors import ErrorOut
+from leadheat.api.hygiene import refuse_nul
 from leadheat.api.schemas import SuccessOut
 from leadheat.api.security import check, leadheat, write_key
 from leadheat.ingest.segment import (
@@ -67,6 +68,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _json(body: bytes) -> Any:
+    refuse_nul(body)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -86,7 +88,7 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     received = lh.clock()
     if call is None:
         check_size(body, MAX_BATCH_BYTES, "batch")
-        message_sizes_ok(data)
+        message_sizes_ok(data, len(body))
         messages = parse_batch(data, received)
         field = "batch"
     else:

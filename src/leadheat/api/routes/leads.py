@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from leadheat.api.errors import ErrorOut
+from leadheat.api.hygiene import no_nul
 from leadheat.api.schemas import (
     DoneOut,
     EventIn,
@@ -44,7 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
 Service = Annotated[Leadheat, Depends(leadheat)]
 Reader = Annotated[KeyInfo, Depends(require(Scope.READ))]
 Ingester = Annotated[KeyInfo, Depends(require(Scope.INGEST))]

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from leadheat.api.hygiene import no_nul
 from leadheat.api.routes.leads import ERRORS
 from leadheat.api.schemas import PlaybookIn, PlaybookOut
 from leadheat.api.security import leadheat, require
 from leadheat.service import Leadheat
 from leadheat.store.keys import KeyInfo, Scope
 
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
 
 
 @router.get("/playbook", response_model=PlaybookOut, summary="The current playbook")
