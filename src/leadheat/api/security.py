@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,7 +19,13 @@ from leadheat.store.keys import KeyInfo, Scope
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lh_…`")
 
 
-def leadheat(request: Request) -> Leadheat:
+async def leadheat(request: Request) -> Leadheat:
+    """The service behind this app (a coroutine: a dependency this cheap should not cost a
+    trip to the thread pool)."""
+    return service_of(request)
+
+
+def service_of(request: Request) -> Leadheat:
     lh: Leadheat = request.app.state.lh
     return lh
 
@@ -37,14 +44,16 @@ def check(lh: Leadheat, key: str | None, scope: Scope) -> KeyInfo:
     return info
 
 
-def require(scope: Scope) -> Callable[..., KeyInfo]:
+def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, KeyInfo]]:
     """A dependency that admits keys allowed ``scope`` (``admin`` is allowed everything)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> KeyInfo:
-        return check(leadheat(request), credentials.credentials if credentials else None, scope)
+        # verified keys are cached, so this rarely touches the database
+        key = credentials.credentials if credentials else None
+        return check(service_of(request), key, scope)
 
     return dependency
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from leadheat.api.errors import ErrorOut
 from leadheat.api.hygiene import refuse_nul
 from leadheat.api.schemas import SuccessOut
-from leadheat.api.security import check, leadheat, write_key
+from leadheat.api.security import check, service_of, write_key
 from leadheat.ingest.segment import (
     CALLS,
     MAX_BATCH_BYTES,
@@ -83,7 +83,7 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     data = _json(body)
     if not isinstance(data, dict):
         raise SegmentError("body", "must be a JSON object")
-    lh = leadheat(request)
+    lh = service_of(request)
     check(lh, write_key(request, data.get("writeKey")), Scope.INGEST)
     received = lh.clock()
     if call is None:
