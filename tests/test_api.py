@@ -228,3 +228,27 @@ def test_concurrent_writers_all_succeed(live_server: LiveServer) -> None:
     assert codes == [200] * 200
     shown = [live_server.lh.show(f"lead{n}@example.com").score.events_seen for n in range(5)]
     assert shown == [40] * 5
+
+
+def test_unknown_fields_are_kept_not_refused(live_server: LiveServer) -> None:
+    admin = live_server.admin_key
+    event = {
+        "id": "u1",
+        "lead": "kim@example.com",
+        "type": "form_submit",
+        "plan": "pro",
+        "properties": {"url": "/signup"},
+    }
+    assert call(live_server, admin, "POST", "/api/v1/events", json=event).status_code == 200
+    lead = {"email": "kim@example.com", "favourite_colour": "teal", "attributes": {"tier": 2}}
+    assert call(live_server, admin, "POST", "/api/v1/leads", json=lead).status_code == 200
+    assert (
+        call(
+            live_server, admin, "PATCH", "/api/v1/leads/kim@example.com", json={"shoe_size": 42}
+        ).status_code
+        == 200
+    )
+    timeline = call(live_server, admin, "GET", "/api/v1/leads/kim@example.com/timeline").json()
+    assert timeline[0]["properties"] == {"plan": "pro", "url": "/signup"}
+    shown = call(live_server, admin, "GET", "/api/v1/leads/kim@example.com").json()
+    assert shown["lead"]["attributes"] == {"favourite_colour": "teal", "tier": 2, "shoe_size": 42}

@@ -33,9 +33,16 @@ Instant = Annotated[
 
 
 class LeadFields(BaseModel):
-    """The fields a client may set on a lead, shared by :class:`LeadIn` and :class:`LeadPatch`."""
+    """The fields a client may set on a lead, shared by :class:`LeadIn` and :class:`LeadPatch`.
 
-    model_config = ConfigDict(extra="forbid")
+    Unknown fields are not refused: they are kept as attributes.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    def extra_attributes(self) -> dict[str, Any]:
+        """Fields the schema does not name, to be stored as attributes."""
+        return dict(self.model_extra or {})
 
     name: str | None = Text
     title: str | None = Text
@@ -71,9 +78,12 @@ class LeadPatch(LeadFields):
 
 
 class EventIn(BaseModel):
-    """An event; ``id`` makes re-delivery harmless (derived from the content when absent)."""
+    """An event; ``id`` makes re-delivery harmless (derived from the content when absent).
 
-    model_config = ConfigDict(extra="forbid")
+    Unknown fields are not refused: they are kept as event properties.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     id: str | None = Field(default=None, min_length=1, max_length=200)
     lead: str = Field(

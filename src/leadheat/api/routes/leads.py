@@ -125,11 +125,10 @@ def upsert_lead(body: LeadIn, lh: Service, _key: Ingester) -> dict[str, Any]:
         keys.append(LeadKey("external", body.external_id))
     if body.anonymous_id:
         keys.append(LeadKey("anonymous", body.anonymous_id))
-    fields = body.model_dump(
-        exclude={"email", "external_id", "anonymous_id", "attributes", "created_at"},
-        exclude_none=True,
-    )
-    fields.update(body.attributes)
+    named = {"email", "external_id", "anonymous_id", "attributes", "created_at"}
+    extra = body.extra_attributes()
+    fields = body.model_dump(exclude=named | extra.keys(), exclude_none=True)
+    fields.update({**extra, **body.attributes})
     report = lh.upsert_leads([LeadInput(keys, fields, body.created_at)])
     return {"ok": True, "lead": report.lead_ids[0]}
 
@@ -143,7 +142,10 @@ def get_lead(lead: str, lh: Service, _key: Reader, at: At = None) -> dict[str, A
 
 @router.patch("/leads/{lead}", response_model=DoneOut, summary="Change a lead's fields")
 def patch_lead(lead: str, body: LeadPatch, lh: Service, _key: Admin) -> dict[str, Any]:
-    fields = body.model_dump(exclude_unset=True)
+    extra = body.extra_attributes()
+    fields = body.model_dump(exclude_unset=True, exclude=set(extra))
+    if extra:
+        fields["attributes"] = {**extra, **(fields.get("attributes") or {})}
     return {"ok": True, "lead": lh.patch_lead(lead, fields)}
 
 
@@ -184,8 +186,9 @@ def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> di
         at = item.timestamp or now
         if at > now + book.ingest.future_tolerance:
             raise InputError(f"{where}timestamp", f"{isoformat(at)} is in the future")
-        event_id = item.id or derived_event_id(key, item.type, at, item.properties, 0)
-        events.append(NewEvent(key, item.type, at, event_id, item.properties))
+        properties = {**(item.model_extra or {}), **(item.properties or {})} or None
+        event_id = item.id or derived_event_id(key, item.type, at, properties, 0)
+        events.append(NewEvent(key, item.type, at, event_id, properties))
     report = lh.record_events(events)
     return {
         "stored": report.stored,
