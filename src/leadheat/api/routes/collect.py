@@ -13,7 +13,8 @@ import json
 import zlib
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
 from leadheat.api.errors import ErrorOut
@@ -32,9 +33,25 @@ from leadheat.ingest.segment import (
 )
 from leadheat.store.keys import Scope
 
+write_key_auth = HTTPBasic(
+    auto_error=False,
+    description="An API key with the ingest scope as user name, empty password "
+    "(or `writeKey` in the body).",
+)
+
+SEGMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": 'Segment\'s HTTP Tracking API message (or `{"batch": [...]}` for '
+        "/v1/batch), JSON, optionally gzip-compressed.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
 router = APIRouter(
     prefix="/v1",
     tags=["collection (Segment-compatible)"],
+    dependencies=[Depends(write_key_auth)],
     responses={
         400: {"model": ErrorOut, "description": "unreadable or invalid; `field` names it"},
         401: {"model": ErrorOut, "description": "no write key, or an unknown one"},
@@ -99,7 +116,12 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     return {"success": True}
 
 
-@router.post("/batch", response_model=SuccessOut, summary="A batch of analytics calls")
+@router.post(
+    "/batch",
+    response_model=SuccessOut,
+    summary="A batch of analytics calls",
+    openapi_extra=SEGMENT_BODY,
+)
 async def batch(request: Request) -> dict[str, bool]:
     """All or nothing: one bad message refuses the batch and says which (``batch[3]…``)."""
     return await _collect(request, None)
@@ -121,4 +143,5 @@ for _call in CALLS:
         methods=["POST"],
         response_model=SuccessOut,
         summary=f"A {_call} call",
+        openapi_extra=SEGMENT_BODY,
     )
