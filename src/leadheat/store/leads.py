@@ -310,15 +310,3 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
     connection.execute(
         update(Lead).where(Lead.merged_into_id == absorb).values(merged_into_id=keep)
     )
-
-
-def earliest(connection: Connection, lead_ids: Sequence[int]) -> dict[int, int]:
-    """``created_at`` (microseconds) of each lead, for moving it earlier on late history."""
-    found: dict[int, int] = {}
-    for start in range(0, len(lead_ids), CHUNK):
-        chunk = lead_ids[start : start + CHUNK]
-        for lead_id, created in connection.execute(
-            select(Lead.id, Lead.created_at).where(Lead.id.in_(chunk))
-        ):
-            found[lead_id] = to_micros(created)
-    return found
