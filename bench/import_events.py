@@ -187,6 +187,16 @@ def with_leads(
     return connection, lead_ids
 
 
+def insert_events(connection: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """The yardstick itself: one plain ``executemany`` in one transaction."""
+    connection.execute("BEGIN")
+    connection.executemany(
+        "INSERT INTO events (event_id, lead_id, type, occurred_at, properties) VALUES (?,?,?,?,?)",
+        rows,
+    )
+    connection.execute("COMMIT")
+
+
 def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
     """Seconds to ``executemany`` the events as pre-built tuples, one transaction with commit."""
     connection, lead_ids = with_leads(path, events)
@@ -196,12 +206,7 @@ def machine_limit(path: Path, events: Sequence[DerivedEvent]) -> float:
     ]
     gc.collect()
     start = time.perf_counter()
-    connection.execute("BEGIN")
-    connection.executemany(
-        "INSERT INTO events (event_id, lead_id, type, occurred_at, properties) VALUES (?,?,?,?,?)",
-        rows,
-    )
-    connection.execute("COMMIT")
+    insert_events(connection, rows)
     seconds = time.perf_counter() - start
     stored = connection.execute("SELECT count(*) FROM events").fetchone()[0]
     connection.close()
@@ -233,12 +238,7 @@ def file_limit(path: Path, csv_path: Path, events: Sequence[DerivedEvent]) -> fl
             )
             for event_id, lead, kind, stamp, cds, dollars in reader
         ]
-    connection.execute("BEGIN")
-    connection.executemany(
-        "INSERT INTO events (event_id, lead_id, type, occurred_at, properties) VALUES (?,?,?,?,?)",
-        rows,
-    )
-    connection.execute("COMMIT")
+    insert_events(connection, rows)
     seconds = time.perf_counter() - start
     connection.close()
     return seconds

@@ -92,12 +92,10 @@ def _events_leads_and_lists(admin: httpx.Client) -> None:
     timeline = admin.get("/api/v1/leads/vp@example.com/timeline").json()
     assert [item["kind"] for item in timeline].count("event") == 2
     assert admin.get("/api/v1/leads/vp@example.com/explanation").json()["heat"]
+    done = {"ok": True, "lead": shown["lead"]["id"]}
+    assert admin.post("/api/v1/leads/vp@example.com/touches", json={"kind": "call"}).json() == done
     assert (
-        admin.post("/api/v1/leads/vp@example.com/touches", json={"kind": "call"}).status_code == 200
-    )
-    assert (
-        admin.post("/api/v1/leads/vp@example.com/outcomes", json={"outcome": "won"}).status_code
-        == 200
+        admin.post("/api/v1/leads/vp@example.com/outcomes", json={"outcome": "won"}).json() == done
     )
     assert admin.get("/api/v1/hot").json() == []
 

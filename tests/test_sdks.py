@@ -161,7 +161,8 @@ def _shut(client: Any) -> None:
     client.join()
 
 
-def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveServer) -> None:
+def _signed_up(sdk: Sdk, live_server: LiveServer) -> Visitor:
+    """A visitor who browsed anonymously, then signed up, sent through the SDK's batches."""
     errors: list[Exception] = []
     client = _batch_client(sdk, live_server, errors)
     visitor = Visitor(client, sdk.name)
@@ -170,6 +171,11 @@ def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveSe
     finally:
         _shut(client)
     assert errors == []
+    return visitor
+
+
+def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveServer) -> None:
+    visitor = _signed_up(sdk, live_server)
     assert [m["type"] for m in visitor.sent] == [
         "page",
         "page",
@@ -213,6 +219,7 @@ def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveSe
         auth=(live_server.ingest_key, ""),
     )
     assert (again.status_code, again.json()) == (200, {"success": True})
+    errors: list[Exception] = []
     repeat = _batch_client(sdk, live_server, errors)
     try:
         for message in visitor.sent:
@@ -235,14 +242,7 @@ def test_a_visitor_becomes_one_lead_scored_exactly(sdk: Sdk, live_server: LiveSe
 
 
 def test_identify_fills_in_the_leads_email_and_user_id(sdk: Sdk, live_server: LiveServer) -> None:
-    errors: list[Exception] = []
-    client = _batch_client(sdk, live_server, errors)
-    visitor = Visitor(client, sdk.name)
-    try:
-        visitor.browse_then_sign_up()
-    finally:
-        _shut(client)
-    assert errors == []
+    visitor = _signed_up(sdk, live_server)
     [row] = live_server.lh.leads(at=AT)
     assert (row.email, row.external_id) == (visitor.email, visitor.user_id)
 

@@ -430,8 +430,8 @@ class Leadheat:
         result: str | None = None,
         rep: str | None = None,
         note: str | None = None,
-    ) -> None:
-        """Record a contact by the team."""
+    ) -> int:
+        """Record a contact by the team; returns the lead's id."""
         _, book = self.playbook()
         when = self._checked_at(at, book)
         if direction not in ("inbound", "outbound"):
@@ -449,10 +449,11 @@ class Leadheat:
                     note=note,
                 )
             )
+        return lead_id
 
     def outcome(
         self, lead: str, outcome: str, at: datetime | None = None, reason: str | None = None
-    ) -> None:
+    ) -> int:
         """Record won, lost or disqualified."""
         version, book = self.playbook()
         when = self._checked_at(at, book)
@@ -466,10 +467,11 @@ class Leadheat:
                 )
             )
             refresh_facts(connection, book, version, [lead_id])
+        return lead_id
 
     def evidence(
         self, lead: str, kind: str, value: str, at: datetime | None = None, source: str = "manual"
-    ) -> None:
+    ) -> int:
         """Record a BANT fact (need, budget, timeline, authority) stated at ``at``."""
         version, book = self.playbook()
         when = self._checked_at(at, book)
@@ -485,6 +487,7 @@ class Leadheat:
                 )
             )
             refresh_facts(connection, book, version, [lead_id])
+        return lead_id
 
     def known_leads(self, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         """Which of these keys name a lead already."""

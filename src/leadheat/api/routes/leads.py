@@ -199,7 +199,7 @@ def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> di
 
 @router.post("/leads/{lead}/touches", response_model=DoneOut, summary="Record a contact")
 def add_touch(lead: str, body: TouchIn, lh: Service, _key: Admin) -> dict[str, Any]:
-    lh.touch(
+    lead_id = lh.touch(
         lead,
         body.kind,
         body.timestamp,
@@ -208,16 +208,15 @@ def add_touch(lead: str, body: TouchIn, lh: Service, _key: Admin) -> dict[str, A
         rep=body.rep,
         note=body.note,
     )
-    return {"ok": True, "lead": lh.show(lead).lead["id"]}
+    return {"ok": True, "lead": lead_id}
 
 
 @router.post("/leads/{lead}/outcomes", response_model=DoneOut, summary="Record won/lost")
 def add_outcome(lead: str, body: OutcomeIn, lh: Service, _key: Admin) -> dict[str, Any]:
-    lh.outcome(lead, body.outcome, body.timestamp, body.reason)
-    return {"ok": True, "lead": lh.show(lead).lead["id"]}
+    return {"ok": True, "lead": lh.outcome(lead, body.outcome, body.timestamp, body.reason)}
 
 
 @router.post("/leads/{lead}/evidence", response_model=DoneOut, summary="Record BANT evidence")
 def add_evidence(lead: str, body: EvidenceIn, lh: Service, _key: Admin) -> dict[str, Any]:
-    lh.evidence(lead, body.kind, body.value, body.timestamp, source="api")
-    return {"ok": True, "lead": lh.show(lead).lead["id"]}
+    lead_id = lh.evidence(lead, body.kind, body.value, body.timestamp, source="api")
+    return {"ok": True, "lead": lead_id}
