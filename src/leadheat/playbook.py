@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -172,6 +172,205 @@ class Ingest(_Section):
     future_tolerance: Duration = timedelta(minutes=5)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+TriggerName = Literal["hot", "new_qualified", "trial_signup", "warm", "form_submit", "reply"]
+TRIGGER_NAMES: tuple[TriggerName, ...] = (
+    "hot",
+    "new_qualified",
+    "trial_signup",
+    "warm",
+    "form_submit",
+    "reply",
+)
+AlertTrigger = Literal[
+    "hot", "new_qualified", "trial_signup", "warm", "form_submit", "reply", "sla_breach"
+]
+_WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
+_BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$")
+
+
+def _sla(value: Any) -> Any:
+    """An SLA is a duration (``"5m"``) or a count of business days (``"1 business day"``)."""
+    if not isinstance(value, str):
+        raise ValueError('write an SLA as a string such as "5m", "1h" or "1 business day"')
+    days = _BUSINESS_DAYS.match(value)
+    if days is not None:
+        if int(days.group(1)) < 1:
+            raise ValueError(f"{value!r} must be at least 1 business day")
+        return value.strip()
+    try:
+        parse_duration(value)
+    except TimeFormatError as error:
+        raise ValueError(f'{error}, or a count such as "1 business day"') from None
+    return value
+
+
+def _timezone(value: Any) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'{value!r} is not a time zone (use an IANA name such as "Europe/Berlin")'
+        ) from None
+    return value
+
+
+def _hours(value: Any) -> Any:
+    match = _HOURS.match(str(value))
+    if match is None:
+        raise ValueError(f'{value!r} is not a span of hours (write "09:00-17:00")')
+    start = int(match.group(1)) * 60 + int(match.group(2))
+    end = int(match.group(3)) * 60 + int(match.group(4))
+    if not start < end <= 24 * 60:
+        raise ValueError(f"{value!r}: the day must end after it starts, by 24:00")
+    return value
+
+
+class Team(_Section):
+    """A team's working calendar: SLA clocks run only inside its hours."""
+
+    timezone: Annotated[str, BeforeValidator(_timezone)] = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
+    hours: Annotated[str, BeforeValidator(_hours)] = "09:00-17:00"
+    holidays: list[date] = Field(default_factory=list)
+    manager: str | None = None
+
+
+class Trigger(_Section):
+    """One reason to put a rep on a lead now; unset keys take the trigger's own defaults."""
+
+    enabled: bool = True
+    sla: Annotated[str, BeforeValidator(_sla)] | None = None
+    business_hours: bool = True
+    events: list[str] | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """A trigger with every default filled in."""
+
+    name: TriggerName
+    enabled: bool
+    sla: str
+    business_hours: bool
+    events: tuple[str, ...]
+    action: str
+
+
+TRIGGER_DEFAULTS: dict[TriggerName, tuple[str, tuple[str, ...], str]] = {
+    "hot": ("5m", (), "Call now: the lead is hot and cools by the minute."),
+    "new_qualified": ("1h", (), "Qualify by phone or email within the hour."),
+    "trial_signup": ("15m", ("trial_signup",), "Call to help set up the trial."),
+    "warm": ("1 business day", (), "Send something useful and book a call."),
+    "form_submit": ("1h", ("form_submit",), "Answer the form the owner's lead sent."),
+    "reply": ("1h", ("reply",), "Answer the reply."),
+}
+"""Per trigger: SLA, the event types that fire it (event triggers) and what to do."""
+
+
+class OwnerRule(_ConditionSpec):
+    """Who owns a new lead whose attribute passes the test: some reps or a team."""
+
+    field: str
+    reps: list[str] = Field(default_factory=list)
+    team: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OwnerRule:
+        if bool(self.reps) == (self.team is not None):
+            raise ValueError("give exactly one of reps or team")
+        return self
+
+    @cached_property
+    def condition(self) -> Condition:
+        return self._condition(self.field)
+
+
+class Alert(_Section):
+    """Where notifications go: a JSON webhook, a Slack incoming webhook, or email."""
+
+    channel: Literal["webhook", "slack", "email"]
+    url: str | None = None
+    to: list[str] = Field(default_factory=list)
+    triggers: list[AlertTrigger] | None = None
+    secret_env: str = "LEADHEAT_WEBHOOK_SECRET"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("to"), str):
+            return {**data, "to": [data["to"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _target(self) -> Alert:
+        if self.channel == "email":
+            if not self.to:
+                raise ValueError('an email alert needs `to` (addresses, "owner" or "manager")')
+        elif self.url is None or not re.match(r"^https?://[^\s/]+", self.url):
+            raise ValueError(f"a {self.channel} alert needs `url`, an http(s) URL")
+        return self
+
+    def wants(self, trigger: str) -> bool:
+        return self.triggers is None or trigger in self.triggers
+
+
+class Speed(_Section):
+    """Speed to lead: triggers with SLAs, team calendars, owner rules and alerts."""
+
+    enabled: bool = True
+    recent: Duration = timedelta(days=1)
+    default_team: str = "default"
+    reassign_on_breach: bool = False
+    teams: dict[str, Team] = Field(default_factory=dict)
+    triggers: dict[TriggerName, Trigger] = Field(default_factory=dict)
+    owners: list[OwnerRule] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> Speed:
+        named = {self.default_team, *self.teams}
+        for index, rule in enumerate(self.owners):
+            if rule.team is not None and rule.team not in named:
+                raise ValueError(f"owners[{index}].team: no team {rule.team!r} in [speed.teams]")
+        return self
+
+    def team(self, name: str | None) -> Team:
+        """The calendar of a team (an unknown or missing team works the default hours)."""
+        return self.teams.get(name or self.default_team) or self.teams.get(
+            self.default_team, _DEFAULT_TEAM
+        )
+
+    @cached_property
+    def watched_events(self) -> frozenset[str]:
+        """Event types that fire a trigger when they arrive."""
+        return frozenset(
+            kind
+            for name in TRIGGER_NAMES
+            if (rule := self.trigger(name)).enabled
+            for kind in rule.events
+        )
+
+    def trigger(self, name: TriggerName) -> TriggerRule:
+        given = self.triggers.get(name) or Trigger()
+        sla, events, action = TRIGGER_DEFAULTS[name]
+        return TriggerRule(
+            name=name,
+            enabled=self.enabled and given.enabled,
+            sla=given.sla if given.sla is not None else sla,
+            business_hours=given.business_hours,
+            events=tuple(given.events) if given.events is not None else events,
+            action=given.action if given.action is not None else action,
+        )
+
+
+_DEFAULT_TEAM = Team()
+
+
 class Playbook(_Section):
     """A validated playbook. Build one with :func:`parse_playbook` or :func:`default_playbook`."""
 
@@ -183,6 +382,7 @@ class Playbook(_Section):
     temperature: Temperature = Field(default_factory=Temperature)
     grade: Grade = Field(default_factory=Grade)
     ingest: Ingest = Field(default_factory=Ingest)
+    speed: Speed = Field(default_factory=Speed)
 
     def half_life_for(self, event_type: str) -> timedelta:
         """The half-life that decays this event type's heat."""
@@ -248,6 +448,8 @@ class Playbook(_Section):
 def _durations_as_text(value: Any) -> Any:
     if isinstance(value, timedelta):
         return format_duration(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {key: _durations_as_text(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, p
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.store import playbooks
+from leadheat.store.clocks import stop_clocks
 from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate, writer
 from leadheat.store.driver import chunked
 from leadheat.store.events import (
@@ -50,9 +52,11 @@ from leadheat.store.leads import (
     upsert_leads,
 )
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Touch
+from leadheat.store.outbox import signing_secret
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
+from leadheat.store.watch import Watch
 from leadheat.times import as_utc, check_range, from_micros, isoformat, to_micros
 
 KEY_CACHE_SECONDS = 5.0
@@ -146,6 +150,8 @@ class Leadheat:
         self._writer = writer(self.engine)
         self._book: tuple[int, Playbook] | None = None
         self._key_cache: dict[str, tuple[KeyInfo | None, float]] = {}
+        self.outbox_ready = threading.Event()
+        """Set when a write put notifications in the outbox: wakes an in-process worker."""
 
     def close(self) -> None:
         """Release the database connections (the object is unusable afterwards)."""
@@ -175,6 +181,7 @@ class Leadheat:
                 )
             else:
                 version = current.version
+            signing_secret(connection, self.clock())
         self._book = None
         return version
 
@@ -233,6 +240,30 @@ class Leadheat:
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def _watched(
+        self,
+        book: Playbook,
+        now: datetime,
+        work: Callable[[Connection, Watch], T],
+        react: bool = True,
+    ) -> T:
+        """:meth:`_write` with speed to lead: ``work`` tells the watch which leads it is about
+        to change and which it changed; the triggers they fire are handled in the same
+        transaction, and an in-process worker is woken once it commits."""
+        watch: Watch | None = None
+
+        def run(connection: Connection) -> T:
+            nonlocal watch
+            watch = Watch(connection, book, now, enabled=react)
+            result = work(connection, watch)
+            watch.react()
+            return result
+
+        result = self._write(run)
+        if watch is not None and watch.queued:
+            self.outbox_ready.set()
+        return result
+
     def _checked_at(self, at: datetime | None, book: Playbook) -> datetime:
         now = self.clock()
         if at is None:
@@ -269,8 +300,14 @@ class Leadheat:
         )
         return self.record_events([event])
 
-    def record_events(self, events: EventBatch | Sequence[NewEvent]) -> RecordReport:
-        """Record a batch of validated events in one transaction."""
+    def record_events(
+        self, events: EventBatch | Sequence[NewEvent], *, react: bool = True
+    ) -> RecordReport:
+        """Record a batch of validated events in one transaction.
+
+        ``react=False`` records history without firing speed-to-lead triggers (imports of
+        past data: nobody should be paged for a lead that was hot last year).
+        """
         version, book = self.playbook()
         now = self.clock()
         batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
@@ -281,8 +318,22 @@ class Leadheat:
                     f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is more "
                     f"than {book.ingest.future_tolerance} in the future"
                 )
+
+        def apply(connection: Connection, watch: Watch) -> RecordReport:
+            report = record_events(
+                connection,
+                book,
+                version,
+                batch,
+                now,
+                before_fold=watch.look_locked if watch.enabled else None,
+                watch_types=book.speed.watched_events if watch.enabled else frozenset(),
+            )
+            watch.changed(report.lead_ids, report.arrived)
+            return report
+
         with paused_gc():
-            return self._write(lambda c: record_events(c, book, version, batch, now))
+            return self._watched(book, now, apply, react)
 
     def collect(self, messages: Sequence[Message], field: str = "batch") -> RecordReport:
         """Apply analytics calls (Segment's track, identify, page, screen, group, alias) in
@@ -301,7 +352,7 @@ class Leadheat:
                     f"ahead of the server's clock ({isoformat(now)})",
                 )
 
-        def apply(connection: Connection) -> RecordReport:
+        def apply(connection: Connection, watch: Watch) -> RecordReport:
             identities = [self._message_keys(connection, message) for message in messages]
             stitch(
                 connection,
@@ -318,7 +369,17 @@ class Leadheat:
                 for message, keys in zip(messages, identities, strict=True)
                 if message.event_type is not None
             ]
-            report = record_events(connection, book, version, events, now)
+            if watch.enabled:
+                watch.look(find_leads(connection, [keys[0] for keys in identities]).values())
+            report = record_events(
+                connection,
+                book,
+                version,
+                events,
+                now,
+                watch_types=book.speed.watched_events if watch.enabled else frozenset(),
+            )
+            watch.changed(report.lead_ids, report.arrived)
             with_traits = [
                 (message, keys)
                 for message, keys in zip(messages, identities, strict=True)
@@ -346,10 +407,11 @@ class Leadheat:
                 if evidence:
                     connection.execute(insert(EvidenceRow), evidence)
                 refresh_facts(connection, book, version, sorted(set(ids)))
+                watch.changed(ids)
             return report
 
         with paused_gc():
-            return self._write(apply)
+            return self._watched(book, now, apply)
 
     @staticmethod
     def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
@@ -363,16 +425,21 @@ class Leadheat:
             keys.append(next((k for k in before if k in known), before[1]))
         return keys
 
-    def upsert_leads(self, leads: Sequence[LeadInput]) -> LeadImportReport:
+    def upsert_leads(self, leads: Sequence[LeadInput], *, react: bool = True) -> LeadImportReport:
         """Create or update leads by their keys in one transaction.
 
         Attributes named in the playbook's ``[evidence]`` become BANT evidence stated at the
-        lead's ``created_at`` (or now).
+        lead's ``created_at`` (or now). A new qualified lead fires the ``new_qualified``
+        trigger unless ``react=False``.
         """
         version, book = self.playbook()
         now = self.clock()
 
-        def apply(connection: Connection) -> tuple[list[int], int]:
+        def apply(connection: Connection, watch: Watch) -> tuple[list[int], int]:
+            if watch.enabled:
+                watch.look(
+                    find_leads(connection, [k for item in leads for k in item.keys]).values()
+                )
             try:
                 ids, created = upsert_leads(
                     connection,
@@ -397,9 +464,10 @@ class Leadheat:
             if evidence_rows:
                 connection.execute(insert(EvidenceRow), evidence_rows)
             refresh_facts(connection, book, version, ids)
+            watch.changed(ids)
             return ids, created
 
-        ids, created = self._write(apply)
+        ids, created = self._watched(book, now, apply, react)
         distinct = len(set(ids))
         return LeadImportReport(len(leads), created, distinct - created, ids)
 
@@ -449,6 +517,7 @@ class Leadheat:
                     note=note,
                 )
             )
+            stop_clocks(connection, book, [(lead_id, when, rep)])
         return lead_id
 
     def outcome(
@@ -467,6 +536,7 @@ class Leadheat:
                 )
             )
             refresh_facts(connection, book, version, [lead_id])
+            stop_clocks(connection, book, [(lead_id, when, f"outcome: {outcome}")])
         return lead_id
 
     def evidence(
@@ -479,15 +549,20 @@ class Leadheat:
             raise LeadheatError(
                 f"evidence kind {kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
             )
-        with self._writer.begin() as connection:
+
+        def apply(connection: Connection, watch: Watch) -> int:
             lead_id = self._lead_id(connection, lead)
+            watch.look([lead_id])
             connection.execute(
                 insert(EvidenceRow).values(
                     lead_id=lead_id, kind=kind, value=value, stated_at=when, source=source
                 )
             )
             refresh_facts(connection, book, version, [lead_id])
-        return lead_id
+            watch.changed([lead_id])
+            return lead_id
+
+        return self._watched(book, self.clock(), apply)
 
     def known_leads(self, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         """Which of these keys name a lead already."""
@@ -500,7 +575,7 @@ class Leadheat:
         A touch already stored (same lead, kind, time, direction and rep) is a duplicate, so
         re-importing a CRM export adds nothing. Returns ``(stored, duplicates)``.
         """
-        self.playbook()
+        _, book = self.playbook()
         with self._writer.begin() as connection:
             ids = self._require(connection, [t.lead for t in touches])
             stored = _store_unseen(
@@ -519,6 +594,9 @@ class Leadheat:
                     }
                     for t in touches
                 ],
+            )
+            stop_clocks(
+                connection, book, [(r["lead_id"], r["occurred_at"], r["rep"]) for r in stored]
             )
         return len(stored), len(touches) - len(stored)
 
@@ -546,9 +624,16 @@ class Leadheat:
                 ],
             )
             refresh_facts(connection, book, version, sorted({r["lead_id"] for r in stored}))
+            stop_clocks(
+                connection,
+                book,
+                [(r["lead_id"], r["occurred_at"], f"outcome: {r['outcome']}") for r in stored],
+            )
         return len(stored), len(outcomes) - len(stored)
 
-    def record_evidence(self, facts: Sequence[EvidenceInput]) -> tuple[int, int]:
+    def record_evidence(
+        self, facts: Sequence[EvidenceInput], *, react: bool = True
+    ) -> tuple[int, int]:
         """Record many BANT facts in one transaction; every lead must exist.
 
         A fact already stored (same lead, kind, value and time) is a duplicate. Returns
@@ -560,8 +645,10 @@ class Leadheat:
                 raise LeadheatError(
                     f"evidence kind {fact.kind!r} must be one of {', '.join(EVIDENCE_KINDS)}"
                 )
-        with self._writer.begin() as connection:
+
+        def apply(connection: Connection, watch: Watch) -> tuple[int, int]:
             ids = self._require(connection, [f.lead for f in facts])
+            watch.look(ids.values())
             stored = _store_unseen(
                 connection,
                 EvidenceRow,
@@ -577,8 +664,12 @@ class Leadheat:
                     for f in facts
                 ],
             )
-            refresh_facts(connection, book, version, sorted({r["lead_id"] for r in stored}))
-        return len(stored), len(facts) - len(stored)
+            changed = sorted({r["lead_id"] for r in stored})
+            refresh_facts(connection, book, version, changed)
+            watch.changed(changed)
+            return len(stored), len(facts) - len(stored)
+
+        return self._watched(book, self.clock(), apply, react)
 
     def _require(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         ids = find_leads(connection, keys)
@@ -717,8 +808,10 @@ class Leadheat:
         ``None`` value clears an attribute. Fit and qualification follow."""
         version, book = self.playbook()
         now = self.clock()
-        with self._writer.begin() as connection:
+
+        def apply(connection: Connection, watch: Watch) -> int:
             lead_id = self._lead_id(connection, lead)
+            watch.look([lead_id])
             row = load_lead(connection, lead_id)
             common = {k: v for k, v in fields.items() if k in COMMON_FIELDS}
             for name in ("email", "external_id"):
@@ -735,7 +828,10 @@ class Leadheat:
                 .values(**common, attributes=attributes, updated_at=now)
             )
             refresh_facts(connection, book, version, [lead_id])
-        return lead_id
+            watch.changed([lead_id])
+            return lead_id
+
+        return self._watched(book, now, apply)
 
     def timeline(self, lead: str | int, limit: int = 200) -> list[dict[str, Any]]:
         """Everything that happened to a lead, newest first: events, touches, outcomes and

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -99,6 +99,8 @@ class RecordReport:
     duplicates: int = 0
     leads_created: int = 0
     lead_ids: set[int] = field(default_factory=set)
+    arrived: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)
+    """New events of the watched types, per lead: ``(type, occurred_at)``."""
 
 
 def derived_event_id(
@@ -129,8 +131,16 @@ def record_events(
     version: int,
     events: EventBatch | Sequence[NewEvent],
     now: datetime,
+    *,
+    before_fold: Callable[[list[int]], None] | None = None,
+    watch_types: frozenset[str] = frozenset(),
 ) -> RecordReport:
-    """Store the new events of a batch and fold them into their leads' state."""
+    """Store the new events of a batch and fold them into their leads' state.
+
+    ``before_fold`` sees the ids of the leads that existed before, once their states are
+    locked and before anything changes (to compare before and after); events of
+    ``watch_types`` that were stored are listed per lead in ``report.arrived``.
+    """
     batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
     report = RecordReport(received=len(batch))
     if not len(batch):
@@ -155,7 +165,10 @@ def record_events(
         [found[key] if key in found else created[key] for key in distinct], dtype=np.int64
     )
     lead_ids = lead_of_code[lead_codes]
-    lock_states(connection, sorted(set(found.values())))
+    known = sorted(set(found.values()))
+    lock_states(connection, known)
+    if before_fold is not None:
+        before_fold(known)
     stored = _insert_new(connection, batch, lead_ids)
     report.stored = int(stored.sum())
     report.duplicates = report.received - report.stored
@@ -167,6 +180,12 @@ def record_events(
     if report.stored:
         _record_evidence(connection, book, version, batch, lead_ids)
     report.lead_ids = set(lead_ids.tolist())
+    if watch_types:
+        for index, kind in enumerate(batch.types):
+            if kind in watch_types:
+                report.arrived.setdefault(int(lead_ids[index]), []).append(
+                    (kind, from_micros(int(at_us[index])))
+                )
     return report
 
 

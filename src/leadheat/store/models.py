@@ -69,7 +69,7 @@ class Lead(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     campaign: Mapped[str | None] = mapped_column(String(200))
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
-    """The rep who works this lead (set by hand or the API; assignment rules come later)."""
+    """The rep who works this lead: set by hand, the API or assignment (``[speed]``)."""
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     created_at: Mapped[datetime] = mapped_column(Instant)
     """When the lead first showed up: its first event, or the CRM's date on import."""
@@ -200,10 +200,97 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(Instant)
 
 
+class Rep(Base):
+    """A sales rep who can own leads; round robin remembers how many each got."""
+
+    __tablename__ = "reps"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(100), default="default")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    """Most open hot leads at once; ``None`` for no limit."""
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(Instant)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class SlaClock(Base):
+    """The time a rep has to touch a lead: from a trigger to the first touch.
+
+    One clock per trigger that started it; the first touch at or after the start stops every
+    open clock of the lead. Timings stay for analytics (``response_us`` is working time).
+    """
+
+    __tablename__ = "sla_clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    trigger: Mapped[str] = mapped_column(String(30))
+    owner: Mapped[str | None] = mapped_column(String(320), index=True)
+    team: Mapped[str] = mapped_column(String(100))
+    business_hours: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(Instant)
+    deadline: Mapped[datetime] = mapped_column(Instant)
+    stopped_at: Mapped[datetime | None] = mapped_column(Instant)
+    response_us: Mapped[int | None] = mapped_column(BigInteger)
+    """Working time from start to the first touch, in microseconds."""
+    touched_by: Mapped[str | None] = mapped_column(String(200))
+    breached_at: Mapped[datetime | None] = mapped_column(Instant)
+
+    __table_args__ = (
+        Index("ix_sla_clocks_lead", "lead_id", "stopped_at"),
+        Index("ix_sla_clocks_due", "stopped_at", "breached_at", "deadline"),
+    )
+
+
+class Delivery(Base):
+    """The outbox: one notification to one channel, written in the transaction that caused
+    it and sent by a worker, again and again with backoff until the receiver says yes."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    """The idempotency key receivers see; the same on every attempt."""
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    clock_id: Mapped[int | None] = mapped_column(ForeignKey("sla_clocks.id"))
+    trigger: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(Text)
+    """URL, or comma-separated email addresses."""
+    secret_env: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    """``pending`` (waiting or retrying), ``delivered`` or ``failed`` (gave up)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Instant)
+    leased_until: Mapped[datetime | None] = mapped_column(Instant)
+    """A worker is sending it until then; after that another worker may."""
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    delivered_at: Mapped[datetime | None] = mapped_column(Instant)
+
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+
+class Secret(Base):
+    """Secrets this database generated for itself (the default webhook signing secret)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
 __all__ = [
     "COMMON_FIELDS",
     "ApiKey",
     "Base",
+    "Delivery",
     "Event",
     "EvidenceRow",
     "HeatKeyRow",
@@ -213,5 +300,8 @@ __all__ = [
     "LeadState",
     "Outcome",
     "PlaybookVersion",
+    "Rep",
+    "Secret",
+    "SlaClock",
     "Touch",
 ]

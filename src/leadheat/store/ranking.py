@@ -197,6 +197,23 @@ def _warm_from_index(
     return judged[:limit] if limit is not None else judged
 
 
+def judge_leads(
+    connection: Connection, book: Playbook, now: datetime, lead_ids: Sequence[int]
+) -> dict[int, Ranked]:
+    """Heat and temperature now of these leads, from their state (leads without one, such
+    as a lead being created, are left out)."""
+    ids = sorted(set(lead_ids))
+    with_state = {
+        row[0]
+        for start in range(0, len(ids), CHUNK)
+        for row in connection.execute(
+            select(LeadState.lead_id).where(LeadState.lead_id.in_(ids[start : start + CHUNK]))
+        )
+    }
+    heats = _heats(connection, now, [lead for lead in ids if lead in with_state])
+    return {item.lead_id: item for item in _judge(connection, book, now, heats)}
+
+
 def _heats(connection: Connection, now: datetime, ids: Sequence[int]) -> list[tuple[int, float]]:
     keys: dict[int, Heat] = defaultdict(Heat)
     for start in range(0, len(ids), CHUNK):

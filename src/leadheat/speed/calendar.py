@@ -1,0 +1,142 @@
+"""Business time: SLA clocks that run only while the team works.
+
+A 5-minute SLA that starts on Friday at 16:58 in a 09:00–17:00 team ends on Monday at
+09:03; a lead that turns hot at 03:00 is due at 09:05. Days are taken in the team's own time
+zone (daylight-saving shifts included), so "09:00" is nine o'clock where the reps sit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from leadheat.playbook import Team, TriggerRule
+from leadheat.times import parse_duration
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEARCH_DAYS = 3 * 366
+"""How far ahead an open hour is looked for before a calendar is declared closed for good."""
+
+
+class ClosedCalendarError(ValueError):
+    """A calendar with no working hours in the next few years: no deadline can be set."""
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """When a team works: weekdays, daily hours and holidays, in its time zone.
+
+    >>> from leadheat.playbook import Team
+    >>> cal = BusinessCalendar.of(Team())  # Mon–Fri 09:00–17:00 UTC
+    >>> friday = datetime(2026, 11, 20, 16, 58, tzinfo=UTC)
+    >>> cal.add(friday, timedelta(minutes=5)).isoformat()
+    '2026-11-23T09:03:00+00:00'
+    >>> cal.between(friday, datetime(2026, 11, 23, 9, 3, tzinfo=UTC))
+    datetime.timedelta(seconds=300)
+    """
+
+    zone: ZoneInfo
+    weekdays: frozenset[int]
+    opens: time
+    closes: time | None
+    """``None`` when the day ends at 24:00."""
+    holidays: frozenset[date]
+
+    @staticmethod
+    def of(team: Team) -> BusinessCalendar:
+        start, end = team.hours.split("-")
+        return BusinessCalendar(
+            zone=ZoneInfo(team.timezone),
+            weekdays=frozenset(_DAYS.index(day) for day in team.days),
+            opens=time.fromisoformat(start),
+            closes=None if end == "24:00" else time.fromisoformat(end),
+            holidays=frozenset(team.holidays),
+        )
+
+    @property
+    def always_open(self) -> bool:
+        return (
+            len(self.weekdays) == 7
+            and self.opens == time(0)
+            and self.closes is None
+            and not self.holidays
+        )
+
+    @property
+    def day_length(self) -> timedelta:
+        """The working time of one ordinary business day."""
+        opens = datetime.combine(date(2000, 1, 1), self.opens)
+        closes = (
+            datetime.combine(date(2000, 1, 2), time(0))
+            if self.closes is None
+            else datetime.combine(date(2000, 1, 1), self.closes)
+        )
+        return closes - opens
+
+    def _open_spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working spans, in UTC, that end after ``start``, in order."""
+        day = start.astimezone(self.zone).date() - timedelta(days=1)
+        for _ in range(SEARCH_DAYS):
+            if day.weekday() in self.weekdays and day not in self.holidays:
+                opens = datetime.combine(day, self.opens, self.zone).astimezone(UTC)
+                closes = (
+                    datetime.combine(day + timedelta(days=1), time(0), self.zone)
+                    if self.closes is None
+                    else datetime.combine(day, self.closes, self.zone)
+                ).astimezone(UTC)
+                if closes > start:
+                    yield max(opens, start), closes
+            day += timedelta(days=1)
+        raise ClosedCalendarError(f"no working hours within {SEARCH_DAYS} days of {start}")
+
+    def add(self, start: datetime, span: timedelta) -> datetime:
+        """The instant when ``span`` of working time has passed since ``start``."""
+        if self.always_open:
+            return start + span
+        left = span
+        for opens, closes in self._open_spans(start):
+            if opens + left <= closes:
+                return opens + left
+            left -= closes - opens
+        raise AssertionError("unreachable")
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time from ``start`` to ``end`` (zero if ``end`` is not later)."""
+        if end <= start:
+            return timedelta(0)
+        if self.always_open:
+            return end - start
+        total = timedelta(0)
+        for opens, closes in self._open_spans(start):
+            if opens >= end:
+                break
+            total += min(closes, end) - opens
+        return total
+
+    def is_open(self, at: datetime) -> bool:
+        return self.between(at, at + timedelta(microseconds=1)) > timedelta(0)
+
+
+ALWAYS = BusinessCalendar(ZoneInfo("UTC"), frozenset(range(7)), time(0), None, frozenset())
+"""The wall clock: for triggers that ignore business hours."""
+
+
+def sla_span(rule: TriggerRule, calendar: BusinessCalendar) -> timedelta:
+    """An SLA as working time: ``"1 business day"`` is one day's hours of this team.
+
+    >>> from leadheat.playbook import Team, Speed
+    >>> sla_span(Speed().trigger("warm"), BusinessCalendar.of(Team()))
+    datetime.timedelta(seconds=28800)
+    """
+    words = rule.sla.split()
+    if len(words) >= 2 and words[1] == "business":
+        return int(words[0]) * calendar.day_length
+    return parse_duration(rule.sla)
+
+
+def deadline(rule: TriggerRule, team: Team, start: datetime) -> tuple[datetime, BusinessCalendar]:
+    """When a rep must have touched a lead that fired ``rule`` at ``start``."""
+    calendar = BusinessCalendar.of(team) if rule.business_hours else ALWAYS
+    return calendar.add(start, sla_span(rule, BusinessCalendar.of(team))), calendar

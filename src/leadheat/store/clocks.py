@@ -1,0 +1,163 @@
+"""SLA clocks: started by a trigger, stopped by the first touch, breached at the deadline.
+
+Every clock keeps its start, deadline, stop and the working time it took, per lead and per
+rep, for the analytics that show whether the team is fast enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from leadheat.playbook import Playbook
+from leadheat.speed.calendar import ALWAYS, BusinessCalendar
+from leadheat.store.models import SlaClock
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """One SLA clock as lists and the API show it."""
+
+    id: int
+    lead_id: int
+    trigger: str
+    owner: str | None
+    team: str
+    started_at: datetime
+    deadline: datetime
+    stopped_at: datetime | None
+    response: timedelta | None
+    """Working time from the trigger to the first touch."""
+    touched_by: str | None
+    breached_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        """``met``, ``missed`` (touched late), ``breached`` (still untouched, late) or
+        ``running``."""
+        if self.stopped_at is not None:
+            return "met" if self.stopped_at <= self.deadline else "missed"
+        return "breached" if now >= self.deadline else "running"
+
+
+def _view(row: Any) -> ClockView:
+    return ClockView(
+        id=row.id,
+        lead_id=row.lead_id,
+        trigger=row.trigger,
+        owner=row.owner,
+        team=row.team,
+        started_at=row.started_at,
+        deadline=row.deadline,
+        stopped_at=row.stopped_at,
+        response=None if row.response_us is None else timedelta(microseconds=row.response_us),
+        touched_by=row.touched_by,
+        breached_at=row.breached_at,
+    )
+
+
+def start_clock(
+    connection: Connection,
+    lead_id: int,
+    trigger: str,
+    owner: str | None,
+    team: str,
+    business_hours: bool,
+    started_at: datetime,
+    deadline: datetime,
+) -> int:
+    result = connection.execute(
+        insert(SlaClock)
+        .values(
+            lead_id=lead_id,
+            trigger=trigger,
+            owner=owner,
+            team=team,
+            business_hours=business_hours,
+            started_at=started_at,
+            deadline=deadline,
+        )
+        .returning(SlaClock.id)
+    )
+    return int(result.scalar_one())
+
+
+def stop_clocks(
+    connection: Connection,
+    book: Playbook,
+    touches: Sequence[tuple[int, datetime, str | None]],
+) -> int:
+    """Stop every open clock of these leads that started at or before one of their
+    ``(lead_id, at, rep)`` touches; the earliest such touch counts. Returns clocks stopped."""
+    by_lead: dict[int, list[tuple[datetime, str | None]]] = {}
+    for lead_id, at, rep in touches:
+        by_lead.setdefault(lead_id, []).append((at, rep))
+    stopped = 0
+    for lead_id, seen in by_lead.items():
+        seen.sort(key=lambda item: item[0])
+        open_clocks = connection.execute(
+            select(SlaClock).where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
+        ).all()
+        for clock in open_clocks:
+            first = next(((at, rep) for at, rep in seen if at >= clock.started_at), None)
+            if first is None:
+                continue
+            at, rep = first
+            calendar = (
+                BusinessCalendar.of(book.speed.team(clock.team)) if clock.business_hours else ALWAYS
+            )
+            connection.execute(
+                update(SlaClock)
+                .where(SlaClock.id == clock.id)
+                .values(
+                    stopped_at=at,
+                    response_us=calendar.between(clock.started_at, at) // timedelta(microseconds=1),
+                    touched_by=rep,
+                )
+            )
+            stopped += 1
+    return stopped
+
+
+def due_clocks(connection: Connection, now: datetime, limit: int = 100) -> list[ClockView]:
+    """Open clocks past their deadline that nobody has escalated yet, locked for this
+    transaction (skipped by other workers on PostgreSQL)."""
+    query = (
+        select(SlaClock)
+        .where(
+            SlaClock.stopped_at.is_(None),
+            SlaClock.breached_at.is_(None),
+            SlaClock.deadline <= now,
+        )
+        .order_by(SlaClock.deadline, SlaClock.id)
+        .limit(limit)
+    )
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    return [_view(row) for row in connection.execute(query)]
+
+
+def mark_breached(connection: Connection, clock_id: int, now: datetime) -> None:
+    connection.execute(update(SlaClock).where(SlaClock.id == clock_id).values(breached_at=now))
+
+
+def list_clocks(
+    connection: Connection,
+    *,
+    lead_id: int | None = None,
+    owner: str | None = None,
+    open_only: bool = False,
+    limit: int = 100,
+) -> list[ClockView]:
+    """Clocks, newest first."""
+    query = select(SlaClock).order_by(SlaClock.started_at.desc(), SlaClock.id.desc())
+    if lead_id is not None:
+        query = query.where(SlaClock.lead_id == lead_id)
+    if owner is not None:
+        query = query.where(SlaClock.owner == owner)
+    if open_only:
+        query = query.where(SlaClock.stopped_at.is_(None))
+    return [_view(row) for row in connection.execute(query.limit(limit))]

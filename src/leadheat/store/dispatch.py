@@ -1,0 +1,322 @@
+"""Reacting to a write, inside its transaction: which triggers fired, who owns the lead,
+when the SLA clock runs out, and which notifications go into the outbox.
+
+Because all of it commits with the change (or not at all), a lead that turned hot always
+has its clock and its alerts, and a rolled-back write leaves no alert behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from leadheat.playbook import TRIGGER_NAMES, Alert, Playbook, Speed, TriggerRule
+from leadheat.scoring.lead import one_line_reason, score_history
+from leadheat.scoring.temperature import Temperature
+from leadheat.speed.assignment import Rep, choose, eligible
+from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
+from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urgent
+from leadheat.store.clocks import ClockView, due_clocks, mark_breached, start_clock
+from leadheat.store.history import load_history
+from leadheat.store.leads import lead_attributes
+from leadheat.store.models import Lead
+from leadheat.store.outbox import enqueue
+from leadheat.store.ranking import judge_leads
+from leadheat.store.reps import list_reps, open_hot_counts, record_assignment
+from leadheat.times import format_duration, isoformat
+
+Arrivals = Mapping[int, Sequence[tuple[str, datetime]]]
+
+
+def standings(
+    connection: Connection, book: Playbook, now: datetime, lead_ids: Iterable[int]
+) -> dict[int, Standing]:
+    """Each lead's temperature, qualification and status now (leads with no state yet are
+    left out: they did not exist before the write)."""
+    return {
+        lead_id: Standing(
+            item.verdict.temperature, item.facts.qualified, item.status, item.verdict.reason
+        )
+        for lead_id, item in judge_leads(connection, book, now, list(lead_ids)).items()
+    }
+
+
+class Dispatcher:
+    """One reaction: compares standings, assigns, starts clocks, fills the outbox."""
+
+    def __init__(self, connection: Connection, book: Playbook, now: datetime) -> None:
+        self.connection = connection
+        self.book = book
+        self.now = now
+        self.notices = 0
+        self._reps: list[Rep] | None = None
+        self._open_hot: Counter[str] | None = None
+
+    # -- reps ---------------------------------------------------------------------------
+    def reps(self) -> list[Rep]:
+        if self._reps is None:
+            self._reps = list_reps(self.connection, lock=True)
+        return self._reps
+
+    def open_hot(self) -> Counter[str]:
+        if self._open_hot is None:
+            self._open_hot = open_hot_counts(
+                self.connection, self.book, self.now, [rep.email for rep in self.reps()]
+            )
+        return self._open_hot
+
+    def _rep(self, email: str | None) -> Rep | None:
+        if email is None:
+            return None
+        return next((r for r in self.reps() if r.email.casefold() == email.casefold()), None)
+
+    def assign(
+        self, lead_id: int, attributes: Mapping[str, Any], hot: bool, exclude: str | None = None
+    ) -> tuple[Rep | None, str]:
+        """Choose and record an owner for the lead; ``(None, why)`` when nobody can take it."""
+        candidates, why = eligible(self.book.speed.owners, attributes, self.reps())
+        if exclude is not None:
+            candidates = [rep for rep in candidates if rep.email != exclude]
+        rep = choose(candidates, self.open_hot())
+        if rep is None:
+            return None, f"{why}: no active rep with room"
+        self.connection.execute(
+            update(Lead).where(Lead.id == lead_id).values(owner=rep.email, updated_at=self.now)
+        )
+        record_assignment(self.connection, rep.email, self.now)
+        self._reps = [
+            Rep(
+                r.email,
+                r.name,
+                r.team,
+                r.active,
+                r.capacity,
+                r.weight,
+                r.assigned + 1,
+                self.now,
+            )
+            if r.email == rep.email
+            else r
+            for r in self.reps()
+        ]
+        if hot:
+            self.open_hot()[rep.email] += 1
+        return rep, why
+
+    # -- reacting to a write ------------------------------------------------------------
+    def react(
+        self, before: Mapping[int, Standing], lead_ids: Iterable[int], arrived: Arrivals
+    ) -> int:
+        """Fire the triggers of every lead the write touched; returns notifications queued."""
+        speed = self.book.speed
+        if not speed.enabled:
+            return 0
+        after = standings(self.connection, self.book, self.now, lead_ids)
+        candidates = [
+            lead_id
+            for lead_id, standing in after.items()
+            if standing.status == "open"
+            and (
+                standing.temperature is not Temperature.COLD
+                or standing.qualified
+                or lead_id in arrived
+            )
+        ]
+        if not candidates:
+            return 0
+        rows = {
+            row["id"]: row
+            for row in self.connection.execute(
+                select(Lead).where(Lead.id.in_(candidates))
+            ).mappings()
+        }
+        spans = {
+            name: sla_span(speed.trigger(name), BusinessCalendar.of(speed.team(None)))
+            for name in TRIGGER_NAMES
+        }
+        queued = 0
+        for lead_id in sorted(candidates):
+            row = rows[lead_id]
+            change = LeadChange(
+                lead_id,
+                before.get(lead_id),
+                after[lead_id],
+                row["created_at"],
+                row["owner"],
+                arrived.get(lead_id, ()),
+            )
+            chosen = most_urgent(lead_id, fired(change, speed, self.now), spans)
+            if chosen is not None:
+                queued += self._fire(chosen, row, after[lead_id])
+        self.notices += queued
+        return queued
+
+    def _fire(self, chosen: Fired, row: Mapping[Any, Any], standing: Standing) -> int:
+        rule = chosen.rule
+        speed = self.book.speed
+        owner = self._rep(row["owner"])
+        owner_email = row["owner"]
+        assignment = "kept the lead's owner"
+        if owner_email is None:
+            owner, assignment = self.assign(
+                row["id"], lead_attributes(row), standing.temperature is Temperature.HOT
+            )
+            owner_email = owner.email if owner is not None else None
+        team_name = owner.team if owner is not None else speed.default_team
+        team = speed.team(team_name)
+        due, _ = deadline(rule, team, self.now)
+        clock_id = start_clock(
+            self.connection,
+            row["id"],
+            rule.name,
+            owner_email,
+            team_name,
+            rule.business_hours,
+            self.now,
+            due,
+        )
+        score = score_history(load_history(self.connection, row["id"]), self.book, self.now)
+        payload: dict[str, Any] = {
+            "trigger": rule.name,
+            "also": list(chosen.also),
+            "at": isoformat(self.now),
+            "lead": {
+                "id": row["id"],
+                "email": row["email"],
+                "name": row["name"],
+                "title": row["title"],
+                "company": row["company"],
+                "temperature": score.temperature.value,
+                "grade": score.grade,
+                "heat": round(score.heat, 3),
+                "fit": score.fit.points,
+                "hot_until": isoformat(score.hot_until) if score.hot_until else None,
+            },
+            "owner": _owner(owner, owner_email),
+            "assignment": assignment,
+            "manager": team.manager,
+            "team": team_name,
+            "why": f"{score.reason}. {one_line_reason(score)}",
+            "action": rule.action,
+            "sla": rule.sla,
+            "deadline": isoformat(due),
+            "business_hours": rule.business_hours,
+        }
+        return self._queue(rule.name, row["id"], clock_id, payload)
+
+    def _queue(self, trigger: str, lead_id: int, clock_id: int, payload: dict[str, Any]) -> int:
+        queued = 0
+        for alert in self.book.speed.alerts:
+            if not alert.wants(trigger):
+                continue
+            target = _target(alert, payload)
+            if not target:
+                continue
+            enqueue(
+                self.connection,
+                lead_id=lead_id,
+                clock_id=clock_id,
+                trigger=trigger,
+                channel=alert.channel,
+                target=target,
+                secret_env=alert.secret_env if alert.channel == "webhook" else None,
+                payload=payload,
+                now=self.now,
+            )
+            queued += 1
+        return queued
+
+    # -- the clock running out ----------------------------------------------------------
+    def escalate(self, limit: int = 100) -> int:
+        """Mark clocks past their deadline as breached, tell the owner's manager (and
+        reassign, if the playbook says so). Returns clocks escalated."""
+        clocks = due_clocks(self.connection, self.now, limit)
+        for clock in clocks:
+            mark_breached(self.connection, clock.id, self.now)
+            self._breach(clock)
+        return len(clocks)
+
+    def _breach(self, clock: ClockView) -> None:
+        speed = self.book.speed
+        row = self.connection.execute(select(Lead).where(Lead.id == clock.lead_id)).mappings().one()
+        team = speed.team(clock.team)
+        reassigned = None
+        if speed.reassign_on_breach and self.book.speed.enabled:
+            rep, _ = self.assign(clock.lead_id, lead_attributes(row), False, exclude=clock.owner)
+            if rep is not None:
+                reassigned = rep.email
+                rule = _rule(speed, clock.trigger)
+                due, _ = deadline(rule, speed.team(rep.team), self.now)
+                start_clock(
+                    self.connection,
+                    clock.lead_id,
+                    clock.trigger,
+                    rep.email,
+                    rep.team,
+                    rule.business_hours,
+                    self.now,
+                    due,
+                )
+        overdue = self.now - clock.deadline
+        payload: dict[str, Any] = {
+            "trigger": "sla_breach",
+            "also": [],
+            "at": isoformat(self.now),
+            "lead": {
+                "id": row["id"],
+                "email": row["email"],
+                "name": row["name"],
+                "title": row["title"],
+                "company": row["company"],
+            },
+            "owner": _owner(self._rep(clock.owner), clock.owner),
+            "manager": team.manager,
+            "team": clock.team,
+            "why": f"no touch within the {clock.trigger} SLA",
+            "action": "Call the lead now, or reassign it.",
+            "sla": _rule(speed, clock.trigger).sla,
+            "deadline": isoformat(clock.deadline),
+            "breach": {
+                "trigger": clock.trigger,
+                "started_at": isoformat(clock.started_at),
+                "deadline": isoformat(clock.deadline),
+                "overdue_by": format_duration(max(timedelta(seconds=overdue // _SECOND), _SECOND)),
+                "reassigned_to": reassigned,
+            },
+        }
+        self._queue("sla_breach", clock.lead_id, clock.id, payload)
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _rule(speed: Speed, name: str) -> TriggerRule:
+    """The trigger a stored clock was started by (``hot`` if the name is no longer known)."""
+    return speed.trigger(next((known for known in TRIGGER_NAMES if known == name), "hot"))
+
+
+def _owner(rep: Rep | None, email: str | None) -> dict[str, Any] | None:
+    if email is None:
+        return None
+    return {"email": email, "name": rep.name if rep is not None else None}
+
+
+def _target(alert: Alert, payload: Mapping[str, Any]) -> str:
+    if alert.channel != "email":
+        return str(alert.url)
+    owner = payload.get("owner") or {}
+    addresses = []
+    for to in alert.to:
+        if to == "owner":
+            address = owner.get("email") or payload.get("manager")
+        elif to == "manager":
+            address = payload.get("manager")
+        else:
+            address = to
+        if address and address not in addresses:
+            addresses.append(address)
+    return ", ".join(addresses)
