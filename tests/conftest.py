@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from leadheat.service import Leadheat
+from receivers import MailBox, WebhookReceiver
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSTGRES_URL = os.environ.get("LEADHEAT_TEST_POSTGRES_URL")
@@ -72,7 +73,7 @@ def lh(db_url: str, clock: Clock) -> Iterator[Leadheat]:
 class LiveServer:
     """leadheat's HTTP API served by uvicorn on a free loopback port, in a thread."""
 
-    def __init__(self, lh: Leadheat) -> None:
+    def __init__(self, lh: Leadheat, *, worker: bool = False) -> None:
         import socket
         import threading
 
@@ -86,7 +87,7 @@ class LiveServer:
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.lh = lh
-        app = create_app(Settings(database_url=lh.url), lh=lh)
+        app = create_app(Settings(database_url=lh.url), lh=lh, worker=worker)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -125,3 +126,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data sets not found at {SHARED_DATA} (CI always has them)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server on loopback that records webhooks (set ``fail_first`` and
+    ``stall_first`` before the first request to make it misbehave)."""
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, MailBox]]:
+    """A real SMTP server (aiosmtpd) on loopback: ``(LEADHEAT_SMTP_URL, mailbox)``."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = MailBox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield f"smtp://127.0.0.1:{port}", box
+    controller.stop()

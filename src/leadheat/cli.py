@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,10 +33,11 @@ from leadheat.ingest.csv_files import (
 )
 from leadheat.ingest.keys import LeadKeyError
 from leadheat.playbook import PlaybookError, parse_playbook
+from leadheat.predict.cli import model_app
 from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
 from leadheat.settings import Settings
 from leadheat.times import TimeFormatError, isoformat, parse_instant
-from leadheat.views import row_json, view_json
+from leadheat.views import clock_json, delivery_json, rep_json, row_json, view_json
 
 app = typer.Typer(
     help="leadheat: which leads are hot right now, and why.",
@@ -52,6 +53,16 @@ keys_app = typer.Typer(help="API keys for machines: create, list, revoke.", no_a
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
+app.add_typer(model_app, name="model")
+reps_app = typer.Typer(
+    help="Sales reps who own leads: add, list, pause, resume.", no_args_is_help=True
+)
+app.add_typer(reps_app, name="reps")
+deliveries_app = typer.Typer(
+    help="Notifications: what was sent, what waits, what failed; retry; the signing secret.",
+    invoke_without_command=True,
+)
+app.add_typer(deliveries_app, name="deliveries")
 
 out = Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -103,6 +114,14 @@ AtOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="At most N leads.")]
+TriggersOption = Annotated[
+    bool,
+    typer.Option(
+        "--triggers/--no-triggers",
+        help="Fire speed-to-lead triggers (alerts, SLA clocks) for what the file changes; "
+        "off by default: imports are usually history.",
+    ),
+]
 SkipBadOption = Annotated[
     Path | None,
     typer.Option("--skip-bad", help="Store the good rows; write bad rows with reasons to FILE."),
@@ -146,6 +165,13 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also run the notification worker in this process (default: yes).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (REST under /api/v1, Segment-compatible /v1, docs at /docs)."""
     import uvicorn
@@ -153,10 +179,58 @@ def serve(
     from leadheat.api import create_app
 
     lh = _open()
-    application = create_app(Settings(database_url=_State.url), lh=lh)
+    settings = Settings(database_url=_State.url)
+    application = create_app(settings, lh=lh, worker=worker)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    out.print(f"leadheat serving {_State.url} at http://{shown}:{port}  (API docs: /docs)")
+    out.print(
+        f"leadheat serving {_State.url} at http://{shown}:{port}  (API docs: /docs)"
+        + ("" if worker else "  [no worker: run `leadheat worker`]")
+    )
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Do what is due now, then exit (for cron and tests).")
+    ] = False,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            "--poll", min=0.05, help="Seconds between looks (default LEADHEAT_WORKER_POLL)."
+        ),
+    ] = None,
+) -> None:
+    """Send alerts from the outbox (with retries) and escalate SLA breaches.
+
+    Any number of workers may run against one PostgreSQL database.
+    """
+    import signal
+    import threading
+
+    from leadheat.delivery.worker import Worker
+
+    lh = _open()
+    lh.playbook()
+    settings = Settings(database_url=_State.url)
+    if poll is not None:
+        settings = settings.model_copy(update={"worker_poll": poll})
+    runner = Worker(lh, settings)
+    try:
+        if once:
+            report = runner.run_once()
+            out.print(
+                f"escalated {report.escalated}, delivered {report.delivered}, "
+                f"retrying {report.retrying}, failed {report.failed}"
+            )
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        err.print(f"leadheat worker on {_State.url} (Ctrl-C to stop)")
+        with suppress(KeyboardInterrupt):
+            runner.run(stop)
+    finally:
+        runner.close()
 
 
 # -- API keys ------------------------------------------------------------------------------
@@ -333,6 +407,7 @@ def import_leads(
         typer.Option("--map", help='Rename a column: "CSV column=field" (repeatable).'),
     ] = None,
     skip_bad: SkipBadOption = None,
+    triggers: TriggersOption = False,
 ) -> None:
     """Create or update leads; columns become fields and attributes."""
     lh = _open()
@@ -340,7 +415,9 @@ def import_leads(
     with _progress(file) as progress:
         parsed = parse_leads(file, parse_mapping(map_ or []), progress)
     rows = _settle(file, parsed, skip_bad)
-    report = lh.upsert_leads([LeadInput(r.keys, r.fields, r.created_at) for r in rows])
+    report = lh.upsert_leads(
+        [LeadInput(r.keys, r.fields, r.created_at) for r in rows], react=triggers
+    )
     _summary(
         parsed.read,
         report.created + report.updated,
@@ -351,14 +428,16 @@ def import_leads(
 
 
 @import_app.command("events")
-def import_events(file: Path, skip_bad: SkipBadOption = None) -> None:
+def import_events(
+    file: Path, skip_bad: SkipBadOption = None, triggers: TriggersOption = False
+) -> None:
     """Import events: lead, type, timestamp, optional id; other columns are properties."""
     lh = _open()
     _, book = lh.playbook()
     with _progress(file) as progress:
         parsed = parse_events(file, lh.clock(), book.ingest.future_tolerance, progress)
     _set_aside(file, parsed.bad, skip_bad)
-    report = lh.record_events(parsed.batch)
+    report = lh.record_events(parsed.batch, react=triggers)
     _summary(
         parsed.read,
         report.stored,
@@ -554,6 +633,146 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         out.print(
             f"  {kind}: {status['state']}" + (f" ({status['value']})" if status["value"] else "")
         )
+
+
+# -- speed to lead ------------------------------------------------------------------------
+@reps_app.command("add")
+def reps_add(
+    email: str,
+    name: Annotated[str | None, typer.Option("--name", help="Shown in alerts.")] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="A team of [speed.teams] (default team if not).")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option("--capacity", min=0, help="Most open hot leads at once.")
+    ] = None,
+    weight: Annotated[
+        float, typer.Option("--weight", min=0.01, help="Round-robin share (2 = twice the leads).")
+    ] = 1.0,
+) -> None:
+    """Add a rep (or update one): they join round robin level with the others."""
+    rep = _open().add_rep(email, name=name, team=team, capacity=capacity, weight=weight)
+    out.print(f"rep {rep.email} in team {rep.team}" + ("" if rep.active else " (paused)"))
+
+
+@reps_app.command("list")
+def reps_list(as_json: JsonOption = False) -> None:
+    """Every rep: team, active or paused, capacity, weight, leads assigned, open hot leads."""
+    found = _open().reps()
+    data = [rep_json(rep, count) for rep, count in found]
+    if as_json:
+        _emit(data)
+        return
+    table = Table("email", "name", "team", "active", "open hot", "capacity", "weight", "assigned")
+    for item in data:
+        table.add_row(
+            item["email"],
+            item["name"] or "",
+            item["team"],
+            "yes" if item["active"] else "paused",
+            str(item["open_hot"]),
+            "" if item["capacity"] is None else str(item["capacity"]),
+            f"{item['weight']:g}",
+            str(item["assigned"]),
+        )
+    out.print(table)
+
+
+@reps_app.command("pause")
+def reps_pause(email: str) -> None:
+    """Stop giving a rep new leads (holiday, full pipeline); they keep the ones they have."""
+    rep = _open().set_rep_active(email, False)
+    out.print(f"paused {rep.email}")
+
+
+@reps_app.command("resume")
+def reps_resume(email: str) -> None:
+    """Give a paused rep new leads again."""
+    rep = _open().set_rep_active(email, True)
+    out.print(f"resumed {rep.email}")
+
+
+@deliveries_app.callback()
+def deliveries(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending, delivered or failed.")
+    ] = None,
+    lead: Annotated[str | None, typer.Option("--lead", help="Only this lead's.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List notifications, newest first: channel, trigger, status, attempts, last error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _open().deliveries(status=status, lead=lead, limit=limit)
+    data = [delivery_json(item) for item in found]
+    if as_json:
+        _emit(data)
+        return
+    table = Table(
+        "id", "created", "trigger", "channel", "target", "lead", "status", "tries", "error"
+    )
+    for item in data:
+        table.add_row(
+            str(item["id"]),
+            item["created_at"],
+            item["trigger"],
+            item["channel"],
+            item["target"],
+            item["lead"]["email"] or str(item["lead"]["id"]),
+            item["status"],
+            str(item["attempts"]),
+            (item["last_error"] or "")[:60],
+        )
+    out.print(table)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(delivery_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Send a failed notification again (the worker picks it up at once)."""
+    _open().retry_delivery(delivery_id)
+    out.print(f"notification {delivery_id} will be sent again")
+
+
+@deliveries_app.command("secret")
+def deliveries_secret() -> None:
+    """Print the database's webhook signing secret (when LEADHEAT_WEBHOOK_SECRET is unset)."""
+    out.print(_open().signing_secret())
+
+
+@app.command()
+def sla(
+    lead: Annotated[str | None, typer.Option("--lead", help="Only this lead's clocks.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this rep's clocks.")] = None,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only clocks still running (no touch yet).")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """SLA clocks: trigger, owner, deadline, time to first touch, met or breached."""
+    lh = _open()
+    now = lh.clock()
+    data = [
+        clock_json(c, now)
+        for c in lh.sla_clocks(lead=lead, owner=owner, open_only=open_only, limit=limit)
+    ]
+    if as_json:
+        _emit(data)
+        return
+    table = Table("lead", "trigger", "owner", "started", "deadline", "response", "state")
+    for item in data:
+        table.add_row(
+            str(item["lead"]),
+            item["trigger"],
+            item["owner"] or "(nobody)",
+            item["started_at"],
+            item["deadline"],
+            "" if item["response_seconds"] is None else f"{item['response_seconds']:.0f}s",
+            item["state"],
+        )
+    out.print(table)
 
 
 ERRORS = (

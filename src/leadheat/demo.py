@@ -550,14 +550,16 @@ def load_demo(
     population = generate_demo(seed, now=now or lh.clock(), leads=leads)
     # Events first: they create every demo lead (each has at least one event), so the
     # upsert that follows only updates attributes.
-    record = lh.record_events(population.events)
-    imported = lh.upsert_leads(population.leads)
+    record = lh.record_events(population.events, react=False)
+    imported = lh.upsert_leads(population.leads, react=False)
     ids = {
         lead.keys[0].value: lead_id
         for lead, lead_id in zip(population.leads, imported.lead_ids, strict=True)
     }
     fresh = {email for email, lead_id in ids.items() if lead_id in record.lead_ids}
-    evidence, _ = lh.record_evidence([e for e in population.evidence if e.lead.value in fresh])
+    evidence, _ = lh.record_evidence(
+        [e for e in population.evidence if e.lead.value in fresh], react=False
+    )
     touches, _ = lh.record_touches([t for t in population.touches if t.lead.value in fresh])
     outcomes, _ = lh.record_outcomes([o for o in population.outcomes if o.lead.value in fresh])
     return DemoSummary(

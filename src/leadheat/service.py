@@ -1,6 +1,6 @@
 """The Python API: one object over one database, used by the CLI, the HTTP API and tests.
 
->>> from datetime import UTC, datetime
+>>> from datetime import UTC, datetime, timedelta
 >>> lh = Leadheat("sqlite://", clock=lambda: datetime(2024, 6, 1, tzinfo=UTC))
 >>> lh.init()
 1
@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,9 +30,11 @@ from leadheat.ingest.segment import Message
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
-from leadheat.store import playbooks
-from leadheat.store.clocks import stop_clocks
+from leadheat.speed.assignment import Rep
+from leadheat.store import outbox, playbooks, reps
+from leadheat.store.clocks import ClockView, due_clocks, list_clocks, stop_clocks
 from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate, writer
+from leadheat.store.dispatch import Dispatcher
 from leadheat.store.driver import chunked
 from leadheat.store.events import (
     EventBatch,
@@ -52,7 +54,7 @@ from leadheat.store.leads import (
     upsert_leads,
 )
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Touch
-from leadheat.store.outbox import signing_secret
+from leadheat.store.outbox import DELIVERY_STATUSES, DeliveryView, signing_secret
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
@@ -918,6 +920,130 @@ class Leadheat:
         self._key_cache[key] = (info, now + KEY_CACHE_SECONDS)
         return info
 
+    # -- speed to lead: reps, clocks, the outbox -----------------------------------------
+    def add_rep(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        team: str | None = None,
+        capacity: int | None = None,
+        weight: float = 1.0,
+    ) -> Rep:
+        """Add a rep who can own leads (or update one); new reps join round robin level
+        with the others."""
+        _, book = self.playbook()
+        team = team or book.speed.default_team
+        if book.speed.teams and team not in book.speed.teams and team != book.speed.default_team:
+            raise LeadheatError(
+                f"team {team!r} is not in the playbook's [speed.teams] "
+                f"({', '.join(sorted(book.speed.teams))})"
+            )
+        with self._writer.begin() as connection:
+            try:
+                return reps.add_rep(
+                    connection,
+                    email,
+                    self.clock(),
+                    name=name,
+                    team=team,
+                    capacity=capacity,
+                    weight=weight,
+                )
+            except ValueError as error:
+                raise LeadheatError(str(error)) from None
+
+    def reps(self) -> list[tuple[Rep, int]]:
+        """Every rep with the number of open hot leads they own now."""
+        _, book = self.playbook()
+        with self.engine.connect() as connection:
+            found = reps.list_reps(connection)
+            counts = reps.open_hot_counts(
+                connection, book, self.clock(), [rep.email for rep in found]
+            )
+        return [(rep, counts.get(rep.email, 0)) for rep in found]
+
+    def set_rep_active(self, email: str, active: bool) -> Rep:
+        """Pause a rep (no new leads; they keep theirs) or resume them."""
+        with self._writer.begin() as connection:
+            try:
+                return reps.set_active(connection, email, active)
+            except reps.UnknownRepError as error:
+                raise UnknownLeadError(str(error)) from None
+
+    def sla_clocks(
+        self,
+        *,
+        lead: str | int | None = None,
+        owner: str | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+    ) -> list[ClockView]:
+        """SLA clocks, newest first: per lead, per rep, or only those still running."""
+        with self.engine.connect() as connection:
+            lead_id = self._lead_id(connection, lead) if lead is not None else None
+            return list_clocks(
+                connection, lead_id=lead_id, owner=owner, open_only=open_only, limit=limit
+            )
+
+    def escalate(self) -> int:
+        """Escalate every SLA clock past its deadline (the worker calls this)."""
+        _, book = self.playbook()
+        now = self.clock()
+        with self.engine.connect() as connection:  # a read first: most passes find nothing
+            if not due_clocks(connection, now, 1, lock=False):
+                return 0
+        count, queued = self._write(lambda c: _escalate(c, book, now))
+        if queued:
+            self.outbox_ready.set()
+        return count
+
+    def claim_deliveries(self, lease: timedelta, limit: int = 20) -> list[DeliveryView]:
+        """Lease due notifications to the calling worker."""
+        now = self.clock()
+        with self.engine.connect() as connection:  # a read first: most passes find nothing
+            if not outbox.any_due(connection, now):
+                return []
+        with self._writer.begin() as connection:
+            return outbox.claim(connection, self.clock(), lease, limit)
+
+    def deliveries_done(self, delivery_ids: Sequence[int]) -> None:
+        """Record these notifications as delivered."""
+        if delivery_ids:
+            with self._writer.begin() as connection:
+                outbox.delivered(connection, delivery_ids, self.clock())
+
+    def delivery_failed(self, delivery_id: int, error: str, retry_in: timedelta | None) -> None:
+        """Record a failed attempt; retry after ``retry_in``, or give up when ``None``."""
+        now = self.clock()
+        with self._writer.begin() as connection:
+            outbox.failed(
+                connection, delivery_id, error, now + retry_in if retry_in is not None else None
+            )
+
+    def deliveries(
+        self, *, status: str | None = None, lead: str | int | None = None, limit: int = 100
+    ) -> list[DeliveryView]:
+        """Notifications, newest first: what was sent, what is waiting, what failed."""
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise LeadheatError(f"status {status!r} must be one of {', '.join(DELIVERY_STATUSES)}")
+        with self.engine.connect() as connection:
+            lead_id = self._lead_id(connection, lead) if lead is not None else None
+            return outbox.list_deliveries(connection, status=status, lead_id=lead_id, limit=limit)
+
+    def retry_delivery(self, delivery_id: int) -> None:
+        """Send a failed notification again now."""
+        with self._writer.begin() as connection:
+            if not outbox.retry(connection, delivery_id, self.clock()):
+                raise LeadheatError(f"no undelivered notification with id {delivery_id}")
+        self.outbox_ready.set()
+
+    def signing_secret(self) -> str:
+        """The database's own webhook signing secret (used when ``LEADHEAT_WEBHOOK_SECRET``
+        and the alert's ``secret_env`` are unset)."""
+        with self._writer.begin() as connection:
+            return outbox.signing_secret(connection, self.clock())
+
     def show(self, lead: str | int, at: datetime | None = None) -> LeadView:
         """A lead's full, explained score as of ``at`` (default now), from its history."""
         version, book = self.playbook()
@@ -932,6 +1058,11 @@ class Leadheat:
             touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
         score = score_history(history, book, now)
         return LeadView({**row, "attributes": lead_attributes(row)}, score, touches, version)
+
+
+def _escalate(connection: Connection, book: Playbook, now: datetime) -> tuple[int, int]:
+    dispatcher = Dispatcher(connection, book, now)
+    return dispatcher.escalate(), dispatcher.notices
 
 
 def _lost_race(error: IntegrityError) -> bool:

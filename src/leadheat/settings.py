@@ -3,14 +3,32 @@ leadheat; nothing reads the environment at import time."""
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadheat.store.database import DEFAULT_URL
 
 
 class Settings(BaseSettings):
-    """``LEADHEAT_DATABASE_URL``: any SQLAlchemy URL (default ``sqlite:///leadheat.db``)."""
+    """Where the data lives and how notifications leave (see README, "Settings").
+
+    Secrets (the SMTP password inside ``smtp_url``, the webhook secret) come from the
+    environment, never from the playbook, which every rep can read.
+    """
 
     model_config = SettingsConfigDict(env_prefix="LEADHEAT_")
 
     database_url: str = DEFAULT_URL
+    smtp_url: str | None = None
+    """``smtp://user:password@host:587?starttls=true`` or ``smtps://…:465``."""
+    mail_from: str = "leadheat@localhost"
+    webhook_secret: str | None = None
+    """Signs webhooks (``X-Leadheat-Signature``); unset, the database's own secret does."""
+    retry_base: float = Field(default=2.0, gt=0)
+    """Seconds before the first retry of a failed notification; doubles each time."""
+    retry_max: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    lease: float = Field(default=60.0, gt=0)
+    """Seconds a worker holds a notification it is sending before another may take it."""
+    worker_poll: float = Field(default=1.0, gt=0)
+    """Seconds between a worker's looks for due notifications and SLA breaches."""

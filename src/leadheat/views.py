@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import LeadScore, one_line_reason
 from leadheat.service import LeadRow, LeadView
+from leadheat.speed.assignment import Rep
+from leadheat.store.clocks import ClockView
 from leadheat.store.models import COMMON_FIELDS
+from leadheat.store.outbox import DeliveryView
 from leadheat.times import isoformat
 
 
@@ -121,3 +125,58 @@ def view_json(view: LeadView, qualified_at: float) -> dict[str, Any]:
         "events": score.events_seen,
         "playbook_version": view.playbook_version,
     }
+
+
+def clock_json(clock: ClockView, now: datetime) -> dict[str, Any]:
+    """An SLA clock for ``--json`` and the API."""
+    return {
+        "id": clock.id,
+        "lead": clock.lead_id,
+        "trigger": clock.trigger,
+        "owner": clock.owner,
+        "team": clock.team,
+        "started_at": isoformat(clock.started_at),
+        "deadline": isoformat(clock.deadline),
+        "stopped_at": isoformat(clock.stopped_at),
+        "response_seconds": None if clock.response is None else clock.response.total_seconds(),
+        "touched_by": clock.touched_by,
+        "breached_at": isoformat(clock.breached_at),
+        "state": clock.state(now),
+    }
+
+
+def delivery_json(item: DeliveryView) -> dict[str, Any]:
+    """A notification for ``--json`` and the API (the payload as sent)."""
+    lead = item.payload.get("lead") or {}
+    return {
+        "id": item.id,
+        "key": item.key,
+        "trigger": item.trigger,
+        "channel": item.channel,
+        "target": item.target,
+        "lead": {"id": item.lead_id, "email": lead.get("email")},
+        "status": item.status,
+        "attempts": item.attempts,
+        "next_attempt_at": isoformat(item.next_attempt_at),
+        "last_error": item.last_error,
+        "created_at": isoformat(item.created_at),
+        "delivered_at": isoformat(item.delivered_at),
+        "payload": dict(item.payload),
+    }
+
+
+def rep_json(rep: Rep, open_hot: int | None = None) -> dict[str, Any]:
+    """A rep for ``--json`` and the API (``open_hot`` when it was counted)."""
+    data: dict[str, Any] = {
+        "email": rep.email,
+        "name": rep.name,
+        "team": rep.team,
+        "active": rep.active,
+        "capacity": rep.capacity,
+        "weight": rep.weight,
+        "assigned": rep.assigned,
+        "last_assigned_at": isoformat(rep.last_assigned_at),
+    }
+    if open_hot is not None:
+        data["open_hot"] = open_hot
+    return data

@@ -6,21 +6,47 @@ REST under ``/api/v1`` (bearer API keys with scopes), Segment-compatible collect
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from leadheat import __version__
 from leadheat.api import errors
-from leadheat.api.routes import collect, leads, playbook
+from leadheat.api.routes import collect, leads, playbook, speed
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
 
-def create_app(settings: Settings | None = None, lh: Leadheat | None = None) -> FastAPI:
-    """The application over one database; the schema is migrated at start."""
+def create_app(
+    settings: Settings | None = None, lh: Leadheat | None = None, *, worker: bool = False
+) -> FastAPI:
+    """The application over one database; the schema is migrated at start.
+
+    ``worker=True`` runs the notification worker in a thread for the app's lifetime, woken
+    by every request that queues an alert (``leadheat serve`` does this by default).
+    """
     settings = settings or Settings()
     service = lh or Leadheat(settings.database_url)
     service.init()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not worker:
+            yield
+            return
+        from leadheat.delivery.worker import start_in_thread
+
+        thread, stop = start_in_thread(service, settings)
+        try:
+            yield
+        finally:
+            stop.set()
+            service.outbox_ready.set()
+            thread.join(timeout=15)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="leadheat",
         version=__version__,
         description=(
@@ -32,6 +58,7 @@ def create_app(settings: Settings | None = None, lh: Leadheat | None = None) -> 
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])
     app.include_router(playbook.router, tags=["playbook"])
+    app.include_router(speed.router, tags=["speed to lead"])
     app.include_router(collect.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -201,3 +201,66 @@ class SuccessOut(BaseModel):
     """What every collection endpoint answers: SDKs retry anything else."""
 
     success: bool = True
+
+
+class RetryOut(BaseModel):
+    ok: bool = True
+    id: int
+
+
+class RepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320, examples=["anna@example.com"])
+    name: str | None = Text
+    team: str | None = Field(default=None, max_length=100)
+    capacity: int | None = Field(default=None, ge=0, le=1_000_000)
+    weight: float = Field(default=1.0, gt=0, le=1000)
+
+
+class RepOut(BaseModel):
+    email: str
+    name: str | None
+    team: str
+    active: bool
+    capacity: int | None
+    weight: float
+    assigned: int
+    last_assigned_at: str | None
+    open_hot: int | None = None
+
+
+class DeliveryLead(BaseModel):
+    id: int | None
+    email: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    key: str
+    trigger: str
+    channel: str
+    target: str
+    lead: DeliveryLead
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    payload: dict[str, Any]
+
+
+class ClockOut(BaseModel):
+    id: int
+    lead: int
+    trigger: str
+    owner: str | None
+    team: str
+    started_at: str
+    deadline: str
+    stopped_at: str | None
+    response_seconds: float | None
+    touched_by: str | None
+    breached_at: str | None
+    state: Literal["running", "met", "missed", "breached"]

@@ -68,7 +68,42 @@ def start_clock(
     business_hours: bool,
     started_at: datetime,
     deadline: datetime,
+) -> tuple[int, datetime]:
+    """Start the lead's clock, or tighten the one already running: a lead has one clock at
+    a time, so one touch answers it and one breach escalates it. A later trigger with an
+    earlier deadline (the lead turned hot an hour after it was qualified) takes it over; the
+    start stays, because the lead has waited since then. Returns ``(clock id, deadline)``."""
+    running = connection.execute(
+        select(SlaClock.id, SlaClock.deadline)
+        .where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
+        .where(SlaClock.breached_at.is_(None))
+        .order_by(SlaClock.id.desc())
+    ).first()
+    if running is not None:
+        if deadline < running.deadline:
+            connection.execute(
+                update(SlaClock)
+                .where(SlaClock.id == running.id)
+                .values(trigger=trigger, deadline=deadline, business_hours=business_hours)
+            )
+            return running.id, deadline
+        return running.id, running.deadline
+    return start_clock_after_breach(
+        connection, lead_id, trigger, owner, team, business_hours, started_at, deadline
+    ), deadline
+
+
+def start_clock_after_breach(
+    connection: Connection,
+    lead_id: int,
+    trigger: str,
+    owner: str | None,
+    team: str,
+    business_hours: bool,
+    started_at: datetime,
+    deadline: datetime,
 ) -> int:
+    """A new clock regardless of others (a reassigned lead gets its new owner's own)."""
     result = connection.execute(
         insert(SlaClock)
         .values(
@@ -122,9 +157,11 @@ def stop_clocks(
     return stopped
 
 
-def due_clocks(connection: Connection, now: datetime, limit: int = 100) -> list[ClockView]:
+def due_clocks(
+    connection: Connection, now: datetime, limit: int = 100, *, lock: bool = True
+) -> list[ClockView]:
     """Open clocks past their deadline that nobody has escalated yet, locked for this
-    transaction (skipped by other workers on PostgreSQL)."""
+    transaction unless ``lock=False`` (skipped by other workers on PostgreSQL)."""
     query = (
         select(SlaClock)
         .where(
@@ -135,7 +172,7 @@ def due_clocks(connection: Connection, now: datetime, limit: int = 100) -> list[
         .order_by(SlaClock.deadline, SlaClock.id)
         .limit(limit)
     )
-    if connection.dialect.name != "sqlite":
+    if lock and connection.dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True)
     return [_view(row) for row in connection.execute(query)]
 

@@ -20,7 +20,13 @@ from leadheat.scoring.temperature import Temperature
 from leadheat.speed.assignment import Rep, choose, eligible
 from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
 from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urgent
-from leadheat.store.clocks import ClockView, due_clocks, mark_breached, start_clock
+from leadheat.store.clocks import (
+    ClockView,
+    due_clocks,
+    mark_breached,
+    start_clock,
+    start_clock_after_breach,
+)
 from leadheat.store.history import load_history
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead
@@ -63,10 +69,11 @@ class Dispatcher:
         return self._reps
 
     def open_hot(self) -> Counter[str]:
+        """Open hot leads of the reps that have a capacity (the only ones it matters for:
+        counting costs a look at each of their hot leads)."""
         if self._open_hot is None:
-            self._open_hot = open_hot_counts(
-                self.connection, self.book, self.now, [rep.email for rep in self.reps()]
-            )
+            limited = [rep.email for rep in self.reps() if rep.capacity is not None]
+            self._open_hot = open_hot_counts(self.connection, self.book, self.now, limited)
         return self._open_hot
 
     def _rep(self, email: str | None) -> Rep | None:
@@ -169,7 +176,7 @@ class Dispatcher:
         team_name = owner.team if owner is not None else speed.default_team
         team = speed.team(team_name)
         due, _ = deadline(rule, team, self.now)
-        clock_id = start_clock(
+        clock_id, due = start_clock(
             self.connection,
             row["id"],
             rule.name,
@@ -237,10 +244,10 @@ class Dispatcher:
         clocks = due_clocks(self.connection, self.now, limit)
         for clock in clocks:
             mark_breached(self.connection, clock.id, self.now)
-            self._breach(clock)
+            self.notices += self._breach(clock)
         return len(clocks)
 
-    def _breach(self, clock: ClockView) -> None:
+    def _breach(self, clock: ClockView) -> int:
         speed = self.book.speed
         row = self.connection.execute(select(Lead).where(Lead.id == clock.lead_id)).mappings().one()
         team = speed.team(clock.team)
@@ -251,7 +258,7 @@ class Dispatcher:
                 reassigned = rep.email
                 rule = _rule(speed, clock.trigger)
                 due, _ = deadline(rule, speed.team(rep.team), self.now)
-                start_clock(
+                start_clock_after_breach(
                     self.connection,
                     clock.lead_id,
                     clock.trigger,
@@ -288,7 +295,7 @@ class Dispatcher:
                 "reassigned_to": reassigned,
             },
         }
-        self._queue("sla_breach", clock.lead_id, clock.id, payload)
+        return self._queue("sla_breach", clock.lead_id, clock.id, payload)
 
 
 _SECOND = timedelta(seconds=1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 from leadheat.store.models import Delivery, Secret
 
 SIGNING_SECRET = "webhook_signing"
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,23 @@ def claim(
     return [_view(row) for row in rows]
 
 
-def delivered(connection: Connection, delivery_id: int, now: datetime) -> None:
+def any_due(connection: Connection, now: datetime) -> bool:
+    """Whether some notification is due (a cheap read before taking the write lock)."""
+    return (
+        connection.execute(
+            select(Delivery.id)
+            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+            .where((Delivery.leased_until.is_(None)) | (Delivery.leased_until <= now))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def delivered(connection: Connection, delivery_ids: Sequence[int], now: datetime) -> None:
     connection.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id)
+        .where(Delivery.id.in_(list(delivery_ids)))
         .values(status="delivered", delivered_at=now, leased_until=None, last_error=None)
     )
 

@@ -1,0 +1,1 @@
+"""Getting notifications out: senders for each channel and the worker that drives them."""

@@ -1,0 +1,156 @@
+"""One function per channel: send a stored notification, say whether to try again.
+
+Each returns normally on success and raises :class:`SendError` on failure, with
+``permanent`` set when retrying cannot help (a webhook that answers 404, an address the
+mail server refuses).
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+
+from leadheat import __version__
+from leadheat.speed.messages import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    email_message,
+    sign,
+    slack_message,
+)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+    try:
+        response = client.post(url, content=body, headers=dict(headers))
+    except httpx.HTTPError as error:
+        raise SendError(f"{type(error).__name__}: {error}") from None
+    if response.is_success:
+        return
+    permanent = 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_STATUS
+    raise SendError(f"HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
+
+
+def send_webhook(
+    client: httpx.Client, url: str, payload: Mapping[str, Any], key: str, secret: bytes
+) -> None:
+    """POST the JSON payload, signed: ``X-Leadheat-Signature: sha256=HMAC(secret,
+    "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    stamp = int(time.time())
+    _post(
+        client,
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": f"leadheat/{__version__}",
+            IDEMPOTENCY_HEADER: key,
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: sign(secret, stamp, body),
+            "X-Leadheat-Trigger": str(payload.get("trigger")),
+        },
+    )
+
+
+def send_slack(client: httpx.Client, url: str, payload: Mapping[str, Any], key: str) -> None:
+    """POST a Slack incoming-webhook message (``text`` plus blocks)."""
+    body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
+    _post(
+        client,
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": f"leadheat/{__version__}",
+            IDEMPOTENCY_HEADER: key,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where mail goes, from ``smtp://user:password@host:port?starttls=true`` (or
+    ``smtps://`` for TLS from the first byte)."""
+
+    host: str
+    port: int
+    tls: bool
+    starttls: bool
+    user: str | None
+    password: str | None
+    timeout: float
+
+    @staticmethod
+    def from_url(url: str, timeout: float = 10.0) -> SmtpServer:
+        """
+        >>> server = SmtpServer.from_url("smtp://bot:p%40ss@mail.example.com:587?starttls=1")
+        >>> server.host, server.port, server.starttls, server.password
+        ('mail.example.com', 587, True, 'p@ss')
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(f"LEADHEAT_SMTP_URL {url!r} must look like smtp://host:port")
+        query = parse_qs(parts.query)
+        starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+        return SmtpServer(
+            host=parts.hostname,
+            port=parts.port or (465 if parts.scheme == "smtps" else 25),
+            tls=parts.scheme == "smtps",
+            starttls=starttls,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            timeout=timeout,
+        )
+
+
+def send_email(
+    server: SmtpServer | None, sender: str, to: str, payload: Mapping[str, Any], key: str
+) -> None:
+    """Send the alert as a plain-text email to the comma-separated addresses ``to``."""
+    if server is None:
+        raise SendError("no SMTP server configured: set LEADHEAT_SMTP_URL")
+    recipients = [address.strip() for address in to.split(",") if address.strip()]
+    message = email_message(payload, sender, recipients, key)
+    try:
+        smtp: smtplib.SMTP
+        if server.tls:
+            smtp = smtplib.SMTP_SSL(
+                server.host,
+                server.port,
+                timeout=server.timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+        with smtp:
+            if server.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if server.user:
+                smtp.login(server.user, server.password or "")
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        raise SendError(f"recipients refused: {error.recipients}", permanent=True) from None
+    except smtplib.SMTPResponseException as error:
+        raise SendError(
+            f"SMTP {error.smtp_code}: {error.smtp_error!r}", permanent=error.smtp_code >= 500
+        ) from None
+    except (OSError, smtplib.SMTPException) as error:
+        raise SendError(f"{type(error).__name__}: {error}") from None

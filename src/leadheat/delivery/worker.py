@@ -1,0 +1,147 @@
+"""The worker: escalates SLA breaches and sends what the outbox holds, with retries.
+
+``leadheat worker`` runs one; ``leadheat serve`` runs one in a thread, woken the moment a
+request commits a notification, so an alert leaves within milliseconds rather than at the
+next poll. Any number may run against one PostgreSQL database: claims are exclusive leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from leadheat.delivery.senders import SendError, SmtpServer, send_email, send_slack, send_webhook
+from leadheat.service import Leadheat
+from leadheat.settings import Settings
+from leadheat.store.outbox import DeliveryView
+
+log = logging.getLogger("leadheat.worker")
+
+
+@dataclass
+class WorkReport:
+    """What one pass did."""
+
+    escalated: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.escalated or self.delivered or self.retrying or self.failed)
+
+
+def backoff(attempts: int, base: float, cap: float, jitter: float = 0.1) -> timedelta:
+    """Wait before the next attempt: ``base · 2^(attempts−1)``, at most ``cap``, stretched by
+    up to ``jitter`` at random so that many failed alerts do not all retry at once.
+
+    >>> [backoff(n, 2, 3600, jitter=0).total_seconds() for n in (1, 2, 3, 13)]
+    [2.0, 4.0, 8.0, 3600.0]
+    """
+    seconds = min(cap, base * 2 ** min(attempts - 1, 60))
+    return timedelta(seconds=seconds * (1 + random.uniform(0, jitter)))
+
+
+class Worker:
+    """Sends notifications for one database."""
+
+    def __init__(self, lh: Leadheat, settings: Settings | None = None) -> None:
+        self.lh = lh
+        self.settings = settings or Settings(database_url=lh.url)
+        self.smtp = SmtpServer.from_url(self.settings.smtp_url) if self.settings.smtp_url else None
+        timeout = min(10.0, self.settings.lease / 2)
+        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._secret: bytes | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _signing_secret(self, env: str | None) -> bytes:
+        if env and os.environ.get(env):
+            return os.environ[env].encode()
+        if self.settings.webhook_secret:
+            return self.settings.webhook_secret.encode()
+        if self._secret is None:
+            self._secret = self.lh.signing_secret().encode()
+        return self._secret
+
+    def _send(self, item: DeliveryView) -> None:
+        if item.channel == "webhook":
+            secret = self._signing_secret(item.secret_env)
+            send_webhook(self.client, item.target, item.payload, item.key, secret)
+        elif item.channel == "slack":
+            send_slack(self.client, item.target, item.payload, item.key)
+        elif item.channel == "email":
+            send_email(self.smtp, self.settings.mail_from, item.target, item.payload, item.key)
+        else:
+            raise SendError(f"unknown channel {item.channel!r}", permanent=True)
+
+    def run_once(self, limit: int = 50) -> WorkReport:
+        """Escalate due SLA clocks, then send every notification that is due now.
+
+        Successes are recorded a batch at a time, in one short transaction, so that the
+        worker holds the database's write lock as little as possible while requests pour in.
+        """
+        report = WorkReport(escalated=self.lh.escalate())
+        lease = timedelta(seconds=self.settings.lease)
+        while True:
+            claimed = self.lh.claim_deliveries(lease, limit)
+            done = []
+            for item in claimed:
+                try:
+                    self._send(item)
+                except SendError as error:
+                    give_up = error.permanent or item.attempts + 1 >= self.settings.max_attempts
+                    wait = backoff(
+                        item.attempts + 1, self.settings.retry_base, self.settings.retry_max
+                    )
+                    self.lh.delivery_failed(item.id, str(error), None if give_up else wait)
+                    if give_up:
+                        report.failed += 1
+                        log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, error)
+                    else:
+                        report.retrying += 1
+                else:
+                    done.append(item.id)
+            self.lh.deliveries_done(done)
+            report.delivered += len(done)
+            if len(claimed) < limit:
+                return report
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; sleep between passes unless a write wakes it."""
+        while not stop.is_set():
+            try:
+                report = self.run_once()
+            except Exception:  # a database hiccup must not kill the loop: log, wait, go on
+                log.exception("worker pass failed; retrying")
+                report = WorkReport()
+            if report.busy:
+                continue
+            self.lh.outbox_ready.wait(self.settings.worker_poll)
+            self.lh.outbox_ready.clear()
+
+
+def start_in_thread(
+    lh: Leadheat, settings: Settings | None = None
+) -> tuple[threading.Thread, threading.Event]:
+    """A worker in a daemon thread (as ``serve`` runs it); set the event to stop it."""
+    stop = threading.Event()
+    worker = Worker(lh, settings)
+
+    def loop() -> None:
+        try:
+            worker.run(stop)
+        finally:
+            worker.close()
+
+    thread = threading.Thread(target=loop, name="leadheat-worker", daemon=True)
+    thread.start()
+    return thread, stop

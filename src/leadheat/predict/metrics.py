@@ -1,0 +1,102 @@
+"""How good a conversion score is, in the measures the benchmark and the CLI report.
+
+Two questions, two kinds of measure. *Does it rank?* ROC-AUC, PR-AUC (average precision) and
+the lift in the top decile (how many times the base rate the best-scored tenth converts at: what
+a team calling the top of its list gets). *Can its numbers be believed?* Brier score, log-loss
+and the expected calibration error. A rule score can rank but has no probabilities; it is
+calibrated before the second kind is asked of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float64]
+Outcomes = Sequence[int] | npt.NDArray[np.int_]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every measure for one set of predictions against outcomes."""
+
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    log_loss: float
+    lift_top_decile: float
+    calibration_error: float
+
+
+def lift_at(probabilities: Vector, outcomes: Outcomes, share: float = 0.1) -> float:
+    """Conversion rate of the best-scored ``share`` of rows over the overall rate.
+
+    Ties are broken by row order, so the answer does not depend on the sort's whims.
+
+    >>> lift_at(np.array([0.9, 0.1, 0.2, 0.3]), [1, 0, 0, 1], share=0.25)
+    2.0
+    """
+    y = np.asarray(outcomes, dtype=np.float64)
+    top = max(1, math.ceil(share * len(y)))
+    order = np.argsort(-probabilities, kind="stable")[:top]
+    return float(y[order].mean() / y.mean())
+
+
+def calibration_error(probabilities: Vector, outcomes: Outcomes, bins: int = 10) -> float:
+    """Expected calibration error over equal-frequency bins: the row-weighted mean gap
+    between predicted and observed rates.
+
+    Equal-frequency bins, because with equal-width ones most bins of a rare outcome are empty
+    and the error rests on a handful of rows.
+
+    >>> calibration_error(np.array([0.1, 0.1, 0.9, 0.9]), [0, 0, 1, 1], bins=2)
+    0.1
+    """
+    y = np.asarray(outcomes, dtype=np.float64)
+    order = np.argsort(probabilities, kind="stable")
+    gap = 0.0
+    for part in np.array_split(order, bins):
+        if len(part):
+            gap += len(part) * abs(float(probabilities[part].mean() - y[part].mean()))
+    return round(gap / len(y), 12)
+
+
+def reliability_curve(
+    probabilities: Vector, outcomes: Outcomes, bins: int = 10
+) -> tuple[Vector, Vector]:
+    """``(mean predicted, observed rate)`` per equal-frequency bin, for reliability plots.
+
+    >>> predicted, observed = reliability_curve(np.array([0.1, 0.2, 0.7, 0.9]), [0, 0, 1, 1], 2)
+    >>> predicted.round(2).tolist(), observed.tolist()
+    ([0.15, 0.8], [0.0, 1.0])
+    """
+    y = np.asarray(outcomes, dtype=np.float64)
+    parts = [p for p in np.array_split(np.argsort(probabilities, kind="stable"), bins) if len(p)]
+    predicted = np.array([probabilities[p].mean() for p in parts])
+    observed = np.array([y[p].mean() for p in parts])
+    return predicted, observed
+
+
+def score(probabilities: Vector, outcomes: Outcomes) -> Scores:
+    """All the measures at once; ``outcomes`` must hold both 0 and 1.
+
+    >>> s = score(np.array([0.8, 0.3, 0.6, 0.2]), [1, 0, 1, 0])
+    >>> s.roc_auc, round(s.brier, 4)
+    (1.0, 0.0825)
+    """
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(outcomes, dtype=np.int_)
+    clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
+    return Scores(
+        roc_auc=float(roc_auc_score(y, probabilities)),
+        pr_auc=float(average_precision_score(y, probabilities)),
+        brier=float(brier_score_loss(y, probabilities)),
+        log_loss=float(log_loss(y, clipped, labels=[0, 1])),
+        lift_top_decile=lift_at(probabilities, y),
+        calibration_error=calibration_error(probabilities, y),
+    )
