@@ -43,6 +43,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/import_events.py
 	$(BIN)/python bench/ingest_http.py
+	$(BIN)/python bench/speed_to_lead.py
 	$(BIN)/python bench/predict.py
 
 clean:
