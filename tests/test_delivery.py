@@ -353,6 +353,7 @@ def test_cli_reps_deliveries_sla_and_worker(
     assert '"trigger": "hot"' in run("sla", "--open", "--json")
     run("touch", "ana@example.com", "call")
     assert '"state": "met"' in run("sla", "--lead", "ana@example.com", "--json")
+    assert '"met": 1' in run("sla", "--by-rep", "--json")
     assert run("deliveries", "secret").startswith("whsec_")
     bad = runner.invoke(app, ["--db", db, "reps", "pause", "nobody@x.com"])
     assert bad.exit_code != 0

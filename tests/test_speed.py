@@ -242,6 +242,16 @@ def test_business_hours_sla_and_the_first_touch_stop_the_clock(
     assert stopped.state(clock.now) == "met" and stopped.touched_by == "anna@x.com"
     clock.now += timedelta(days=1)
     assert team.escalate() == 0
+    _lead(team, "bo@example.com")
+    team.track("bo@example.com", "demo_request")
+    clock.now += timedelta(hours=1)
+    assert team.escalate() == 1
+    timings = {t.owner: t for t in team.sla_by_rep()}
+    assert (timings["anna@x.com"].met, timings["anna@x.com"].median_response) == (
+        1,
+        timedelta(minutes=3),
+    )
+    assert timings["ben@x.com"].breached == 1 and timings["ben@x.com"].median_response is None
 
 
 def test_a_breach_tells_the_manager_and_can_reassign(db_url: str, clock: Clock) -> None:

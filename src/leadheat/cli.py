@@ -37,7 +37,14 @@ from leadheat.predict.cli import model_app
 from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
 from leadheat.settings import Settings
 from leadheat.times import TimeFormatError, isoformat, parse_instant
-from leadheat.views import clock_json, delivery_json, rep_json, row_json, view_json
+from leadheat.views import (
+    clock_json,
+    delivery_json,
+    rep_json,
+    row_json,
+    timing_json,
+    view_json,
+)
 
 app = typer.Typer(
     help="leadheat: which leads are hot right now, and why.",
@@ -749,11 +756,38 @@ def sla(
         bool, typer.Option("--open", help="Only clocks still running (no touch yet).")
     ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most N, newest first.")] = 50,
+    by_rep: Annotated[
+        bool, typer.Option("--by-rep", help="Per rep: met, missed, breached, median response.")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="With --by-rep: clocks started since then.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """SLA clocks: trigger, owner, deadline, time to first touch, met or breached."""
     lh = _open()
     now = lh.clock()
+    if by_rep:
+        timings = [timing_json(t) for t in lh.sla_by_rep(_at(since))]
+        if as_json:
+            _emit(timings)
+            return
+        summary = Table(
+            "owner", "clocks", "met", "missed", "breached", "running", "median response"
+        )
+        for item in timings:
+            median = item["median_response_seconds"]
+            summary.add_row(
+                item["owner"] or "(nobody)",
+                str(item["clocks"]),
+                str(item["met"]),
+                str(item["missed"]),
+                str(item["breached"]),
+                str(item["running"]),
+                "" if median is None else f"{median:.0f}s",
+            )
+        out.print(summary)
+        return
     data = [
         clock_json(c, now)
         for c in lh.sla_clocks(lead=lead, owner=owner, open_only=open_only, limit=limit)

@@ -32,7 +32,14 @@ from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_histor
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.speed.assignment import Rep
 from leadheat.store import outbox, playbooks, reps
-from leadheat.store.clocks import ClockView, due_clocks, list_clocks, stop_clocks
+from leadheat.store.clocks import (
+    ClockView,
+    RepTimings,
+    due_clocks,
+    list_clocks,
+    stop_clocks,
+    timings_by_rep,
+)
 from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate, writer
 from leadheat.store.dispatch import Dispatcher
 from leadheat.store.driver import chunked
@@ -985,6 +992,11 @@ class Leadheat:
             return list_clocks(
                 connection, lead_id=lead_id, owner=owner, open_only=open_only, limit=limit
             )
+
+    def sla_by_rep(self, since: datetime | None = None) -> list[RepTimings]:
+        """Per rep: clocks met, missed, breached and running, and the median response."""
+        with self.engine.connect() as connection:
+            return timings_by_rep(connection, self.clock(), since)
 
     def escalate(self) -> int:
         """Escalate every SLA clock past its deadline (the worker calls this)."""

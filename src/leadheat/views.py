@@ -10,7 +10,7 @@ from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import LeadScore, one_line_reason
 from leadheat.service import LeadRow, LeadView
 from leadheat.speed.assignment import Rep
-from leadheat.store.clocks import ClockView
+from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.store.outbox import DeliveryView
 from leadheat.times import isoformat
@@ -180,3 +180,17 @@ def rep_json(rep: Rep, open_hot: int | None = None) -> dict[str, Any]:
     if open_hot is not None:
         data["open_hot"] = open_hot
     return data
+
+
+def timing_json(timing: RepTimings) -> dict[str, Any]:
+    """One rep's SLA record for ``--json`` and the API."""
+    median = timing.median_response
+    return {
+        "owner": timing.owner,
+        "clocks": timing.clocks,
+        "met": timing.met,
+        "missed": timing.missed,
+        "breached": timing.breached,
+        "running": timing.running,
+        "median_response_seconds": None if median is None else median.total_seconds(),
+    }

@@ -74,12 +74,16 @@ def start_clock(
     earlier deadline (the lead turned hot an hour after it was qualified) takes it over; the
     start stays, because the lead has waited since then. Returns ``(clock id, deadline)``."""
     running = connection.execute(
-        select(SlaClock.id, SlaClock.deadline)
+        select(SlaClock.id, SlaClock.deadline, SlaClock.owner)
         .where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
         .where(SlaClock.breached_at.is_(None))
         .order_by(SlaClock.id.desc())
     ).first()
     if running is not None:
+        if running.owner is None and owner is not None:  # the lead found an owner since
+            connection.execute(
+                update(SlaClock).where(SlaClock.id == running.id).values(owner=owner, team=team)
+            )
         if deadline < running.deadline:
             connection.execute(
                 update(SlaClock)
@@ -198,3 +202,48 @@ def list_clocks(
     if open_only:
         query = query.where(SlaClock.stopped_at.is_(None))
     return [_view(row) for row in connection.execute(query.limit(limit))]
+
+
+@dataclass(frozen=True)
+class RepTimings:
+    """How fast one rep answers their clocks."""
+
+    owner: str | None
+    clocks: int
+    met: int
+    missed: int
+    breached: int
+    running: int
+    median_response: timedelta | None
+    """Median working time to the first touch, over the clocks that were touched."""
+
+
+def timings_by_rep(
+    connection: Connection, now: datetime, since: datetime | None = None
+) -> list[RepTimings]:
+    """Per rep (``None``: leads nobody could take), clocks started since ``since``."""
+    query = select(SlaClock)
+    if since is not None:
+        query = query.where(SlaClock.started_at >= since)
+    by_owner: dict[str | None, list[ClockView]] = {}
+    for row in connection.execute(query):
+        clock = _view(row)
+        by_owner.setdefault(clock.owner, []).append(clock)
+    result = []
+    for owner, clocks in sorted(
+        by_owner.items(), key=lambda item: (item[0] is None, item[0] or "")
+    ):
+        states = [clock.state(now) for clock in clocks]
+        responses = sorted(c.response for c in clocks if c.response is not None)
+        result.append(
+            RepTimings(
+                owner=owner,
+                clocks=len(clocks),
+                met=states.count("met"),
+                missed=states.count("missed"),
+                breached=states.count("breached"),
+                running=states.count("running"),
+                median_response=responses[len(responses) // 2] if responses else None,
+            )
+        )
+    return result

@@ -33,6 +33,7 @@ from leadheat.store.models import Lead
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
 from leadheat.store.reps import list_reps, open_hot_counts, record_assignment
+from leadheat.store.state import lock_states
 from leadheat.times import format_duration, isoformat
 
 Arrivals = Mapping[int, Sequence[tuple[str, datetime]]]
@@ -242,6 +243,9 @@ class Dispatcher:
         """Mark clocks past their deadline as breached, tell the owner's manager (and
         reassign, if the playbook says so). Returns clocks escalated."""
         clocks = due_clocks(self.connection, self.now, limit)
+        # lead states before reps, as every write does, so that no two transactions wait
+        # for each other in a circle
+        lock_states(self.connection, sorted({clock.lead_id for clock in clocks}))
         for clock in clocks:
             mark_breached(self.connection, clock.id, self.now)
             self.notices += self._breach(clock)
