@@ -34,9 +34,11 @@ from leadheat.ingest.csv_files import (
 from leadheat.ingest.keys import LeadKeyError
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.predict.cli import model_app
+from leadheat.predict.model import ModelFileError
+from leadheat.predict.table import TableError
 from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
 from leadheat.settings import Settings
-from leadheat.times import TimeFormatError, isoformat, parse_instant
+from leadheat.times import TimeFormatError, format_duration, isoformat, parse_instant
 from leadheat.views import (
     clock_json,
     delivery_json,
@@ -584,12 +586,25 @@ def leads(
     ] = None,
     at: AtOption = None,
     limit: LimitOption = None,
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="heat (hottest first), fit, or probability (the model's, highest first).",
+        ),
+    ] = "heat",
     as_json: JsonOption = False,
 ) -> None:
-    """Leads, hottest first."""
+    """Leads, hottest first (or best fit, or most likely to convert)."""
     if temperature is not None and temperature not in ("hot", "warm", "cold"):
         raise LeadheatError(f"--temperature {temperature!r} must be hot, warm or cold")
-    rows = _open().leads(temperature, _at(at), limit)
+    lh = _open()
+    if order == "heat":
+        rows = lh.leads(temperature, _at(at), limit)
+    else:
+        rows, _ = lh.browse(
+            temperature=temperature, order=order, at=_at(at), limit=limit or 1_000_000_000
+        )
     if as_json:
         _emit([row_json(r) for r in rows])
     else:
@@ -640,6 +655,90 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         out.print(
             f"  {kind}: {status['state']}" + (f" ({status['value']})" if status["value"] else "")
         )
+
+
+# -- the predictive model (from the database) --------------------------------------------
+def _current_model(lh: Leadheat) -> Any:
+    from leadheat.predict import team
+
+    found = team.current(lh)
+    if found is None:
+        raise LeadheatError("no model yet: run `leadheat model train`")
+    return found
+
+
+@model_app.command("evaluate")
+def model_evaluate(as_json: JsonOption = False) -> None:
+    """How the current model did on the latest 20% of decisions, beside the baselines."""
+    from leadheat.predict.cli import print_evaluation
+
+    info, _, _ = _current_model(_open())
+    if as_json:
+        _emit(
+            {
+                "version": info.version,
+                "trained_at": isoformat(info.trained_at),
+                "horizon": format_duration(info.horizon),
+                "playbook_version": info.playbook_version,
+                "rows": info.rows,
+                "positives": info.positives,
+                "censored": info.censored,
+                "evaluation": info.evaluation,
+            }
+        )
+        return
+    out.print(
+        f"model version {info.version}, trained {isoformat(info.trained_at)} on {info.rows} "
+        f"leads ({info.positives} won within {format_duration(info.horizon)}; "
+        f"{info.censored} censored), playbook version {info.playbook_version}"
+    )
+    print_evaluation(info.evaluation)
+
+
+@model_app.command("explain")
+def model_explain(
+    lead: str,
+    top: Annotated[int, typer.Option("--top", min=1, max=20, help="Factors each way.")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """A lead's probability of converting now, and the factors that raise and lower it most
+    (the model's own per-lead contributions, in log-odds)."""
+    from leadheat.predict import team
+
+    lh = _open()
+    found = team.explain(lh, lead, top)
+    if found is None:
+        raise LeadheatError("no model yet: run `leadheat model train`")
+    version, why = found
+    data = {
+        "lead": lead,
+        "model_version": version,
+        "probability": why.probability,
+        "raising": [
+            {"feature": f.feature, "value": f.value, "contribution": f.contribution}
+            for f in why.raising
+        ],
+        "lowering": [
+            {"feature": f.feature, "value": f.value, "contribution": f.contribution}
+            for f in why.lowering
+        ],
+    }
+    if as_json:
+        _emit(data)
+        return
+    out.print(f"{lead}: probability {why.probability:.1%} (model version {version})")
+    for word, factors in (("raises it", why.raising), ("lowers it", why.lowering)):
+        for factor in factors:
+            out.print(f"  {word}: {factor}")
+
+
+@model_app.command("score")
+def model_score() -> None:
+    """Store every open lead's probability as of now (run after big imports, or daily)."""
+    from leadheat.predict import team
+
+    count = team.score_leads(_open())
+    out.print(f"scored {count} open leads")
 
 
 # -- speed to lead ------------------------------------------------------------------------
@@ -811,6 +910,8 @@ def sla(
 
 ERRORS = (
     LeadheatError,
+    TableError,
+    ModelFileError,
     CsvImportError,
     PlaybookError,
     TimeFormatError,

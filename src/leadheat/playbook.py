@@ -152,6 +152,7 @@ class Temperature(_Section):
     churn_events: list[str] = Field(
         default_factory=lambda: ["trial_expired", "subscription_cancelled"]
     )
+    hot_min_probability: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Temperature:

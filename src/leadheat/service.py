@@ -60,7 +60,7 @@ from leadheat.store.leads import (
     merge_leads,
     upsert_leads,
 )
-from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, Outcome, Touch
+from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, LeadState, Outcome, Touch
 from leadheat.store.outbox import DELIVERY_STATUSES, DeliveryView, signing_secret
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
@@ -72,6 +72,7 @@ KEY_CACHE_SECONDS = 5.0
 RACE_RETRIES = 5
 T = TypeVar("T")
 PAGE_SCAN = 200
+ORDERS = ("heat", "fit", "probability")
 
 
 def utc_now() -> datetime:
@@ -134,6 +135,7 @@ class LeadRow:
     status: str
     reason: str
     last_engaged_at: datetime | None
+    probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ class LeadView:
     score: LeadScore
     touches: Sequence[TouchRecord]
     playbook_version: int
+    probability_at: datetime | None = None
+    """When the model's probability (``score.probability``) was computed."""
 
 
 class Leadheat:
@@ -753,6 +757,7 @@ class Leadheat:
                     status=item.status,
                     reason=item.verdict.reason,
                     last_engaged_at=item.facts.last_engaged_at,
+                    probability=item.facts.probability,
                 )
             )
         return rows
@@ -770,8 +775,8 @@ class Leadheat:
     ) -> tuple[list[LeadRow], bool]:
         """A page of leads, hottest (or best-fitting) first, with filters; and whether more
         follow. Pages of one ``at`` are a consistent snapshot of that instant."""
-        if order not in ("heat", "fit"):
-            raise LeadheatError(f"order {order!r} must be heat or fit")
+        if order not in ORDERS:
+            raise LeadheatError(f"order {order!r} must be one of {', '.join(ORDERS)}")
         _, book = self.playbook()
         now = at or self.clock()
         wanted = Temperature(temperature) if temperature is not None else None
@@ -1068,8 +1073,18 @@ class Leadheat:
                 row = load_lead(connection, lead_id)
             history = load_history(connection, lead_id)
             touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
-        score = score_history(history, book, now)
-        return LeadView({**row, "attributes": lead_attributes(row)}, score, touches, version)
+            stored = connection.execute(
+                select(LeadState.probability, LeadState.probability_at).where(
+                    LeadState.lead_id == lead_id
+                )
+            ).first()
+        probability, probability_at = stored if stored is not None else (None, None)
+        if at is not None:  # the stored probability is today's: no answer for the past
+            probability, probability_at = None, None
+        score = score_history(history, book, now, probability)
+        return LeadView(
+            {**row, "attributes": lead_attributes(row)}, score, touches, version, probability_at
+        )
 
 
 def _escalate(connection: Connection, book: Playbook, now: datetime) -> tuple[int, int]:

@@ -45,6 +45,7 @@ def row_json(row: LeadRow) -> dict[str, Any]:
         "status": row.status,
         "reason": row.reason,
         "last_engaged_at": isoformat(row.last_engaged_at),
+        "probability": row.probability,
     }
 
 
@@ -124,6 +125,8 @@ def view_json(view: LeadView, qualified_at: float) -> dict[str, Any]:
         ],
         "events": score.events_seen,
         "playbook_version": view.playbook_version,
+        "probability": score.probability,
+        "probability_at": isoformat(view.probability_at),
     }
 
 

@@ -157,6 +157,7 @@ class LeadRowOut(BaseModel):
     status: str
     reason: str
     last_engaged_at: str | None
+    probability: float | None = None
 
 
 class LeadPage(BaseModel):
@@ -181,6 +182,8 @@ class LeadOut(BaseModel):
     explanation: dict[str, Any]
     hot_until: str | None
     warm_until: str | None
+    probability: float | None = None
+    probability_at: str | None = None
 
 
 class TimelineItem(BaseModel):

@@ -22,7 +22,7 @@ from leadheat.predict.table import TableError, append_column, read_table
 PROBABILITY = "probability"
 
 model_app = typer.Typer(
-    help="Predict conversion from your own CSV data: train a model, then score new rows.",
+    help="Predict conversion: train on the team's history (or a CSV), evaluate, explain, score.",
     no_args_is_help=True,
 )
 out = Console(highlight=False, markup=False, soft_wrap=True)
@@ -33,7 +33,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 def _one_line_errors() -> Iterator[None]:
     try:
         yield
-    except (TableError, ModelFileError) as error:
+    except (TableError, ModelFileError, ValueError) as error:
         err.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     except OSError as error:
@@ -49,24 +49,48 @@ def _share(part: int, whole: int) -> str:
 @model_app.command("train")
 def train(
     from_csv: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--from-csv", help="Past leads with their outcome, one per row, oldest first."
+            "--from-csv",
+            help="Train on this CSV (past leads with their outcome, oldest first) instead of "
+            "the database's own history.",
         ),
-    ],
+    ] = None,
     target: Annotated[
-        str, typer.Option("--target", help="The outcome column: 0/1, yes/no, won/lost.")
-    ],
-    model_path: Annotated[Path, typer.Option("--out", help="Write the model file here.")],
+        str | None,
+        typer.Option(
+            "--target", help="With --from-csv: the outcome column (0/1, yes/no, won/lost)."
+        ),
+    ] = None,
+    model_path: Annotated[
+        Path | None, typer.Option("--out", help="With --from-csv: write the model file here.")
+    ] = None,
     drop: Annotated[
         list[str] | None,
         typer.Option(
             "--drop",
-            help="Leave this column out, e.g. one filled in after the outcome; repeatable.",
+            help="With --from-csv: leave this column out, e.g. one filled in after the "
+            "outcome; repeatable.",
         ),
     ] = None,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            "--horizon",
+            help="From the database: a win counts if it comes within this long of the "
+            "decision (first touch); open leads younger than this are censored.",
+        ),
+    ] = "90d",
 ) -> None:
-    """Train a calibrated conversion model (LightGBM) on a CSV file and store it."""
+    """Train a calibrated conversion model (LightGBM): on the database's own history (stored
+    as the next model version; every open lead gets its probability), or on a CSV file."""
+    if from_csv is None:
+        if target is not None or model_path is not None or drop:
+            raise typer.BadParameter("--target, --out and --drop go with --from-csv")
+        _train_from_store(horizon)
+        return
+    if target is None or model_path is None:
+        raise typer.BadParameter("--from-csv needs --target COLUMN and --out MODEL")
     with _one_line_errors():
         table = read_table(from_csv)
         model = train_model(table, target, drop or ())
@@ -85,6 +109,56 @@ def train(
         f"{model.positive}): ROC-AUC {holdout.roc_auc:.3f}; calibration: {holdout.calibration}"
     )
     out.print(f"model written to {model_path}")
+
+
+def _train_from_store(horizon_text: str) -> None:
+    from leadheat.cli import _open
+    from leadheat.predict import team
+    from leadheat.times import parse_duration
+
+    with _one_line_errors():
+        info = team.train(_open(), parse_duration(horizon_text))
+    out.print(
+        f"model version {info.version}: trained on {info.rows:,} leads with a known outcome "
+        f"({_share(info.positives, info.rows)} won within {horizon_text} of the first touch); "
+        f"{info.censored:,} open leads censored"
+    )
+    print_evaluation(info.evaluation)
+
+
+def print_evaluation(evaluation: dict[str, object]) -> None:
+    """The time-ordered evaluation stored with a model, as a table."""
+    from rich.table import Table as RichTable
+
+    if "error" in evaluation:
+        out.print(f"evaluation: {evaluation['error']}")
+        return
+    out.print(
+        f"evaluation: trained on the earliest {evaluation['train_rows']} decisions, "
+        f"tested on the latest {evaluation['test_rows']}"
+    )
+    table = RichTable("model", "ROC-AUC", "PR-AUC", "Brier", "log-loss", "lift@10%", "ECE")
+    for name, result in evaluation.items():
+        if not isinstance(result, dict):
+            continue
+        if "error" in result:
+            table.add_row(name, str(result["error"]), "", "", "", "", "")
+            continue
+        table.add_row(
+            name,
+            *(
+                f"{result[key]:.4f}"
+                for key in (
+                    "roc_auc",
+                    "pr_auc",
+                    "brier",
+                    "log_loss",
+                    "lift_top_decile",
+                    "calibration_error",
+                )
+            ),
+        )
+    out.print(table)
 
 
 @model_app.command("predict")

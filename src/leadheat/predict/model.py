@@ -189,7 +189,6 @@ class TabularModel:
     @classmethod
     def load(cls, path: Path) -> TabularModel:
         """Read a model file, refusing anything but this format and version."""
-        import lightgbm
 
         try:
             data = json.loads(path.read_text("utf-8"))
@@ -199,13 +198,20 @@ class TabularModel:
             raise ModelFileError(
                 f"{path}: not a leadheat model file (make one with `leadheat model train`)"
             ) from None
+        return cls.from_json(data, str(path))
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "model") -> TabularModel:
+        """The model from :meth:`to_json`'s data, refusing any other format or version."""
+        import lightgbm
+
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ModelFileError(
-                f"{path}: not a leadheat model file (make one with `leadheat model train`)"
+                f"{source}: not a leadheat model file (make one with `leadheat model train`)"
             )
         if data.get("version") != FORMAT_VERSION:
             raise ModelFileError(
-                f"{path}: model file format version {data.get('version')!r}; this leadheat "
+                f"{source}: model file format version {data.get('version')!r}; this leadheat "
                 f"reads version {FORMAT_VERSION} (train the model again with this version)"
             )
         holdout = data["holdout"]
@@ -237,6 +243,20 @@ def _number(value: float) -> float | None:
 
 def _float(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _small_data(rows: int) -> dict[str, Any]:
+    """Leaf and category minimums for a small team's history: 40 rows a leaf is right for
+    thousands of leads, but with a few hundred it leaves the trees with no split at all.
+    Large tables keep :data:`PARAMS` unchanged.
+
+    >>> _small_data(200), _small_data(5000)
+    ({'min_data_in_leaf': 8, 'min_data_per_group': 10}, {})
+    """
+    leaf = max(5, rows // 25)
+    if leaf >= PARAMS["min_data_in_leaf"]:
+        return {}
+    return {"min_data_in_leaf": leaf, "min_data_per_group": max(5, rows // 20)}
 
 
 def train_model(
@@ -275,7 +295,7 @@ def train_model(
                 f'{table.source}: column "{target}": the {where} rows all have the same '
                 "outcome; training needs both outcomes in the first 80% and the last 20%"
             )
-    params = {**PARAMS, "seed": seed, "num_threads": threads}
+    params = {**PARAMS, "seed": seed, "num_threads": threads, **_small_data(len(y))}
     names = encoder.names
 
     def dataset(rows: slice, reference: lightgbm.Dataset | None = None) -> lightgbm.Dataset:

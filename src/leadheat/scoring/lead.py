@@ -80,6 +80,7 @@ class LeadScore:
     previously_engaged: bool
     last_engaged_at: datetime | None
     events_seen: int
+    probability: float | None = None
 
 
 def evidence_in(
@@ -108,9 +109,10 @@ def status_at(outcomes: Sequence[OutcomeRecord], now: datetime) -> str:
 
 
 def facts_at(
-    history: LeadHistory, book: Playbook, now: datetime
+    history: LeadHistory, book: Playbook, now: datetime, probability: float | None = None
 ) -> tuple[Heat, LeadFacts, FitResult, str]:
-    """Heat and the facts temperature needs, from the history known at ``now``."""
+    """Heat and the facts temperature needs, from the history known at ``now`` (and the
+    model's stored probability, which history cannot give)."""
     heat = Heat()
     last_engaged: datetime | None = None
     churned: datetime | None = None
@@ -136,13 +138,17 @@ def facts_at(
         ),
         last_engaged_at=last_engaged,
         churned_at=churned,
+        probability=probability,
     )
     return heat, facts, fit, status
 
 
-def score_history(history: LeadHistory, book: Playbook, now: datetime) -> LeadScore:
-    """Score one lead from scratch at ``now``; only what happened by ``now`` counts."""
-    heat, facts, fit, status = facts_at(history, book, now)
+def score_history(
+    history: LeadHistory, book: Playbook, now: datetime, probability: float | None = None
+) -> LeadScore:
+    """Score one lead from scratch at ``now``; only what happened by ``now`` counts
+    (``probability``: the model's, when one was trained)."""
+    heat, facts, fit, status = facts_at(history, book, now, probability)
     by_type: dict[str, list[EventRecord]] = defaultdict(list)
     for event in history.events:
         if event.at <= now:
@@ -177,6 +183,7 @@ def score_history(history: LeadHistory, book: Playbook, now: datetime) -> LeadSc
         previously_engaged=verdict.previously_engaged,
         last_engaged_at=facts.last_engaged_at,
         events_seen=sum(len(v) for v in by_type.values()),
+        probability=probability,
     )
 
 

@@ -35,6 +35,8 @@ class LeadFacts:
     """The latest event worth points: an interest signal."""
     churned_at: datetime | None
     """The latest expired trial or cancelled subscription."""
+    probability: float | None = None
+    """The predictive model's stored conversion probability, if a model was trained."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
         missing.append(f"heat {heat:.3g} < {rules.hot_heat:g}")
     if facts.evidence_until is None or now >= facts.evidence_until:
         missing.append("evidence is missing or stale")
+    floor = rules.hot_min_probability
+    if floor is not None and (facts.probability is None or facts.probability < floor):
+        shown = "none" if facts.probability is None else f"{facts.probability:.2f}"
+        missing.append(f"probability {shown} < {floor:g}")
     if not missing:
         return Verdict(
             Temperature.HOT,

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert
 from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
-from leadheat.store.leads import create_leads, find_leads, initial_fit
+from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
 from leadheat.store.models import EvidenceRow
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
@@ -175,7 +175,8 @@ def record_events(
     if not stored.all():
         keep = np.flatnonzero(stored).tolist()
         batch, lead_ids, at_us = batch.take(keep), lead_ids[stored], at_us[stored]
-    fresh = {lead: (version, *fit) for lead, fit in initial_fit(created, book).items()}
+    until = initial_evidence_until(book)
+    fresh = {lead: (version, *fit, until) for lead, fit in initial_fit(created, book).items()}
     fold_batch(connection, engagements(book, lead_ids, batch.types, at_us, batch.properties), fresh)
     if report.stored:
         _record_evidence(connection, book, version, batch, lead_ids)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from leadheat.ingest.keys import IdentityKind, LeadKey
 from leadheat.playbook import Playbook
+from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.store.driver import CHUNK, execute_many, select_in
 from leadheat.store.models import (
@@ -107,13 +108,21 @@ def create_leads(
     )
     if with_states:
         fits = initial_fit(ids, book)
+        until = initial_evidence_until(book)
         execute_many(
             connection,
             "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
-            "status, events_count) VALUES (?, ?, ?, ?, ?, 'open', 0)",
-            [(lead_id, playbook_version, *fits[lead_id]) for lead_id in ids.values()],
+            "evidence_until, status, events_count) VALUES (?, ?, ?, ?, ?, ?, 'open', 0)",
+            [(lead_id, playbook_version, *fits[lead_id], until) for lead_id in ids.values()],
         )
     return ids
+
+
+def initial_evidence_until(book: Playbook) -> int | None:
+    """A new lead's evidence freshness (µs): it has no evidence, which blocks "hot" unless
+    the playbook requires none (then never)."""
+    until = required_fresh_until((), book.temperature.hot_requires, book.evidence.ttl)
+    return None if until is None else to_micros(until)
 
 
 def initial_fit(ids: Mapping[LeadKey, int], book: Playbook) -> dict[int, tuple[float, bool, bool]]:

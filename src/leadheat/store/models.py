@@ -168,8 +168,14 @@ class LeadState(Base):
     churned_at: Mapped[datetime | None] = mapped_column(Instant)
     status: Mapped[str] = mapped_column(String(20), default="open")
     events_count: Mapped[int] = mapped_column(Integer, default=0)
+    probability: Mapped[float | None] = mapped_column(Float)
+    """The predictive model's conversion probability, as of ``probability_at``."""
+    probability_at: Mapped[datetime | None] = mapped_column(Instant)
 
-    __table_args__ = (Index("ix_lead_states_fit", "fit", "lead_id"),)
+    __table_args__ = (
+        Index("ix_lead_states_fit", "fit", "lead_id"),
+        Index("ix_lead_states_probability", "probability", "lead_id"),
+    )
 
 
 class HeatKeyRow(Base):
@@ -276,6 +282,24 @@ class Delivery(Base):
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
 
 
+class PredictionModel(Base):
+    """A trained conversion model: versioned, with how it was trained and how it scored."""
+
+    __tablename__ = "prediction_models"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trained_at: Mapped[datetime] = mapped_column(Instant)
+    horizon_us: Mapped[int] = mapped_column(BigInteger)
+    playbook_version: Mapped[int] = mapped_column(ForeignKey("playbook_versions.version"))
+    rows: Mapped[int] = mapped_column(Integer)
+    positives: Mapped[int] = mapped_column(Integer)
+    censored: Mapped[int] = mapped_column(Integer)
+    event_types: Mapped[list[str]] = mapped_column(JsonDict)
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JsonDict)
+    document: Mapped[str] = mapped_column(Text)
+    """The model file (:meth:`leadheat.predict.model.TabularModel.to_json`), as JSON text."""
+
+
 class Secret(Base):
     """Secrets this database generated for itself (the default webhook signing secret)."""
 
@@ -300,6 +324,7 @@ __all__ = [
     "LeadState",
     "Outcome",
     "PlaybookVersion",
+    "PredictionModel",
     "Rep",
     "Secret",
     "SlaClock",

@@ -117,14 +117,15 @@ def iter_leads(
             r for r in ranked if temperature is None or r.verdict.temperature is temperature
         )
         return
-    if order == "fit":
+    if order in ("fit", "probability"):
+        column = LeadState.fit if order == "fit" else LeadState.probability
         offset = 0
         while True:
             ids = [
                 row[0]
                 for row in connection.execute(
                     select(LeadState.lead_id)
-                    .order_by(LeadState.fit.desc(), LeadState.lead_id)
+                    .order_by(column.desc().nulls_last(), LeadState.lead_id)
                     .limit(PAGE)
                     .offset(offset)
                 )
@@ -303,6 +304,7 @@ def _judge(
                     evidence_until=_instant(row["evidence_until"]),
                     last_engaged_at=_instant(row["last_engaged_at"]),
                     churned_at=_instant(row["churned_at"]),
+                    probability=row["probability"],
                 ),
                 row["status"],
             )

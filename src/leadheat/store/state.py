@@ -98,13 +98,14 @@ def engagements(
 def fold_batch(
     connection: Connection,
     batch: Engagements,
-    fresh: Mapping[int, tuple[int, float, bool, bool]] | None = None,
+    fresh: Mapping[int, tuple[int, float, bool, bool, int | None]] | None = None,
 ) -> None:
     """Fold new events into their leads' heat keys, last engagement, last churn, event count
     and ``created_at``: a few array operations per batch and one write per lead.
 
     ``fresh`` maps leads created by this batch, which have no state row yet and nothing
-    stored to merge with, to their ``(playbook version, fit, qualified, disqualified)``.
+    stored to merge with, to their ``(playbook version, fit, qualified, disqualified,
+    evidence_until µs)``.
     """
     fresh = fresh or {}
     in_batch = set(batch.lead_ids.tolist())
@@ -184,8 +185,9 @@ def fold_batch(
 
 
 _NEW_STATE = (
-    "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, status, "
-    "last_engaged_at, churned_at, events_count) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)"
+    "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
+    "evidence_until, status, last_engaged_at, churned_at, events_count) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
 )
 
 

@@ -82,7 +82,7 @@ def list_leads(
     temperature: Literal["hot", "warm", "cold"] | None = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     status: Literal["open", "won", "lost", "disqualified"] | None = None,
-    order: Literal["heat", "fit"] = "heat",
+    order: Literal["heat", "fit", "probability"] = "heat",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     at: At = None,

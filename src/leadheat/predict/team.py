@@ -1,0 +1,202 @@
+"""The team's own model: trained on the store's history, kept as numbered versions, used to
+give every lead a conversion probability with its reasons.
+
+``train`` builds one example per lead as of its decision time (see :mod:`.asof`), drops the
+censored ones, and trains on all of them in time order. The evaluation is separate and
+honest: a second model and every baseline are fitted on the earliest 80 % of decisions and
+scored on the latest 20 %, the way the model is used (on next quarter's leads).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from leadheat.predict.asof import Example
+from leadheat.predict.metrics import score
+from leadheat.predict.model import Explanation, TabularModel, train_model
+from leadheat.predict.table import Table, TableError
+from leadheat.service import LeadheatError
+from leadheat.store import training
+
+if TYPE_CHECKING:
+    from leadheat.service import Leadheat
+
+TARGET = "converted"
+TEST_SHARE = 0.2
+
+
+class NoModelError(LeadheatError):
+    """Asked for a prediction before any model was trained."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: int
+    trained_at: datetime
+    horizon: timedelta
+    playbook_version: int
+    rows: int
+    positives: int
+    censored: int
+    evaluation: dict[str, Any]
+
+
+def _table(
+    examples: Sequence[Example], with_target: bool = True, model: TabularModel | None = None
+) -> Table:
+    """Examples as a table; for scoring, with every column ``model`` was trained on (an
+    attribute no lead has today is an empty column, not an error)."""
+    wanted = {name for example in examples for name in example.features}
+    if model is not None:
+        wanted.update(feature.name for feature in model.encoder.features)
+    names = sorted(wanted)
+    columns: dict[str, list[str | None]] = {
+        name: [example.features.get(name) for example in examples] for name in names
+    }
+    if with_target:
+        columns[TARGET] = [str(example.label) for example in examples]
+        names.append(TARGET)
+    return Table(
+        source="the store's history",
+        names=tuple(names),
+        columns=columns,
+        lines=list(range(2, len(examples) + 2)),
+    )
+
+
+def _evaluate(table: Table, seed: int = 7) -> dict[str, Any]:
+    """Every model on the same time-ordered split: earliest 80 % train, latest 20 % test."""
+    from leadheat.predict.baselines import DefaultLightGBM, Logistic, NaiveBayes, Scorer
+
+    cut = len(table) - max(1, round(TEST_SHARE * len(table)))
+    train, test = table.take(range(cut)), table.take(range(cut, len(table)))
+    y = np.asarray([int(v == "1") for v in test.column(TARGET)], dtype=np.int_)
+    if len(set(y.tolist())) < 2:
+        return {"error": "the latest 20% of decisions all have the same outcome: no evaluation"}
+    heat_only = [n for n in table.names if n not in (TARGET, "heat_7d", "fit")]
+    results: dict[str, Any] = {"train_rows": len(train), "test_rows": len(test)}
+    candidates: dict[str, Callable[[], Scorer]] = {
+        "leadheat": lambda: train_model(train, TARGET, seed=seed),
+        "logistic regression": lambda: Logistic.fit(train, TARGET),
+        "LightGBM default": lambda: DefaultLightGBM.fit(train, TARGET, seed=seed),
+        "naive Bayes (CRM)": lambda: NaiveBayes.fit(train, TARGET),
+        "playbook heat + fit": lambda: Logistic.fit(train, TARGET, drop=heat_only),
+    }
+    for name, fit in candidates.items():
+        try:
+            model = fit()
+        except (TableError, ValueError) as error:
+            results[name] = {"error": str(error)}
+            continue
+        scores = score(model.predict_proba(test), y)
+        results[name] = {
+            "roc_auc": scores.roc_auc,
+            "pr_auc": scores.pr_auc,
+            "brier": scores.brier,
+            "log_loss": scores.log_loss,
+            "lift_top_decile": scores.lift_top_decile,
+            "calibration_error": scores.calibration_error,
+        }
+    return results
+
+
+def train(lh: Leadheat, horizon: timedelta) -> ModelInfo:
+    """Train on every lead whose outcome is known within ``horizon`` of its decision, store
+    the model as the next version and score every open lead with it."""
+    version, book = lh.playbook()
+    now = lh.clock()
+    with lh.engine.connect() as connection:
+        lived = training.load_everything(connection)
+    examples, types = training.training_examples(lived, book, horizon, now)
+    known = [e for e in examples if e.label is not None]
+    censored = len(examples) - len(known)
+    if not known:
+        raise TableError(
+            f"no lead has a known outcome within {horizon} of its decision yet "
+            f"({censored} censored): record outcomes first"
+        )
+    table = _table(known)
+    model = train_model(table, TARGET)
+    evaluation = _evaluate(table)
+    positives = sum(e.label or 0 for e in known)
+    with lh._writer.begin() as connection:
+        number = training.store_model(
+            connection,
+            trained_at=now,
+            horizon=horizon,
+            playbook_version=version,
+            rows=len(known),
+            positives=positives,
+            censored=censored,
+            event_types=types,
+            evaluation=evaluation,
+            document=json.dumps(model.to_json()),
+        )
+    score_leads(lh)
+    return ModelInfo(number, now, horizon, version, len(known), positives, censored, evaluation)
+
+
+def current(lh: Leadheat) -> tuple[ModelInfo, TabularModel, list[str]] | None:
+    """The newest model, or ``None`` if none was trained."""
+    with lh.engine.connect() as connection:
+        row = training.latest_model(connection)
+    if row is None:
+        return None
+    info = ModelInfo(
+        row.version,
+        row.trained_at,
+        timedelta(microseconds=row.horizon_us),
+        row.playbook_version,
+        row.rows,
+        row.positives,
+        row.censored,
+        dict(row.evaluation),
+    )
+    return info, TabularModel.from_json(json.loads(row.document)), list(row.event_types)
+
+
+def score_leads(lh: Leadheat, lead_ids: Sequence[int] | None = None) -> int:
+    """Store the current model's probability, as of now, for open leads (all, or these)."""
+    found = current(lh)
+    if found is None:
+        raise NoModelError("no model yet: run `leadheat model train`")
+    _, model, types = found
+    _, book = lh.playbook()
+    now = lh.clock()
+    with lh.engine.connect() as connection:
+        lived = [
+            lead for lead in training.load_everything(connection, lead_ids) if lead.status == "open"
+        ]
+    if not lived:
+        return 0
+    examples = training.current_examples(lived, book, now, types)
+    probabilities = model.predict_proba(_table(examples, False, model))
+    with lh._writer.begin() as connection:
+        training.store_probabilities(
+            connection,
+            [(e.lead_id, float(p)) for e, p in zip(examples, probabilities, strict=True)],
+            now,
+        )
+    return len(examples)
+
+
+def explain(lh: Leadheat, lead: str | int, top: int = 3) -> tuple[int, Explanation] | None:
+    """The lead's probability now and the features that raise and lower it most, from the
+    model's own per-lead contributions; ``None`` if no model was trained."""
+    found = current(lh)
+    if found is None:
+        return None
+    info, model, types = found
+    _, book = lh.playbook()
+    now = lh.clock()
+    with lh.engine.connect() as connection:
+        lead_id = lh._lead_id(connection, lead)
+        (lived,) = training.load_everything(connection, [lead_id])
+    (example,) = training.current_examples([lived], book, now, types)
+    return info.version, model.explain(_table([example], False, model), 0, top)
