@@ -73,7 +73,7 @@ def lh(db_url: str, clock: Clock) -> Iterator[Leadheat]:
 class LiveServer:
     """leadheat's HTTP API served by uvicorn on a free loopback port, in a thread."""
 
-    def __init__(self, lh: Leadheat, *, worker: bool = False) -> None:
+    def __init__(self, lh: Leadheat, *, worker: bool = False, **settings: object) -> None:
         import socket
         import threading
 
@@ -87,7 +87,7 @@ class LiveServer:
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.lh = lh
-        app = create_app(Settings(database_url=lh.url), lh=lh, worker=worker)
+        app = create_app(Settings(database_url=lh.url, **settings), lh=lh, worker=worker)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -32,3 +32,7 @@ class Settings(BaseSettings):
     """Seconds a worker holds a notification it is sending before another may take it."""
     worker_poll: float = Field(default=1.0, gt=0)
     """Seconds between a worker's looks for due notifications and SLA breaches."""
+    rate_limit: float = Field(default=500.0, ge=0)
+    """Requests a second per API key on the ingest routes (0: no limit); bursts of twice it."""
+    max_body: int = Field(default=5_000_000, ge=1024)
+    """Bytes of the largest request body any route accepts."""

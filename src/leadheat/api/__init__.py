@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from leadheat import __version__
 from leadheat.api import errors
+from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import collect, leads, playbook, speed
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
@@ -55,6 +56,9 @@ def create_app(
         ),
     )
     app.state.lh = service
+    if settings.rate_limit > 0:
+        app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
+    app.add_middleware(Guard, max_body=settings.max_body)
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])
     app.include_router(playbook.router, tags=["playbook"])

@@ -96,7 +96,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail), request=request)
+        response = error(exc.status_code, str(exc.detail), request=request)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from leadheat.api.limits import RateLimiter
 from leadheat.service import Leadheat
 from leadheat.store.keys import KeyInfo, Scope
 
@@ -30,8 +31,11 @@ def service_of(request: Request) -> Leadheat:
     return lh
 
 
-def check(lh: Leadheat, key: str | None, scope: Scope) -> KeyInfo:
-    """The key's record if it may act in ``scope``; else the right HTTP error."""
+def check(
+    lh: Leadheat, key: str | None, scope: Scope, limiter: RateLimiter | None = None
+) -> KeyInfo:
+    """The key's record if it may act in ``scope``; else the right HTTP error (429 when
+    ``limiter`` says the key has sent too much)."""
     if not key:
         raise HTTPException(401, "an API key is required (Authorization: Bearer lh_…)")
     info = lh.verify_key(key)
@@ -41,6 +45,8 @@ def check(lh: Leadheat, key: str | None, scope: Scope) -> KeyInfo:
         raise HTTPException(
             403, f"this key has scopes {', '.join(sorted(info.scopes))}; this needs {scope}"
         )
+    if limiter is not None:
+        limiter.check(info.prefix)
     return info
 
 
@@ -53,9 +59,17 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, KeyInfo]]:
     ) -> KeyInfo:
         # verified keys are cached, so this rarely touches the database
         key = credentials.credentials if credentials else None
-        return check(service_of(request), key, scope)
+        return check(service_of(request), key, scope, ingest_limiter(request, scope))
 
     return dependency
+
+
+def ingest_limiter(request: Request, scope: Scope) -> RateLimiter | None:
+    """The app's per-key limiter, for the routes that take data from the outside."""
+    if scope is not Scope.INGEST:
+        return None
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    return limiter
 
 
 def write_key(request: Request, body_key: object) -> str | None:

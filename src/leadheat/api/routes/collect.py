@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from leadheat.api.errors import ErrorOut
 from leadheat.api.hygiene import refuse_nul
 from leadheat.api.schemas import SuccessOut
-from leadheat.api.security import check, service_of, write_key
+from leadheat.api.security import check, ingest_limiter, service_of, write_key
 from leadheat.ingest.segment import (
     CALLS,
     MAX_BATCH_BYTES,
@@ -101,7 +101,8 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     if not isinstance(data, dict):
         raise SegmentError("body", "must be a JSON object")
     lh = service_of(request)
-    check(lh, write_key(request, data.get("writeKey")), Scope.INGEST)
+    key = write_key(request, data.get("writeKey"))
+    check(lh, key, Scope.INGEST, ingest_limiter(request, Scope.INGEST))
     received = lh.clock()
     if call is None:
         check_size(body, MAX_BATCH_BYTES, "batch")

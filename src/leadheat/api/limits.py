@@ -1,0 +1,147 @@
+"""Limits for traffic from the open internet: a token bucket per API key on the ingest
+routes, a cap on every request body, and the security headers every response carries.
+
+The collection key is embedded in public web pages, so anyone can send with it; the limit
+keeps one noisy page (or one attacker) from starving the team's own traffic. Buckets live
+in the process: with several ``serve`` processes each enforces its own share.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BUCKETS = 10_000
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+API_ONLY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+]
+"""For JSON routes only: the interactive docs at ``/docs`` load their own scripts."""
+
+
+class RateLimited(HTTPException):
+    """429 with ``Retry-After``: how many whole seconds until the key may send again."""
+
+    def __init__(self, wait: float) -> None:
+        seconds = max(1, math.ceil(wait))
+        super().__init__(
+            429,
+            f"too many requests for this API key; retry after {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``.
+
+    >>> now = [0.0]
+    >>> limiter = RateLimiter(rate=2, burst=2, clock=lambda: now[0])
+    >>> [limiter.wait("k") for _ in range(3)]
+    [0.0, 0.0, 0.5]
+    >>> now[0] = 0.5
+    >>> limiter.wait("k")
+    0.0
+    """
+
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """Take a token for ``key``: 0 if there was one, else the seconds until there is."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens >= 1:
+                if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
+                    self._buckets.clear()  # a flood of made-up keys: forget, never grow
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+    def check(self, key: str) -> None:
+        """Raise :class:`RateLimited` when ``key`` has no token left."""
+        wait = self.wait(key)
+        if wait > 0:
+            raise RateLimited(wait)
+
+
+class Guard:
+    """ASGI middleware: refuse bodies over ``max_body`` bytes with 413 (before reading the
+    rest) and add the security headers to every response."""
+
+    def __init__(self, app: App, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        extra = [] if path.startswith(("/docs", "/redoc")) else API_ONLY_HEADERS
+        declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _too_large(send, self.max_body, extra)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise HTTPException(413, f"the body is over the limit of {self.max_body} bytes")
+            return message
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS, *extra]
+            await send(message)
+
+        await self.app(scope, counted, secured)
+
+
+async def _too_large(send: Send, limit: int, extra: list[tuple[bytes, bytes]]) -> None:
+    body = (
+        b'{"error":"the body is over the limit of ' + str(limit).encode() + b' bytes",'
+        b'"field":"body"}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,96 @@
+"""Abuse controls over a real server: per-key rate limits on the ingest routes (429 with
+Retry-After), a cap on request bodies, and security headers on every response."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import LiveServer
+from leadheat.service import Leadheat
+
+
+@pytest.fixture
+def strict_server(tmp_path) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    lh = Leadheat(f"sqlite:///{tmp_path / 'limits.db'}")
+    lh.init()
+    server = LiveServer(lh, rate_limit=5, max_body=20_000)
+    yield server
+    server.stop()
+    lh.close()
+
+
+def _basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def test_each_key_has_its_own_bucket_and_is_told_when_to_retry(strict_server: LiveServer) -> None:
+    url = f"{strict_server.url}/v1/track"
+    codes = []
+    with httpx.Client() as client:
+        for number in range(15):  # burst of 10 (twice the rate), then refusals
+            answer = client.post(
+                url,
+                json={"userId": f"u{number}", "event": "page_view", "messageId": f"m{number}"},
+                headers=_basic(strict_server.ingest_key),
+            )
+            codes.append(answer.status_code)
+        refused = answer
+        assert codes.count(200) >= 10 and codes[-1] == 429, codes
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["error"].startswith("too many requests")
+        assert refused.json()["code"] == 429  # Segment's shape too, for the SDKs
+        # another key is not affected; reads are not limited
+        other, _ = strict_server.lh.create_key("other page", ["ingest"])
+        fine = client.post(url, json={"userId": "x", "event": "e"}, headers=_basic(other))
+        assert fine.status_code == 200
+        bearer = {"Authorization": f"Bearer {strict_server.admin_key}"}
+        assert all(
+            client.get(f"{strict_server.url}/api/v1/hot", headers=bearer).status_code == 200
+            for _ in range(15)
+        )
+        time.sleep(float(refused.headers["Retry-After"]))
+        again = client.post(
+            url, json={"userId": "y", "event": "e"}, headers=_basic(strict_server.ingest_key)
+        )
+        assert again.status_code == 200
+    # what was refused was not stored: one lead per accepted call (and x, y)
+    assert len(strict_server.lh.leads()) == codes.count(200) + 2
+
+
+def test_bodies_over_the_limit_are_refused_before_they_are_read(strict_server: LiveServer) -> None:
+    bearer = {"Authorization": f"Bearer {strict_server.admin_key}"}
+    big = {"lead": "ana@example.com", "type": "page_view", "properties": {"x": "a" * 30_000}}
+    answer = httpx.post(f"{strict_server.url}/api/v1/events", json=big, headers=bearer)
+    assert answer.status_code == 413
+    assert answer.json()["field"] == "body"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"lead": "ana@example.com", "type": "page_view", "properties": {"x": "'
+        for _ in range(40):
+            yield b"a" * 1000
+        yield b'"}}'
+
+    streamed = httpx.post(
+        f"{strict_server.url}/api/v1/events",
+        content=chunks(),
+        headers={**bearer, "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    assert not strict_server.lh.leads()
+
+
+def test_security_headers_on_every_response(strict_server: LiveServer) -> None:
+    for path, status in (("/api/v1/hot", 401), ("/healthz", 200), ("/nowhere", 404)):
+        answer = httpx.get(f"{strict_server.url}{path}")
+        assert answer.status_code == status
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["cache-control"] == "no-store"
+    docs = httpx.get(f"{strict_server.url}/docs")
+    assert docs.status_code == 200 and "content-security-policy" not in docs.headers
