@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/ingest_http.py
 	$(BIN)/python bench/speed_to_lead.py
 	$(BIN)/python bench/predict.py
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
