@@ -94,3 +94,19 @@ def test_security_headers_on_every_response(strict_server: LiveServer) -> None:
         assert answer.headers["cache-control"] == "no-store"
     docs = httpx.get(f"{strict_server.url}/docs")
     assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+
+
+def test_bot_user_agents_are_flagged_and_carry_no_heat(strict_server: LiveServer) -> None:
+    crawler = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    for who, agent in (("crawled-1", crawler), ("person-1", browser)):
+        answer = httpx.post(
+            f"{strict_server.url}/v1/track",
+            json={"userId": who, "event": "add_to_cart", "context": {"userAgent": agent}},
+            headers=_basic(strict_server.ingest_key),
+        )
+        assert answer.status_code == 200
+    crawled = strict_server.lh.timeline("crawled-1")
+    assert crawled[0]["type"] == "bot:add_to_cart" and crawled[0]["properties"]["bot"] is True
+    assert strict_server.lh.show("crawled-1").score.heat == 0
+    assert strict_server.lh.show("person-1").score.heat > 0

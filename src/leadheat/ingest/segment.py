@@ -122,6 +122,16 @@ class Identity:
         return keys
 
 
+BOT_AGENT = re.compile(
+    r"(?i)bot\b|bot/|crawl|spider|slurp|headless|phantomjs|lighthouse|pingdom|uptime|"
+    r"python-requests|python-httpx|curl/|wget/|scrapy|go-http-client|facebookexternalhit|"
+    r"bingpreview|preview"
+)
+"""User agents of crawlers, monitors and scripts (``context.userAgent``, as analytics.js
+sends it): their events are kept, flagged, and worth nothing."""
+BOT_PREFIX = "bot:"
+
+
 @dataclass(frozen=True)
 class Message:
     """One Segment call, read: who, when, what happened and which attributes to set."""
@@ -310,6 +320,11 @@ def _parse(
         traits = {**_lead_traits(context_traits), **_lead_traits(own_traits)}
     if trait_email is not None:
         traits["email"] = trait_email
+
+    agent = context.get("userAgent")
+    if event_type is not None and isinstance(agent, str) and BOT_AGENT.search(agent):
+        event_type = f"{BOT_PREFIX}{event_type}"[:100]
+        described = {**described, "bot": True, "user_agent": agent[:300]}
 
     message_id = _id(data, "messageId", at("messageId")) or _derived_id(data, call)
     return Message(
