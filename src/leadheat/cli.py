@@ -7,6 +7,7 @@ was wrong and where, with exit status 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -40,6 +41,7 @@ from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
 from leadheat.settings import Settings
 from leadheat.times import TimeFormatError, format_duration, isoformat, parse_instant
 from leadheat.views import (
+    audit_json,
     clock_json,
     delivery_json,
     rep_json,
@@ -76,6 +78,8 @@ app.add_typer(deliveries_app, name="deliveries")
 out = Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
+ACTOR = "cli"
+"""Who the audit log says acted, for every change made by a command."""
 
 
 class _State:
@@ -253,7 +257,7 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key; it is printed once and cannot be shown again."""
-    key, info = _open().create_key(name, scope)
+    key, info = _open().create_key(name, scope, actor=ACTOR)
     if as_json:
         _emit({"key": key, "prefix": info.prefix, "name": info.name, "scopes": sorted(info.scopes)})
         return
@@ -296,7 +300,7 @@ def keys_list(as_json: JsonOption = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(prefix_or_name: str) -> None:
     """Revoke keys by prefix (the 8 characters after lh_) or by name."""
-    count = _open().revoke_key(prefix_or_name)
+    count = _open().revoke_key(prefix_or_name, actor=ACTOR)
     if not count:
         raise LeadheatError(f"no active key with prefix or name {prefix_or_name!r}")
     out.print(f"revoked {count} key(s)")
@@ -327,7 +331,7 @@ def playbook_apply(file: Path) -> None:
     """Make FILE the next playbook version; every lead is re-scored by it."""
     source = _read(file)
     parse_playbook(source, str(file))
-    version = _open().apply_playbook(source)
+    version = _open().apply_playbook(source, actor=ACTOR)
     out.print(f"playbook version {version} applied; all leads re-scored")
 
 
@@ -476,7 +480,7 @@ def import_outcomes(file: Path, skip_bad: SkipBadOption = None) -> None:
     parsed = parse_outcomes(file, lh.clock(), book.ingest.future_tolerance)
     _unknown_leads(lh, parsed, skip_bad, file)
     rows = _settle(file, parsed, skip_bad)
-    stored, duplicates = lh.record_outcomes(rows)
+    stored, duplicates = lh.record_outcomes(rows, actor=ACTOR)
     _summary(parsed.read, stored, duplicates, len(parsed.bad))
 
 
@@ -527,7 +531,7 @@ def outcome(
     reason: Annotated[str | None, typer.Option(help="Why, in a few words.")] = None,
 ) -> None:
     """Record the outcome of a lead."""
-    _open().outcome(lead, result, _at(at), reason)
+    _open().outcome(lead, result, _at(at), reason, actor=ACTOR)
     out.print(f"outcome {result} recorded")
 
 
@@ -757,7 +761,9 @@ def reps_add(
     ] = 1.0,
 ) -> None:
     """Add a rep (or update one): they join round robin level with the others."""
-    rep = _open().add_rep(email, name=name, team=team, capacity=capacity, weight=weight)
+    rep = _open().add_rep(
+        email, name=name, team=team, capacity=capacity, weight=weight, actor=ACTOR
+    )
     out.print(f"rep {rep.email} in team {rep.team}" + ("" if rep.active else " (paused)"))
 
 
@@ -787,14 +793,14 @@ def reps_list(as_json: JsonOption = False) -> None:
 @reps_app.command("pause")
 def reps_pause(email: str) -> None:
     """Stop giving a rep new leads (holiday, full pipeline); they keep the ones they have."""
-    rep = _open().set_rep_active(email, False)
+    rep = _open().set_rep_active(email, False, actor=ACTOR)
     out.print(f"paused {rep.email}")
 
 
 @reps_app.command("resume")
 def reps_resume(email: str) -> None:
     """Give a paused rep new leads again."""
-    rep = _open().set_rep_active(email, True)
+    rep = _open().set_rep_active(email, True, actor=ACTOR)
     out.print(f"resumed {rep.email}")
 
 
@@ -837,7 +843,7 @@ def deliveries(
 @deliveries_app.command("retry")
 def deliveries_retry(delivery_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Send a failed notification again (the worker picks it up at once)."""
-    _open().retry_delivery(delivery_id)
+    _open().retry_delivery(delivery_id, actor=ACTOR)
     out.print(f"notification {delivery_id} will be sent again")
 
 
@@ -904,6 +910,76 @@ def sla(
             item["deadline"],
             "" if item["response_seconds"] is None else f"{item['response_seconds']:.0f}s",
             item["state"],
+        )
+    out.print(table)
+
+
+# -- people's data and the audit log -------------------------------------------------------
+@app.command("export")
+def export_lead(
+    lead: str,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the JSON to FILE (created readable by its owner only), not stdout."
+        ),
+    ] = None,
+) -> None:
+    """Everything stored about a person, as JSON: to answer a request for their data."""
+    data = _open().export(lead, actor=ACTOR)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    descriptor = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    rows = sum(len(found) for found in data["tables"].values())
+    err.print(f"wrote {rows} rows about lead {data['lead']} to {out_file}")
+
+
+@app.command()
+def erase(
+    lead: str,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Erase without asking (needed when not at a terminal).")
+    ] = False,
+) -> None:
+    """Remove a person and everything about them, for good (right to erasure)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise LeadheatError(
+                f"erasing {lead!r} cannot be undone: add --yes to confirm (no terminal to ask)"
+            )
+        typer.confirm(
+            f"Erase {lead} and everything stored about them? This cannot be undone", abort=True
+        )
+    erased = _open().erase(lead, actor=ACTOR)
+    removed = ", ".join(f"{table} {count}" for table, count in erased.removed.items() if count)
+    out.print(f"erased lead {erased.lead_id}: {removed}")
+
+
+@app.command("audit")
+def audit_log(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N, newest first.")] = 50,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only this action, e.g. lead.erase.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who changed what, and when: playbooks, outcomes, owners, keys, reps, erasures."""
+    data = [audit_json(entry) for entry in _open().audit_log(limit=limit, action=action)]
+    if as_json:
+        _emit(data)
+        return
+    table = Table("at", "actor", "action", "subject", "detail")
+    for item in data:
+        table.add_row(
+            item["at"],
+            item["actor"],
+            item["action"],
+            item["subject"],
+            json.dumps(item["detail"], separators=(", ", ": ")),
         )
     out.print(table)
 

@@ -31,7 +31,8 @@ from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, p
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.speed.assignment import Rep
-from leadheat.store import outbox, playbooks, reps
+from leadheat.store import audit, outbox, playbooks, reps
+from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, AuditEntry, lead_subject
 from leadheat.store.clocks import (
     ClockView,
     RepTimings,
@@ -62,6 +63,7 @@ from leadheat.store.leads import (
 )
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, LeadState, Outcome, Touch
 from leadheat.store.outbox import DELIVERY_STATUSES, DeliveryView, signing_secret
+from leadheat.store.privacy import Erasure, erase_person, export_person, person_lead_ids
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
@@ -225,12 +227,21 @@ class Leadheat:
         with self.engine.connect() as connection:
             return playbooks.history(connection)
 
-    def apply_playbook(self, source: str) -> int:
+    def apply_playbook(self, source: str, *, actor: str = DEFAULT_ACTOR) -> int:
         """Store ``source`` as the next playbook version and re-score every lead by it."""
         parse_playbook(source)
+        now = self.clock()
         with self._writer.begin() as connection:
-            version = playbooks.add_version(connection, source, self.clock())
+            version = playbooks.add_version(connection, source, now)
             rebuild(connection, parse_playbook(source), version)
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.PLAYBOOK_APPLY,
+                f"playbook:{version}",
+                {"version": version},
+            )
         self._book = None
         return version
 
@@ -534,7 +545,13 @@ class Leadheat:
         return lead_id
 
     def outcome(
-        self, lead: str, outcome: str, at: datetime | None = None, reason: str | None = None
+        self,
+        lead: str,
+        outcome: str,
+        at: datetime | None = None,
+        reason: str | None = None,
+        *,
+        actor: str = DEFAULT_ACTOR,
     ) -> int:
         """Record won, lost or disqualified."""
         version, book = self.playbook()
@@ -550,6 +567,14 @@ class Leadheat:
             )
             refresh_facts(connection, book, version, [lead_id])
             stop_clocks(connection, book, [(lead_id, when, f"outcome: {outcome}")])
+            audit.record(
+                connection,
+                self.clock(),
+                actor,
+                AuditAction.OUTCOME,
+                lead_subject(lead_id),
+                {"outcome": outcome},
+            )
         return lead_id
 
     def evidence(
@@ -613,7 +638,9 @@ class Leadheat:
             )
         return len(stored), len(touches) - len(stored)
 
-    def record_outcomes(self, outcomes: Sequence[OutcomeInput]) -> tuple[int, int]:
+    def record_outcomes(
+        self, outcomes: Sequence[OutcomeInput], *, actor: str = DEFAULT_ACTOR
+    ) -> tuple[int, int]:
         """Record many outcomes in one transaction; every lead must exist.
 
         The same outcome of the same lead at the same time is stored once. Returns
@@ -641,6 +668,19 @@ class Leadheat:
                 connection,
                 book,
                 [(r["lead_id"], r["occurred_at"], f"outcome: {r['outcome']}") for r in stored],
+            )
+            audit.record_many(
+                connection,
+                self.clock(),
+                actor,
+                [
+                    (
+                        AuditAction.OUTCOME,
+                        lead_subject(r["lead_id"]),
+                        {"outcome": r["outcome"]},
+                    )
+                    for r in stored
+                ],
             )
         return len(stored), len(outcomes) - len(stored)
 
@@ -817,7 +857,9 @@ class Leadheat:
                 page.append(row)
         return skipped
 
-    def patch_lead(self, lead: str | int, fields: Mapping[str, Any]) -> int:
+    def patch_lead(
+        self, lead: str | int, fields: Mapping[str, Any], *, actor: str = DEFAULT_ACTOR
+    ) -> int:
         """Change some of a lead's fields; ``attributes`` merge into the stored ones, and a
         ``None`` value clears an attribute. Fit and qualification follow."""
         version, book = self.playbook()
@@ -841,6 +883,15 @@ class Leadheat:
                 .where(Lead.id == lead_id)
                 .values(**common, attributes=attributes, updated_at=now)
             )
+            if "owner" in common and common["owner"] != row["owner"]:
+                audit.record(
+                    connection,
+                    now,
+                    actor,
+                    AuditAction.OWNER,
+                    lead_subject(lead_id),
+                    {"from": row["owner"], "to": common["owner"]},
+                )
             refresh_facts(connection, book, version, [lead_id])
             watch.changed([lead_id])
             return lead_id
@@ -892,7 +943,9 @@ class Leadheat:
         items.sort(key=lambda item: item["at"], reverse=True)
         return items[:limit]
 
-    def create_key(self, name: str, scopes: Sequence[Scope | str]) -> tuple[str, KeyInfo]:
+    def create_key(
+        self, name: str, scopes: Sequence[Scope | str], *, actor: str = DEFAULT_ACTOR
+    ) -> tuple[str, KeyInfo]:
         """A new API key; the returned key string is shown once and never stored."""
         self.playbook()
         try:
@@ -901,19 +954,42 @@ class Leadheat:
             raise LeadheatError(
                 f"scopes {list(scopes)!r} must be among ingest, read, admin"
             ) from None
+        now = self.clock()
         with self._writer.begin() as connection:
             try:
-                return create_key(connection, name, wanted, self.clock())
+                key, info = create_key(connection, name, wanted, now)
             except ValueError as error:
                 raise LeadheatError(str(error)) from None
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.KEY_CREATE,
+                f"key:{info.prefix}",
+                {"name": name, "scopes": sorted(info.scopes)},
+            )
+        return key, info
 
     def keys(self) -> list[KeyInfo]:
         with self.engine.connect() as connection:
             return list_keys(connection)
 
-    def revoke_key(self, prefix_or_name: str) -> int:
+    def revoke_key(self, prefix_or_name: str, *, actor: str = DEFAULT_ACTOR) -> int:
+        """Revoke the active keys with this prefix or name; returns how many."""
+        now = self.clock()
         with self._writer.begin() as connection:
-            count = revoke_key(connection, prefix_or_name, self.clock())
+            revoked = [
+                k
+                for k in list_keys(connection)
+                if k.revoked_at is None and prefix_or_name in (k.prefix, k.name)
+            ]
+            count = revoke_key(connection, prefix_or_name, now)
+            audit.record_many(
+                connection,
+                now,
+                actor,
+                [(AuditAction.KEY_REVOKE, f"key:{k.prefix}", {"name": k.name}) for k in revoked],
+            )
         self._key_cache.clear()
         return count
 
@@ -941,6 +1017,7 @@ class Leadheat:
         team: str | None = None,
         capacity: int | None = None,
         weight: float = 1.0,
+        actor: str = DEFAULT_ACTOR,
     ) -> Rep:
         """Add a rep who can own leads (or update one); new reps join round robin level
         with the others."""
@@ -951,19 +1028,23 @@ class Leadheat:
                 f"team {team!r} is not in the playbook's [speed.teams] "
                 f"({', '.join(sorted(book.speed.teams))})"
             )
+        now = self.clock()
         with self._writer.begin() as connection:
             try:
-                return reps.add_rep(
-                    connection,
-                    email,
-                    self.clock(),
-                    name=name,
-                    team=team,
-                    capacity=capacity,
-                    weight=weight,
+                rep = reps.add_rep(
+                    connection, email, now, name=name, team=team, capacity=capacity, weight=weight
                 )
             except ValueError as error:
                 raise LeadheatError(str(error)) from None
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.REP_ADD,
+                rep.email,
+                {"team": rep.team, "capacity": rep.capacity, "weight": rep.weight},
+            )
+        return rep
 
     def reps(self) -> list[tuple[Rep, int]]:
         """Every rep with the number of open hot leads they own now."""
@@ -975,13 +1056,16 @@ class Leadheat:
             )
         return [(rep, counts.get(rep.email, 0)) for rep in found]
 
-    def set_rep_active(self, email: str, active: bool) -> Rep:
+    def set_rep_active(self, email: str, active: bool, *, actor: str = DEFAULT_ACTOR) -> Rep:
         """Pause a rep (no new leads; they keep theirs) or resume them."""
         with self._writer.begin() as connection:
             try:
-                return reps.set_active(connection, email, active)
+                rep = reps.set_active(connection, email, active)
             except reps.UnknownRepError as error:
                 raise UnknownLeadError(str(error)) from None
+            action = AuditAction.REP_RESUME if active else AuditAction.REP_PAUSE
+            audit.record(connection, self.clock(), actor, action, rep.email)
+        return rep
 
     def sla_clocks(
         self,
@@ -1048,11 +1132,15 @@ class Leadheat:
             lead_id = self._lead_id(connection, lead) if lead is not None else None
             return outbox.list_deliveries(connection, status=status, lead_id=lead_id, limit=limit)
 
-    def retry_delivery(self, delivery_id: int) -> None:
+    def retry_delivery(self, delivery_id: int, *, actor: str = DEFAULT_ACTOR) -> None:
         """Send a failed notification again now."""
+        now = self.clock()
         with self._writer.begin() as connection:
-            if not outbox.retry(connection, delivery_id, self.clock()):
+            if not outbox.retry(connection, delivery_id, now):
                 raise LeadheatError(f"no undelivered notification with id {delivery_id}")
+            audit.record(
+                connection, now, actor, AuditAction.DELIVERY_RETRY, f"delivery:{delivery_id}"
+            )
         self.outbox_ready.set()
 
     def signing_secret(self) -> str:
@@ -1085,6 +1173,58 @@ class Leadheat:
         return LeadView(
             {**row, "attributes": lead_attributes(row)}, score, touches, version, probability_at
         )
+
+    # -- people's data and the audit log ------------------------------------------------
+    def export(self, lead: str | int, *, actor: str = DEFAULT_ACTOR) -> dict[str, Any]:
+        """Everything stored about a person (the lead, the leads merged into it and every
+        row that references them), by table; the export itself is audited."""
+        now = self.clock()
+        with self._writer.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            lead_ids = person_lead_ids(connection, lead_id)
+            tables = export_person(connection, lead_ids)
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.LEAD_EXPORT,
+                lead_subject(lead_id),
+                {"rows": {name: len(rows) for name, rows in tables.items()}},
+            )
+        return {
+            "lead": lead_id,
+            "lead_ids": lead_ids,
+            "exported_at": isoformat(now),
+            "tables": tables,
+        }
+
+    def erase(self, lead: str | int, *, actor: str = DEFAULT_ACTOR) -> Erasure:
+        """Remove a person and everything about them in one transaction: the lead, the
+        leads merged into it, their identities (so no key finds them again), history, state,
+        SLA clocks and notifications. What remains is an audit record with the internal
+        number and the count of rows removed per table: no personal data."""
+        now = self.clock()
+        with self._writer.begin() as connection:
+            lead_id = self._lead_id(connection, lead)
+            erased = erase_person(connection, lead_id)
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.LEAD_ERASE,
+                lead_subject(lead_id),
+                {"lead_ids": list(erased.lead_ids), "removed": dict(erased.removed)},
+            )
+        return erased
+
+    def audit_log(self, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
+        """Who changed what, newest first (optionally only one action, e.g. ``lead.erase``)."""
+        if action is not None and action not in set(AuditAction):
+            raise LeadheatError(
+                f"action {action!r} must be one of {', '.join(a.value for a in AuditAction)}"
+            )
+        with self.engine.connect() as connection:
+            return audit.entries(connection, limit=limit, action=action)
 
 
 def _escalate(connection: Connection, book: Playbook, now: datetime) -> tuple[int, int]:

@@ -10,9 +10,11 @@ from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import LeadScore, one_line_reason
 from leadheat.service import LeadRow, LeadView
 from leadheat.speed.assignment import Rep
+from leadheat.store.audit import AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.store.outbox import DeliveryView
+from leadheat.store.privacy import Erasure
 from leadheat.times import isoformat
 
 
@@ -196,4 +198,26 @@ def timing_json(timing: RepTimings) -> dict[str, Any]:
         "breached": timing.breached,
         "running": timing.running,
         "median_response_seconds": None if median is None else median.total_seconds(),
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    """One audit record for ``--json`` and the API."""
+    return {
+        "id": entry.id,
+        "at": isoformat(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "detail": dict(entry.detail),
+    }
+
+
+def erasure_json(erased: Erasure) -> dict[str, Any]:
+    """What an erasure removed: the leads and the rows per table."""
+    return {
+        "ok": True,
+        "lead": erased.lead_id,
+        "lead_ids": list(erased.lead_ids),
+        "removed": dict(erased.removed),
     }

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from leadheat import __version__
 from leadheat.api import errors
 from leadheat.api.limits import Guard, RateLimiter
-from leadheat.api.routes import collect, leads, playbook, speed
+from leadheat.api.routes import collect, leads, playbook, privacy, speed
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
@@ -63,6 +63,7 @@ def create_app(
     app.include_router(leads.router, tags=["leads"])
     app.include_router(playbook.router, tags=["playbook"])
     app.include_router(speed.router, tags=["speed to lead"])
+    app.include_router(privacy.router, tags=["privacy"])
     app.include_router(collect.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -267,3 +267,34 @@ class ClockOut(BaseModel):
     touched_by: str | None
     breached_at: str | None
     state: Literal["running", "met", "missed", "breached"]
+
+
+class ErasedOut(BaseModel):
+    """What an erasure removed."""
+
+    ok: bool = True
+    lead: int = Field(description="The internal number of the lead erased.")
+    lead_ids: list[int] = Field(description="It and the leads that had been merged into it.")
+    removed: dict[str, int] = Field(description="Rows removed, per table.")
+
+
+class ExportOut(BaseModel):
+    """Everything stored about a person."""
+
+    lead: int
+    lead_ids: list[int]
+    exported_at: str
+    tables: dict[str, list[dict[str, Any]]] = Field(
+        description="Every row about the person, per table (each table, even when empty)."
+    )
+
+
+class AuditOut(BaseModel):
+    """One audit record: never personal data of a lead (leads are `lead:<number>`)."""
+
+    id: int
+    at: str
+    actor: str = Field(description="`cli`, `api:<key prefix>` or `python`.")
+    action: str
+    subject: str
+    detail: dict[str, Any]

@@ -50,6 +50,16 @@ def check(
     return info
 
 
+def actor(key: KeyInfo) -> str:
+    """Who the audit log says acted for a request: the key's public prefix, never its secret.
+
+    >>> from datetime import UTC, datetime
+    >>> actor(KeyInfo(1, "crm sync", "3f9a0c1d", frozenset({Scope.ADMIN}), datetime.now(UTC), None))
+    'api:3f9a0c1d'
+    """
+    return f"api:{key.prefix}"
+
+
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, KeyInfo]]:
     """A dependency that admits keys allowed ``scope`` (``admin`` is allowed everything)."""
 

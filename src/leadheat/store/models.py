@@ -74,7 +74,8 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
     """When the lead first showed up: its first event, or the CRM's date on import."""
     updated_at: Mapped[datetime] = mapped_column(Instant)
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    """The lead this one was merged into (indexed: an erasure finds the merged ones by it)."""
 
 
 COMMON_FIELDS = (
@@ -262,7 +263,7 @@ class Delivery(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     """The idempotency key receivers see; the same on every attempt."""
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
-    clock_id: Mapped[int | None] = mapped_column(ForeignKey("sla_clocks.id"))
+    clock_id: Mapped[int | None] = mapped_column(ForeignKey("sla_clocks.id"), index=True)
     trigger: Mapped[str] = mapped_column(String(30))
     channel: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(Text)
@@ -300,6 +301,25 @@ class PredictionModel(Base):
     """The model file (:meth:`leadheat.predict.model.TabularModel.to_json`), as JSON text."""
 
 
+class AuditRecord(Base):
+    """Who changed what, and when: written in the transaction that made the change.
+
+    Holds no personal data of leads (no email, name or external id; a lead is its internal
+    number), so that it outlives an erasure and can say that the erasure happened.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Instant, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    """``cli``, ``api:<key prefix>`` or ``python`` (the library called directly)."""
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(320))
+    """What was acted on: ``lead:17``, ``playbook:3``, ``key:3f9a0c1d``, a rep's email."""
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+
+
 class Secret(Base):
     """Secrets this database generated for itself (the default webhook signing secret)."""
 
@@ -313,6 +333,7 @@ class Secret(Base):
 __all__ = [
     "COMMON_FIELDS",
     "ApiKey",
+    "AuditRecord",
     "Base",
     "Delivery",
     "Event",

@@ -26,7 +26,7 @@ from leadheat.api.schemas import (
     TimelineItem,
     TouchIn,
 )
-from leadheat.api.security import leadheat, require
+from leadheat.api.security import actor, leadheat, require
 from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
 from leadheat.service import InputError, Leadheat, LeadInput
 from leadheat.store.events import NewEvent, derived_event_id
@@ -141,12 +141,12 @@ def get_lead(lead: str, lh: Service, _key: Reader, at: At = None) -> dict[str, A
 
 
 @router.patch("/leads/{lead}", response_model=DoneOut, summary="Change a lead's fields")
-def patch_lead(lead: str, body: LeadPatch, lh: Service, _key: Admin) -> dict[str, Any]:
+def patch_lead(lead: str, body: LeadPatch, lh: Service, key: Admin) -> dict[str, Any]:
     extra = body.extra_attributes()
     fields = body.model_dump(exclude_unset=True, exclude=set(extra))
     if extra:
         fields["attributes"] = {**extra, **(fields.get("attributes") or {})}
-    return {"ok": True, "lead": lh.patch_lead(lead, fields)}
+    return {"ok": True, "lead": lh.patch_lead(lead, fields, actor=actor(key))}
 
 
 @router.get(
@@ -212,8 +212,9 @@ def add_touch(lead: str, body: TouchIn, lh: Service, _key: Admin) -> dict[str, A
 
 
 @router.post("/leads/{lead}/outcomes", response_model=DoneOut, summary="Record won/lost")
-def add_outcome(lead: str, body: OutcomeIn, lh: Service, _key: Admin) -> dict[str, Any]:
-    return {"ok": True, "lead": lh.outcome(lead, body.outcome, body.timestamp, body.reason)}
+def add_outcome(lead: str, body: OutcomeIn, lh: Service, key: Admin) -> dict[str, Any]:
+    lead_id = lh.outcome(lead, body.outcome, body.timestamp, body.reason, actor=actor(key))
+    return {"ok": True, "lead": lead_id}
 
 
 @router.post("/leads/{lead}/evidence", response_model=DoneOut, summary="Record BANT evidence")

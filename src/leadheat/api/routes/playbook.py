@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from leadheat.api.hygiene import no_nul
 from leadheat.api.routes.leads import ERRORS
 from leadheat.api.schemas import PlaybookIn, PlaybookOut
-from leadheat.api.security import leadheat, require
+from leadheat.api.security import actor, leadheat, require
 from leadheat.service import Leadheat
 from leadheat.store.keys import KeyInfo, Scope
 
@@ -30,8 +30,8 @@ def read_playbook(
 def replace_playbook(
     body: PlaybookIn,
     lh: Annotated[Leadheat, Depends(leadheat)],
-    _: Annotated[KeyInfo, Depends(require(Scope.ADMIN))],
+    key: Annotated[KeyInfo, Depends(require(Scope.ADMIN))],
 ) -> dict[str, Any]:
     """Errors name the key and the line of the TOML (422)."""
-    lh.apply_playbook(body.source)
-    return read_playbook(lh, _)
+    lh.apply_playbook(body.source, actor=actor(key))
+    return read_playbook(lh, key)

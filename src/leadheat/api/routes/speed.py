@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from leadheat.api.hygiene import no_nul
 from leadheat.api.routes.leads import ERRORS, Admin, Reader, Service
 from leadheat.api.schemas import ClockOut, DeliveryOut, RepIn, RepOut, RetryOut
+from leadheat.api.security import actor
 from leadheat.views import clock_json, delivery_json, rep_json
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
@@ -22,21 +23,26 @@ def list_reps(lh: Service, _key: Reader) -> list[dict[str, Any]]:
 
 
 @router.post("/reps", response_model=RepOut, summary="Add or update a rep")
-def add_rep(body: RepIn, lh: Service, _key: Admin) -> dict[str, Any]:
+def add_rep(body: RepIn, lh: Service, key: Admin) -> dict[str, Any]:
     rep = lh.add_rep(
-        body.email, name=body.name, team=body.team, capacity=body.capacity, weight=body.weight
+        body.email,
+        name=body.name,
+        team=body.team,
+        capacity=body.capacity,
+        weight=body.weight,
+        actor=actor(key),
     )
     return rep_json(rep)
 
 
 @router.post("/reps/{email}/pause", response_model=RepOut, summary="No new leads for a rep")
-def pause_rep(email: Email, lh: Service, _key: Admin) -> dict[str, Any]:
-    return rep_json(lh.set_rep_active(email, False))
+def pause_rep(email: Email, lh: Service, key: Admin) -> dict[str, Any]:
+    return rep_json(lh.set_rep_active(email, False, actor=actor(key)))
 
 
 @router.post("/reps/{email}/resume", response_model=RepOut, summary="New leads again")
-def resume_rep(email: Email, lh: Service, _key: Admin) -> dict[str, Any]:
-    return rep_json(lh.set_rep_active(email, True))
+def resume_rep(email: Email, lh: Service, key: Admin) -> dict[str, Any]:
+    return rep_json(lh.set_rep_active(email, True, actor=actor(key)))
 
 
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Notifications")
@@ -54,9 +60,9 @@ def list_deliveries(
     "/deliveries/{delivery_id}/retry", response_model=RetryOut, summary="Send a failed one again"
 )
 def retry_delivery(
-    delivery_id: Annotated[int, Path(ge=1, le=2**62)], lh: Service, _key: Admin
+    delivery_id: Annotated[int, Path(ge=1, le=2**62)], lh: Service, key: Admin
 ) -> dict[str, Any]:
-    lh.retry_delivery(delivery_id)
+    lh.retry_delivery(delivery_id, actor=actor(key))
     return {"ok": True, "id": delivery_id}
 
 
