@@ -41,6 +41,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
+        admin.dispose()  # fresh connections: the test may have restarted the server
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from leadheat.ingest.csv_files import CsvImportError
@@ -93,6 +94,16 @@ def install(app: FastAPI) -> None:
                 for p in problems[:20]
             ],
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        """The database went away (a restart, a failover): 503 and "try again", which SDKs
+        and the REST clients do; the connection pool reconnects on the next request."""
+        if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+            raise exc
+        response = error(503, "the database is unavailable; retry shortly", request=request)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
