@@ -120,6 +120,7 @@ def test_acknowledged_events_survive_sigkill(db_url: str, tmp_path: Path) -> Non
         server.terminate()
         server.wait(10)
     assert len(acknowledged) >= KILLS * 200
+    assert key not in log.read_text()  # secrets are never logged (access log included)
     with lh.engine.connect() as connection:
         stored = {row[0] for row in connection.execute(select(Event.event_id))}
         total = connection.execute(select(func.count()).select_from(Event)).scalar_one()
