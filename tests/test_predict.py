@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 from leadheat.cli import app
 from leadheat.playbook import FitRule
 from leadheat.predict.baselines import DefaultLightGBM, Logistic, NaiveBayes, RuleScore
-from leadheat.predict.calibration import sigmoid
+from leadheat.predict.calibration import Identity, Platt, sigmoid
 from leadheat.predict.features import Encoder
 from leadheat.predict.metrics import calibration_error, lift_at, score
 from leadheat.predict.model import ModelFileError, TabularModel, train_model
@@ -37,10 +39,13 @@ X_LEAKY = (
 )
 
 
-def synthetic_leads(path: Path, rows: int = 600, seed: int = 3) -> Path:
+def synthetic_leads(
+    path: Path, rows: int = 600, seed: int = 3, shift: Callable[[int], float] = lambda i: 0.0
+) -> Path:
     """A SYNTHETIC lead file: an id, an origin (with ``Select`` and blanks), visits (some
     blank), a yes/no flag, a constant column, and ``Converted`` drawn from a known model in
-    which forms and visits raise the odds."""
+    which forms and visits raise the odds; ``shift(row)`` is added to the log-odds, for a
+    conversion rate that moves over time (rows are in time order)."""
     rng = np.random.default_rng(seed)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
@@ -50,6 +55,7 @@ def synthetic_leads(path: Path, rows: int = 600, seed: int = 3) -> Path:
             visits = int(rng.poisson(3))
             newsletter = "Yes" if rng.random() < 0.3 else "No"
             odds = -3.0 + 2.5 * (origin == "Form") + 0.8 * visits + 0.8 * (newsletter == "Yes")
+            odds += shift(i)
             converted = int(rng.random() < sigmoid(np.array([odds]))[0])
             shown = "" if rng.random() < 0.1 else str(visits)
             writer.writerow([f"L{1000 + i}", origin, shown, newsletter, "India", converted])
@@ -167,15 +173,40 @@ def test_the_model_learns_the_synthetic_rule(model: TabularModel, tmp_path: Path
     assert abs(probabilities.mean() - np.mean(outcomes)) < 0.08
 
 
+def test_calibration_is_kept_only_where_it_helped_on_later_held_out_rows(tmp_path: Path) -> None:
+    """The latest fifth (rows 800 to 999) decides. A rate that steps up there and stays up:
+    Platt, fitted on its earlier half, helps on its later half, and is kept. A rate that jumps
+    only in its earlier half and falls back: Platt would carry the jump on, so the trees' own
+    probabilities are used."""
+    stays_up = synthetic_leads(tmp_path / "up.csv", 1000, shift=lambda i: 1.5 * (i >= 800))
+    model = train_model(read_table(stays_up), "Converted")
+    check = model.holdout.calibration
+    assert isinstance(model.calibrator, Platt) and check.calibrated < check.raw, check
+    assert model.calibrator.intercept > 0.5  # it follows the higher rate
+
+    passing = synthetic_leads(tmp_path / "blip.csv", 1000, shift=lambda i: 2.0 * (800 <= i < 900))
+    model = train_model(read_table(passing), "Converted")
+    check = model.holdout.calibration
+    assert model.calibrator == Identity() and check.calibrated >= check.raw, check
+    table = read_table(passing)
+    assert np.array_equal(model.predict_proba(table), sigmoid(model.raw_scores(table)))
+
+
 def test_saving_and_loading_gives_identical_probabilities(
     model: TabularModel, leads_csv: Path, tmp_path: Path
 ) -> None:
-    model.save(tmp_path / "m.json")
-    loaded = TabularModel.load(tmp_path / "m.json")
     table = read_table(leads_csv)
-    assert np.array_equal(loaded.predict_proba(table), model.predict_proba(table))
-    assert loaded.encoder == model.encoder and loaded.calibrator == model.calibrator
-    assert loaded.holdout == model.holdout
+    platt = replace(model, calibrator=Platt(slope=0.9, intercept=-0.2))
+    for trained in (platt, replace(model, calibrator=Identity())):
+        trained.save(tmp_path / "m.json")
+        loaded = TabularModel.load(tmp_path / "m.json")
+        assert np.array_equal(loaded.predict_proba(table), trained.predict_proba(table))
+        assert loaded.encoder == trained.encoder and loaded.calibrator == trained.calibrator
+        assert loaded.holdout == trained.holdout
+    # an uncalibrated model's file reads as Platt scaling with slope 1 and intercept 0 too, so
+    # a reader that knows only Platt gives the same probabilities
+    scores = model.raw_scores(table)
+    assert np.array_equal(Platt.from_json(Identity().to_json())(scores), sigmoid(scores))
 
 
 def test_a_model_file_of_another_version_or_kind_is_refused(
@@ -188,6 +219,9 @@ def test_a_model_file_of_another_version_or_kind_is_refused(
     write(tmp_path / "other.json", json.dumps({"format": "something else"}))
     with pytest.raises(ModelFileError, match="not a leadheat model file"):
         TabularModel.load(tmp_path / "other.json")
+    write(tmp_path / "iso.json", json.dumps({**data, "calibrator": {"method": "isotonic"}}))
+    with pytest.raises(ModelFileError, match=r"iso\.json: unknown calibration method 'isotonic'"):
+        TabularModel.load(tmp_path / "iso.json")
 
 
 def test_an_unseen_category_at_prediction_is_scored_as_other(model: TabularModel) -> None:
@@ -349,15 +383,18 @@ def test_leadheat_outranks_naive_bayes_and_rules_on_x_education(shared_data: Pat
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_calibration_helps_on_the_later_x_education_leads(shared_data: Path) -> None:
-    """Trained on the earliest 70 % of the file, tested on the rest: the calibrated
-    probabilities must beat the trees' own on Brier and calibration error.
+    """Trained on the earliest 70 % of the file, tested on the rest: the check on the held-out
+    rows keeps Platt scaling here, and the calibrated probabilities must beat the trees' own
+    on Brier and calibration error.
 
-    An honest check that could fail, and does elsewhere: on the shoppers' later months
-    calibrating to November's high rate makes December worse (docs/predict.md).
+    An honest check that could fail, and does elsewhere: on the shoppers' later months the
+    same check keeps Platt too, and calibrating to November's high rate makes December worse
+    (docs/predict.md).
     """
     table = read_table(shared_data / "x_education_leads" / "Leads.csv").without(X_LEAKY)
     cut = round(0.7 * len(table))
     model = train_model(table.take(range(cut)), "Converted")
+    assert isinstance(model.calibrator, Platt) and model.holdout.calibration.helps
     later = table.take(range(cut, len(table)))
     outcomes, _ = binary_target(later, "Converted")
     calibrated = score(model.predict_proba(later), outcomes)

@@ -3,7 +3,11 @@
 Boosted trees rank well, but their raw probabilities drift whenever the share of leads that
 convert moves, which is what happens between the months a model learns from and the months it
 is used in. A calibrator fitted on the *latest* rows the model did not train on maps its
-scores back onto the rates seen most recently.
+scores back onto the rates seen most recently. That is a bet that the latest rate holds, and
+it can also just fit noise, so the calibrator has to earn its place:
+:func:`choose_calibrator` keeps it only when, fitted on the earlier half of those rows, it
+beats the trees' own probabilities (:class:`Identity`) on the later half; otherwise the
+trees' own probabilities are used.
 
 The calibrator is Platt scaling: a logistic curve on the trees' log-odds, two parameters.
 Isotonic regression (any increasing step curve) was tried against it on time-ordered
@@ -61,6 +65,40 @@ class Platt:
         return cls(float(data["slope"]), float(data["intercept"]))
 
 
+@dataclass(frozen=True)
+class Identity:
+    """No calibration: the trees' own probabilities, ``p = sigmoid(score)``.
+
+    >>> Identity()(np.array([0.0])).tolist()
+    [0.5]
+    """
+
+    def __call__(self, scores: Vector) -> Vector:
+        return sigmoid(scores)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the model file: Platt's shape with slope 1 and intercept 0, so a
+        reader that knows only Platt scaling computes the very same probabilities."""
+        return {"method": "identity", "slope": 1.0, "intercept": 0.0}
+
+
+Calibrator = Platt | Identity
+
+
+def calibrator_from_json(data: dict[str, Any]) -> Calibrator:
+    """The calibrator :meth:`Platt.to_json` or :meth:`Identity.to_json` wrote.
+
+    >>> calibrator_from_json(Identity().to_json()), calibrator_from_json(Platt(2.0, -1.0).to_json())
+    (Identity(), Platt(slope=2.0, intercept=-1.0))
+    """
+    method = data.get("method", "platt")
+    if method == "identity":
+        return Identity()
+    if method == "platt":
+        return Platt.from_json(data)
+    raise ValueError(f"unknown calibration method {method!r}")
+
+
 def fit_platt(scores: Vector, outcomes: Outcomes) -> Platt:
     """Fit Platt scaling by maximum likelihood (an almost unregularised logistic fit).
 
@@ -84,6 +122,15 @@ class CalibrationCheck:
     rows: int
     raw: float
     calibrated: float
+
+    @property
+    def helps(self) -> bool:
+        """Whether calibrating beat the raw probabilities (False when not checked).
+
+        >>> CalibrationCheck(400, raw=0.1534, calibrated=0.1512).helps
+        True
+        """
+        return not math.isnan(self.raw) and self.calibrated < self.raw
 
     def __str__(self) -> str:
         """One line for people.
@@ -118,3 +165,25 @@ def check_calibration(scores: Vector, outcomes: Outcomes) -> CalibrationCheck:
         raw=float(np.mean((sigmoid(scores[half:]) - late) ** 2)),
         calibrated=float(np.mean((calibrated - late) ** 2)),
     )
+
+
+def choose_calibrator(scores: Vector, outcomes: Outcomes) -> tuple[Calibrator, CalibrationCheck]:
+    """Platt scaling fitted on all of ``scores`` (in time order) if :func:`check_calibration`
+    finds that it helps on rows it was not fitted on; otherwise :class:`Identity`, also when
+    too few rows of an outcome leave it unchecked. The check comes back with the choice.
+
+    >>> rng = np.random.default_rng(1)
+    >>> scores = rng.normal(size=2000)
+    >>> overconfident = (rng.random(2000) < sigmoid(scores / 2 - 1)).astype(int)
+    >>> platt, check = choose_calibrator(scores, overconfident)
+    >>> type(platt).__name__, check.helps
+    ('Platt', True)
+    >>> spike = np.where(np.arange(2000) < 1000, 1.0, 0.0)  # a passing high in the earlier half
+    >>> passing = (rng.random(2000) < sigmoid(scores + spike)).astype(int)
+    >>> choose_calibrator(scores, passing)[0]
+    Identity()
+    """
+    check = check_calibration(scores, outcomes)
+    if check.helps:
+        return fit_platt(scores, outcomes), check
+    return Identity(), check

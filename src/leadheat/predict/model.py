@@ -2,14 +2,17 @@
 
 Training treats row order as time (put the oldest leads first). The latest fifth of the rows
 is held out; trees grown on the rest stop where the held-out log-loss stops falling, and the
-held-out rows, the most recent the model knows, fit the calibrator
-(:mod:`~leadheat.predict.calibration`) and give an honest estimate of how the model does on
-the leads that come next. The final trees are then grown on *all* rows, for as many rounds as
-early stopping chose scaled by the extra rows (1.25 times), because the latest rows are the
-ones most like tomorrow's leads and should not be left out of the model; the calibrator found
-on the held-out rows is kept for them. (On validation rows inside the benchmark's training
-sets this ranked and calibrated better on average than keeping the trees grown without the
-latest fifth, clearly so out of time: docs/predict.md.)
+held-out rows, the most recent the model knows, give an honest estimate of how the model does
+on the leads that come next and decide the calibration
+(:func:`~leadheat.predict.calibration.choose_calibrator`): Platt scaling fitted on them, kept
+only if, fitted on their earlier half, it beat the trees' own probabilities on their later
+half; otherwise the trees' own probabilities. The final trees are then grown on *all* rows,
+for as many rounds as early stopping chose scaled by the extra rows (1.25 times), because the
+latest rows are the ones most like tomorrow's leads and should not be left out of the model;
+the calibration chosen on the held-out rows is kept for them. (On validation rows inside the
+benchmark's training sets this ranked and calibrated better on average than keeping the trees
+grown without the latest fifth, clearly so out of time, and choosing the calibration so beat
+always and never calibrating on mean Brier: docs/predict.md.)
 
 A model file is one JSON document: the encoder, the calibrator, LightGBM's own text format
 for the trees, and a format version that :meth:`TabularModel.load` checks. Nothing is
@@ -28,7 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from leadheat.predict.calibration import CalibrationCheck, Platt, check_calibration, fit_platt
+from leadheat.predict.calibration import (
+    CalibrationCheck,
+    Calibrator,
+    calibrator_from_json,
+    choose_calibrator,
+)
 from leadheat.predict.features import Encoder, Matrix
 from leadheat.predict.table import Table, TableError, binary_target
 
@@ -79,6 +87,8 @@ class Holdout:
     roc_auc: float
     """Ranking quality of the trees grown without these rows."""
     calibration: CalibrationCheck
+    """Platt scaling fitted on the earlier half of these rows against the trees' own
+    probabilities, on the later half: the model is calibrated only if it helped there."""
     rounds: int
     """Boosting rounds early stopping chose on these rows (before scaling to all rows)."""
 
@@ -119,7 +129,9 @@ class TabularModel:
     """The outcome value that counts as converted (``1``, ``yes``, ``Won``…)."""
     encoder: Encoder
     booster: lightgbm.Booster
-    calibrator: Platt
+    calibrator: Calibrator
+    """Platt scaling, or :class:`~leadheat.predict.calibration.Identity` (the trees' own
+    probabilities) when calibrating did not help on the held-out rows."""
     holdout: Holdout
     training_rows: int
     training_positives: int
@@ -215,12 +227,16 @@ class TabularModel:
                 f"reads version {FORMAT_VERSION} (train the model again with this version)"
             )
         holdout = data["holdout"]
+        try:
+            calibrator = calibrator_from_json(data["calibrator"])
+        except ValueError as error:
+            raise ModelFileError(f"{source}: {error}") from None
         return cls(
             target=data["target"],
             positive=data["positive"],
             encoder=Encoder.from_json(data["encoder"]),
             booster=lightgbm.Booster(model_str=data["trees"]),
-            calibrator=Platt.from_json(data["calibrator"]),
+            calibrator=calibrator,
             holdout=Holdout(
                 rows=holdout["rows"],
                 positives=holdout["positives"],
@@ -321,17 +337,18 @@ def train_model(
     booster = lightgbm.train(
         params, dataset(slice(None)), num_boost_round=round(rounds / (1 - HOLDOUT_SHARE))
     )
+    calibrator, check = choose_calibrator(raw, y[held])
     return TabularModel(
         target=target,
         positive=positive,
         encoder=encoder,
         booster=booster,
-        calibrator=fit_platt(raw, y[held]),
+        calibrator=calibrator,
         holdout=Holdout(
             rows=len(raw),
             positives=int(y[held].sum()),
             roc_auc=float(roc_auc_score(y[held], raw)),
-            calibration=check_calibration(raw, y[held]),
+            calibration=check,
             rounds=rounds,
         ),
         training_rows=len(y),
