@@ -110,3 +110,36 @@ def test_bot_user_agents_are_flagged_and_carry_no_heat(strict_server: LiveServer
     assert crawled[0]["type"] == "bot:add_to_cart" and crawled[0]["properties"]["bot"] is True
     assert strict_server.lh.show("crawled-1").score.heat == 0
     assert strict_server.lh.show("person-1").score.heat > 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"lead": "ana@example.com", "type": "page_view", "properties": {"x": NaN}}',
+        b'{"lead": "ana@example.com", "type": "page_view", "properties": {"x": 1e400}}',
+        b'{"lead": "ana@example.com", "type": "page_view", "properties": {"x": 1'
+        + b"0" * 400
+        + b"}}",
+        b'{"lead": "ana@example.com", "lead": "bo@example.com", "type": "page_view"}',
+        b'{"lead": "ana@example.com", "type": "page_view", "properties": {"x": "\\ud800"}}',
+        b'{"lead": "ana@example.com", "type": "page_view", "properties": '
+        + b'{"x": ' * 40
+        + b"1"
+        + b"}" * 41,
+    ],
+    ids=["nan", "infinite", "huge-int", "duplicate-key", "lone-surrogate", "deep"],
+)
+def test_rest_bodies_are_read_as_strictly_as_collection(
+    strict_server: LiveServer, body: bytes
+) -> None:
+    answer = httpx.post(
+        f"{strict_server.url}/api/v1/events",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {strict_server.admin_key}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"].startswith("body")
+    assert not strict_server.lh.leads()

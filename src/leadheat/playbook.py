@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,12 +45,37 @@ def _duration(value: Any) -> Any:
         raise ValueError(str(error)) from None
 
 
+MAX_POINTS = 1_000_000
+"""The most one event, or one fit rule, may be worth. More is a typo, and makes what a float
+cannot hold: a fit of ``inf`` (no JSON), or heat whose forecast passes the year 9999."""
+MIN_HEAT = 0.001
+"""The lowest hot or warm heat: heat falls below a tinier one only after so many half-lives
+that the forecast passes the year 9999 (an ``OverflowError`` when showing the lead)."""
+MAX_HALF_LIFE = timedelta(days=3653)
+"""The longest half-life, ten years: with :data:`MAX_POINTS` and :data:`MIN_HEAT` it keeps
+every forecast ("hot until") inside what ``datetime`` holds."""
+
+
+def _half_life(span: timedelta) -> timedelta:
+    if span > MAX_HALF_LIFE:
+        raise ValueError(
+            f"{format_duration(span)} is longer than the longest half-life, "
+            f"{format_duration(MAX_HALF_LIFE)} (ten years)"
+        )
+    return span
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+HalfLife = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_half_life)]
 Scalar = str | int | float | bool
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every table of a playbook: unknown keys are mistakes, and so are ``nan`` and ``inf``
+    (TOML allows both), which no threshold or point value can mean: a ``nan`` threshold
+    silently fails every comparison, and ``inf`` points make heat infinite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _ConditionSpec(_Section):
@@ -74,7 +100,7 @@ class _ConditionSpec(_Section):
         if self.matches is not None:
             try:
                 re.compile(self.matches)
-            except re.error as error:
+            except (re.error, OverflowError, RecursionError) as error:  # a{99999999999}, ((((…
                 raise ValueError(
                     f"matches: {self.matches!r} is not a regular expression: {error}"
                 ) from None
@@ -97,7 +123,7 @@ class FitRule(_ConditionSpec):
     """Points for a lead attribute that marks the ideal customer (or disqualifies)."""
 
     field: str
-    points: float = 0
+    points: float = Field(default=0, ge=-MAX_POINTS, le=MAX_POINTS)
     disqualify: bool = False
 
     @cached_property
@@ -109,7 +135,7 @@ class SignalRule(_ConditionSpec):
     """Points for an event of this type whose property passes a test (e.g. the pricing page)."""
 
     property: str
-    points: float = Field(ge=0)
+    points: float = Field(ge=0, le=MAX_POINTS)
 
     @cached_property
     def condition(self) -> Condition:
@@ -119,13 +145,13 @@ class SignalRule(_ConditionSpec):
 class Signal(_Section):
     """What one event type is worth; the first matching rule overrides ``points``."""
 
-    points: float = Field(default=0, ge=0)
-    half_life: Duration | None = None
+    points: float = Field(default=0, ge=0, le=MAX_POINTS)
+    half_life: HalfLife | None = None
     rules: list[SignalRule] = Field(default_factory=list)
 
 
 class Decay(_Section):
-    half_life: Duration = timedelta(days=7)
+    half_life: HalfLife = timedelta(days=7)
 
 
 class Fit(_Section):
@@ -144,8 +170,8 @@ class Evidence(_Section):
 
 
 class Temperature(_Section):
-    hot_heat: float = Field(default=20, gt=0)
-    warm_heat: float = Field(default=5, gt=0)
+    hot_heat: float = Field(default=20, ge=MIN_HEAT)
+    warm_heat: float = Field(default=5, ge=MIN_HEAT)
     warm_window: Duration = timedelta(days=30)
     cold_after: Duration = timedelta(days=180)
     hot_requires: list[EvidenceKind] = Field(default_factory=lambda: list(_HOT_REQUIRES))
@@ -212,7 +238,7 @@ def _timezone(value: Any) -> Any:
 
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise ValueError(
             f'{value!r} is not a time zone (use an IANA name such as "Europe/Berlin")'
         ) from None
@@ -492,8 +518,8 @@ def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", None)
-        raise PlaybookError([PlaybookProblem("", line, str(error))], source_name) from None
+        problem = PlaybookProblem("", _toml_line(error, text), str(error))
+        raise PlaybookError([problem], source_name) from None
     try:
         return Playbook.model_validate(data)
     except ValidationError as error:
@@ -505,6 +531,26 @@ def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
             key = ".".join(str(part) for part in loc)
             problems.append(PlaybookProblem(key, locate_line(text, loc), message))
         raise PlaybookError(problems, source_name) from None
+
+
+def _toml_line(error: tomllib.TOMLDecodeError, text: str) -> int:
+    """The line of a TOML syntax error. ``tomllib`` gives it as an attribute only from Python
+    3.14; before, it is in the message, as ``(at line 2, column 11)`` or ``(at end of
+    document)``, which is the last line.
+
+    >>> try:
+    ...     tomllib.loads("a = 1\\nb = ")
+    ... except tomllib.TOMLDecodeError as error:
+    ...     _toml_line(error, "a = 1\\nb = ")
+    2
+    """
+    line = getattr(error, "lineno", None)
+    if isinstance(line, int):
+        return line
+    found = re.search(r"\(at line (\d+), column \d+\)", str(error))
+    if found is not None:
+        return int(found.group(1))
+    return max(1, len(text.splitlines()))
 
 
 def default_playbook_text() -> str:
@@ -535,9 +581,15 @@ def locate_line(text: str, loc: tuple[Any, ...]) -> int | None:
     >>> text = "[fit]\\n[[fit.rules]]\\nfield='a'\\n[[fit.rules]]\\npoints='x'"
     >>> locate_line(text, ("fit", "rules", 1, "points"))
     5
+
+    A table only implied by the ones inside it (``[[speed.owners]]`` with no ``[speed]``)
+    is located at the first of them, so a table-wide error still has a line:
+
+    >>> locate_line("[[speed.owners]]\\nteam = 'x'", ("speed",))
+    1
     """
     wanted = [str(part) for part in loc]
-    best_line, best_depth = None, 0
+    best_line, best_depth, first_inside = None, 0, None
     table: list[str] = []
     arrays: dict[tuple[str, ...], int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -559,7 +611,9 @@ def locate_line(text: str, loc: tuple[Any, ...]) -> int | None:
         depth = _common_prefix(candidate, wanted)
         if depth == len(candidate) and depth > best_depth:
             best_line, best_depth = number, depth
-    return best_line
+        elif depth == len(wanted) and first_inside is None:
+            first_inside = number
+    return best_line if best_line is not None else first_inside
 
 
 def _common_prefix(left: list[str], right: list[str]) -> int:

@@ -16,6 +16,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MIN_INSTANT = EPOCH
 MAX_INSTANT = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+MAX_SPAN = MAX_INSTANT - MIN_INSTANT
+"""The longest duration: from the first instant leadheat holds to the last. A longer one is
+a typo, and adding it to an instant (a half-life to a timestamp, say) would overflow."""
 
 _UNITS = {
     "s": timedelta(seconds=1),
@@ -25,6 +28,10 @@ _UNITS = {
     "w": timedelta(weeks=1),
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+_MIN_SECONDS = (MIN_INSTANT - EPOCH).total_seconds()
+_MAX_SECONDS = (MAX_INSTANT - EPOCH).total_seconds()
 
 
 class TimeFormatError(ValueError):
@@ -40,13 +47,26 @@ def parse_duration(text: str) -> timedelta:
     datetime.timedelta(seconds=90)
     >>> parse_duration("1.5h")
     datetime.timedelta(seconds=5400)
+
+    Spans longer than 1970-2100 are refused, like instants outside it, rather than
+    overflowing ``timedelta`` (which stops at 999,999,999 days) with an ``OverflowError``:
+
+    >>> parse_duration("99999999999w")
+    Traceback (most recent call last):
+    ...
+    leadheat.times.TimeFormatError: '99999999999w' is longer than 1970-2100 (47846 days)
     """
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise TimeFormatError(
             f'{text!r} is not a duration (write a number and a unit s, m, h, d or w, e.g. "7d")'
         )
-    span = float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        span = float(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError:  # past timedelta.max, or a number float reads as infinity
+        span = timedelta.max
+    if span > MAX_SPAN:
+        raise TimeFormatError(f"{text!r} is longer than 1970-2100 ({MAX_SPAN.days} days)")
     if span <= timedelta(0):
         raise TimeFormatError(f"{text!r} must be longer than zero")
     return span
@@ -77,13 +97,18 @@ def parse_instant(text: str) -> datetime:
     datetime.datetime(2024, 2, 29, 9, 0, tzinfo=datetime.timezone.utc)
     >>> parse_instant("1700000000")
     datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
+    >>> parse_instant("-90000000000")
+    Traceback (most recent call last):
+    ...
+    leadheat.times.TimeFormatError: '-90000000000' is outside 1970-2100
     """
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
         raise TimeFormatError("empty timestamp (use ISO 8601, e.g. 2024-02-29T10:00:00Z)")
     if _looks_numeric(raw):
         seconds = float(raw)
-        if not math.isfinite(seconds) or not -1e11 < seconds < 1e11:
+        # datetime stops at year 1, about -6.2e10 seconds: checked before the sum overflows
+        if not math.isfinite(seconds) or not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
             raise TimeFormatError(f"{text!r} is outside 1970-2100")
         instant = EPOCH + timedelta(microseconds=round(seconds * 1_000_000))
     else:

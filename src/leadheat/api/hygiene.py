@@ -7,8 +7,14 @@ transaction. Refusing it up front gives every backend the same clear 400.
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from typing import Any
+
 from fastapi import Request
 
+from leadheat.ingest.segment import SegmentError, check_depth
 from leadheat.service import InputError
 
 NUL_JSON = b"\\u0000"
@@ -21,7 +27,86 @@ def refuse_nul(body: bytes, field: str = "body") -> None:
 
 
 async def no_nul(request: Request) -> None:
-    """Dependency for routes that store what they are given: URL and body without NUL."""
+    """Dependency for routes that store what they are given: URL and body without NUL, and a
+    JSON body read as strictly as the collection endpoints read theirs (no ``NaN``, no huge
+    integers, no duplicate keys, no lone surrogates, at most ``MAX_DEPTH`` levels deep)."""
     if "%00" in str(request.url) or "\x00" in str(request.url):
         raise InputError("url", "the URL may not contain the NUL character (%00)")
-    refuse_nul(await request.body())
+    body = await request.body()
+    refuse_nul(body)
+    if body.strip() and "json" in request.headers.get("content-type", "json"):
+        check_depth(strict_json(body), "body")
+
+
+MAX_DIGITS = 308
+"""The most digits a JSON integer may have. A longer one is beyond what a double holds (what
+JavaScript SDKs send, and what scoring compares attributes as: ``float()`` of it raises
+``OverflowError``); from 4,300 digits Python will not even read it (``ValueError``)."""
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""``\\ud800`` to ``\\udfff``: a lone one reads as a string no database can encode."""
+
+
+def strict_json(body: bytes) -> Any:
+    """The body as JSON, read as strictly as the SDKs write it. Python's reader is lenient
+    where storing would fail later with a 500: it takes ``NaN`` and ``Infinity`` (not JSON;
+    PostgreSQL's jsonb refuses them mid-transaction), ``1e400`` as infinity, integers of any
+    length, a key given twice (the last wins here; other parsers keep the first), and half
+    of a surrogate pair, escaped or encoded, which neither database driver can encode.
+    """
+    refuse_nul(body)
+    try:
+        body.decode("utf-8")  # strictly: json.loads lets encoded surrogates through
+        data = json.loads(
+            body,
+            parse_constant=_not_a_number,
+            parse_float=_finite,
+            parse_int=_integer,
+            object_pairs_hook=_once_each,
+        )
+    except SegmentError:
+        raise
+    except RecursionError:
+        raise SegmentError("body", "nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise SegmentError("body", f"not JSON ({error})") from None
+    if _SURROGATE_ESCAPE.search(body) is not None:
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SegmentError(
+                "body", "a string holds half a surrogate pair (\\ud800 to \\udfff), not text"
+            ) from None
+    return data
+
+
+def _not_a_number(text: str) -> Any:
+    raise SegmentError("body", f"{text} is not a JSON number (send null, or leave it out)")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise SegmentError("body", f"the number {text[:40]} is too large")
+    return number
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise SegmentError(
+            "body",
+            f"a number of {len(text.lstrip('-'))} digits is too large (at most {MAX_DIGITS})",
+        )
+    return int(text)
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise SegmentError("body", f"the key {key[:100]!r} appears twice in one object")
+            seen.add(key)
+    return data

@@ -18,10 +18,19 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
+from sqlalchemy import FromClause, String
+
 from leadheat.bulk import paused_gc
-from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
+from leadheat.ingest.keys import (
+    MAX_ID_CHARS,
+    LeadKey,
+    LeadKeyError,
+    normalise_email,
+    parse_lead_key,
+)
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.store.events import EventBatch, derived_event_id
+from leadheat.store.models import COMMON_FIELDS, Lead, Touch
 from leadheat.times import (
     EPOCH,
     MAX_INSTANT,
@@ -32,6 +41,19 @@ from leadheat.times import (
 )
 
 MAX_MICROS = to_micros(MAX_INSTANT)
+
+
+def _width(table: FromClause, column: str) -> int:
+    """The characters a string column holds."""
+    kind = table.c[column].type
+    if not isinstance(kind, String) or kind.length is None:
+        raise TypeError(f"{column} is not a string column of fixed width")
+    return kind.length
+
+
+FIELD_WIDTHS = {name: _width(Lead.__table__, name) for name in COMMON_FIELDS}
+"""The characters each lead field's column holds: a longer value is a bad row here, where it
+can be named, not a failed transaction in PostgreSQL (SQLite would store it whole)."""
 
 Row = TypeVar("Row")
 Progress = Callable[[int], None]
@@ -141,15 +163,17 @@ def _columns(
     """The field name of each column, and the well-formed rows as ``(line, values)``.
 
     ``mapping`` is ``None`` for files that take no ``--map`` (their columns have fixed names).
-    Unreadable rows, rows of the wrong width and rows with bytes that are not UTF-8 go to
-    ``parsed.bad``.
+    Unreadable rows, rows of the wrong width and rows with bytes that are not UTF-8 (or
+    with a NUL character) go to ``parsed.bad``.
     """
     hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
     mapping = mapping or {}
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    clean = _is_utf8(path)
-    handle = path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
+    clean = _is_clean(path)
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would otherwise
+    # stick to the first column's name (and a --map naming that column would not find it)
+    handle = path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         lines: Iterable[str] = handle if progress is None else _counted(handle, progress)
         reader = csv.reader(lines, strict=True)
@@ -160,13 +184,12 @@ def _columns(
                 path, [BadRow(1, None, "the file is empty (a header row is needed)")]
             ) from None
         except csv.Error as error:
-            raise CsvImportError(path, [BadRow(1, None, f"broken CSV quoting ({error})")]) from None
+            raise CsvImportError(path, [BadRow(1, None, _csv_problem(error))]) from None
         names = [h.strip() for h in header]
         for index, name in enumerate(names):
-            if _has_bad_bytes(name):
-                raise CsvImportError(
-                    path, [BadRow(1, f"#{index + 1}", "header is not valid UTF-8")]
-                )
+            problem = _text_problem(name)
+            if problem is not None:
+                raise CsvImportError(path, [BadRow(1, f"#{index + 1}", f"header {problem}")])
         missing_map = [column for column in mapping if column not in names]
         if missing_map:
             raise CsvImportError(
@@ -181,6 +204,7 @@ def _columns(
                 ],
             )
         fields = [mapping.get(name, snake_case(name)) for name in names]
+        _refuse_twice_named(path, names, fields)
         absent = [name for name in required if name not in fields]
         if absent:
             raise CsvImportError(
@@ -228,29 +252,48 @@ def _rows(
                         continue
                     if not clean:
                         bad = next(
-                            (names[i] for i, v in enumerate(values) if _has_bad_bytes(v)), None
+                            (
+                                (names[i], problem)
+                                for i, v in enumerate(values)
+                                if (problem := _text_problem(v)) is not None
+                            ),
+                            None,
                         )
                         if bad is not None:
-                            parsed.bad.append(
-                                BadRow(
-                                    line, bad, "not valid UTF-8 (save the file as UTF-8)", values
-                                )
-                            )
+                            parsed.bad.append(BadRow(line, bad[0], bad[1], values))
                             continue
                     yield line, values
                 return
             except csv.Error as error:
                 parsed.read += 1
-                parsed.bad.append(BadRow(done + 1, None, f"broken CSV quoting ({error})"))
+                parsed.bad.append(BadRow(done + 1, None, _csv_problem(error)))
                 done = reader.line_num
 
 
-def _is_utf8(path: Path) -> bool:
-    """Whether the whole file decodes as UTF-8: then no value needs checking on its own."""
+def _csv_problem(error: csv.Error) -> str:
+    """What the csv module's complaint means for the person who saved the file: a field over
+    its size limit is not bad quoting when the field has no quote at all.
+
+    >>> _csv_problem(csv.Error("field larger than field limit (131072)"))
+    'a field is longer than 131072 characters (or a quote opened in it is never closed)'
+    """
+    if str(error).startswith("field larger than field limit"):
+        return (
+            f"a field is longer than {csv.field_size_limit()} characters "
+            "(or a quote opened in it is never closed)"
+        )
+    return f"broken CSV quoting ({error})"
+
+
+def _is_clean(path: Path) -> bool:
+    """Whether the whole file decodes as UTF-8 and holds no NUL: then no value needs checking
+    on its own."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):
+                if b"\x00" in block:
+                    return False
                 decoder.decode(block)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -258,12 +301,44 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _has_bad_bytes(text: str) -> bool:
+def _text_problem(text: str) -> str | None:
+    """What makes a value unstorable, or ``None``: bytes that are not UTF-8, or the NUL
+    character, which PostgreSQL's text and jsonb cannot hold (SQLite can: refusing it on
+    every backend keeps a file's import the same everywhere).
+
+    >>> _text_problem("ok"), _text_problem("a" + chr(0))
+    (None, 'contains the NUL character (U+0000), which no text column can hold')
+    """
+    if "\x00" in text:
+        return "contains the NUL character (U+0000), which no text column can hold"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return "not valid UTF-8 (save the file as UTF-8)"
+    return None
+
+
+def _refuse_twice_named(path: Path, names: Sequence[str], fields: Sequence[str]) -> None:
+    """Refuse two columns that name the same field (``email,email``, or ``Page URL`` and
+    ``page_url``): one would silently win over the other, row after row."""
+    first: dict[str, str] = {}
+    problems = []
+    for name, target in zip(names, fields, strict=True):
+        if not target:
+            continue
+        if target in first:
+            problems.append(
+                BadRow(
+                    1,
+                    name,
+                    f'names the same field "{target}" as column "{first[target]}" '
+                    "(rename or remove one)",
+                )
+            )
+        else:
+            first[target] = name
+    if problems:
+        raise CsvImportError(path, problems)
 
 
 def _instant(row: Mapping[str, str], column: str, now: datetime, tolerance: timedelta) -> datetime:
@@ -287,17 +362,19 @@ def _lead(row: Mapping[str, str], column: str = "lead") -> LeadKey:
         raise _RowError(column, str(error)) from None
 
 
-def _text(row: Mapping[str, str], column: str) -> str:
+def _text(row: Mapping[str, str], column: str, width: int = 100) -> str:
     value = row[column].strip()
     if not value:
         raise _RowError(column, "is empty")
-    if len(value) > 100:
-        raise _RowError(column, "is longer than 100 characters")
+    if len(value) > width:
+        raise _RowError(column, f"is longer than {width} characters")
     return value
 
 
-def _optional(row: Mapping[str, str], column: str) -> str | None:
+def _optional(row: Mapping[str, str], column: str, width: int | None = None) -> str | None:
     value = row.get(column, "").strip()
+    if width is not None and len(value) > width:
+        raise _RowError(column, f"is longer than {width} characters")
     return value or None
 
 
@@ -312,6 +389,8 @@ class ParsedEvents:
 
 
 _ONE_MICRO = timedelta(microseconds=1)
+_TOUCH_KIND_WIDTH = _width(Touch.__table__, "kind")
+_TOUCH_WIDTH = _width(Touch.__table__, "result")  # and rep's
 
 
 def parse_events(
@@ -437,7 +516,7 @@ def parse_leads(
                 except LeadKeyError as error:
                     raise _RowError("email", str(error)) from None
             if row.get("external_id", "").strip():
-                keys.append(LeadKey("external", row["external_id"].strip()))
+                keys.append(LeadKey("external", _optional(row, "external_id", MAX_ID_CHARS) or ""))
             if not keys:
                 raise _RowError("email", "the lead has neither an email nor an external id")
             created = None
@@ -451,6 +530,9 @@ def parse_leads(
                 for k, v in row.items()
                 if k not in ("email", "external_id", "created_at") and k and v.strip() != ""
             }
+            for name, width in FIELD_WIDTHS.items():
+                if len(fields.get(name, "")) > width:
+                    raise _RowError(name, f"is longer than {width} characters")
         except _RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
@@ -472,11 +554,11 @@ def parse_touches(
                 raise _RowError("direction", f"{direction!r} must be inbound or outbound")
             touch = TouchInput(
                 _lead(row),
-                _text(row, "kind"),
+                _text(row, "kind", _TOUCH_KIND_WIDTH),
                 _instant(row, "timestamp", now, tolerance),
                 direction,
-                _optional(row, "result"),
-                _optional(row, "rep"),
+                _optional(row, "result", _TOUCH_WIDTH),
+                _optional(row, "rep", _TOUCH_WIDTH),
                 _optional(row, "note"),
             )
         except _RowError as problem:

@@ -48,6 +48,10 @@ MAX_TRAIT_CHARS = 200
 """Longer trait strings are dropped, not cut: the lead columns hold 200 characters."""
 _FIELD_CHARS = {"country": 100}
 _MAX_KEY_CHARS = 100
+MAX_DEPTH = 32
+"""How deep objects and lists may nest in a message. Analytics payloads nest a few levels
+(``properties.products[0].sku``); a far deeper one would be stored but could not be read
+back: the API's JSON encoder gives up at 255 levels, with a 500 on the lead's timeline."""
 
 EVENT_TYPES: dict[str, str] = {
     # E-commerce spec v2 (and the v1 names Segment still aliases to them)
@@ -159,6 +163,7 @@ def parse_message(
     leadheat.ingest.segment.SegmentError: event: a track call needs an event name \
 (e.g. "Product Viewed")
     """
+    check_depth(data, field)
     return _parse(data, field, _utc(received_at), call, None, None)
 
 
@@ -169,6 +174,7 @@ def parse_batch(data: object, received_at: datetime) -> list[Message]:
     """
     if not isinstance(data, dict):
         raise SegmentError("body", f"must be a JSON object, not {_kind(data)}")
+    check_depth(data)
     batch = data.get("batch")
     if not isinstance(batch, list):
         raise SegmentError("batch", "must be a list of messages")
@@ -181,6 +187,32 @@ def parse_batch(data: object, received_at: datetime) -> list[Message]:
         _parse(item, f"batch[{index}]", received, None, sent_at, context or None)
         for index, item in enumerate(batch)
     ]
+
+
+def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
+    """Refuse objects and lists nested deeper than ``limit``, naming the first too deep.
+
+    >>> check_depth({"batch": [{"properties": {"a": [[1]]}}]}, limit=5)
+    Traceback (most recent call last):
+    ...
+    leadheat.ingest.segment.SegmentError: batch[0].properties.a[0]: nested deeper than 5 levels
+    """
+    stack: list[tuple[object, str, int]] = [(data, field, 1)]
+    while stack:
+        value, place, depth = stack.pop()
+        if isinstance(value, dict):
+            children = [
+                (f"{place}.{key}" if place else str(key), item) for key, item in value.items()
+            ]
+        elif isinstance(value, list):
+            children = [(f"{place}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            continue
+        if depth > limit:
+            raise SegmentError(place or "body", f"nested deeper than {limit} levels")
+        stack.extend(
+            (item, where, depth + 1) for where, item in children if isinstance(item, dict | list)
+        )
 
 
 def check_size(raw: bytes, limit: int, field: str) -> None:

@@ -9,7 +9,6 @@ Success is exactly ``200 {"success": true}``; one popular SDK retries anything e
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any
 
@@ -18,7 +17,7 @@ from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
 from leadheat.api.errors import ErrorOut
-from leadheat.api.hygiene import refuse_nul
+from leadheat.api.hygiene import strict_json
 from leadheat.api.schemas import SuccessOut
 from leadheat.api.security import check, ingest_limiter, service_of, write_key
 from leadheat.ingest.segment import (
@@ -63,7 +62,11 @@ router = APIRouter(
 
 async def _body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``limit`` (before reading the rest),
-    and inflated when gzip-compressed, with the same limit on what comes out."""
+    and inflated when gzip-compressed, with the same limit on what comes out.
+
+    A gzip body must be one whole stream: a truncated one inflates without an error to what
+    arrived, which may be valid JSON that is not what was sent.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body is {declared} bytes; the limit is {limit}")
@@ -80,24 +83,18 @@ async def _body(request: Request, limit: int) -> bytes:
             raise SegmentError("body", f"not valid gzip ({error})") from None
         if len(body) > limit or inflater.unconsumed_tail:
             raise HTTPException(413, f"the body inflates past the limit of {limit} bytes")
+        if not inflater.eof:
+            raise SegmentError("body", "not valid gzip (the stream is cut short)")
+        if inflater.unused_data:
+            raise SegmentError("body", "not valid gzip (data after the end of the stream)")
         return body
     return bytes(raw)
-
-
-def _json(body: bytes) -> Any:
-    refuse_nul(body)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SegmentError("body", f"not JSON ({error})") from None
-    except RecursionError:
-        raise SegmentError("body", "nested too deeply") from None
 
 
 async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     limit = MAX_BATCH_BYTES if call is None else MAX_MESSAGE_BYTES
     body = await _body(request, limit)
-    data = _json(body)
+    data = strict_json(body)
     if not isinstance(data, dict):
         raise SegmentError("body", "must be a JSON object")
     lh = service_of(request)
