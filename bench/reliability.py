@@ -210,7 +210,13 @@ def fuzz() -> dict[str, object]:
             text=True,
         )
         data = json.loads(report.read_text()) if report.exists() else {}
-        return {"pytest exit": result.returncode, **data}
+        rows: dict[str, object] = {
+            "pytest exit (0: no 5xx, no crash, no partial write)": result.returncode
+        }
+        for name, counts in sorted(data.get("checks", {}).items()):
+            rows[name] = ", ".join(f"{k} {v}" for k, v in counts.items())
+        rows["cases tried"] = data.get("total")
+        return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     ):
         print(f"\n{name}")
         for key, value in values.items():
-            print(f"  {key:<28}{value}")
+            print(f"  {key:<40}{value}")
 
 
 if __name__ == "__main__":
