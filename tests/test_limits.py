@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -143,3 +145,47 @@ def test_rest_bodies_are_read_as_strictly_as_collection(
     assert answer.status_code == 400, answer.text
     assert answer.json()["field"].startswith("body")
     assert not strict_server.lh.leads()
+
+
+def test_the_playbook_can_refuse_records_that_are_too_old(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from leadheat.cli import app
+    from leadheat.service import LeadheatError
+
+    db = f"sqlite:///{tmp_path / 'old.db'}"
+    lh = Leadheat(db)
+    lh.init('[ingest]\nmax_age = "30d"\n')
+    now = lh.clock()
+    with pytest.raises(LeadheatError, match="max_age"):
+        lh.track("ana@example.com", "page_view", at=now - timedelta(days=31))
+    lh.track("ana@example.com", "page_view", at=now - timedelta(days=29))
+    server = LiveServer(lh)
+    try:
+        answer = httpx.post(
+            f"{server.url}/v1/batch",
+            json={
+                "batch": [
+                    {
+                        "type": "track",
+                        "userId": "u1",
+                        "event": "e",
+                        "timestamp": "1970-01-02T00:00:00Z",
+                    }
+                ]
+            },
+            headers=_basic(server.ingest_key),
+        )
+        assert answer.status_code == 400 and answer.json()["field"] == "batch[0].timestamp"
+    finally:
+        server.stop()
+    old = (now - timedelta(days=40)).isoformat()
+    events = tmp_path / "events.csv"
+    events.write_text(f"lead,type,timestamp\nbo@example.com,page_view,{old}\n")
+    result = CliRunner().invoke(app, ["--db", db, "import", "events", str(events)])
+    assert result.exit_code == 1
+    assert 'line 2, column "timestamp"' in str(result.exception) and "max_age" in str(
+        result.exception
+    )
+    assert [r.email for r in lh.leads()] == ["ana@example.com"]
+    lh.close()

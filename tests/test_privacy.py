@@ -300,6 +300,12 @@ def test_changes_are_audited_with_who_did_them(team: Leadheat, clock: Clock) -> 
     lead = f"lead:{bo['id']}"
     assert seen == [
         ("python", "rep.add", "rita@x.com", {"team": "default", "capacity": None, "weight": 1.0}),
+        (  # the hot lead of the fixture was given to a rep by speed to lead
+            "speed-to-lead",
+            "lead.owner",
+            "lead:1",
+            {"from": None, "to": "rita@x.com", "why": "round robin over all reps"},
+        ),
         ("ops", "playbook.apply", f"playbook:{version}", {"version": version}),
         ("ops", "outcome.record", lead, {"outcome": "lost"}),
         ("import", "outcome.record", lead, {"outcome": "won"}),

@@ -179,6 +179,8 @@ def test_round_robin_pause_capacity_and_weights(team: Leadheat, clock: Clock) ->
         team.track(f"lead{number}@example.com", "demo_request")
         owners.append(_owner(team, f"lead{number}@example.com"))
     assert owners == ["anna@x.com", "ben@x.com", "cleo@x.com"] * 2
+    owned = team.audit_log(limit=50, action="lead.owner")
+    assert len(owned) == 6 and {e.actor for e in owned} == {"speed-to-lead"}
     team.set_rep_active("ben@x.com", False)
     team.add_rep("cleo@x.com", capacity=2)  # cleo owns 2 hot leads already: full
     _lead(team, "lead6@example.com")

@@ -448,7 +448,9 @@ def import_events(
     lh = _open()
     _, book = lh.playbook()
     with _progress(file) as progress:
-        parsed = parse_events(file, lh.clock(), book.ingest.future_tolerance, progress)
+        now = lh.clock()
+        oldest = book.ingest.oldest(now)
+        parsed = parse_events(file, now, book.ingest.future_tolerance, progress, oldest)
     _set_aside(file, parsed.bad, skip_bad)
     report = lh.record_events(parsed.batch, react=triggers)
     _summary(
@@ -465,7 +467,8 @@ def import_touches(file: Path, skip_bad: SkipBadOption = None) -> None:
     """Import touches: lead, kind, timestamp, optional direction, result, rep, note."""
     lh = _open()
     _, book = lh.playbook()
-    parsed = parse_touches(file, lh.clock(), book.ingest.future_tolerance)
+    now = lh.clock()
+    parsed = parse_touches(file, now, book.ingest.future_tolerance, oldest=book.ingest.oldest(now))
     _unknown_leads(lh, parsed, skip_bad, file)
     rows = _settle(file, parsed, skip_bad)
     stored, duplicates = lh.record_touches(rows)
@@ -477,7 +480,8 @@ def import_outcomes(file: Path, skip_bad: SkipBadOption = None) -> None:
     """Import outcomes: lead, outcome (won|lost|disqualified), timestamp, optional reason."""
     lh = _open()
     _, book = lh.playbook()
-    parsed = parse_outcomes(file, lh.clock(), book.ingest.future_tolerance)
+    now = lh.clock()
+    parsed = parse_outcomes(file, now, book.ingest.future_tolerance, oldest=book.ingest.oldest(now))
     _unknown_leads(lh, parsed, skip_bad, file)
     rows = _settle(file, parsed, skip_bad)
     stored, duplicates = lh.record_outcomes(rows, actor=ACTOR)

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -197,6 +197,11 @@ class Grade(_Section):
 
 class Ingest(_Section):
     future_tolerance: Duration = timedelta(minutes=5)
+    max_age: Duration | None = None
+
+    def oldest(self, now: datetime) -> datetime | None:
+        """The earliest time an incoming record may carry (``None``: back to 1970)."""
+        return None if self.max_age is None else now - self.max_age
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

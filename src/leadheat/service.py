@@ -300,6 +300,12 @@ class Leadheat:
                 f"{at.isoformat()} is in the future (more than "
                 f"{book.ingest.future_tolerance} ahead of now, {now.isoformat()})"
             )
+        oldest = book.ingest.oldest(now)
+        if oldest is not None and at < oldest:
+            raise LeadheatError(
+                f"{at.isoformat()} is older than the playbook's [ingest] max_age allows "
+                f"(before {oldest.isoformat()})"
+            )
         return at
 
     def track(
@@ -336,11 +342,18 @@ class Leadheat:
         now = self.clock()
         batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
         limit = to_micros(now + book.ingest.future_tolerance)
+        oldest = book.ingest.oldest(now)
+        floor = to_micros(oldest) if oldest is not None else None
         for index, micros in enumerate(batch.at_us):
             if micros > limit:
                 raise LeadheatError(
                     f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is more "
                     f"than {book.ingest.future_tolerance} in the future"
+                )
+            if floor is not None and micros < floor:
+                raise LeadheatError(
+                    f"event {batch.event_ids[index]}: {isoformat(from_micros(micros))} is older "
+                    f"than the playbook's [ingest] max_age ({book.ingest.max_age}) allows"
                 )
 
         def apply(connection: Connection, watch: Watch) -> RecordReport:
@@ -368,12 +381,20 @@ class Leadheat:
         version, book = self.playbook()
         now = self.clock()
         limit = now + book.ingest.future_tolerance
+        oldest = book.ingest.oldest(now)
         for index, message in enumerate(messages):
+            place = f"{field}[{index}].timestamp" if field else "timestamp"
             if message.at > limit:
                 raise InputError(
-                    f"{field}[{index}].timestamp" if field else "timestamp",
+                    place,
                     f"{isoformat(message.at)} is more than {book.ingest.future_tolerance} "
                     f"ahead of the server's clock ({isoformat(now)})",
+                )
+            if oldest is not None and message.at < oldest:
+                raise InputError(
+                    place,
+                    f"{isoformat(message.at)} is older than the playbook's [ingest] max_age "
+                    f"({book.ingest.max_age}) allows",
                 )
 
         def apply(connection: Connection, watch: Watch) -> RecordReport:

@@ -341,7 +341,13 @@ def _refuse_twice_named(path: Path, names: Sequence[str], fields: Sequence[str])
         raise CsvImportError(path, problems)
 
 
-def _instant(row: Mapping[str, str], column: str, now: datetime, tolerance: timedelta) -> datetime:
+def _instant(
+    row: Mapping[str, str],
+    column: str,
+    now: datetime,
+    tolerance: timedelta,
+    oldest: datetime | None = None,
+) -> datetime:
     try:
         instant = parse_instant(row[column])
     except TimeFormatError as error:
@@ -351,6 +357,12 @@ def _instant(row: Mapping[str, str], column: str, now: datetime, tolerance: time
             column,
             f"{row[column]!r} is in the future (more than {tolerance} after now, "
             f"{now.isoformat()}); check the time zone",
+        )
+    if oldest is not None and instant < oldest:
+        raise _RowError(
+            column,
+            f"{row[column]!r} is older than the playbook's [ingest] max_age allows (before "
+            f"{oldest.isoformat()}); check the clock that wrote it, or raise max_age",
         )
     return instant
 
@@ -394,7 +406,11 @@ _TOUCH_WIDTH = _width(Touch.__table__, "result")  # and rep's
 
 
 def parse_events(
-    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+    path: Path,
+    now: datetime,
+    tolerance: timedelta,
+    progress: Progress | None = None,
+    oldest: datetime | None = None,
 ) -> ParsedEvents:
     """Events: ``lead``, ``type``, ``timestamp``, optional ``id``; other columns are
     properties. Rows without an id get a derived one, so importing a file twice adds nothing.
@@ -404,11 +420,15 @@ def parse_events(
     ISO 8601 (anything else goes through the full parser, which explains its errors).
     """
     with paused_gc():
-        return _parse_events(path, now, tolerance, progress)
+        return _parse_events(path, now, tolerance, progress, oldest)
 
 
 def _parse_events(
-    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None
+    path: Path,
+    now: datetime,
+    tolerance: timedelta,
+    progress: Progress | None,
+    oldest: datetime | None,
 ) -> ParsedEvents:
     parsed = ParsedEvents()
     fields, rows = _columns(path, ("lead", "type", "timestamp"), None, parsed, progress)
@@ -426,6 +446,7 @@ def _parse_events(
     full = "{" + ",".join(key.replace("%", "%%") + "%s" for key in keys) + "}"
     parsed.batch.property_names = frozenset(name for _, name in extra)
     latest_us = to_micros(now + tolerance)
+    earliest_us = to_micros(oldest) if oldest is not None else 0
     lead_keys: dict[str, LeadKey] = {}
     types: dict[str, str] = {}
     seen: dict[tuple[object, ...], int] = {}
@@ -447,9 +468,12 @@ def _parse_events(
                     raise ValueError(stamp)
                 micros = (moment - EPOCH) // _ONE_MICRO
             except ValueError:
-                micros = to_micros(_instant({"timestamp": stamp}, "timestamp", now, tolerance))
-            if not 0 <= micros <= latest_us or micros > MAX_MICROS:
-                _instant({"timestamp": stamp}, "timestamp", now, tolerance)  # says what is wrong
+                micros = to_micros(
+                    _instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest)
+                )
+            if not earliest_us <= micros <= latest_us or micros > MAX_MICROS:
+                # says what is wrong
+                _instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest)
             properties = None
             if pick is not None:
                 picked = pick(values)
@@ -542,7 +566,11 @@ def parse_leads(
 
 
 def parse_touches(
-    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+    path: Path,
+    now: datetime,
+    tolerance: timedelta,
+    progress: Progress | None = None,
+    oldest: datetime | None = None,
 ) -> Parsed[TouchInput]:
     """Touches: ``lead``, ``kind``, ``timestamp``, optional ``direction``, ``result``,
     ``rep``, ``note``."""
@@ -555,7 +583,7 @@ def parse_touches(
             touch = TouchInput(
                 _lead(row),
                 _text(row, "kind", _TOUCH_KIND_WIDTH),
-                _instant(row, "timestamp", now, tolerance),
+                _instant(row, "timestamp", now, tolerance, oldest),
                 direction,
                 _optional(row, "result", _TOUCH_WIDTH),
                 _optional(row, "rep", _TOUCH_WIDTH),
@@ -570,7 +598,11 @@ def parse_touches(
 
 
 def parse_outcomes(
-    path: Path, now: datetime, tolerance: timedelta, progress: Progress | None = None
+    path: Path,
+    now: datetime,
+    tolerance: timedelta,
+    progress: Progress | None = None,
+    oldest: datetime | None = None,
 ) -> Parsed[OutcomeInput]:
     """Outcomes: ``lead``, ``outcome`` (won, lost, disqualified), ``timestamp``, optional
     ``reason``."""
@@ -583,7 +615,7 @@ def parse_outcomes(
             item = OutcomeInput(
                 _lead(row),
                 outcome,
-                _instant(row, "timestamp", now, tolerance),
+                _instant(row, "timestamp", now, tolerance, oldest),
                 _optional(row, "reason"),
             )
         except _RowError as problem:

@@ -20,6 +20,8 @@ from leadheat.scoring.temperature import Temperature
 from leadheat.speed.assignment import Rep, choose, eligible
 from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
 from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urgent
+from leadheat.store import audit
+from leadheat.store.audit import AuditAction, lead_subject
 from leadheat.store.clocks import (
     ClockView,
     due_clocks,
@@ -92,10 +94,21 @@ class Dispatcher:
         rep = choose(candidates, self.open_hot())
         if rep is None:
             return None, f"{why}: no active rep with room"
+        previous = self.connection.execute(
+            select(Lead.owner).where(Lead.id == lead_id)
+        ).scalar_one_or_none()
         self.connection.execute(
             update(Lead).where(Lead.id == lead_id).values(owner=rep.email, updated_at=self.now)
         )
         record_assignment(self.connection, rep.email, self.now)
+        audit.record(
+            self.connection,
+            self.now,
+            "speed-to-lead",
+            AuditAction.OWNER,
+            lead_subject(lead_id),
+            {"from": previous, "to": rep.email, "why": why},
+        )
         self._reps = [
             Rep(
                 r.email,
