@@ -6,6 +6,7 @@ or ``lh`` runs twice, once per backend; each PostgreSQL test gets its own schema
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from leadheat.cli import main
 from leadheat.service import Leadheat
 from receivers import MailBox, WebhookReceiver
 
@@ -24,6 +26,23 @@ POSTGRES_URL = os.environ.get("LEADHEAT_TEST_POSTGRES_URL")
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+DEMO_MAKES_HOT = """
+[fit]
+qualified_at = 10
+[[fit.rules]]
+field = "title"
+matches = "(?i)cto|vp"
+points = 10
+[signals.demo_request]
+points = 25
+[signals.page_view]
+points = 1
+[temperature]
+hot_requires = []
+"""
+"""A playbook in which a qualified CTO or VP who asks for a demo is hot at once (no evidence
+needed): where the speed-to-lead tests start, each adding its own ``[speed]`` tables."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -153,3 +172,26 @@ def smtp_server() -> Iterator[tuple[str, MailBox]]:
     controller.start()
     yield f"smtp://127.0.0.1:{port}", box
     controller.stop()
+
+
+class Cli:
+    """Runs ``leadheat --db URL …`` in-process and returns (exit code, stdout, stderr)."""
+
+    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.url = url
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        try:
+            main(["--db", self.url, *args])
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def json(self, *args: str) -> object:
+        code, out, err = self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)

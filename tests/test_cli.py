@@ -10,34 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOW
-from leadheat.cli import main
+from conftest import NOW, Cli
 from leadheat.times import isoformat
 
 RECENT = isoformat(NOW - timedelta(days=1))
-
-
-class Cli:
-    """Runs ``leadheat --db URL …`` in-process and returns (exit code, stdout, stderr)."""
-
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.url = url
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        try:
-            main(["--db", self.url, *args])
-            code = 0
-        except SystemExit as done:
-            code = int(done.code or 0)
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-    def json(self, *args: str) -> object:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
 
 
 @pytest.fixture

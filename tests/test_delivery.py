@@ -21,7 +21,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conftest import Clock, LiveServer
+from conftest import DEMO_MAKES_HOT, Clock, LiveServer
 from leadheat.cli import app
 from leadheat.delivery.worker import Worker
 from leadheat.ingest.keys import parse_lead_key
@@ -33,17 +33,9 @@ MONDAY_10 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 
 def playbook(url: str, *, email: bool = True, always_open: bool = False) -> str:
-    text = f"""
-[fit]
-qualified_at = 10
-[[fit.rules]]
-field = "title"
-matches = "(?i)cto"
-points = 10
-[signals.demo_request]
-points = 25
-[temperature]
-hot_requires = []
+    text = (
+        DEMO_MAKES_HOT
+        + f"""
 [speed.teams.default]
 manager = "boss@example.com"
 {'hours = "00:00-24:00"' if always_open else ""}
@@ -59,6 +51,7 @@ channel = "slack"
 url = "{url}/slack"
 triggers = ["hot"]
 """
+    )
     if email:
         text += '[[speed.alerts]]\nchannel = "email"\nto = ["owner"]\ntriggers = ["hot"]\n'
     return text

@@ -20,8 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import Table, select
 
-from conftest import NOW, Clock, LiveServer
-from leadheat.cli import main
+from conftest import DEMO_MAKES_HOT, NOW, Cli, Clock, LiveServer
 from leadheat.ingest.keys import LeadKey, parse_lead_key
 from leadheat.ingest.records import OutcomeInput
 from leadheat.service import Leadheat, LeadInput, UnknownLeadError
@@ -34,23 +33,14 @@ ANONYMOUS = "visitor-0042"
 PERSONAL = (EMAIL, NAME, EXTERNAL, ANONYMOUS)
 """What must not survive an erasure anywhere in the database, the audit log included."""
 
-PLAYBOOK = """
-[fit]
-qualified_at = 10
-[[fit.rules]]
-field = "title"
-matches = "(?i)cto"
-points = 10
-[signals.demo_request]
-points = 25
-[signals.page_view]
-points = 1
-[temperature]
-hot_requires = []
+PLAYBOOK = (
+    DEMO_MAKES_HOT
+    + """
 [[speed.alerts]]
 channel = "webhook"
 url = "http://127.0.0.1:9/hooks"
 """
+)
 
 
 @pytest.fixture
@@ -332,24 +322,6 @@ def test_an_audit_record_is_rolled_back_with_its_change(lh: Leadheat) -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------
-class Cli:
-    """``leadheat --db URL …`` in-process: (exit code, stdout, stderr)."""
-
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.url = url
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        try:
-            main(["--db", self.url, *args])
-            code = 0
-        except SystemExit as done:
-            code = int(done.code or 0)
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-
 def test_cli_export_erase_and_audit(
     db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import Clock
+from conftest import DEMO_MAKES_HOT, Clock
 from leadheat.ingest.keys import parse_lead_key
 from leadheat.playbook import Team, parse_playbook
 from leadheat.service import Leadheat, LeadheatError, LeadInput
@@ -18,23 +18,13 @@ from leadheat.speed.calendar import BusinessCalendar
 
 MONDAY_10 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
 
-PLAYBOOK = """
-[fit]
-qualified_at = 10
-[[fit.rules]]
-field = "title"
-matches = "(?i)cto|vp"
-points = 10
-[signals.demo_request]
-points = 25
-[signals.page_view]
-points = 1
+PLAYBOOK = (
+    DEMO_MAKES_HOT
+    + """
 [signals.trial_signup]
 points = 2
 [signals.form_submit]
 points = 2
-[temperature]
-hot_requires = []
 [speed.teams.default]
 timezone = "Europe/Berlin"
 hours = "09:00-17:00"
@@ -63,6 +53,7 @@ channel = "email"
 to = ["manager"]
 triggers = ["sla_breach"]
 """
+)
 
 
 @pytest.fixture

@@ -121,6 +121,29 @@ def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
+Item = dict[str, Any]
+
+
+def _listing(
+    data: Sequence[Item],
+    as_json: bool,
+    headers: Sequence[str],
+    cells: Callable[[Item], Sequence[str]],
+) -> None:
+    """A list as JSON for scripts, or as a table of ``cells(item)`` under ``headers``."""
+    if as_json:
+        _emit(data)
+        return
+    table = Table(*headers)
+    for item in data:
+        table.add_row(*cells(item))
+    out.print(table)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}s"
+
+
 AtOption = Annotated[
     str | None,
     typer.Option("--at", help="A past or present time (ISO 8601 with offset, or epoch seconds)."),
@@ -282,19 +305,18 @@ def keys_list(as_json: JsonOption = False) -> None:
         }
         for k in keys
     ]
-    if as_json:
-        _emit(data)
-        return
-    table = Table("prefix", "name", "scopes", "created", "revoked")
-    for item in data:
-        table.add_row(
+    _listing(
+        data,
+        as_json,
+        ("prefix", "name", "scopes", "created", "revoked"),
+        lambda item: (
             item["prefix"],
             item["name"],
             ",".join(item["scopes"]),
             item["created_at"],
             item["revoked_at"] or "",
-        )
-    out.print(table)
+        ),
+    )
 
 
 @keys_app.command("revoke")
@@ -342,13 +364,17 @@ def playbook_history(as_json: JsonOption = False) -> None:
     data: list[dict[str, Any]] = [
         {"version": v, "name": n, "applied_at": isoformat(a), "sha256": h} for v, n, a, h in rows
     ]
-    if as_json:
-        _emit(data)
-        return
-    table = Table("version", "name", "applied at", "sha256")
-    for item in data:
-        table.add_row(str(item["version"]), item["name"], item["applied_at"], item["sha256"][:12])
-    out.print(table)
+    _listing(
+        data,
+        as_json,
+        ("version", "name", "applied at", "sha256"),
+        lambda item: (
+            str(item["version"]),
+            item["name"],
+            item["applied_at"],
+            item["sha256"][:12],
+        ),
+    )
 
 
 def _read(file: Path) -> str:
@@ -775,13 +801,11 @@ def reps_add(
 def reps_list(as_json: JsonOption = False) -> None:
     """Every rep: team, active or paused, capacity, weight, leads assigned, open hot leads."""
     found = _open().reps()
-    data = [rep_json(rep, count) for rep, count in found]
-    if as_json:
-        _emit(data)
-        return
-    table = Table("email", "name", "team", "active", "open hot", "capacity", "weight", "assigned")
-    for item in data:
-        table.add_row(
+    _listing(
+        [rep_json(rep, count) for rep, count in found],
+        as_json,
+        ("email", "name", "team", "active", "open hot", "capacity", "weight", "assigned"),
+        lambda item: (
             item["email"],
             item["name"] or "",
             item["team"],
@@ -790,8 +814,8 @@ def reps_list(as_json: JsonOption = False) -> None:
             "" if item["capacity"] is None else str(item["capacity"]),
             f"{item['weight']:g}",
             str(item["assigned"]),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @reps_app.command("pause")
@@ -822,15 +846,11 @@ def deliveries(
     if ctx.invoked_subcommand is not None:
         return
     found = _open().deliveries(status=status, lead=lead, limit=limit)
-    data = [delivery_json(item) for item in found]
-    if as_json:
-        _emit(data)
-        return
-    table = Table(
-        "id", "created", "trigger", "channel", "target", "lead", "status", "tries", "error"
-    )
-    for item in data:
-        table.add_row(
+    _listing(
+        [delivery_json(item) for item in found],
+        as_json,
+        ("id", "created", "trigger", "channel", "target", "lead", "status", "tries", "error"),
+        lambda item: (
             str(item["id"]),
             item["created_at"],
             item["trigger"],
@@ -840,8 +860,8 @@ def deliveries(
             item["status"],
             str(item["attempts"]),
             (item["last_error"] or "")[:60],
-        )
-    out.print(table)
+        ),
+    )
 
 
 @deliveries_app.command("retry")
@@ -877,45 +897,32 @@ def sla(
     lh = _open()
     now = lh.clock()
     if by_rep:
-        timings = [timing_json(t) for t in lh.sla_by_rep(_at(since))]
-        if as_json:
-            _emit(timings)
-            return
-        summary = Table(
-            "owner", "clocks", "met", "missed", "breached", "running", "median response"
-        )
-        for item in timings:
-            median = item["median_response_seconds"]
-            summary.add_row(
+        _listing(
+            [timing_json(t) for t in lh.sla_by_rep(_at(since))],
+            as_json,
+            ("owner", "clocks", "met", "missed", "breached", "running", "median response"),
+            lambda item: (
                 item["owner"] or "(nobody)",
-                str(item["clocks"]),
-                str(item["met"]),
-                str(item["missed"]),
-                str(item["breached"]),
-                str(item["running"]),
-                "" if median is None else f"{median:.0f}s",
-            )
-        out.print(summary)
+                *(str(item[k]) for k in ("clocks", "met", "missed", "breached", "running")),
+                _seconds(item["median_response_seconds"]),
+            ),
+        )
         return
-    data = [
-        clock_json(c, now)
-        for c in lh.sla_clocks(lead=lead, owner=owner, open_only=open_only, limit=limit)
-    ]
-    if as_json:
-        _emit(data)
-        return
-    table = Table("lead", "trigger", "owner", "started", "deadline", "response", "state")
-    for item in data:
-        table.add_row(
+    clocks = lh.sla_clocks(lead=lead, owner=owner, open_only=open_only, limit=limit)
+    _listing(
+        [clock_json(clock, now) for clock in clocks],
+        as_json,
+        ("lead", "trigger", "owner", "started", "deadline", "response", "state"),
+        lambda item: (
             str(item["lead"]),
             item["trigger"],
             item["owner"] or "(nobody)",
             item["started_at"],
             item["deadline"],
-            "" if item["response_seconds"] is None else f"{item['response_seconds']:.0f}s",
+            _seconds(item["response_seconds"]),
             item["state"],
-        )
-    out.print(table)
+        ),
+    )
 
 
 # -- people's data and the audit log -------------------------------------------------------
@@ -972,20 +979,18 @@ def audit_log(
     as_json: JsonOption = False,
 ) -> None:
     """Who changed what, and when: playbooks, outcomes, owners, keys, reps, erasures."""
-    data = [audit_json(entry) for entry in _open().audit_log(limit=limit, action=action)]
-    if as_json:
-        _emit(data)
-        return
-    table = Table("at", "actor", "action", "subject", "detail")
-    for item in data:
-        table.add_row(
+    _listing(
+        [audit_json(entry) for entry in _open().audit_log(limit=limit, action=action)],
+        as_json,
+        ("at", "actor", "action", "subject", "detail"),
+        lambda item: (
             item["at"],
             item["actor"],
             item["action"],
             item["subject"],
             json.dumps(item["detail"], separators=(", ", ": ")),
-        )
-    out.print(table)
+        ),
+    )
 
 
 ERRORS = (

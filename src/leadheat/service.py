@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -622,6 +623,15 @@ class Leadheat:
             return lead_id
 
         return self._watched(book, self.clock(), apply)
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction, for modules built on the service (the predictive model)."""
+        return self._writer.begin()
+
+    def lead_id(self, lead: str | int) -> int:
+        """The id of the lead a reference (email, external id, ``anon:…``, ``id:N``) names."""
+        with self.engine.connect() as connection:
+            return self._lead_id(connection, lead)
 
     def known_leads(self, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         """Which of these keys name a lead already."""

@@ -38,8 +38,14 @@ class SendError(Exception):
 
 
 def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """POST JSON ``body`` with leadheat's own headers plus ``headers``."""
+    sent = {
+        "Content-Type": "application/json",
+        "User-Agent": f"leadheat/{__version__}",
+        **headers,
+    }
     try:
-        response = client.post(url, content=body, headers=dict(headers))
+        response = client.post(url, content=body, headers=sent)
     except httpx.HTTPError as error:
         raise SendError(f"{type(error).__name__}: {error}") from None
     if response.is_success:
@@ -60,8 +66,6 @@ def send_webhook(
         url,
         body,
         {
-            "Content-Type": "application/json",
-            "User-Agent": f"leadheat/{__version__}",
             IDEMPOTENCY_HEADER: key,
             TIMESTAMP_HEADER: str(stamp),
             SIGNATURE_HEADER: sign(secret, stamp, body),
@@ -73,16 +77,7 @@ def send_webhook(
 def send_slack(client: httpx.Client, url: str, payload: Mapping[str, Any], key: str) -> None:
     """POST a Slack incoming-webhook message (``text`` plus blocks)."""
     body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
-    _post(
-        client,
-        url,
-        body,
-        {
-            "Content-Type": "application/json",
-            "User-Agent": f"leadheat/{__version__}",
-            IDEMPOTENCY_HEADER: key,
-        },
-    )
+    _post(client, url, body, {IDEMPOTENCY_HEADER: key})
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def train(lh: Leadheat, horizon: timedelta) -> ModelInfo:
     model = train_model(table, TARGET)
     evaluation = _evaluate(table)
     positives = sum(e.label or 0 for e in known)
-    with lh._writer.begin() as connection:
+    with lh.transaction() as connection:
         number = training.store_model(
             connection,
             trained_at=now,
@@ -177,7 +177,7 @@ def score_leads(lh: Leadheat, lead_ids: Sequence[int] | None = None) -> int:
         return 0
     examples = training.current_examples(lived, book, now, types)
     probabilities = model.predict_proba(_table(examples, False, model))
-    with lh._writer.begin() as connection:
+    with lh.transaction() as connection:
         training.store_probabilities(
             connection,
             [(e.lead_id, float(p)) for e, p in zip(examples, probabilities, strict=True)],
@@ -195,8 +195,8 @@ def explain(lh: Leadheat, lead: str | int, top: int = 3) -> tuple[int, Explanati
     info, model, types = found
     _, book = lh.playbook()
     now = lh.clock()
+    lead_id = lh.lead_id(lead)
     with lh.engine.connect() as connection:
-        lead_id = lh._lead_id(connection, lead)
         (lived,) = training.load_everything(connection, [lead_id])
     (example,) = training.current_examples([lived], book, now, types)
     return info.version, model.explain(_table([example], False, model), 0, top)

@@ -56,11 +56,11 @@ def title(payload: Mapping[str, Any]) -> str:
     return f"{head}: {who} — contact by {payload['deadline']}"
 
 
-def text(payload: Mapping[str, Any]) -> str:
-    """The plain-text body shared by Slack and email."""
+def details(payload: Mapping[str, Any]) -> str:
+    """Who, why, what to do, by when and whose: the lines under the title."""
     lead = payload["lead"]
     owner = payload.get("owner") or {}
-    lines = [title(payload), ""]
+    lines = []
     company = ", ".join(str(v) for v in (lead.get("title"), lead.get("company")) if v)
     if company:
         lines.append(f"Who: {company}")
@@ -77,16 +77,18 @@ def text(payload: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def text(payload: Mapping[str, Any]) -> str:
+    """The plain-text body of an email: the title, a blank line, the details."""
+    return f"{title(payload)}\n\n{details(payload)}"
+
+
 def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook body (also understood by Mattermost and Rocket.Chat)."""
     return {
         "text": title(payload),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title(payload)}*"}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": text(payload).split("\n", 2)[2]},
-            },
+            {"type": "section", "text": {"type": "mrkdwn", "text": details(payload)}},
         ],
     }
 

@@ -92,12 +92,12 @@ def start_clock(
             )
             return running.id, deadline
         return running.id, running.deadline
-    return start_clock_after_breach(
+    return new_clock(
         connection, lead_id, trigger, owner, team, business_hours, started_at, deadline
     ), deadline
 
 
-def start_clock_after_breach(
+def new_clock(
     connection: Connection,
     lead_id: int,
     trigger: str,
@@ -107,7 +107,8 @@ def start_clock_after_breach(
     started_at: datetime,
     deadline: datetime,
 ) -> int:
-    """A new clock regardless of others (a reassigned lead gets its new owner's own)."""
+    """A new clock whatever else runs: :func:`start_clock`'s insert, and the fresh clock a
+    lead reassigned after a breach gets for its new owner."""
     result = connection.execute(
         insert(SlaClock)
         .values(

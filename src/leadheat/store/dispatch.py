@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,8 @@ from leadheat.store.clocks import (
     ClockView,
     due_clocks,
     mark_breached,
+    new_clock,
     start_clock,
-    start_clock_after_breach,
 )
 from leadheat.store.history import load_history
 from leadheat.store.leads import lead_attributes
@@ -110,16 +111,7 @@ class Dispatcher:
             {"from": previous, "to": rep.email, "why": why},
         )
         self._reps = [
-            Rep(
-                r.email,
-                r.name,
-                r.team,
-                r.active,
-                r.capacity,
-                r.weight,
-                r.assigned + 1,
-                self.now,
-            )
+            replace(r, assigned=r.assigned + 1, last_assigned_at=self.now)
             if r.email == rep.email
             else r
             for r in self.reps()
@@ -206,11 +198,7 @@ class Dispatcher:
             "also": list(chosen.also),
             "at": isoformat(self.now),
             "lead": {
-                "id": row["id"],
-                "email": row["email"],
-                "name": row["name"],
-                "title": row["title"],
-                "company": row["company"],
+                **_who(row),
                 "temperature": score.temperature.value,
                 "grade": score.grade,
                 "heat": round(score.heat, 3),
@@ -268,14 +256,14 @@ class Dispatcher:
         speed = self.book.speed
         row = self.connection.execute(select(Lead).where(Lead.id == clock.lead_id)).mappings().one()
         team = speed.team(clock.team)
+        rule = _rule(speed, clock.trigger)
         reassigned = None
-        if speed.reassign_on_breach and self.book.speed.enabled:
+        if speed.reassign_on_breach and speed.enabled:
             rep, _ = self.assign(clock.lead_id, lead_attributes(row), False, exclude=clock.owner)
             if rep is not None:
                 reassigned = rep.email
-                rule = _rule(speed, clock.trigger)
                 due, _ = deadline(rule, speed.team(rep.team), self.now)
-                start_clock_after_breach(
+                new_clock(
                     self.connection,
                     clock.lead_id,
                     clock.trigger,
@@ -290,19 +278,13 @@ class Dispatcher:
             "trigger": "sla_breach",
             "also": [],
             "at": isoformat(self.now),
-            "lead": {
-                "id": row["id"],
-                "email": row["email"],
-                "name": row["name"],
-                "title": row["title"],
-                "company": row["company"],
-            },
+            "lead": _who(row),
             "owner": _owner(self._rep(clock.owner), clock.owner),
             "manager": team.manager,
             "team": clock.team,
             "why": f"no touch within the {clock.trigger} SLA",
             "action": "Call the lead now, or reassign it.",
-            "sla": _rule(speed, clock.trigger).sla,
+            "sla": rule.sla,
             "deadline": isoformat(clock.deadline),
             "breach": {
                 "trigger": clock.trigger,
@@ -321,6 +303,11 @@ _SECOND = timedelta(seconds=1)
 def _rule(speed: Speed, name: str) -> TriggerRule:
     """The trigger a stored clock was started by (``hot`` if the name is no longer known)."""
     return speed.trigger(next((known for known in TRIGGER_NAMES if known == name), "hot"))
+
+
+def _who(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Who the lead is, as every alert names them."""
+    return {name: row[name] for name in ("id", "email", "name", "title", "company")}
 
 
 def _owner(rep: Rep | None, email: str | None) -> dict[str, Any] | None:
