@@ -330,6 +330,36 @@ class Secret(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
 
 
+class User(Base):
+    """Someone who signs in to the dashboard: a rep or a manager (API keys are for machines).
+
+    Only a scrypt hash of the password is kept (see :mod:`leadheat.web.passwords`).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    """``rep`` or ``manager`` (managers may also apply playbooks)."""
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the table only its SHA-256, so
+    a copy of the database opens no one's session. Expired rows are refused and swept."""
+
+    __tablename__ = "sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    """Sent back by every state-changing form; a page from another site cannot read it."""
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant, index=True)
+
+
 __all__ = [
     "COMMON_FIELDS",
     "ApiKey",
@@ -350,4 +380,6 @@ __all__ = [
     "Secret",
     "SlaClock",
     "Touch",
+    "User",
+    "WebSession",
 ]
