@@ -35,6 +35,11 @@ def execute_many(connection: Connection, sql: str, rows: Sequence[tuple[Any, ...
         connection.exec_driver_sql(_native(connection, sql), list(rows))
 
 
+def select_all(connection: Connection, sql: str, *parameters: Any) -> list[Any]:
+    """Rows of ``sql`` (written with ``?`` markers) as plain tuples."""
+    return list(connection.exec_driver_sql(_native(connection, sql), parameters).all())
+
+
 def select_in(connection: Connection, sql: str, values: Sequence[Any], *before: Any) -> list[Any]:
     """Rows of ``sql``, which ends in ``IN``, for ``values`` in chunks.
 

@@ -7,6 +7,7 @@ change, or a merge, rebuilds state from history; in bulk that is vectorised per 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,12 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
-    BigInteger,
     Connection,
     bindparam,
     delete,
     select,
-    type_coerce,
     update,
 )
 
@@ -30,9 +29,10 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.store.driver import chunked, execute_many, select_in
+from leadheat.scoring.rescoring import fold_activity
+from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.leads import lead_attributes
-from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
+from leadheat.store.models import EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
 from leadheat.times import MAX_INSTANT
 
 MICRO = timedelta(microseconds=1)
@@ -285,25 +285,21 @@ def rebuild(
 ) -> int:
     """Recompute the whole state of these leads (all leads if ``None``) from history.
 
-    Used when the playbook changes and after merges; vectorised, so re-scoring every lead is
-    one pass over the events table. Returns the number of events read.
+    Used when the playbook changes and after merges. Events are read as columns straight
+    from the driver (properties only of event types whose points depend on them) and folded
+    by :func:`~leadheat.scoring.rescoring.fold_activity`, so re-scoring every lead is one pass
+    over the events table and one write per lead. Returns the number of events read.
     """
-    query = select(
-        Event.lead_id,
-        Event.type,
-        type_coerce(Event.occurred_at, BigInteger),
-        Event.properties,
-    )
     if lead_ids is None:
         ids = [row[0] for row in connection.execute(select(LeadState.lead_id))]
         connection.execute(delete(HeatKeyRow))
-        rows = list(connection.execute(query))
+        rows = read_events(connection, book)
     else:
         ids = sorted(set(lead_ids))
         rows = []
         for chunk in chunked(ids):
             connection.execute(delete(HeatKeyRow).where(HeatKeyRow.lead_id.in_(chunk)))
-            rows.extend(connection.execute(query.where(Event.lead_id.in_(chunk))))
+            rows.extend(read_events(connection, book, chunk))
     for chunk in chunked(ids):
         connection.execute(
             update(LeadState)
@@ -316,9 +312,73 @@ def rebuild(
     return len(rows)
 
 
+def read_events(
+    connection: Connection, book: Playbook, lead_ids: Sequence[int] | None = None
+) -> list[tuple[int, str, int, Any]]:
+    """Stored events as ``(lead_id, type, occurred_at µs, properties)`` through the driver.
+
+    Properties are read (and decoded) only for the event types whose points depend on them;
+    they are ``None`` for the rest.
+    """
+    ruled = sorted(name for name, signal in book.signals.items() if signal.rules)
+    properties = (
+        f"CASE WHEN type IN ({', '.join('?' * len(ruled))}) THEN properties END"
+        if ruled
+        else "NULL"
+    )
+    sql = f"SELECT lead_id, type, occurred_at, {properties} FROM events"
+    if lead_ids is None:
+        found = select_all(connection, sql, *ruled)
+    else:
+        found = select_in(connection, f"{sql} WHERE lead_id IN", lead_ids, *ruled)
+    if not ruled:
+        return found
+    return [
+        (lead, kind, at, json.loads(said) if isinstance(said, str) else said)
+        for lead, kind, at, said in found
+    ]
+
+
 def fold_history(connection: Connection, book: Playbook, rows: Sequence[Sequence[Any]]) -> None:
-    """Fold stored ``(lead_id, type, occurred_at_us, properties)`` rows into the state."""
+    """Fold stored ``(lead_id, type, occurred_at_us, properties)`` rows into states whose
+    activity was reset: one vectorised fold, then one write per lead and half-life."""
     lead_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     at_us = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
     types = [str(r[1]) for r in rows]
-    fold_batch(connection, engagements(book, lead_ids, types, at_us, lambda i: rows[i][3]))
+    batch = engagements(book, lead_ids, types, at_us, lambda i: rows[i][3])
+    activity = fold_activity(
+        batch.lead_ids, batch.at_us, batch.points, batch.half_life_us, batch.churned
+    )
+    for span, (leads, whole, frac) in activity.keys.items():
+        execute_many(
+            connection,
+            "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)",
+            list(
+                zip(leads.tolist(), [span] * len(leads), whole.tolist(), frac.tolist(), strict=True)
+            ),
+        )
+    execute_many(
+        connection,
+        "UPDATE lead_states SET last_engaged_at = ?, churned_at = ?, events_count = ? "
+        "WHERE lead_id = ?",
+        list(
+            zip(
+                map(_none_if_negative, activity.last_engaged_at.tolist()),
+                map(_none_if_negative, activity.churned_at.tolist()),
+                activity.events.tolist(),
+                activity.leads.tolist(),
+                strict=True,
+            )
+        ),
+    )
+    created = dict(
+        select_in(
+            connection, "SELECT id, created_at FROM leads WHERE id IN", activity.leads.tolist()
+        )
+    )
+    moved = [
+        (first, lead)
+        for lead, first in zip(activity.leads.tolist(), activity.first_at.tolist(), strict=True)
+        if first < created[lead]
+    ]
+    execute_many(connection, "UPDATE leads SET created_at = ? WHERE id = ?", moved)

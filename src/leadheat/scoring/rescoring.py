@@ -1,0 +1,83 @@
+"""Re-scoring every lead from its whole event history at once, column by column.
+
+A playbook change gives every event new points or a new half-life, so every lead's state is
+derived again from history: its heat key per half-life, its last engagement and churn, its
+event count. Events arrive as columns (one array per field, as a database cursor, a Parquet
+file or a Spark partition hands them over), and the fold is a handful of linear array passes:
+no sort, no Python loop over events. The result equals folding the events one by one with
+:class:`~leadheat.scoring.heat.Heat` (tested), so a re-score never changes a lead's heat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from leadheat.scoring.heat import LeadSlots, fold_keys
+
+Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+"""``(leads, whole, frac)``: one heat key per lead, leads ascending."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Per lead with at least one event, leads ascending: what its history gives its state.
+
+    Instants are microseconds since the epoch; ``-1`` stands for "never".
+    """
+
+    leads: npt.NDArray[np.int64]
+    events: npt.NDArray[np.int64]
+    first_at: npt.NDArray[np.int64]
+    last_engaged_at: npt.NDArray[np.int64]
+    churned_at: npt.NDArray[np.int64]
+    keys: dict[int, Keys]
+    """Heat keys by half-life in microseconds, for the leads with events worth points."""
+
+
+def fold_activity(
+    lead_ids: npt.NDArray[np.int64],
+    at_us: npt.NDArray[np.int64],
+    points: npt.NDArray[np.float64],
+    half_life_us: npt.NDArray[np.int64],
+    churned: npt.NDArray[np.bool_],
+) -> Activity:
+    """Fold events, one entry per event in each array, into per-lead :class:`Activity`.
+
+    Events worth no points carry no heat and are no engagement, but count as events.
+
+    >>> day = 86_400_000_000
+    >>> activity = fold_activity(
+    ...     np.array([2, 2, 5]), np.array([0, day, day]), np.array([8.0, 0.0, 1.0]),
+    ...     np.array([day, day, day]), np.array([False, True, False]),
+    ... )
+    >>> activity.leads.tolist(), activity.events.tolist(), activity.churned_at.tolist()
+    ([2, 5], [2, 1], [86400000000, -1])
+    >>> activity.last_engaged_at.tolist(), sorted(activity.keys)
+    ([0, 86400000000], [86400000000])
+    """
+    index = LeadSlots.of(lead_ids)
+    counts = np.bincount(index.slots, minlength=index.size)
+    seen = np.flatnonzero(counts)
+    engaged = points > 0
+    first = -index.maximum(-at_us)[seen]
+    last_engaged = index.maximum(np.where(engaged, at_us, -1))[seen]
+    churned_at = index.maximum(np.where(churned, at_us, -1))[seen] if churned.any() else None
+    keys: dict[int, Keys] = {}
+    if len(at_us) and engaged.all() and half_life_us.min() == half_life_us.max():
+        span = int(half_life_us[0])  # the usual case: one half-life, no zero-point types
+        keys[span] = fold_keys(lead_ids, at_us, points, span)
+    else:
+        for span in np.unique(half_life_us[engaged]).tolist():
+            mask = engaged & (half_life_us == span)
+            keys[span] = fold_keys(lead_ids[mask], at_us[mask], points[mask], span)
+    return Activity(
+        leads=index.lead_ids(seen),
+        events=counts[seen].astype(np.int64),
+        first_at=first,
+        last_engaged_at=last_engaged,
+        churned_at=np.full(len(seen), -1, dtype=np.int64) if churned_at is None else churned_at,
+        keys=keys,
+    )

@@ -1,0 +1,60 @@
+"""The bulk re-scoring kernel equals folding each lead's events one by one."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadheat.scoring.heat import Engagement, Heat, HeatKey
+from leadheat.scoring.rescoring import fold_activity
+from leadheat.times import to_micros
+
+SPANS = (timedelta(hours=1), timedelta(days=7), timedelta(days=30))
+event = st.tuples(
+    st.sampled_from([3, 4, 10**12, -7]),  # dense, then sparse and negative ids
+    st.sampled_from([0.0, 0.5, 1.0, 20.0]),
+    st.integers(0, 2),
+    st.datetimes(datetime(1990, 1, 1), datetime(2090, 1, 1), timezones=st.just(UTC)),
+    st.booleans(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(event, min_size=1, max_size=40))
+def test_fold_activity_equals_the_event_by_event_fold(
+    rows: list[tuple[int, float, int, datetime, bool]],
+) -> None:
+    activity = fold_activity(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([to_micros(r[3]) for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float64),
+        np.array([SPANS[r[2]] // timedelta(microseconds=1) for r in rows], dtype=np.int64),
+        np.array([r[4] for r in rows], dtype=np.bool_),
+    )
+    assert activity.leads.tolist() == sorted({r[0] for r in rows})
+    now = max(r[3] for r in rows)
+    for position, lead in enumerate(activity.leads.tolist()):
+        mine = [r for r in rows if r[0] == lead]
+        heat = Heat()
+        for _, points, span, at, _ in mine:
+            heat.add(Engagement(at, points, SPANS[span]))
+        folded = Heat()
+        for span_us, (leads, whole, frac) in activity.keys.items():
+            found = np.flatnonzero(leads == lead)
+            if len(found):
+                at = int(found[0])
+                folded.keys[timedelta(microseconds=span_us)] = HeatKey(
+                    int(whole[at]), float(frac[at])
+                )
+        assert folded.keys.keys() == heat.keys.keys()
+        assert math.isclose(folded.at(now), heat.at(now), rel_tol=1e-12)
+        engaged = [to_micros(r[3]) for r in mine if r[1] > 0]
+        churned = [to_micros(r[3]) for r in mine if r[4]]
+        assert activity.events[position] == len(mine)
+        assert activity.first_at[position] == min(to_micros(r[3]) for r in mine)
+        assert activity.last_engaged_at[position] == max(engaged, default=-1)
+        assert activity.churned_at[position] == max(churned, default=-1)
