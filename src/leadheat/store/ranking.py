@@ -167,6 +167,8 @@ def _union(parts: list[Select[int]]) -> Select[int] | CompoundSelect[int]:
 def _hot_from_index(
     connection: Connection, book: Playbook, now: datetime, limit: int | None, exclude_won: bool
 ) -> list[Ranked]:
+    if limit is not None and len(book.half_lives) == 1:
+        return _hottest_first(connection, book, now, limit, exclude_won)
     candidates = _union(heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     query = select(candidates.c.lead_id).join(LeadState, LeadState.lead_id == candidates.c.lead_id)
     query = query.where(LeadState.qualified.is_(True), LeadState.evidence_until > now)
@@ -180,6 +182,53 @@ def _hot_from_index(
     ]
     judged.sort(key=lambda r: (-r.heat, r.lead_id))
     return judged[:limit] if limit is not None else judged
+
+
+def _hottest_first(
+    connection: Connection, book: Playbook, now: datetime, limit: int, exclude_won: bool
+) -> list[Ranked]:
+    """The ``limit`` hottest hot leads with one half-life: the heat index read backwards from
+    the top, joined to the facts a hot lead must have, a page at a time, stopping at
+    ``limit``. A top-50 reads a few hundred index entries however many leads are hot."""
+    (span,) = book.half_lives
+    floor = HeatKey.threshold(book.temperature.hot_heat, now, span)
+    query = (
+        select(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id)
+        .join(LeadState, LeadState.lead_id == HeatKeyRow.lead_id)
+        .where(
+            HeatKeyRow.half_life_us == span // MICRO,
+            tuple_(HeatKeyRow.whole, HeatKeyRow.frac) >= tuple_(floor.whole, floor.frac),
+            LeadState.qualified.is_(True),
+            LeadState.evidence_until > now,
+        )
+        .order_by(HeatKeyRow.whole.desc(), HeatKeyRow.frac.desc(), HeatKeyRow.lead_id.desc())
+    )
+    if exclude_won:
+        query = query.where(LeadState.status != "won")
+    chosen: list[Ranked] = []
+    after: tuple[int, float, int] | None = None
+    while True:
+        page = query
+        if after is not None:
+            page = page.where(
+                tuple_(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id) < tuple_(*after)
+            )
+        rows = connection.execute(page.limit(PAGE)).all()
+        heats = [(lead, HeatKey(whole, frac).heat_at(now, span)) for whole, frac, lead in rows]
+        chosen.extend(
+            r
+            for r in _judge(connection, book, now, heats)
+            if r.verdict.temperature is Temperature.HOT
+        )
+        chosen.sort(key=lambda r: (-r.heat, r.lead_id))
+        if len(rows) < PAGE:
+            break
+        after = tuple(rows[-1])  # type: ignore[assignment]
+        # Enough once the page ends below the last one chosen: leads of equal heat are then
+        # all in, and the ties go to the lower lead id as in every other list.
+        if len(chosen) >= limit and heats[-1][1] < chosen[limit - 1].heat:
+            break
+    return chosen[:limit]
 
 
 def _warm_from_index(
