@@ -1,0 +1,209 @@
+"""Charts a person would rather look at than read, with the numbers behind them kept.
+
+A :class:`Chart` is plain data (labels, values, interval ends, which groups are small);
+:func:`draw` turns it into a matplotlib figure and :func:`save` writes it as PNG or SVG. Tests
+check what was *drawn* — bar heights, line points — against the numbers of the report, not
+only that a file appeared. Figures are built without ``pyplot``: no global state, safe in a
+server thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from matplotlib.figure import Figure
+
+from leadheat.analytics.backtest import Comparison, SweepRow
+from leadheat.analytics.pipeline import Snapshot, Stage
+from leadheat.analytics.rates import Rate
+
+Kind = Literal["rates", "counts", "lines"]
+FORMATS = ("png", "svg")
+COLOURS = {"hot": "#d62728", "warm": "#ff7f0e", "cold": "#1f77b4"}
+BAR = "#4c72b0"
+SMALL = "#b0b7c3"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart shows. ``series`` maps a series name to one value per label."""
+
+    name: str
+    """The file name, without extension."""
+    title: str
+    kind: Kind
+    labels: list[str]
+    series: dict[str, list[float | None]]
+    x_label: str = ""
+    y_label: str = ""
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    """For rate charts: leads per bar, printed under its label."""
+    small: list[bool] = field(default_factory=list)
+    """For rate charts: bars drawn grey and hatched (too few leads to read the rate)."""
+    log_x: bool = False
+
+
+def rates_chart(name: str, title: str, rows: Sequence[Rate], x_label: str = "") -> Chart:
+    """Conversion rate per bucket with its Wilson 95 % interval; small groups flagged."""
+    return Chart(
+        name=name,
+        title=title,
+        kind="rates",
+        labels=[r.bucket for r in rows],
+        series={"rate": [r.rate for r in rows]},
+        x_label=x_label,
+        y_label="converted (95 % interval)",
+        low=[r.low for r in rows],
+        high=[r.high for r in rows],
+        counts=[r.leads for r in rows],
+        small=[r.small for r in rows],
+    )
+
+
+def funnel_chart(stages: Sequence[Stage]) -> Chart:
+    return Chart(
+        name="funnel",
+        title="Funnel: leads reaching each stage",
+        kind="counts",
+        labels=[s.stage for s in stages],
+        series={"leads": [float(s.leads) for s in stages]},
+        y_label="leads",
+    )
+
+
+def heat_chart(now: Snapshot) -> Chart:
+    return Chart(
+        name="heat_now",
+        title=f"Heat of open leads at {now.at:%Y-%m-%d %H:%M} UTC",
+        kind="counts",
+        labels=[name for name, _ in now.heat],
+        series={"leads": [float(n) for _, n in now.heat]},
+        x_label="heat",
+        y_label="open leads",
+    )
+
+
+def trend_chart(points: Sequence[Snapshot]) -> Chart:
+    return Chart(
+        name="temperature_trend",
+        title="Open leads by temperature",
+        kind="lines",
+        labels=[f"{p.at:%Y-%m-%d}" for p in points],
+        series={
+            "hot": [float(p.hot) for p in points],
+            "warm": [float(p.warm) for p in points],
+            "cold": [float(p.cold) for p in points],
+        },
+        y_label="open leads",
+    )
+
+
+def sweep_chart(rows: Sequence[SweepRow], title: str = "Which half-life predicts best") -> Chart:
+    return Chart(
+        name="half_life_sweep",
+        title=title,
+        kind="lines",
+        labels=[f"{r.half_life.total_seconds() / 86400:g}d" for r in rows],
+        series={"ROC-AUC": [r.roc_auc for r in rows]},
+        x_label="half-life",
+        y_label="ROC-AUC of heat",
+    )
+
+
+def comparison_chart(result: Comparison) -> Chart:
+    current = {r.bucket: r for r in result.current.by_temperature}
+    candidate = {r.bucket: r for r in result.candidate.by_temperature}
+    labels = list(current)
+    return Chart(
+        name="backtest_bands",
+        title=f"Conversion by band: {result.current.name} vs {result.candidate.name}",
+        kind="rates",
+        labels=labels,
+        series={
+            result.current.name + " (current)": [current[b].rate for b in labels],
+            result.candidate.name + " (candidate)": [candidate[b].rate for b in labels],
+        },
+        y_label="converted",
+        counts=[current[b].leads for b in labels],
+    )
+
+
+def draw(chart: Chart) -> Figure:
+    """The chart as a figure (its first axes hold the data, in ``chart`` order)."""
+    figure = Figure(figsize=(max(6.0, 0.9 * len(chart.labels) + 2), 4.0), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(chart.title)
+    positions = list(range(len(chart.labels)))
+    if chart.kind == "lines":
+        for name, values in chart.series.items():
+            axes.plot(
+                positions,
+                [float("nan") if v is None else v for v in values],
+                marker="o",
+                label=name,
+                color=COLOURS.get(name),
+            )
+        if len(chart.series) > 1:
+            axes.legend()
+    else:
+        width = 0.8 / len(chart.series)
+        for i, (name, values) in enumerate(chart.series.items()):
+            heights = [0.0 if v is None else v for v in values]
+            shift = [p + (i - (len(chart.series) - 1) / 2) * width for p in positions]
+            colours = (
+                [
+                    SMALL if chart.small and chart.small[j] else COLOURS.get(label, BAR)
+                    for j, label in enumerate(chart.labels)
+                ]
+                if len(chart.series) == 1
+                else None
+            )
+            bars = axes.bar(shift, heights, width=width, color=colours, label=name)
+            for j, bar in enumerate(bars):
+                if chart.small and chart.small[j]:
+                    bar.set_hatch("//")
+        shown = [i for i, v in enumerate(chart.series.get("rate", [])) if v is not None]
+        if chart.low and chart.high and shown:
+            centres = [chart.series["rate"][i] or 0.0 for i in shown]
+            axes.errorbar(
+                shown,
+                centres,
+                yerr=[
+                    [c - chart.low[i] for c, i in zip(centres, shown, strict=True)],
+                    [chart.high[i] - c for c, i in zip(centres, shown, strict=True)],
+                ],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+            )
+        if len(chart.series) > 1:
+            axes.legend()
+    names = chart.labels
+    if chart.counts:
+        names = [f"{label}\nn={n:,}" for label, n in zip(chart.labels, chart.counts, strict=True)]
+    axes.set_xticks(positions, names, fontsize=8)
+    if chart.kind == "rates":
+        axes.yaxis.set_major_formatter("{x:.0%}")
+        tops = [v or 0.0 for values in chart.series.values() for v in values]
+        tops += [chart.high[i] for i, n in enumerate(chart.counts) if n and chart.high]
+        axes.set_ylim(0, min(1.0, max([1e-3, *tops]) * 1.1))
+    axes.set_xlabel(chart.x_label)
+    axes.set_ylabel(chart.y_label)
+    axes.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def save(chart: Chart, folder: Path, fmt: str = "png") -> Path:
+    """Write the chart to ``folder/<name>.<fmt>`` (``png`` or ``svg``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"chart format {fmt!r} must be one of {', '.join(FORMATS)}")
+    path = folder / f"{chart.name}.{fmt}"
+    draw(chart).savefig(
+        path, dpi=100, metadata={"Software": None} if fmt == "png" else {"Date": None}
+    )
+    return path
