@@ -10,13 +10,17 @@ no sort, no Python loop over events. The result equals folding the events one by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
 
+from leadheat.playbook import Playbook
 from leadheat.scoring.heat import LeadSlots, fold_keys
 
+MICRO = timedelta(microseconds=1)
 Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 """``(leads, whole, frac)``: one heat key per lead, leads ascending."""
 
@@ -81,3 +85,46 @@ def fold_activity(
         churned_at=np.full(len(seen), -1, dtype=np.int64) if churned_at is None else churned_at,
         keys=keys,
     )
+
+
+@dataclass(frozen=True)
+class SignalTable:
+    """What a playbook makes of each event type, one entry per type code: the points
+    (without property rules), the half-life in microseconds and whether it is churn.
+
+    Looked up once per type, then gathered per event with the type codes.
+
+    >>> from leadheat.playbook import parse_playbook
+    >>> book = parse_playbook('[signals.demo_request]\\npoints = 20')
+    >>> table = SignalTable.of(book, ["demo_request", "no_such_event"])
+    >>> table.points.tolist(), table.half_life_us.tolist()[0] // 86_400_000_000
+    ([20.0, 0.0], 7)
+    """
+
+    points: npt.NDArray[np.float64]
+    half_life_us: npt.NDArray[np.int64]
+    churn: npt.NDArray[np.bool_]
+
+    @staticmethod
+    def of(book: Playbook, types: Sequence[str]) -> SignalTable:
+        churn_types = set(book.temperature.churn_events)
+        return SignalTable(
+            np.array([book.points_for(name) for name in types], dtype=np.float64),
+            np.array([book.half_life_for(name) // MICRO for name in types], dtype=np.int64),
+            np.array([name in churn_types for name in types], dtype=np.bool_),
+        )
+
+    def fold(
+        self,
+        lead_ids: npt.NDArray[np.int64],
+        type_codes: npt.NDArray[np.intp],
+        at_us: npt.NDArray[np.int64],
+    ) -> Activity:
+        """:func:`fold_activity` of events given by type code (no property rules)."""
+        return fold_activity(
+            lead_ids,
+            at_us,
+            self.points[type_codes],
+            self.half_life_us[type_codes],
+            self.churn[type_codes],
+        )
