@@ -29,6 +29,21 @@ UNDOCUMENTED = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # the dashboard's HTML pages and forms (tests/test_web_auth.py checks their access)
+    ("GET", "/static/{name}"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/"),
+    ("GET", "/hot/rows"),
+    ("GET", "/leads/{lead_id}"),
+    ("POST", "/leads/{lead_id}/touch"),
+    ("POST", "/leads/{lead_id}/outcome"),
+    ("POST", "/leads/{lead_id}/evidence"),
+    ("GET", "/lists"),
+    ("GET", "/lists.csv"),
+    ("GET", "/playbook"),
+    ("POST", "/playbook"),
 }
 """Routes served on purpose without being in the schema."""
 ERROR_SCHEMA = "#/components/schemas/ErrorOut"

@@ -49,6 +49,7 @@ from leadheat.views import (
     timing_json,
     view_json,
 )
+from leadheat.web.cli import users_app
 
 app = typer.Typer(
     help="leadheat: which leads are hot right now, and why.",
@@ -74,6 +75,7 @@ deliveries_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(users_app, name="users")
 
 out = Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
 err = Console(stderr=True, highlight=False, soft_wrap=True)

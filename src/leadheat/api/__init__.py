@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from leadheat import __version__
+from leadheat import __version__, web
 from leadheat.api import errors
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import collect, leads, playbook, privacy, speed
@@ -65,6 +65,7 @@ def create_app(
     app.include_router(speed.router, tags=["speed to lead"])
     app.include_router(privacy.router, tags=["privacy"])
     app.include_router(collect.router)
+    web.install(app, settings)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -121,7 +121,11 @@ class Guard:
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS, *extra]
+                # a response that states its own policy (the dashboard's pages) keeps it
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                added = [h for h in (*SECURITY_HEADERS, *extra) if h[0] not in present]
+                message["headers"] = [*headers, *added]
             await send(message)
 
         await self.app(scope, counted, secured)

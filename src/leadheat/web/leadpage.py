@@ -1,0 +1,107 @@
+"""Everything the lead page shows, gathered in one place so that a test can call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from leadheat.predict.model import Explanation
+from leadheat.scoring.heat import Engagement, replay_heat
+from leadheat.service import Leadheat, LeadView
+from leadheat.store.clocks import ClockView
+from leadheat.store.history import load_history
+from leadheat.store.models import Touch
+
+NOTE_ATTRIBUTES = ("notes", "preferences", "concerns")
+"""Lead attributes shown as notes (set them with ``PATCH /api/v1/leads/…`` or an import)."""
+CHART_POINTS = 120
+
+
+@dataclass(frozen=True)
+class Note:
+    at: datetime | None
+    author: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    lead_id: int
+    view: LeadView
+    hot_heat: float
+    warm_heat: float
+    qualified_at: float
+    series: list[tuple[datetime, float]]
+    clocks: list[ClockView]
+    timeline: list[dict[str, Any]]
+    notes: list[Note]
+    explanation: tuple[int, Explanation] | None
+    """(model version, why) when a model has been trained."""
+
+
+def heat_series(
+    lh: Leadheat, lead_id: int, now: datetime, span: timedelta = timedelta(days=30)
+) -> list[tuple[datetime, float]]:
+    """Heat at evenly spaced instants from ``span`` before ``now`` (or the first event, if
+    later) to ``now``, plus each event's own instant, so that every jump is drawn."""
+    _, book = lh.playbook()
+    with lh.engine.connect() as connection:
+        history = load_history(connection, lead_id)
+    engagements = [
+        Engagement(e.at, book.points_for(e.type, e.properties), book.half_life_for(e.type))
+        for e in history.events
+        if e.at <= now
+    ]
+    engagements = [e for e in engagements if e.points > 0]
+    if not engagements:
+        return []
+    start = max(now - span, min(e.at for e in engagements) - timedelta(hours=1))
+    step = (now - start) / CHART_POINTS
+    instants = {start + step * i for i in range(CHART_POINTS + 1)}
+    instants |= {e.at for e in engagements if e.at >= start}
+    return [(at, replay_heat(engagements, at)) for at in sorted(instants)]
+
+
+def notes(lh: Leadheat, lead_id: int, attributes: dict[str, Any]) -> list[Note]:
+    """Notes left with touches, newest first, after the lead's own note attributes."""
+    found = [
+        Note(None, name, str(attributes[name])) for name in NOTE_ATTRIBUTES if attributes.get(name)
+    ]
+    with lh.engine.connect() as connection:
+        rows = connection.execute(
+            select(Touch.occurred_at, Touch.rep, Touch.note)
+            .where(Touch.lead_id == lead_id, Touch.note.is_not(None))
+            .order_by(Touch.occurred_at.desc())
+            .limit(50)
+        )
+        found += [Note(at, rep, note) for at, rep, note in rows if note]
+    return found
+
+
+def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
+    """The lead's explained score now, its heat over the last 30 days, clocks, timeline,
+    notes and (when a model exists) the predicted probability with its factors."""
+    view = lh.show(lead)
+    lead_id = int(view.lead["id"])
+    _, book = lh.playbook()
+    now = view.score.at
+    explanation = None
+    if view.score.probability is not None:
+        from leadheat.predict import team
+
+        explanation = team.explain(lh, lead_id)
+    return LeadPage(
+        lead_id=lead_id,
+        view=view,
+        hot_heat=book.temperature.hot_heat,
+        warm_heat=book.temperature.warm_heat,
+        qualified_at=book.fit.qualified_at,
+        series=heat_series(lh, lead_id, now),
+        clocks=lh.sla_clocks(lead=lead_id, limit=10),
+        timeline=lh.timeline(lead_id, limit=100),
+        notes=notes(lh, lead_id, dict(view.lead.get("attributes") or {})),
+        explanation=explanation,
+    )

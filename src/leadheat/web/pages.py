@@ -1,0 +1,159 @@
+"""Hot now (the rep's queue, refreshed live by htmx) and the lead page with its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from leadheat.playbook import EVIDENCE_KINDS
+from leadheat.scoring.lead import OUTCOMES
+from leadheat.service import Leadheat, LeadheatError, UnknownLeadError
+from leadheat.store.users import SessionInfo
+from leadheat.web.auth import check_csrf, form_of, signed_in
+from leadheat.web.chart import Threshold, heat_chart
+from leadheat.web.leadpage import lead_page
+from leadheat.web.queue import hot_queue
+from leadheat.web.render import page
+from leadheat.web.signin import safe_next
+
+router = APIRouter(include_in_schema=False)
+Session = Depends(signed_in)
+TOUCH_KINDS = ("call", "email", "sms", "meeting")
+SCOPES = ("mine", "team")
+
+
+def _lh(request: Request) -> Leadheat:
+    lh: Leadheat = request.app.state.lh
+    return lh
+
+
+def _scope(value: str) -> str:
+    if value not in SCOPES:
+        raise HTTPException(400, f"scope {value!r} must be mine or team")
+    return value
+
+
+def _queue_context(request: Request, session: SessionInfo, scope: str) -> dict[str, Any]:
+    lh = _lh(request)
+    owner = session.account.email if scope == "mine" else None
+    return {"items": hot_queue(lh, owner), "now": lh.clock(), "scope": scope}
+
+
+@router.get("/")
+def hot_now(request: Request, scope: str = "mine", session: SessionInfo = Session) -> Response:
+    return page(
+        request,
+        "hot.html",
+        session,
+        active="hot",
+        **_queue_context(request, session, _scope(scope)),
+    )
+
+
+@router.get("/hot/rows")
+def hot_rows(request: Request, scope: str = "mine", session: SessionInfo = Session) -> Response:
+    """The queue's rows alone: what htmx fetches every second."""
+    return page(
+        request, "_hot_rows.html", session, **_queue_context(request, session, _scope(scope))
+    )
+
+
+@router.get("/leads/{lead_id}")
+def lead(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    lh = _lh(request)
+    try:
+        data = lead_page(lh, f"id:{lead_id}")
+    except UnknownLeadError:
+        return page(request, "error.html", session, 404, message=f"No lead {lead_id}.")
+    chart = heat_chart(
+        data.series,
+        [Threshold("hot", data.hot_heat, "hot"), Threshold("warm", data.warm_heat, "warm")],
+        "Heat over the last 30 days, with the hot and warm thresholds",
+    )
+    return page(
+        request,
+        "lead.html",
+        session,
+        active="",
+        data=data,
+        score=data.view.score,
+        lead=data.view.lead,
+        chart=chart,
+        now=lh.clock(),
+        touch_kinds=TOUCH_KINDS,
+        outcomes=OUTCOMES,
+        evidence_kinds=EVIDENCE_KINDS,
+        message=request.query_params.get("done", ""),
+    )
+
+
+def _done(request: Request, form: dict[str, str], lead_id: int, what: str) -> Response:
+    """After an action: htmx gets 204 and a ``queue-changed`` event, a plain form the page."""
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Trigger": "queue-changed"})
+    back = safe_next(form.get("back")) if form.get("back") else f"/leads/{lead_id}"
+    separator = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{separator}done={what}", status_code=303)
+
+
+async def _action(request: Request, session: SessionInfo) -> dict[str, str]:
+    form = await form_of(request)
+    check_csrf(request, session, form)
+    return form
+
+
+def _failed(request: Request, session: SessionInfo, error: Exception) -> Response:
+    return page(request, "error.html", session, 400, message=str(error))
+
+
+@router.post("/leads/{lead_id}/touch")
+async def touch(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    form = await _action(request, session)
+    kind = form.get("kind", "call")
+    if kind not in TOUCH_KINDS:
+        problem = f"touch kind {kind!r} is not one of {', '.join(TOUCH_KINDS)}"
+        return _failed(request, session, LeadheatError(problem))
+    try:
+        _lh(request).touch(
+            f"id:{lead_id}",
+            kind,
+            direction=form.get("direction", "outbound"),
+            result=form.get("result") or None,
+            rep=session.account.email,
+            note=form.get("note") or None,
+        )
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    return _done(request, form, lead_id, "touch")
+
+
+@router.post("/leads/{lead_id}/outcome")
+async def outcome(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    form = await _action(request, session)
+    try:
+        _lh(request).outcome(
+            f"id:{lead_id}",
+            form.get("outcome", ""),
+            reason=form.get("reason") or None,
+            actor=f"web:{session.account.email}",
+        )
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    return _done(request, form, lead_id, "outcome")
+
+
+@router.post("/leads/{lead_id}/evidence")
+async def evidence(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    form = await _action(request, session)
+    try:
+        _lh(request).evidence(
+            f"id:{lead_id}",
+            form.get("kind", ""),
+            form.get("value", ""),
+            source=f"web:{session.account.email}",
+        )
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    return _done(request, form, lead_id, "evidence")

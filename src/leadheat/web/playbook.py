@@ -1,0 +1,74 @@
+"""``/playbook``: the team's shared definition of "hot" for everyone to read, its history,
+and (managers only) checking and applying an edited version."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from leadheat.playbook import PlaybookError, parse_playbook
+from leadheat.service import Leadheat
+from leadheat.store.users import SessionInfo
+from leadheat.web.auth import check_csrf, form_of, signed_in
+from leadheat.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _show(
+    request: Request,
+    session: SessionInfo,
+    *,
+    draft: str | None = None,
+    problems: list[str] | None = None,
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    lh: Leadheat = request.app.state.lh
+    source = lh.playbook_source()
+    return page(
+        request,
+        "playbook.html",
+        session,
+        status,
+        active="playbook",
+        source=source,
+        draft=source if draft is None else draft,
+        history=lh.playbook_history(),
+        problems=problems or [],
+        message=message or request.query_params.get("done", ""),
+    )
+
+
+@router.get("/playbook")
+def playbook(request: Request, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
+    return _show(request, session)
+
+
+def _problems(source: str) -> list[str]:
+    try:
+        parse_playbook(source)
+    except PlaybookError as error:
+        return [str(problem) for problem in error.problems]
+    return []
+
+
+@router.post("/playbook")
+async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
+    """Check the edited playbook; apply it when asked to (managers only, 403 for reps)."""
+    form = await form_of(request)
+    check_csrf(request, session, form)
+    draft = form.get("source", "")
+    if not session.account.is_manager:
+        return _show(
+            request, session, draft=draft, status=403,
+            message="Only managers may apply a playbook.",
+        )  # fmt: skip
+    problems = _problems(draft)
+    if problems or form.get("action") != "apply":
+        note = "" if problems else "The edited playbook is valid (not applied yet)."
+        return _show(request, session, draft=draft, problems=problems, message=note,
+                     status=422 if problems else 200)  # fmt: skip
+    lh: Leadheat = request.app.state.lh
+    version = lh.apply_playbook(draft, actor=f"web:{session.account.email}")
+    return RedirectResponse(f"/playbook?done=applied+version+{version}", status_code=303)

@@ -1,0 +1,114 @@
+"""The queue a rep works from: hot leads, hottest first, with the clock that is running on
+each and when each will cool if nothing happens."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from leadheat.playbook import Playbook
+from leadheat.scoring.heat import Heat, HeatKey
+from leadheat.scoring.temperature import forecast, grade
+from leadheat.service import Leadheat
+from leadheat.store.models import HeatKeyRow, Lead, SlaClock
+from leadheat.store.ranking import Ranked, hot_leads
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One hot lead as the queue shows it."""
+
+    lead_id: int
+    label: str
+    company: str | None
+    owner: str | None
+    heat: float
+    grade: str
+    reason: str
+    hot_until: datetime | None
+    sla_deadline: datetime | None
+    """The earliest deadline of the lead's running SLA clocks; ``None`` when none runs."""
+    probability: float | None
+
+
+def _heats(connection: Connection, ids: Sequence[int]) -> dict[int, Heat]:
+    heats: dict[int, Heat] = defaultdict(Heat)
+    rows = connection.execute(
+        select(
+            HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
+        ).where(HeatKeyRow.lead_id.in_(ids))
+    )
+    for lead_id, span_us, whole, frac in rows:
+        heats[lead_id].keys[timedelta(microseconds=span_us)] = HeatKey(whole, frac)
+    return heats
+
+
+def _deadlines(connection: Connection, ids: Sequence[int]) -> dict[int, datetime]:
+    rows = connection.execute(
+        select(SlaClock.lead_id, func.min(SlaClock.deadline))
+        .where(SlaClock.lead_id.in_(ids), SlaClock.stopped_at.is_(None))
+        .group_by(SlaClock.lead_id)
+    )
+    return dict(rows.tuples().all())
+
+
+def _items(
+    connection: Connection, book: Playbook, now: datetime, ranked: Sequence[Ranked]
+) -> list[QueueItem]:
+    ids = [r.lead_id for r in ranked]
+    if not ids:
+        return []
+    leads = {
+        row.id: row
+        for row in connection.execute(
+            select(
+                Lead.id, Lead.email, Lead.name, Lead.external_id, Lead.company, Lead.owner
+            ).where(Lead.id.in_(ids))
+        )
+    }
+    heats = _heats(connection, ids)
+    deadlines = _deadlines(connection, ids)
+    items = []
+    for r in ranked:
+        lead = leads[r.lead_id]
+        items.append(
+            QueueItem(
+                lead_id=r.lead_id,
+                label=lead.name or lead.email or lead.external_id or f"lead {r.lead_id}",
+                company=lead.company,
+                owner=lead.owner,
+                heat=r.heat,
+                grade=grade(r.facts.fit, r.facts.disqualified, r.heat, book),
+                reason=r.verdict.reason,
+                hot_until=forecast(heats[r.lead_id], r.facts, r.verdict, now, book).hot_until,
+                sla_deadline=deadlines.get(r.lead_id),
+                probability=r.facts.probability,
+            )
+        )
+    return items
+
+
+def hot_queue(
+    lh: Leadheat, owner: str | None = None, limit: int = 50, at: datetime | None = None
+) -> list[QueueItem]:
+    """Hot leads not yet won, hottest first; only ``owner``'s when given (a rep's "mine")."""
+    _, book = lh.playbook()
+    now = at or lh.clock()
+    with lh.engine.connect() as connection:
+        ranked = hot_leads(connection, book, now)
+        if owner is not None:
+            owners = (
+                dict(
+                    connection.execute(
+                        select(Lead.id, Lead.owner).where(Lead.id.in_([r.lead_id for r in ranked]))
+                    ).tuples()
+                )
+                if ranked
+                else {}
+            )
+            ranked = [r for r in ranked if owners.get(r.lead_id) == owner]
+        return _items(connection, book, now, ranked[:limit])

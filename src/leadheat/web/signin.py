@@ -1,0 +1,97 @@
+"""``/login`` and ``/logout``: the only dashboard routes open without a session."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from leadheat.service import Leadheat
+from leadheat.store.users import SessionInfo
+from leadheat.web.auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    check_csrf,
+    form_of,
+    same_origin,
+    set_session_cookie,
+    sign_in,
+    sign_out,
+    signed_in,
+)
+from leadheat.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site.
+
+    >>> safe_next("/leads/3"), safe_next("//evil.example"), safe_next("https://x"), safe_next(None)
+    ('/leads/3', '/', '/', '/')
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def _login_page(
+    request: Request, next_url: str, error: str = "", email: str = "", status: int = 200
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = page(
+        request,
+        "login.html",
+        None,
+        status_code=status,
+        login_csrf=token,
+        next=next_url,
+        error=error,
+        email=email,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await form_of(request)
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    if not cookie or not same_origin(request) or not hmac.compare_digest(sent, cookie):
+        raise HTTPException(403, "the sign-in form is stale or from another site: reload it")
+    lh: Leadheat = request.app.state.lh
+    ttl: timedelta = request.app.state.session_ttl
+    email, next_url = form.get("email", ""), safe_next(form.get("next"))
+    try:
+        token, _ = sign_in(lh, email, form.get("password", ""), ttl)
+    except PermissionError as error:
+        return _login_page(request, next_url, str(error), email, status=401)
+    response = RedirectResponse(next_url, status_code=303)
+    set_session_cookie(request, response, token, ttl)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
+    check_csrf(request, session, await form_of(request))
+    sign_out(request.app.state.lh, request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

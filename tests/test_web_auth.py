@@ -1,0 +1,228 @@
+"""Dashboard access over real HTTP: sign-in, sessions that expire, CSRF, roles, headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from conftest import DEMO_MAKES_HOT, Cli, Clock, LiveServer
+from leadheat.service import Leadheat
+from leadheat.store.models import Touch, User, WebSession
+from leadheat.web.auth import SESSION_COOKIE, add_user
+from leadheat.web.passwords import PasswordError
+
+PASSWORD = "correct horse battery"
+TTL = 600.0
+
+
+@pytest.fixture
+def server(lh: Leadheat) -> Iterator[LiveServer]:
+    """A live server over ``lh`` (whose clock the test moves), with a rep and a manager."""
+    lh.apply_playbook(DEMO_MAKES_HOT)
+    add_user(lh, "rita@example.com", "rep", PASSWORD)
+    add_user(lh, "max@example.com", "manager", PASSWORD)
+    running = LiveServer(lh, session_ttl=TTL)
+    yield running
+    running.stop()
+
+
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client of the live server, signed in as nobody."""
+    with httpx.Client(base_url=server.url) as anonymous:
+        yield anonymous
+
+
+SignIn = Callable[[str], httpx.Client]
+
+
+@pytest.fixture
+def sign_in(server: LiveServer) -> Iterator[SignIn]:
+    """Signs a person in through the form; returns their HTTP client (with the cookie)."""
+    made: list[httpx.Client] = []
+
+    def signed_in(email: str) -> httpx.Client:
+        client = httpx.Client(base_url=server.url)
+        made.append(client)
+        token = csrf_in(client.get("/login").text)
+        reply = client.post(
+            "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
+        )
+        assert reply.status_code == 303, reply.text
+        return client
+
+    yield signed_in
+    for client in made:
+        client.close()
+
+
+def test_pages_need_a_session(server: LiveServer) -> None:
+    for path in ("/", "/hot/rows", "/lists", "/lists.csv", "/playbook", "/leads/1"):
+        reply = httpx.get(server.url + path)
+        assert reply.status_code == 303, path
+        assert reply.headers["location"].startswith("/login?next=")
+    reply = httpx.get(server.url + "/hot/rows", headers={"HX-Request": "true"})
+    assert reply.status_code == 401 and reply.headers["hx-redirect"].startswith("/login")
+
+
+def test_sign_in_and_out(server: LiveServer, lh: Leadheat, sign_in: SignIn) -> None:
+    client = sign_in("RITA@example.com")
+    cookie = client.cookies[SESSION_COOKIE]
+    page = client.get("/")
+    assert page.status_code == 200 and "rita@example.com (rep)" in page.text
+    with lh.engine.connect() as connection:
+        stored = connection.execute(select(WebSession.token_sha256)).scalars().all()
+        hashes = connection.execute(select(User.password_hash)).scalars().all()
+    assert stored and cookie not in stored  # only a hash of the token is kept
+    assert all(h.startswith("scrypt$") and PASSWORD not in h for h in hashes)
+    assert client.post("/logout", data={"csrf_token": csrf_in(page.text)}).status_code == 303
+    with lh.engine.connect() as connection:
+        assert connection.execute(select(WebSession)).first() is None
+    reused = httpx.get(server.url + "/", cookies={SESSION_COOKIE: cookie})
+    assert reused.status_code == 303
+
+
+def test_a_wrong_password_or_unknown_email_is_refused_alike(client: httpx.Client) -> None:
+    answers = []
+    for email, password in (("rita@example.com", "wrong password"), ("nobody@x.com", PASSWORD)):
+        token = csrf_in(client.get("/login").text)
+        reply = client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+        assert reply.status_code == 401 and SESSION_COOKIE not in reply.cookies
+        answers.append(re.search(r'role="alert">([^<]+)<', reply.text).group(1))  # type: ignore[union-attr]
+    assert answers[0] == answers[1] == "the email or password is wrong"
+
+
+def test_sessions_expire(server: LiveServer, clock: Clock, sign_in: SignIn) -> None:
+    client = sign_in("rita@example.com")
+    assert client.get("/").status_code == 200
+    clock.now += timedelta(seconds=TTL - 1)
+    assert client.get("/").status_code == 200
+    clock.now += timedelta(seconds=2)
+    reply = client.get("/lists")
+    assert reply.status_code == 303 and reply.headers["location"] == "/login?next=%2Flists"
+
+
+def test_state_changing_forms_need_the_csrf_token(
+    server: LiveServer, lh: Leadheat, sign_in: SignIn
+) -> None:
+    lh.track("ana@example.com", "page_view")
+    client = sign_in("rita@example.com")
+    token = csrf_in(client.get("/").text)
+    lead = lh.lead_id("ana@example.com")
+    for data, headers in (
+        ({"kind": "call"}, {}),
+        ({"kind": "call", "csrf_token": "forged"}, {}),
+        ({"kind": "call", "csrf_token": token}, {"Origin": "https://evil.example"}),
+    ):
+        reply = client.post(f"/leads/{lead}/touch", data=data, headers=headers)
+        assert reply.status_code == 403, data
+        assert "CSRF" in reply.text
+    for path in (f"/leads/{lead}/outcome", f"/leads/{lead}/evidence", "/playbook", "/logout"):
+        assert client.post(path, data={"outcome": "won"}).status_code == 403, path
+    with lh.engine.connect() as connection:
+        assert connection.execute(select(Touch)).first() is None
+    ok = client.post(f"/leads/{lead}/touch", data={"kind": "call", "csrf_token": token})
+    assert ok.status_code == 303
+    # the sign-in form has its own token (a double-submit cookie): a forged post is refused
+    forged = httpx.post(
+        server.url + "/login",
+        data={"email": "rita@example.com", "password": PASSWORD, "csrf_token": "x"},
+    )
+    assert forged.status_code == 403
+
+
+def test_only_managers_apply_a_playbook(server: LiveServer, lh: Leadheat, sign_in: SignIn) -> None:
+    before, _ = lh.playbook()
+    edited = DEMO_MAKES_HOT.replace("points = 25", "points = 30")
+    rep = sign_in("rita@example.com")
+    page = rep.get("/playbook")
+    assert page.status_code == 200 and "Only managers may apply" in page.text
+    assert "points = 25" in page.text  # everyone reads the current playbook
+    refused = rep.post(
+        "/playbook", data={"csrf_token": csrf_in(page.text), "source": edited, "action": "apply"}
+    )
+    assert refused.status_code == 403
+    lh._book = None  # the server's writes go through the same object; read afresh
+    assert lh.playbook()[0] == before
+    manager = sign_in("max@example.com")
+    token = csrf_in(manager.get("/playbook").text)
+    broken = manager.post(
+        "/playbook",
+        data={"csrf_token": token, "source": "[temperature]\nhot_heat = -1", "action": "apply"},
+    )
+    assert broken.status_code == 422 and "hot_heat" in broken.text
+    applied = manager.post(
+        "/playbook", data={"csrf_token": token, "source": edited, "action": "apply"}
+    )
+    assert applied.status_code == 303
+    assert lh.playbook()[0] == before + 1
+
+
+def test_dashboard_security_headers(client: httpx.Client) -> None:
+    login = client.get("/login")
+    assert "script-src 'self'" in login.headers["content-security-policy"]
+    assert login.headers.get_list("content-security-policy") == [
+        login.headers["content-security-policy"]
+    ]
+    assert login.headers["x-frame-options"] == "DENY"
+    assert login.headers["x-content-type-options"] == "nosniff"
+    assert login.headers["cache-control"] == "no-store"
+    reply = client.post(
+        "/login",
+        data={"email": "rita@example.com", "password": PASSWORD, "csrf_token": csrf_in(login.text)},
+    )
+    cookie = reply.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and f"max-age={int(TTL)}" in cookie
+    script = client.get("/static/htmx.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert client.get("/static/../settings.py").status_code == 404
+    assert (
+        client.get("/api/v1/leads")
+        .headers["content-security-policy"]
+        .startswith("default-src 'none'")
+    )
+
+
+def test_users_add(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = Cli(db_url, capsys)
+    assert cli("init")[0] == 0
+    monkeypatch.setenv("LEADHEAT_PASSWORD", PASSWORD)
+    assert cli("users", "add", "Max@Example.com", "--role", "manager") == (
+        0,
+        "added manager max@example.com\n",
+        "",
+    )
+    assert (
+        cli("users", "add", "max@example.com", "--role", "rep")[1]
+        == "updated rep max@example.com\n"
+    )
+    code, _, err = cli("users", "add", "x@example.com", "--role", "boss")
+    assert code == 1 and "--role 'boss' must be one of rep, manager" in err
+    monkeypatch.setenv("LEADHEAT_PASSWORD", "short")
+    code, _, err = cli("users", "add", "x@example.com")
+    assert code == 1 and "at least 8 characters" in err
+    assert cli("users", "list")[1] == "max@example.com\trep\n"
+
+
+def test_passwords_are_checked(lh: Leadheat) -> None:
+    with pytest.raises(PasswordError):
+        add_user(lh, "a@example.com", "rep", "1234567")
+    with pytest.raises(ValueError, match="not an email"):
+        add_user(lh, "nobody", "rep", PASSWORD)
