@@ -53,7 +53,7 @@ def _deadlines(connection: Connection, ids: Sequence[int]) -> dict[int, datetime
         .where(SlaClock.lead_id.in_(ids), SlaClock.stopped_at.is_(None))
         .group_by(SlaClock.lead_id)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _items(
@@ -100,15 +100,10 @@ def hot_queue(
     now = at or lh.clock()
     with lh.engine.connect() as connection:
         ranked = hot_leads(connection, book, now)
-        if owner is not None:
-            owners = (
-                dict(
-                    connection.execute(
-                        select(Lead.id, Lead.owner).where(Lead.id.in_([r.lead_id for r in ranked]))
-                    ).tuples()
-                )
-                if ranked
-                else {}
+        if owner is not None and ranked:
+            rows = connection.execute(
+                select(Lead.id, Lead.owner).where(Lead.id.in_([r.lead_id for r in ranked]))
             )
+            owners = dict(rows.all())
             ranked = [r for r in ranked if owners.get(r.lead_id) == owner]
         return _items(connection, book, now, ranked[:limit])

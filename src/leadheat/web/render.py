@@ -82,4 +82,7 @@ def page(
         status_code=status_code,
     )
     response.headers["content-security-policy"] = CSP
+    # forms then carry their real Origin (``no-referrer`` makes it "null"); nothing leaks
+    # to other sites
+    response.headers["referrer-policy"] = "same-origin"
     return response

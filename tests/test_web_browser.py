@@ -1,0 +1,167 @@
+"""The dashboard in a real browser (Debian's Chromium through Playwright) against a live
+server: a lead sent through the Segment endpoint shows up in Hot now within 2 s, a rep opens
+it, logs a touch (the SLA clock stops) and marks it won. A screenshot of each page is saved
+under ``test-artifacts/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import DEMO_MAKES_HOT, LiveServer
+from leadheat.web.auth import add_user
+
+CHROMIUM = Path(os.environ.get("LEADHEAT_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+PASSWORD = "correct horse battery"
+REP = "rita@example.com"
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it with apt-get)"
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[playwright_api.Browser]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def team(live_server: LiveServer) -> LiveServer:
+    """A server whose playbook makes a CTO asking for a demo hot at once, with one rep (who
+    gets every new hot lead) and a manager, and a few hot leads already in the queue."""
+    lh = live_server.lh
+    lh.apply_playbook(DEMO_MAKES_HOT)
+    lh.add_rep(REP, name="Rita")
+    add_user(lh, REP, "rep", PASSWORD)
+    add_user(lh, "max@example.com", "manager", PASSWORD)
+    for name, company in (("Noor Haddad", "Globex"), ("Jon Park", "Initech")):
+        email = f"{name.split()[0].lower()}@{company.lower()}.example.com"
+        segment(live_server, email, name, company, "VP Sales")
+    return live_server
+
+
+def segment(server: LiveServer, email: str, name: str, company: str, title: str) -> None:
+    """What an analytics SDK sends when a visitor asks for a demo."""
+    reply = httpx.post(
+        f"{server.url}/v1/track",
+        auth=(server.ingest_key, ""),
+        json={
+            "userId": email,
+            "event": "demo_request",
+            "context": {
+                "traits": {"email": email, "name": name, "company": company, "title": title}
+            },
+        },
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def shot(page: playwright_api.Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_rep_works_a_lead_from_arrival_to_won(
+    team: LiveServer, browser: playwright_api.Browser
+) -> None:
+    expect = playwright_api.expect
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(team.url + "/")
+    expect(page).to_have_url(f"{team.url}/login?next=%2F")
+    shot(page, "sign-in")
+    page.get_by_label("Email").fill(REP)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Hot now")).to_be_visible()
+
+    sent = time.monotonic()
+    segment(team, "lea@acme.example.com", "Lea Lead", "Acme", "CTO")
+    row = page.locator("tr", has=page.get_by_role("link", name="Lea Lead"))
+    expect(row).to_be_visible(timeout=2000)
+    assert time.monotonic() - sent < 2.0
+    expect(row.locator(".clock.running")).to_contain_text("left")
+    expect(row).to_contain_text("qualified")
+    shot(page, "hot-now")
+
+    page.get_by_role("link", name="Lea Lead").click()
+    expect(page.get_by_role("heading", name="Lea Lead", exact=True)).to_be_visible()
+    expect(page.locator("svg.chart")).to_be_visible()
+    expect(page.locator("#h-sla + ul .clock")).to_have_text("running")
+    shot(page, "lead")
+
+    page.get_by_label("Touch kind").select_option("call")
+    page.get_by_label("Result", exact=True).fill("connected")
+    page.get_by_label("Note", exact=True).fill("Wants a pilot in January")
+    page.get_by_role("button", name="Log touch").click()
+    expect(page.get_by_role("status")).to_have_text("Saved: touch.")
+    expect(page.locator("#h-sla + ul .clock")).to_have_text("met")
+    lead = team.lh.lead_id("lea@acme.example.com")
+    clock = team.lh.sla_clocks(lead=lead)[0]
+    assert clock.stopped_at is not None and clock.touched_by == REP
+    expect(page.get_by_text("Wants a pilot in January")).to_be_visible()
+
+    page.get_by_label("Outcome", exact=True).select_option("won")
+    page.get_by_role("button", name="Record outcome").click()
+    expect(page.locator(".status")).to_have_text("won")
+    assert team.lh.show(lead).score.status == "won"
+
+    page.goto(team.url + "/")  # won leads leave the queue
+    expect(page.get_by_role("link", name="Noor Haddad")).to_be_visible()
+    expect(page.get_by_role("link", name="Lea Lead")).to_have_count(0)
+
+    page.get_by_role("link", name="Lists").click()
+    page.get_by_label("Search").fill("acme")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name="Lea Lead")).to_be_visible()
+    expect(page.get_by_role("link", name="Noor Haddad")).to_have_count(0)
+    page.goto(team.url + "/lists")
+    shot(page, "lists")
+
+    page.get_by_role("link", name="Playbook").click()
+    expect(page.get_by_text("Only managers may apply a playbook")).to_be_visible()
+    shot(page, "playbook")
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.context.add_cookies(page.context.cookies())
+    phone.goto(team.url + "/?scope=team")
+    expect(phone.get_by_role("link", name="Noor Haddad")).to_be_visible()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the phone layout scrolls sideways ({width}px)"
+    shot(phone, "hot-now-phone")
+
+
+def test_the_one_click_touch_stops_the_clock_and_keys_work(
+    team: LiveServer, browser: playwright_api.Browser
+) -> None:
+    page = browser.new_page()
+    page.goto(team.url + "/login")
+    page.keyboard.press("Tab")  # the skip link comes first, then the form, in order
+    page.keyboard.press("Tab")
+    page.keyboard.type(REP)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect = playwright_api.expect
+    row = page.locator("tr", has=page.get_by_role("link", name="Noor Haddad"))
+    expect(row.locator(".clock.running")).to_be_visible()
+    row.get_by_role("button", name="Log a call to Noor Haddad").click()
+    expect(row.locator(".clock")).to_have_text("touched", timeout=3000)
+    lead = team.lh.lead_id("noor@globex.example.com")
+    assert team.lh.sla_clocks(lead=lead)[0].touched_by == REP
+    page.goto(team.url + "/lists?q=globex")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    assert download.value.suggested_filename == "leads.csv"
+    body = Path(download.value.path()).read_text("utf-8")
+    assert body.splitlines()[0].startswith("id,email,name,company")
+    assert "noor@globex.example.com" in body and "acme" not in body
