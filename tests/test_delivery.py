@@ -42,6 +42,8 @@ manager = "boss@example.com"
 {'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]' if always_open else ""}
 [speed.triggers.new_qualified]
 enabled = false
+[cadence]
+digest = false  # these tests count alerts; digests are tested in test_followup.py
 [[speed.alerts]]
 channel = "webhook"
 url = "{url}/hooks"

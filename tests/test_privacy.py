@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Table, select
 
 from conftest import DEMO_MAKES_HOT, NOW, Cli, Clock, LiveServer
+from leadheat.engage import nurture
 from leadheat.ingest.keys import LeadKey, parse_lead_key
 from leadheat.ingest.records import OutcomeInput
 from leadheat.service import Leadheat, LeadInput, UnknownLeadError
@@ -39,6 +40,9 @@ PLAYBOOK = (
 [[speed.alerts]]
 channel = "webhook"
 url = "http://127.0.0.1:9/hooks"
+[[sequences.welcome.steps]]
+subject = "Welcome"
+body = "Hello {{ lead.name }}"
 """
 )
 
@@ -69,6 +73,8 @@ def _person(lh: Leadheat) -> int:
     lh.merge(EMAIL, f"anon:{ANONYMOUS}")
     lh.track(EMAIL, "demo_request", NOW - timedelta(hours=1), {"form_email": EMAIL})
     lh.evidence(EMAIL, "budget", "EUR 30k")
+    nurture.enroll(lh, EMAIL, "welcome", actor="tests")
+    nurture.unsubscribe(lh, EMAIL, source="tests", lead_id=lead_id)
     lh.touch(EMAIL, "call", result="connected", rep="rita@x.com", note=f"spoke to {NAME}")
     lh.outcome(EMAIL, "won", reason="signed")
     return lead_id

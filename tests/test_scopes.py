@@ -36,6 +36,14 @@ NEEDS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/leads/{lead}"): "admin",
     ("GET", "/api/v1/leads/{lead}/export"): "admin",
     ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/api/v1/tasks"): "read",
+    ("GET", "/api/v1/recover"): "read",
+    ("GET", "/api/v1/winback"): "read",
+    ("POST", "/api/v1/winback"): "admin",
+    ("GET", "/api/v1/enrollments"): "read",
+    ("POST", "/api/v1/leads/{lead}/enrollments"): "admin",
+    ("DELETE", "/api/v1/leads/{lead}/enrollments/{sequence}"): "admin",
+    ("POST", "/api/v1/unsubscribes"): "admin",
     **{
         ("POST", f"/v1/{call}"): "ingest"
         for call in ("batch", "track", "identify", "page", "screen", "group", "alias")

@@ -1006,6 +1006,12 @@ ERRORS = (
     FileNotFoundError,
 )
 
+# Follow-ups, nurture, recovery and win-back live in their own module; registered last, as
+# they build on the helpers above.
+from leadheat.engage.cli import register as _register_engagement  # noqa: E402
+
+_register_engagement(app)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the app and turn expected errors into one clear line (exit 1).

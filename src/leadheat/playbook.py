@@ -403,6 +403,150 @@ class Speed(_Section):
 _DEFAULT_TEAM = Team()
 
 
+TemperatureName = Literal["hot", "warm", "cold"]
+_CADENCE_DEFAULTS: dict[TemperatureName, tuple[str, str]] = {
+    "hot": ("7d", "Call with something of value: a case, a price, a slot for a demo."),
+    "warm": ("14d", "Send something useful and ask one question about their plans."),
+    "cold": ("30d", "A light nurture touch: news, a guide, an invitation; no hard sell."),
+}
+"""Per temperature: how often to follow up, and the suggested next step."""
+
+
+class CadenceStep(_Section):
+    """How often the owner follows up a lead of one temperature; unset keys take defaults."""
+
+    every: Annotated[str, BeforeValidator(_sla)] | None = None
+    next_step: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CadenceRule:
+    """A cadence with every default filled in."""
+
+    temperature: TemperatureName
+    every: str
+    next_step: str
+    enabled: bool
+
+
+class Cadence(_Section):
+    """Follow-up cadences by temperature: they make the owners' follow-up tasks."""
+
+    enabled: bool = True
+    business_hours: bool = True
+    digest: bool = True
+    hot: CadenceStep = Field(default_factory=CadenceStep)
+    warm: CadenceStep = Field(default_factory=CadenceStep)
+    cold: CadenceStep = Field(default_factory=CadenceStep)
+
+    def rule(self, temperature: TemperatureName) -> CadenceRule:
+        given: CadenceStep = getattr(self, temperature)
+        every, step = _CADENCE_DEFAULTS[temperature]
+        return CadenceRule(
+            temperature,
+            given.every if given.every is not None else every,
+            given.next_step if given.next_step is not None else step,
+            self.enabled and given.enabled,
+        )
+
+
+class Recover(_Section):
+    """Lost hot leads: hot within ``within``, no outcome and no touch since."""
+
+    within: Duration = timedelta(days=30)
+
+
+class Winback(_Section):
+    """Win-back lists: expected conversion is measured over ``horizon`` after the list date."""
+
+    older_than: Duration = timedelta(days=180)
+    horizon: Duration = timedelta(days=90)
+
+
+def _template(value: Any) -> Any:
+    from jinja2 import TemplateSyntaxError
+
+    from leadheat.engage.mail import environment
+
+    if not isinstance(value, str):
+        raise ValueError("write a template as a string")
+    try:
+        environment().parse(value)
+    except TemplateSyntaxError as error:
+        raise ValueError(f"template line {error.lineno}: {error.message}") from None
+    return value
+
+
+Template = Annotated[str, BeforeValidator(_template)]
+
+
+class SequenceStep(_Section):
+    """One mail of a nurture sequence, sent ``delay`` after enrolment (unset: at once)."""
+
+    delay: Duration | None = None
+
+    @property
+    def after(self) -> timedelta:
+        return self.delay or timedelta(0)
+    subject: Template
+    body: Template
+
+
+class EnrollRule(_Section):
+    """Who a sequence takes on its own: leads at a temperature and/or passing a field test."""
+
+    temperature: TemperatureName | None = None
+    field: str | None = None
+    matches: str | None = None
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = None
+    present: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> EnrollRule:
+        tests = [
+            name
+            for name in ("matches", "equals", "one_of", "present")
+            if getattr(self, name) is not None
+        ]
+        if self.field is None and tests:
+            raise ValueError(f"{tests[0]} needs `field`")
+        if self.field is not None and len(tests) != 1:
+            raise ValueError("with `field`, give exactly one of matches, equals, one_of, present")
+        if self.field is None and self.temperature is None:
+            raise ValueError("give `temperature`, or `field` with a test")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except (re.error, OverflowError, RecursionError) as error:
+                raise ValueError(f"matches: {self.matches!r}: {error}") from None
+        return self
+
+    @cached_property
+    def condition(self) -> Condition | None:
+        if self.field is None:
+            return None
+        return Condition(
+            name=self.field,
+            equals=self.equals,
+            one_of=tuple(self.one_of) if self.one_of is not None else None,
+            matches=re.compile(self.matches) if self.matches is not None else None,
+            present=self.present,
+        )
+
+
+class NurtureSequence(_Section):
+    """A nurture sequence: mails on a schedule until the lead answers, is touched, closes,
+    unsubscribes or bounces."""
+
+    steps: list[SequenceStep] = Field(min_length=1)
+    enroll: list[EnrollRule] = Field(default_factory=list)
+    stop_events: list[str] = Field(
+        default_factory=lambda: ["reply", "email_reply", "email_bounced", "bounce"]
+    )
+
+
 class Playbook(_Section):
     """A validated playbook. Build one with :func:`parse_playbook` or :func:`default_playbook`."""
 
@@ -415,6 +559,10 @@ class Playbook(_Section):
     grade: Grade = Field(default_factory=Grade)
     ingest: Ingest = Field(default_factory=Ingest)
     speed: Speed = Field(default_factory=Speed)
+    cadence: Cadence = Field(default_factory=Cadence)
+    recover: Recover = Field(default_factory=Recover)
+    winback: Winback = Field(default_factory=Winback)
+    sequences: dict[str, NurtureSequence] = Field(default_factory=dict)
 
     def half_life_for(self, event_type: str) -> timedelta:
         """The half-life that decays this event type's heat."""

@@ -32,7 +32,7 @@ from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, p
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.speed.assignment import Rep
-from leadheat.store import audit, outbox, playbooks, reps
+from leadheat.store import audit, nurture, outbox, playbooks, reps
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, AuditEntry, lead_subject
 from leadheat.store.clocks import (
     ClockView,
@@ -564,6 +564,7 @@ class Leadheat:
                 )
             )
             stop_clocks(connection, book, [(lead_id, when, rep)])
+            nurture.stop_many(connection, [(lead_id, when)], "touch")
         return lead_id
 
     def outcome(
@@ -589,6 +590,7 @@ class Leadheat:
             )
             refresh_facts(connection, book, version, [lead_id])
             stop_clocks(connection, book, [(lead_id, when, f"outcome: {outcome}")])
+            nurture.stop_many(connection, [(lead_id, when)], "outcome")
             audit.record(
                 connection,
                 self.clock(),
@@ -667,6 +669,9 @@ class Leadheat:
             stop_clocks(
                 connection, book, [(r["lead_id"], r["occurred_at"], r["rep"]) for r in stored]
             )
+            nurture.stop_many(
+                connection, [(r["lead_id"], r["occurred_at"]) for r in stored], "touch"
+            )
         return len(stored), len(touches) - len(stored)
 
     def record_outcomes(
@@ -699,6 +704,9 @@ class Leadheat:
                 connection,
                 book,
                 [(r["lead_id"], r["occurred_at"], f"outcome: {r['outcome']}") for r in stored],
+            )
+            nurture.stop_many(
+                connection, [(r["lead_id"], r["occurred_at"]) for r in stored], "outcome"
             )
             audit.record_many(
                 connection,

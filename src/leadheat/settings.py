@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     """``smtp://user:password@host:587?starttls=true`` or ``smtps://…:465``."""
     mail_from: str = "leadheat@localhost"
+    public_url: str = "http://localhost:8000"
+    """Where people reach this server: the base of unsubscribe links in nurture mail."""
+    nurture_every: float = Field(default=60.0, gt=0)
+    """Seconds between a worker's passes that enrol leads by sequence rules and send digests."""
     webhook_secret: str | None = None
     """Signs webhooks (``X-Leadheat-Signature``); unset, the database's own secret does."""
     retry_base: float = Field(default=2.0, gt=0)

@@ -24,6 +24,7 @@ from leadheat.speed.messages import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     email_message,
+    prepared_message,
     sign,
     slack_message,
 )
@@ -123,7 +124,11 @@ def send_email(
     if server is None:
         raise SendError("no SMTP server configured: set LEADHEAT_SMTP_URL")
     recipients = [address.strip() for address in to.split(",") if address.strip()]
-    message = email_message(payload, sender, recipients, key)
+    message = (
+        prepared_message(payload["mail"], sender, recipients, key)
+        if "mail" in payload
+        else email_message(payload, sender, recipients, key)
+    )
     try:
         smtp: smtplib.SMTP
         if server.tls:

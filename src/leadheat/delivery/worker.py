@@ -12,11 +12,12 @@ import os
 import random
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
 from leadheat.delivery.senders import SendError, SmtpServer, send_email, send_slack, send_webhook
+from leadheat.engage.nurture import PassReport, bounced, enroll_by_rules, send_digests, send_due
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 from leadheat.store.outbox import DeliveryView
@@ -32,10 +33,14 @@ class WorkReport:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    nurtured: int = 0
+    """Nurture mails and digests queued."""
 
     @property
     def busy(self) -> bool:
-        return bool(self.escalated or self.delivered or self.retrying or self.failed)
+        return bool(
+            self.escalated or self.delivered or self.retrying or self.failed or self.nurtured
+        )
 
 
 def backoff(attempts: int, base: float, cap: float, jitter: float = 0.1) -> timedelta:
@@ -59,6 +64,8 @@ class Worker:
         timeout = min(10.0, self.settings.lease / 2)
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._secret: bytes | None = None
+        self._last_sweep: datetime | None = None
+        self._digests: set[str] = set()
 
     def close(self) -> None:
         self.client.close()
@@ -83,6 +90,21 @@ class Worker:
         else:
             raise SendError(f"unknown channel {item.channel!r}", permanent=True)
 
+    def nurture(self) -> int:
+        """Queue due nurture mail; every ``nurture_every`` seconds also enrol leads by the
+        sequences' rules and queue the reps' digests (both read many leads)."""
+        report = PassReport()
+        now = self.lh.clock()
+        if self._last_sweep is None or now - self._last_sweep >= timedelta(
+            seconds=self.settings.nurture_every
+        ):
+            self._last_sweep = now
+            enroll_by_rules(self.lh, report)
+            if self.smtp is not None:  # digests are mail: without a server they only fail
+                send_digests(self.lh, report, self._digests)
+        send_due(self.lh, self.settings.public_url, report)
+        return report.queued + report.digests
+
     def run_once(self, limit: int = 50) -> WorkReport:
         """Escalate due SLA clocks, then send every notification that is due now.
 
@@ -90,6 +112,7 @@ class Worker:
         worker holds the database's write lock as little as possible while requests pour in.
         """
         report = WorkReport(escalated=self.lh.escalate())
+        report.nurtured = self.nurture()
         lease = timedelta(seconds=self.settings.lease)
         while True:
             claimed = self.lh.claim_deliveries(lease, limit)
@@ -105,6 +128,8 @@ class Worker:
                     self.lh.delivery_failed(item.id, str(error), None if give_up else wait)
                     if give_up:
                         report.failed += 1
+                        if item.trigger == "nurture":
+                            bounced(self.lh, item.payload)
                         log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, error)
                     else:
                         report.retrying += 1

@@ -105,3 +105,21 @@ def email_message(payload: Mapping[str, Any], sender: str, to: list[str], key: s
     message[IDEMPOTENCY_HEADER] = key
     message.set_content(text(payload))
     return message
+
+
+def prepared_message(
+    mail: Mapping[str, Any], sender: str, to: list[str], key: str
+) -> EmailMessage:
+    """A mail written before it was queued (a nurture step, a digest): subject, body and
+    extra headers (``List-Unsubscribe``) as they were rendered."""
+    message = EmailMessage()
+    message["Subject"] = str(mail["subject"])
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    domain = sender.rpartition("@")[2] or "leadheat.local"
+    message["Message-ID"] = f"<{key}@{domain}>"
+    message[IDEMPOTENCY_HEADER] = key
+    for name, value in dict(mail.get("headers") or {}).items():
+        message[name] = str(value)
+    message.set_content(str(mail["body"]))
+    return message

@@ -360,12 +360,51 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(Instant, index=True)
 
 
+class Enrollment(Base):
+    """A lead in a nurture sequence: the next step to send and when, or why it stopped."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    sequence: Mapped[str] = mapped_column(String(100))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    """The index of the next step to send (the number sent so far)."""
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    """``active``, ``finished`` (every step sent) or ``stopped`` (see ``stop_reason``)."""
+    enrolled_at: Mapped[datetime] = mapped_column(Instant)
+    next_at: Mapped[datetime | None] = mapped_column(Instant)
+    stopped_at: Mapped[datetime | None] = mapped_column(Instant)
+    stop_reason: Mapped[str | None] = mapped_column(String(50))
+    enrolled_by: Mapped[str] = mapped_column(String(200))
+    """``playbook`` (an enrol rule) or the actor who enrolled by hand."""
+
+    __table_args__ = (
+        Index("ux_enrollments_lead_sequence", "lead_id", "sequence", unique=True),
+        Index("ix_enrollments_due", "status", "next_at"),
+    )
+
+
+class Unsubscribe(Base):
+    """An address that asked for no more nurture mail: honoured by every send."""
+
+    __tablename__ = "unsubscribes"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    """Lower-cased address."""
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    at: Mapped[datetime] = mapped_column(Instant)
+    source: Mapped[str] = mapped_column(String(50))
+    """``link`` (the mail's page), ``one-click`` (List-Unsubscribe-Post), ``cli`` or ``api``."""
+
+
 __all__ = [
     "COMMON_FIELDS",
     "ApiKey",
     "AuditRecord",
     "Base",
     "Delivery",
+    "Enrollment",
     "Event",
     "EvidenceRow",
     "HeatKeyRow",
@@ -380,6 +419,7 @@ __all__ = [
     "Secret",
     "SlaClock",
     "Touch",
+    "Unsubscribe",
     "User",
     "WebSession",
 ]

@@ -74,9 +74,11 @@ def enqueue(
     secret_env: str | None,
     payload: dict[str, Any],
     now: datetime,
+    key: str | None = None,
 ) -> str:
-    """Add one notification to the outbox (in the caller's transaction); returns its key."""
-    key = uuid.uuid4().hex
+    """Add one notification to the outbox (in the caller's transaction); returns its key
+    (``key``: a deterministic one, for notifications that must exist once, like digests)."""
+    key = key or uuid.uuid4().hex
     connection.execute(
         insert(Delivery).values(
             key=key,

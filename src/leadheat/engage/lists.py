@@ -1,0 +1,264 @@
+"""The lists that keep leads from going cold by neglect: follow-up tasks, lost hot leads,
+and win-back lists with the conversion the team's own history predicts for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from leadheat.engage.expect import Expectation, PastLead, age_bucket, expect, marks
+from leadheat.engage.spells import RANK, spells
+from leadheat.engage.tasks import Task, plan
+from leadheat.playbook import Playbook
+from leadheat.scoring.lead import score_history, status_at
+from leadheat.scoring.temperature import Temperature
+from leadheat.speed.calendar import BusinessCalendar
+from leadheat.store.reps import list_reps
+from leadheat.store.training import Lived, load_everything
+
+if TYPE_CHECKING:
+    from leadheat.service import Leadheat
+
+
+def lead_label(attributes: dict[str, object], lead_id: int) -> str:
+    """How a list names a lead: its email, else its external id, else ``id:N``."""
+    for name in ("email", "external_id"):
+        value = attributes.get(name)
+        if value:
+            return str(value)
+    return f"id:{lead_id}"
+
+
+def _open_at(lived: Sequence[Lived], at: datetime) -> list[Lived]:
+    return [
+        lead
+        for lead in lived
+        if lead.created_at <= at and status_at(lead.history.outcomes, at) == "open"
+    ]
+
+
+def _load(lh: Leadheat) -> tuple[Playbook, list[Lived], dict[str, str]]:
+    _, book = lh.playbook()
+    with lh.engine.connect() as connection:
+        lived = load_everything(connection)
+        teams = {rep.email.casefold(): rep.team for rep in list_reps(connection)}
+    return book, lived, teams
+
+
+def tasks(
+    lh: Leadheat,
+    *,
+    at: datetime | None = None,
+    owner: str | None = None,
+    overdue: bool = False,
+    limit: int | None = None,
+) -> list[Task]:
+    """Every open lead's next follow-up at ``at`` (now), most overdue first."""
+    at = at or lh.clock()
+    book, lived, teams = _load(lh)
+    cadence = book.cadence
+    found = []
+    for lead in _open_at(lived, at):
+        attributes = dict(lead.history.attributes)
+        lead_owner = attributes.get("owner")
+        if owner is not None and str(lead_owner or "").casefold() != owner.casefold():
+            continue
+        touches = [t for t in lead.touches if t <= at]
+        last_touch = touches[-1] if touches else None
+        start = max(last_touch or lead.created_at, lead.created_at)
+        found_spells = spells(lead.history, book, min(start, at), at)
+        current = found_spells[-1]
+        rule = cadence.rule(current.temperature.value)
+        if not rule.enabled:
+            continue
+        previous = found_spells[-2] if len(found_spells) > 1 else None
+        rose = previous is None or RANK[previous.temperature] < RANK[current.temperature]
+        team = teams.get(str(lead_owner).casefold()) if lead_owner else None
+        task = plan(
+            lead_id=lead.lead_id,
+            lead=lead_label(attributes, lead.lead_id),
+            name=str(attributes["name"]) if attributes.get("name") else None,
+            owner=str(lead_owner) if lead_owner else None,
+            temperature=current.temperature,
+            since=current.start,
+            rose=rose,
+            created_at=lead.created_at,
+            last_touch=last_touch,
+            rule=rule,
+            calendar=BusinessCalendar.of(book.speed.team(team)),
+            business_hours=cadence.business_hours,
+            at=at,
+        )
+        if overdue and not task.overdue:
+            continue
+        found.append(task)
+    found.sort(key=lambda task: (task.due, task.lead_id))
+    return found[:limit] if limit is not None else found
+
+
+@dataclass(frozen=True)
+class LostLead:
+    """A lead that was hot lately and was let go: no outcome, no touch since."""
+
+    lead_id: int
+    lead: str
+    name: str | None
+    owner: str | None
+    hot_from: datetime
+    hot_until: datetime
+    temperature: Temperature
+    heat_then: float
+    heat_now: float
+    reason: str
+    """Why it is no longer hot, in the scoring's words."""
+
+
+def recover(
+    lh: Leadheat,
+    *,
+    at: datetime | None = None,
+    within: timedelta | None = None,
+    owner: str | None = None,
+    limit: int | None = None,
+) -> list[LostLead]:
+    """Leads hot within ``within`` of ``at`` but not now, with no outcome and no touch since
+    they turned hot; most recently hot first."""
+    at = at or lh.clock()
+    book, lived, _ = _load(lh)
+    window = within if within is not None else book.recover.within
+    start = at - window
+    found = []
+    for lead in _open_at(lived, at):
+        attributes = dict(lead.history.attributes)
+        if owner is not None and str(attributes.get("owner") or "").casefold() != owner.casefold():
+            continue
+        if not any(
+            event.at >= start - book.temperature.cold_after for event in lead.history.events
+        ):
+            continue
+        timeline = spells(lead.history, book, start, at)
+        hot = [spell for spell in timeline if spell.temperature is Temperature.HOT]
+        if not hot or timeline[-1].temperature is Temperature.HOT:
+            continue
+        last = hot[-1]
+        if any(last.start <= touch <= at for touch in lead.touches):
+            continue
+        now = score_history(lead.history, book, at)
+        then = score_history(lead.history, book, last.start)
+        found.append(
+            LostLead(
+                lead.lead_id,
+                lead_label(attributes, lead.lead_id),
+                str(attributes["name"]) if attributes.get("name") else None,
+                str(attributes["owner"]) if attributes.get("owner") else None,
+                last.start,
+                last.end,
+                now.temperature,
+                then.heat,
+                now.heat,
+                now.reason,
+            )
+        )
+    found.sort(key=lambda lost: (-lost.hot_until.timestamp(), lost.lead_id))
+    return found[:limit] if limit is not None else found
+
+
+@dataclass(frozen=True)
+class WinbackLead:
+    lead_id: int
+    lead: str
+    name: str | None
+    owner: str | None
+    why: str
+    """``trial expired``, ``cancelled`` or ``old list``."""
+    age: timedelta
+    age_bucket: str
+    last_engaged_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WinbackList:
+    at: datetime
+    older_than: timedelta
+    horizon: timedelta
+    leads: list[WinbackLead]
+    expectation: Expectation
+
+
+def winback(
+    lh: Leadheat,
+    *,
+    at: datetime | None = None,
+    older_than: timedelta | None = None,
+    churned: bool = True,
+    horizon: timedelta | None = None,
+) -> WinbackList:
+    """Cold leads that were engaged before — expired trials, cancelled customers (their
+    last churn event after their last interest) and leads on the list longer than
+    ``older_than`` — with the conversion rate past leads like them reached."""
+    at = at or lh.clock()
+    book, lived, _ = _load(lh)
+    oldest = older_than if older_than is not None else book.winback.older_than
+    span = horizon if horizon is not None else book.winback.horizon
+    churn_types = set(book.temperature.churn_events)
+    members = []
+    for lead in _open_at(lived, at):
+        score = score_history(lead.history, book, at)
+        if score.temperature is not Temperature.COLD or score.last_engaged_at is None:
+            continue
+        attributes = dict(lead.history.attributes)
+        age = at - lead.created_at
+        churn = [e for e in lead.history.events if e.type in churn_types and e.at <= at]
+        why = None
+        if churned and churn and churn[-1].at >= score.last_engaged_at:
+            why = "trial expired" if "trial" in churn[-1].type else "cancelled"
+        elif age >= oldest:
+            why = "old list"
+        if why is None:
+            continue
+        members.append(
+            WinbackLead(
+                lead.lead_id,
+                lead_label(attributes, lead.lead_id),
+                str(attributes["name"]) if attributes.get("name") else None,
+                str(attributes["owner"]) if attributes.get("owner") else None,
+                why,
+                age,
+                age_bucket(age),
+                score.last_engaged_at,
+            )
+        )
+    past = [PastLead(lead.created_at, lead.history) for lead in lived]
+    rates = marks(past, book, span, at)
+    expectation = expect([("cold", member.age_bucket) for member in members], rates)
+    members.sort(key=lambda member: (-member.age, member.lead_id))
+    return WinbackList(at, oldest, span, members, expectation)
+
+
+def mark_winback(lh: Leadheat, found: WinbackList) -> int:
+    """Tag the list's leads ``previously_engaged`` (with the list's date), in one
+    transaction, so that lists, exports and fit rules can tell them from never-engaged cold
+    leads. Returns leads marked."""
+    from sqlalchemy import select, update
+
+    from leadheat.store.models import Lead
+    from leadheat.store.state import refresh_facts
+
+    version, book = lh.playbook()
+    ids = [lead.lead_id for lead in found.leads]
+    if not ids:
+        return 0
+    day = found.at.date().isoformat()
+    with lh.transaction() as connection:
+        rows = connection.execute(select(Lead.id, Lead.attributes).where(Lead.id.in_(ids)))
+        for lead_id, attributes in list(rows):
+            merged = {**(attributes or {}), "previously_engaged": True, "winback_list": day}
+            connection.execute(
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(attributes=merged, updated_at=lh.clock())
+            )
+        refresh_facts(connection, book, version, ids)
+    return len(ids)
