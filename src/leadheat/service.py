@@ -42,7 +42,14 @@ from leadheat.store.clocks import (
     stop_clocks,
     timings_by_rep,
 )
-from leadheat.store.database import DEFAULT_URL, is_initialised, make_engine, migrate, writer
+from leadheat.store.database import (
+    DEFAULT_URL,
+    hold_start_lock,
+    is_initialised,
+    make_engine,
+    migrate,
+    writer,
+)
 from leadheat.store.dispatch import Dispatcher
 from leadheat.store.driver import chunked
 from leadheat.store.events import (
@@ -187,6 +194,7 @@ class Leadheat:
         """
         migrate(self.engine)
         with self._writer.begin() as connection:
+            hold_start_lock(connection)  # processes starting together store one first playbook
             current = playbooks.current_playbook(connection)
             if current is None:
                 source = playbook_source if playbook_source is not None else default_playbook_text()

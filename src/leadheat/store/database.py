@@ -19,15 +19,43 @@ WRITE = "leadheat_write"
 """Execution option of connections that will write (see :func:`writer`)."""
 
 
+POOL_OPTIONS = {
+    "pool_size": int,
+    "max_overflow": int,
+    "pool_timeout": float,
+    "pool_recycle": int,
+}
+"""Connection pool settings a PostgreSQL URL may carry in its query string, e.g.
+``postgresql+psycopg://leadheat@db/leadheat?pool_size=10&max_overflow=5``: one URL sizes the
+pool of every ``serve`` and ``worker`` process, whatever starts it."""
+START_LOCK = 0x1EAD4EA7
+"""The PostgreSQL advisory lock that serialises schema migrations and first set-up, so that
+several processes starting at once against one database do not race to create it."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout, and transactions
     that begin the way they will end (see :func:`writer`).
 
     WAL lets readers (the CLI, the API) see a consistent snapshot while an import writes.
+    PostgreSQL connections are pooled (sizes from :data:`POOL_OPTIONS` in the URL) and
+    checked before use, so a restarted server costs one failed ping, not a failed request.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        options: dict[str, Any] = {}
+        for name, kind in POOL_OPTIONS.items():
+            if name in parsed.query:
+                value = parsed.query[name]
+                text = value if isinstance(value, str) else value[-1]
+                try:
+                    options[name] = kind(text)
+                except ValueError:
+                    raise ValueError(
+                        f"database URL: {name}={text!r} is not a number (e.g. {name}=10)"
+                    ) from None
+        parsed = parsed.difference_update_query(POOL_OPTIONS)
+        return create_engine(parsed, pool_pre_ping=True, **options)
     if parsed.database in (None, "", ":memory:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
@@ -68,8 +96,16 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        hold_start_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def hold_start_lock(connection: Connection) -> None:
+    """Wait for, then hold until this transaction ends, :data:`START_LOCK` (PostgreSQL;
+    SQLite's write lock already serialises)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({START_LOCK})")
 
 
 def is_initialised(engine: Engine) -> bool:
