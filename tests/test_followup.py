@@ -17,6 +17,7 @@ import pytest
 from conftest import NOW, Cli, Clock, LiveServer
 from leadheat.engage.lists import tasks
 from leadheat.service import Leadheat
+from receivers import MailBox
 
 PLAYBOOK = """
 [fit]
@@ -171,3 +172,39 @@ def test_the_cli_and_the_api_list_tasks_per_owner(
         assert bad.status_code in (400, 422) and "at" in bad.text
     finally:
         server.stop()
+
+
+def test_each_rep_gets_one_digest_per_working_day_when_the_day_starts(
+    book: Leadheat, clock: Clock, smtp_server: tuple[str, MailBox]
+) -> None:
+    from leadheat.delivery.worker import Worker
+    from leadheat.settings import Settings
+
+    book.add_rep("anna@team.example", name="Anna")
+    book.add_rep("otto@team.example", name="Otto")  # owns nothing: no mail
+    book.track("ana@example.com", "demo", at(1, 10))
+    book.track("bo@example.com", "visit", at(1, 10))
+    book.patch_lead("ana@example.com", {"owner": "anna@team.example"})
+    book.patch_lead("bo@example.com", {"owner": "anna@team.example"})
+    smtp_url, box = smtp_server
+    worker = Worker(book, Settings(database_url=book.url, smtp_url=smtp_url))
+    try:
+        assert worker.run_once().nurtured == 0  # Sunday: no working day
+        clock.now = at(2, 8.5)
+        assert worker.run_once().nurtured == 0  # Monday, before the team's day starts
+        clock.now = at(2, 9.25)
+        assert worker.run_once().nurtured == 1
+        (mail,) = box.wait_for(1)
+        assert mail["To"] == "anna@team.example"
+        assert mail["Subject"] == "Your follow-ups for 2026-11-02"
+        text = mail.get_payload(decode=True).decode()
+        # Ana (hot, never called) is due at 09:00 and overdue; Bo (warm) is due today too
+        assert "OVERDUE Mon 09:00 UTC  ana@example.com  (hot)" in text
+        assert "bo@example.com  (warm)" in text and "2 follow-ups today, 2 overdue" in text
+        clock.now = at(2, 15)
+        assert worker.run_once().nurtured == 0  # once a day
+        clock.now = at(3, 9.5)
+        worker.run_once()
+        assert len(box.wait_for(2)) == 2  # and again on Tuesday
+    finally:
+        worker.close()
