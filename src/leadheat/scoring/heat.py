@@ -248,13 +248,27 @@ def fold_keys(
     ([7], [4], 0.584962500721)
     """
     index = LeadSlots.of(lead_ids)
-    turns, rest = np.divmod(at_us, half_life_us)
-    top = index.maximum(turns)
-    exponent = (turns - top[index.slots]).astype(np.float64) + (
-        rest / half_life_us + np.log2(points)
-    )
-    total = np.bincount(index.slots, np.exp2(exponent), minlength=index.size)
-    seen = np.flatnonzero(top != NONE)
+    return fold_slots(index, at_us, np.log2(points), half_life_us, index.maximum(at_us))
+
+
+def fold_slots(
+    index: LeadSlots,
+    at_us: npt.NDArray[np.int64],
+    log2_points: npt.NDArray[np.float64],
+    half_life_us: int,
+    latest_us: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """:func:`fold_keys` given the events' slots and each slot's latest event (which the
+    caller may already have): the half-life count of the latest event is factored out.
+
+    Each term is ``2^((t − top·h)/h + log2 p)`` with ``t − top·h`` an exact integer, so a
+    term loses at most an ulp of its exponent; only terms a thousand half-lives older than
+    the lead's latest event, which add nothing, lose more.
+    """
+    top = np.where(latest_us == NONE, 0, latest_us // half_life_us)
+    offsets = (at_us - (top * half_life_us)[index.slots]) / half_life_us
+    total = np.bincount(index.slots, np.exp2(offsets + log2_points), minlength=index.size)
+    seen = np.flatnonzero(latest_us != NONE)
     whole, frac = _normalised_arrays(top[seen], np.log2(total[seen]))
     return index.lead_ids(seen), whole, frac
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.playbook import Playbook
-from leadheat.scoring.heat import LeadSlots, fold_keys
+from leadheat.scoring.heat import LeadSlots, fold_keys, fold_slots
 
 MICRO = timedelta(microseconds=1)
 Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
@@ -66,13 +66,18 @@ def fold_activity(
     counts = np.bincount(index.slots, minlength=index.size)
     seen = np.flatnonzero(counts)
     engaged = points > 0
+    everything = bool(engaged.all())
     first = -index.maximum(-at_us)[seen]
-    last_engaged = index.maximum(np.where(engaged, at_us, -1))[seen]
+    latest = index.maximum(at_us if everything else np.where(engaged, at_us, -1))
+    last_engaged = latest[seen]
     churned_at = index.maximum(np.where(churned, at_us, -1))[seen] if churned.any() else None
     keys: dict[int, Keys] = {}
-    if len(at_us) and engaged.all() and half_life_us.min() == half_life_us.max():
-        span = int(half_life_us[0])  # the usual case: one half-life, no zero-point types
-        keys[span] = fold_keys(lead_ids, at_us, points, span)
+    if len(at_us) and everything and half_life_us.min() == half_life_us.max():
+        # the usual case: one half-life, every event worth points; the latest engagement
+        # is the latest event, so one scatter-max serves both
+        keys[int(half_life_us[0])] = fold_slots(
+            index, at_us, np.log2(points), int(half_life_us[0]), latest
+        )
     else:
         for span in np.unique(half_life_us[engaged]).tolist():
             mask = engaged & (half_life_us == span)
