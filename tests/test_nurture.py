@@ -210,3 +210,22 @@ def test_the_cli_enrols_by_hand_lists_and_unsubscribes(
         headers={"Authorization": f"Bearer {server.admin_key}"},
     )
     assert response.status_code == 400 and response.json()["field"] == "sequence"
+
+
+def test_a_template_that_fails_for_one_lead_stops_only_that_lead(
+    shop: tuple[Leadheat, LiveServer, Worker, MailBox],
+) -> None:
+    lh, _, worker, box = shop
+    lh.apply_playbook(
+        PLAYBOOK.replace(
+            'subject = "Still thinking about the {{ viewed[0] }}?"',
+            'subject = "{{ 100 // lead.discount }}% off the {{ viewed[0] }}"',
+        )
+    )
+    lh.patch_lead("ana@example.com", {"attributes": {"discount": 0}})
+    for email in SHOPPERS[1:]:
+        lh.patch_lead(email, {"attributes": {"discount": 4}})
+    worker.run_once()
+    assert sorted(m["To"] for m in box.wait_for(3)) == sorted(SHOPPERS[1:])
+    assert box.messages[0]["Subject"] == "25% off the Road Racer"
+    assert _status(lh, "ana@example.com") == ("stopped", 0, "template error")

@@ -7,6 +7,7 @@ time round; ``leadheat sequences run`` runs one by hand.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from leadheat.times import isoformat
 if TYPE_CHECKING:
     from leadheat.service import Leadheat
 
+log = logging.getLogger("leadheat.nurture")
 SENT_EVENT = "email_sent"
 """The timeline event of a nurture mail (worth no points unless the playbook says so)."""
 
@@ -162,8 +164,14 @@ def send_due(lh: Leadheat, public_url: str, report: PassReport, limit: int = 100
             link = unsubscribe_url(public_url, token)
             context = _context(connection, book, item.lead_id, now, link)
             context.update(sequence=item.sequence, step=item.step + 1)
-            subject = " ".join(render(step.subject, context).split())
-            body = render(step.body, context)
+            try:
+                subject = " ".join(render(step.subject, context).split())
+                body = render(step.body, context)
+            except Exception as error:  # a manager's template (1/0, a forbidden attribute…)
+                log.warning("sequence %s step %d: %s", item.sequence, item.step + 1, error)
+                nurture.end(connection, item.id, now, "template error")
+                report.stopped["template error"] = report.stopped.get("template error", 0) + 1
+                continue
             if "unsubscribe_url" not in step.body:
                 body += f"\n\n--\nNo more of these mails: {link}\n"
             enqueue(
