@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
+from typing import Any
 
 import httpx
 import pytest
@@ -229,3 +230,44 @@ def test_a_template_that_fails_for_one_lead_stops_only_that_lead(
     assert sorted(m["To"] for m in box.wait_for(3)) == sorted(SHOPPERS[1:])
     assert box.messages[0]["Subject"] == "25% off the Road Racer"
     assert _status(lh, "ana@example.com") == ("stopped", 0, "template error")
+
+
+class Refusing(MailBox):
+    """A mail server that has no mailbox for addresses starting with ``gone``."""
+
+    async def handle_RCPT(  # noqa: N802  (aiosmtpd's hook name)
+        self, server: object, session: object, envelope: Any, address: str, options: object
+    ) -> str:
+        if address.startswith("gone"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_an_address_the_server_refuses_for_good_stops_the_sequence_as_a_bounce(
+    lh: Leadheat, clock: Clock
+) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    lh.apply_playbook(PLAYBOOK)
+    for email in ("gone@example.com", "here@example.com"):
+        lh.track(email, "product_view", NOW - timedelta(hours=1), {"name": "Road Racer"})
+        lh.track(email, "product_view", NOW, {"name": "Road Racer"})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Refusing()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    worker = Worker(lh, Settings(database_url=lh.url, smtp_url=f"smtp://127.0.0.1:{port}"))
+    try:
+        report = worker.run_once()
+        assert (report.delivered, report.failed) == (1, 1)
+        assert [m["To"] for m in box.wait_for(1)] == ["here@example.com"]
+        assert _status(lh, "gone@example.com") == ("stopped", 1, "bounce")
+        assert _status(lh, "here@example.com") == ("active", 1, None)
+    finally:
+        worker.close()
+        controller.stop()

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import NOW, Cli, Clock
+from conftest import NOW, Cli, Clock, LiveServer
 from leadheat.engage.expect import wilson
 from leadheat.engage.lists import recover, winback
 from leadheat.ingest.keys import LeadKey
@@ -213,3 +214,36 @@ def test_expired_trials_and_cancellations_are_winback_leads_whatever_their_age(
         "cal@example.com",
         "new@example.com",
     }
+
+
+def test_the_api_gives_the_cli_lists_and_names_bad_parameters(
+    lh: Leadheat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lh.apply_playbook(PLAYBOOK)
+    lh.track("lost@example.com", "sign_up", NOW - 10 * D)
+    lh.track("hot@example.com", "sign_up", NOW - D)
+    lh.upsert_leads([LeadInput([LeadKey("email", "old@example.com")], {}, NOW - 400 * D)])
+    lh.track("old@example.com", "sign_up", NOW - 300 * D)
+    server = LiveServer(lh)
+    cli = Cli(lh.url, capsys)
+    at = NOW.isoformat()
+    try:
+        read = {"Authorization": f"Bearer {server.read_key}"}
+        lost = httpx.get(f"{server.url}/api/v1/recover", params={"at": at}, headers=read)
+        assert lost.status_code == 200
+        assert lost.json() == cli.json("recover", "--at", at)
+        assert [item["lead"] for item in lost.json()] == ["lost@example.com"]
+        listed = httpx.get(f"{server.url}/api/v1/winback", params={"at": at}, headers=read)
+        assert listed.status_code == 200
+        assert [item["lead"] for item in listed.json()["leads"]] == ["old@example.com"]
+        assert listed.json()["expected"]["leads"] == 1
+        bad = httpx.get(f"{server.url}/api/v1/recover", params={"within": "soon"}, headers=read)
+        assert bad.status_code == 400 and bad.json()["field"] == "within"
+        refused = httpx.post(f"{server.url}/api/v1/winback", params={"at": at}, headers=read)
+        assert refused.status_code == 403
+        admin = {"Authorization": f"Bearer {server.admin_key}"}
+        marked = httpx.post(f"{server.url}/api/v1/winback", params={"at": at}, headers=admin)
+        assert marked.status_code == 200 and marked.json()["marked"] == 1
+    finally:
+        server.stop()
+    assert cli.json("show", "old@example.com")["lead"]["attributes"]["previously_engaged"]
