@@ -7,21 +7,21 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, func, or_, select
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.service import Leadheat
-from leadheat.store.models import Lead
-from leadheat.store.ranking import Ranked, iter_leads, judge_leads
-from leadheat.times import isoformat
+from leadheat.store.models import HeatKeyRow, Lead, LeadState
+from leadheat.store.ranking import Ranked, iter_leads, judge_leads, list_leads
+from leadheat.times import EPOCH, isoformat
 
 CHUNK = 500
-SEARCH_CAP = 5000
-"""Most leads a search looks at (the best matches by id); narrow the search to see others."""
 CSV_COLUMNS = (
     "id", "email", "name", "company", "owner", "source", "temperature", "grade", "heat",
     "status", "last_engaged_at",
@@ -100,43 +100,103 @@ def _rows(
     return rows
 
 
-def _searched(
-    connection: Connection, book: Playbook, now: datetime, wanted: ListFilter
-) -> list[Ranked]:
-    pattern = f"%{wanted.search.lower()}%"
-    ids = [
-        row[0]
-        for row in connection.execute(
-            select(Lead.id)
-            .where(
-                Lead.merged_into_id.is_(None),
-                or_(
-                    func.lower(Lead.email).like(pattern),
-                    func.lower(Lead.name).like(pattern),
-                    func.lower(Lead.company).like(pattern),
-                ),
+def _candidates(connection: Connection, book: Playbook, wanted: ListFilter) -> Select[int] | None:
+    """Lead ids that the filters SQL can check allow, or ``None`` when no such filter is set.
+
+    A grade's letter narrows by the stored fit (a superset: ``grade()`` decides after)."""
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.owner:
+        conditions.append(Lead.owner == wanted.owner)
+    if wanted.source:
+        conditions.append(Lead.source == wanted.source)
+    if wanted.search:
+        pattern = f"%{wanted.search.lower()}%"
+        conditions.append(
+            or_(
+                func.lower(Lead.email).like(pattern),
+                func.lower(Lead.name).like(pattern),
+                func.lower(Lead.company).like(pattern),
             )
-            .order_by(Lead.id)
-            .limit(SEARCH_CAP)
         )
-    ]
-    judged = judge_leads(connection, book, now, ids).values()
-    chosen = [
-        r for r in judged if not wanted.temperature or r.verdict.temperature == wanted.temperature
-    ]
-    return sorted(chosen, key=lambda r: (-r.heat, r.lead_id))
+    cuts = dict(zip("ABC", book.grade_thresholds, strict=True))
+    letter = wanted.grade[:1].upper()
+    if letter in cuts:
+        conditions.append(LeadState.fit >= cuts[letter])
+    if not conditions:
+        return None
+    query = select(Lead.id).where(Lead.merged_into_id.is_(None), *conditions)
+    if letter in cuts:
+        query = query.join(LeadState, LeadState.lead_id == Lead.id)
+    return query
 
 
-def matching(lh: Leadheat, wanted: ListFilter, at: datetime | None = None) -> Iterator[ListRow]:
-    """Leads that pass the filter, hottest first, read lazily in chunks."""
+def _heat_now(
+    keys: npt.NDArray[np.float64], ids: npt.NDArray[np.int64], now: datetime
+) -> npt.NDArray[np.float64]:
+    """Heat now of each of ``ids`` from rows ``(lead, half-life µs, whole, frac)`` of heat
+    keys, vectorised (:meth:`HeatKey.heat_at` term by term; only the order is used)."""
+    heat = np.zeros(len(ids))
+    if not len(keys) or not len(ids):
+        return heat
+    exponent = np.empty(len(keys))
+    for span_us in np.unique(keys[:, 1]):
+        turns, rest = divmod(now - EPOCH, timedelta(microseconds=int(span_us)))
+        rows = keys[:, 1] == span_us
+        exponent[rows] = (keys[rows, 2] - turns) + (
+            keys[rows, 3] - rest / timedelta(microseconds=int(span_us))
+        )
+    position = np.searchsorted(ids, keys[:, 0].astype(np.int64))
+    known = (position < len(ids)) & (ids[np.minimum(position, len(ids) - 1)] == keys[:, 0])
+    np.add.at(heat, position[known], np.exp2(np.minimum(exponent[known], 1023.0)))
+    return heat
+
+
+def _by_heat(
+    connection: Connection, book: Playbook, now: datetime, wanted: ListFilter
+) -> Iterator[Ranked]:
+    """The leads the SQL-checkable filters allow, hottest first, judged a chunk at a time
+    (only as far as the page needs): heat comes cheaply from the heat keys, temperature
+    from judging."""
+    narrowed = _candidates(connection, book, wanted)
+    query = (
+        narrowed if narrowed is not None else select(Lead.id).where(Lead.merged_into_id.is_(None))
+    )
+    ids = np.array(connection.execute(query).scalars().all(), dtype=np.int64)
+    ids.sort()  # _heat_now finds leads by binary search
+    keys = select(HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac)
+    if narrowed is not None:
+        keys = keys.where(HeatKeyRow.lead_id.in_(narrowed.scalar_subquery()))
+    columns = list(zip(*connection.execute(keys).all(), strict=True))  # fast into NumPy
+    heat = _heat_now(np.array(columns, dtype=np.float64).T.reshape(-1, 4), ids, now)
+    order = ids[np.lexsort((ids, -heat))].tolist()
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        judged = judge_leads(connection, book, now, chunk)
+        for lead_id in chunk:
+            item = judged.get(lead_id)
+            if item is not None and (
+                not wanted.temperature or item.verdict.temperature == wanted.temperature
+            ):
+                yield item
+
+
+def matching(
+    lh: Leadheat, wanted: ListFilter, at: datetime | None = None, needed: int | None = None
+) -> Iterator[ListRow]:
+    """Leads that pass the filter, hottest first, read lazily; ``needed`` says how many the
+    caller will take, so that a list of one temperature stops there."""
     _, book = lh.playbook()
     now = at or lh.clock()
+    only_temperature = not (wanted.owner or wanted.source or wanted.grade or wanted.search)
     with lh.engine.connect() as connection:
-        if wanted.search:
-            ranked: Iterator[Ranked] = iter(_searched(connection, book, now, wanted))
+        ranked: Iterator[Ranked]
+        if only_temperature and wanted.temperature in ("hot", "warm"):
+            temperature = Temperature(wanted.temperature)
+            ranked = iter(list_leads(connection, book, now, needed, temperature))
+        elif only_temperature and not wanted.temperature:
+            ranked = iter_leads(connection, book, now, "heat")
         else:
-            temperature = Temperature(wanted.temperature) if wanted.temperature else None
-            ranked = iter_leads(connection, book, now, "heat", temperature)
+            ranked = _by_heat(connection, book, now, wanted)
         while chunk := list(islice(ranked, CHUNK)):
             yield from _rows(connection, book, chunk, wanted)
 
@@ -145,7 +205,7 @@ def page_of(
     lh: Leadheat, wanted: ListFilter, limit: int = 50, offset: int = 0
 ) -> tuple[list[ListRow], bool]:
     """One page of :func:`matching`, and whether more follow."""
-    rows = list(islice(matching(lh, wanted), offset, offset + limit + 1))
+    rows = list(islice(matching(lh, wanted, needed=offset + limit + 1), offset, offset + limit + 1))
     return rows[:limit], len(rows) > limit
 
 

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, union_all
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.heat import Heat, HeatKey
-from leadheat.scoring.temperature import forecast, grade
+from leadheat.scoring.temperature import Temperature, forecast, grade
 from leadheat.service import Leadheat
 from leadheat.store.models import HeatKeyRow, Lead, SlaClock
-from leadheat.store.ranking import Ranked, hot_leads
+from leadheat.store.ranking import Ranked, heat_at_least, hot_leads, judge_leads
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,24 @@ def _items(
     return items
 
 
+def _owned_hot(connection: Connection, book: Playbook, now: datetime, owner: str) -> list[Ranked]:
+    """``owner``'s hot leads not yet won, hottest first: only their leads hot enough by the
+    heat index are judged, however many leads the team has."""
+    candidates = union_all(*heat_at_least(book, book.temperature.hot_heat, now)).subquery()
+    ids = [
+        row[0]
+        for row in connection.execute(
+            select(Lead.id).where(Lead.owner == owner, Lead.id.in_(select(candidates.c[0])))
+        )
+    ]
+    judged = [
+        r
+        for r in judge_leads(connection, book, now, ids).values()
+        if r.verdict.temperature is Temperature.HOT and r.status != "won"
+    ]
+    return sorted(judged, key=lambda r: (-r.heat, r.lead_id))
+
+
 def hot_queue(
     lh: Leadheat, owner: str | None = None, limit: int = 50, at: datetime | None = None
 ) -> list[QueueItem]:
@@ -99,11 +117,8 @@ def hot_queue(
     _, book = lh.playbook()
     now = at or lh.clock()
     with lh.engine.connect() as connection:
-        ranked = hot_leads(connection, book, now)
-        if owner is not None and ranked:
-            rows = connection.execute(
-                select(Lead.id, Lead.owner).where(Lead.id.in_([r.lead_id for r in ranked]))
-            )
-            owners = dict(rows.all())
-            ranked = [r for r in ranked if owners.get(r.lead_id) == owner]
-        return _items(connection, book, now, ranked[:limit])
+        if owner is None:
+            ranked = hot_leads(connection, book, now, limit)
+        else:
+            ranked = _owned_hot(connection, book, now, owner)[:limit]
+        return _items(connection, book, now, ranked)
