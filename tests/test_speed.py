@@ -114,6 +114,29 @@ def test_adding_business_time_and_measuring_it_agree(
     assert calendar.between(start, end) == span
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    days=st.floats(min_value=0, max_value=800),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/Santiago", "Asia/Kolkata"]),
+    hours=st.sampled_from(["09:00-17:00", "00:00-24:00", "22:00-24:00"]),
+    days_off=st.sampled_from([["sat", "sun"], [], ["fri"]]),
+)
+def test_long_spans_measured_from_running_totals_equal_a_walk_day_by_day(
+    start: datetime, days: float, zone: str, hours: str, days_off: list[str]
+) -> None:
+    """Overdue follow-ups measure months of working time; the per-year running totals must
+    give exactly what walking every span gives, across DST changes, holidays and new years."""
+    workdays = [d for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") if d not in days_off]
+    calendar = BusinessCalendar.of(
+        Team(timezone=zone, hours=hours, days=workdays, holidays=[date(2026, 1, 1)])
+    )
+    end = start + timedelta(days=days)
+    assert calendar.between(start, end) == calendar._walk(start, end)
+
+
 # -- triggers, assignment, clocks -------------------------------------------------------------
 def test_a_lead_turning_hot_gets_an_owner_a_clock_and_one_alert_per_channel(
     team: Leadheat,

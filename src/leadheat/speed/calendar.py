@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from leadheat.playbook import Team, TriggerRule
@@ -103,11 +104,54 @@ class BusinessCalendar:
         raise AssertionError("unreachable")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
-        """Working time from ``start`` to ``end`` (zero if ``end`` is not later)."""
+        """Working time from ``start`` to ``end`` (zero if ``end`` is not later).
+
+        Long spans (a follow-up overdue for months) add whole local days from a per-year
+        table of running totals instead of walking every day; the parts before the first
+        and after the last local midnight are walked, so the pieces tile exactly, time-zone
+        shifts included.
+
+        >>> from leadheat.playbook import Team
+        >>> cal = BusinessCalendar.of(Team(timezone="Europe/Berlin", holidays=[date(2026, 12, 25)]))
+        >>> start = datetime(2026, 3, 2, 10, tzinfo=UTC)
+        >>> end = datetime(2027, 2, 1, 9, tzinfo=UTC)
+        >>> cal.between(start, end) == cal._walk(start, end)
+        True
+        """
         if end <= start:
             return timedelta(0)
         if self.always_open:
             return end - start
+        first = start.astimezone(self.zone).date() + timedelta(days=1)
+        last = end.astimezone(self.zone).date()
+        if (last - first).days < 8:
+            return self._walk(start, end)
+        return (
+            self._walk(start, self._midnight(first))
+            + self._whole_days(first, last)
+            + self._walk(self._midnight(last), end)
+        )
+
+    def _midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), self.zone).astimezone(UTC)
+
+    def _whole_days(self, first: date, last: date) -> timedelta:
+        """Working time of the local days ``first`` up to (not including) ``last``."""
+        total = timedelta(0)
+        day = first
+        while day < last:
+            year_end = date(day.year + 1, 1, 1)
+            stop = min(last, year_end)
+            running = _running_totals(self, day.year)
+            start_of_year = date(day.year, 1, 1)
+            total += running[(stop - start_of_year).days] - running[(day - start_of_year).days]
+            day = stop
+        return total
+
+    def _walk(self, start: datetime, end: datetime) -> timedelta:
+        """:meth:`between` by walking the working spans one by one."""
+        if end <= start:
+            return timedelta(0)
         total = timedelta(0)
         for opens, closes in self._open_spans(start):
             if opens >= end:
@@ -117,6 +161,20 @@ class BusinessCalendar:
 
     def is_open(self, at: datetime) -> bool:
         return self.between(at, at + timedelta(microseconds=1)) > timedelta(0)
+
+
+@lru_cache(maxsize=256)
+def _running_totals(calendar: BusinessCalendar, year: int) -> tuple[timedelta, ...]:
+    """Working time of a calendar year's local days, as running totals from 1 January:
+    entry ``i`` is the time in the year's first ``i`` days."""
+    totals = [timedelta(0)]
+    day = date(year, 1, 1)
+    while day.year == year:
+        following = day + timedelta(days=1)
+        span = calendar._walk(calendar._midnight(day), calendar._midnight(following))
+        totals.append(totals[-1] + span)
+        day = following
+    return tuple(totals)
 
 
 ALWAYS = BusinessCalendar(ZoneInfo("UTC"), frozenset(range(7)), time(0), None, frozenset())
