@@ -39,10 +39,22 @@ def _open_at(lived: Sequence[Lived], at: datetime) -> list[Lived]:
     ]
 
 
-def _load(lh: Leadheat) -> tuple[Playbook, list[Lived], dict[str, str]]:
+def _load(lh: Leadheat, owner: str | None = None) -> tuple[Playbook, list[Lived], dict[str, str]]:
+    """The playbook, the leads' histories (only one owner's, if given) and reps' teams."""
+    from sqlalchemy import func, select
+
+    from leadheat.store.models import Lead
+
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
-        lived = load_everything(connection)
+        ids = None
+        if owner is not None:
+            ids = list(
+                connection.execute(
+                    select(Lead.id).where(func.lower(Lead.owner) == owner.casefold())
+                ).scalars()
+            )
+        lived = load_everything(connection, ids)
         teams = {rep.email.casefold(): rep.team for rep in list_reps(connection)}
     return book, lived, teams
 
@@ -57,7 +69,7 @@ def tasks(
 ) -> list[Task]:
     """Every open lead's next follow-up at ``at`` (now), most overdue first."""
     at = at or lh.clock()
-    book, lived, teams = _load(lh)
+    book, lived, teams = _load(lh, owner)
     cadence = book.cadence
     found = []
     for lead in _open_at(lived, at):
