@@ -39,6 +39,7 @@ from leadheat.predict.model import ModelFileError
 from leadheat.predict.table import TableError
 from leadheat.service import Leadheat, LeadheatError, LeadInput, LeadRow
 from leadheat.settings import Settings
+from leadheat.spark.cli import rescore_command
 from leadheat.times import TimeFormatError, format_duration, isoformat, parse_instant
 from leadheat.views import (
     audit_json,
@@ -76,6 +77,7 @@ deliveries_app = typer.Typer(
 )
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(users_app, name="users")
+app.command("rescore")(rescore_command)
 
 out = Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
 err = Console(stderr=True, highlight=False, soft_wrap=True)
