@@ -429,3 +429,32 @@ def test_api_export_erase_and_audit_need_an_admin_key(live_server: LiveServer) -
     assert [r["action"] for r in only.json()] == ["lead.erase"]
     bad = _call(live_server, admin, "GET", "/api/v1/audit?action=lead.delete")
     assert bad.status_code == 422 and bad.json()["field"] == "action"
+
+
+def test_owners_set_by_an_import_or_the_api_are_audited(
+    lh: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = Cli(lh.url, capsys)
+    crm = tmp_path / "crm.csv"
+    crm.write_text("email,owner\nana@example.com,rita@x.com\nbo@example.com,\n")
+    assert cli("import", "leads", str(crm))[0] == 0
+    assert cli("import", "leads", str(crm))[0] == 0  # the same file again changes nothing
+    crm.write_text("email,owner\nana@example.com,otto@x.com\n")
+    assert cli("import", "leads", str(crm))[0] == 0
+    owners = [e for e in cli.json("audit", "--action", "lead.owner") if e["actor"] == "cli"]
+    assert [(e["detail"]["from"], e["detail"]["to"]) for e in reversed(owners)] == [
+        (None, "rita@x.com"),
+        ("rita@x.com", "otto@x.com"),
+    ]
+    server = LiveServer(lh)
+    try:
+        response = httpx.post(
+            f"{server.url}/api/v1/leads",
+            json={"email": "bo@example.com", "owner": "rita@x.com"},
+            headers={"Authorization": f"Bearer {server.ingest_key}"},
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        server.stop()
+    (latest, *_) = cli.json("audit", "--action", "lead.owner")
+    assert latest["actor"].startswith("api:") and latest["detail"]["to"] == "rita@x.com"

@@ -459,7 +459,7 @@ def import_leads(
         parsed = parse_leads(file, parse_mapping(map_ or []), progress)
     rows = _settle(file, parsed, skip_bad)
     report = lh.upsert_leads(
-        [LeadInput(r.keys, r.fields, r.created_at) for r in rows], react=triggers
+        [LeadInput(r.keys, r.fields, r.created_at) for r in rows], react=triggers, actor=ACTOR
     )
     _summary(
         parsed.read,

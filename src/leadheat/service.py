@@ -89,6 +89,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _owners(connection: Connection, lead_ids: Sequence[int]) -> dict[int, str | None]:
+    """The owner of each of these leads (for auditing changes)."""
+    return {
+        row.id: row.owner
+        for part in chunked(lead_ids)
+        for row in connection.execute(select(Lead.id, Lead.owner).where(Lead.id.in_(part)))
+    }
+
+
 class LeadheatError(ValueError):
     """A request leadheat cannot carry out; the message says why and what to do."""
 
@@ -479,21 +488,24 @@ class Leadheat:
             keys.append(next((k for k in before if k in known), before[1]))
         return keys
 
-    def upsert_leads(self, leads: Sequence[LeadInput], *, react: bool = True) -> LeadImportReport:
+    def upsert_leads(
+        self, leads: Sequence[LeadInput], *, react: bool = True, actor: str = DEFAULT_ACTOR
+    ) -> LeadImportReport:
         """Create or update leads by their keys in one transaction.
 
         Attributes named in the playbook's ``[evidence]`` become BANT evidence stated at the
         lead's ``created_at`` (or now). A new qualified lead fires the ``new_qualified``
-        trigger unless ``react=False``.
+        trigger unless ``react=False``. Owners set or changed are audited as ``actor``'s.
         """
         version, book = self.playbook()
         now = self.clock()
+        owners_given = any("owner" in item.fields for item in leads)
 
         def apply(connection: Connection, watch: Watch) -> tuple[list[int], int]:
+            known = find_leads(connection, [k for item in leads for k in item.keys])
             if watch.enabled:
-                watch.look(
-                    find_leads(connection, [k for item in leads for k in item.keys]).values()
-                )
+                watch.look(known.values())
+            before = _owners(connection, sorted(set(known.values()))) if owners_given else {}
             try:
                 ids, created = upsert_leads(
                     connection,
@@ -518,6 +530,22 @@ class Leadheat:
             if evidence_rows:
                 connection.execute(insert(EvidenceRow), evidence_rows)
             refresh_facts(connection, book, version, ids)
+            if owners_given:
+                after = _owners(connection, sorted(set(ids)))
+                audit.record_many(
+                    connection,
+                    now,
+                    actor,
+                    [
+                        (
+                            AuditAction.OWNER,
+                            lead_subject(lead),
+                            {"from": before.get(lead), "to": to},
+                        )
+                        for lead, to in sorted(after.items())
+                        if to != before.get(lead)
+                    ],
+                )
             watch.changed(ids)
             return ids, created
 

@@ -114,7 +114,7 @@ def hot(
 
 
 @router.post("/leads", response_model=DoneOut, summary="Create or update a lead by its keys")
-def upsert_lead(body: LeadIn, lh: Service, _key: Ingester) -> dict[str, Any]:
+def upsert_lead(body: LeadIn, lh: Service, key: Ingester) -> dict[str, Any]:
     keys: list[LeadKey] = []
     try:
         if body.email:
@@ -129,7 +129,7 @@ def upsert_lead(body: LeadIn, lh: Service, _key: Ingester) -> dict[str, Any]:
     extra = body.extra_attributes()
     fields = body.model_dump(exclude=named | extra.keys(), exclude_none=True)
     fields.update({**extra, **body.attributes})
-    report = lh.upsert_leads([LeadInput(keys, fields, body.created_at)])
+    report = lh.upsert_leads([LeadInput(keys, fields, body.created_at)], actor=actor(key))
     return {"ok": True, "lead": report.lead_ids[0]}
 
 
