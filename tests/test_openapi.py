@@ -44,6 +44,9 @@ UNDOCUMENTED = {
     ("GET", "/lists.csv"),
     ("GET", "/playbook"),
     ("POST", "/playbook"),
+    # the unsubscribe page every nurture mail links to (tests/test_nurture.py follows it)
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
 }
 """Routes served on purpose without being in the schema."""
 ERROR_SCHEMA = "#/components/schemas/ErrorOut"
