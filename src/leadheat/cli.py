@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from leadheat.analytics import cli as analytics_cli
 from leadheat.ingest.csv_files import (
     BadRow,
     CsvImportError,
@@ -76,6 +77,9 @@ deliveries_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(deliveries_app, name="deliveries")
+app.command("report")(analytics_cli.report)
+app.command("backtest")(analytics_cli.backtest)
+app.command("expect")(analytics_cli.expect)
 app.add_typer(users_app, name="users")
 app.command("rescore")(rescore_command)
 

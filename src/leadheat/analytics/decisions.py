@@ -21,7 +21,8 @@ from sqlalchemy import Connection, select
 
 from leadheat.playbook import Playbook
 from leadheat.predict.asof import cut, decision_time, label
-from leadheat.scoring.lead import score_history
+from leadheat.scoring.lead import facts_at
+from leadheat.scoring.temperature import classify, grade
 from leadheat.store.models import SlaClock, Touch
 from leadheat.store.training import Lived, load_everything
 
@@ -85,7 +86,9 @@ def decide(
     first_touch = lead.touches[0] if lead.touches else None
     outcomes = lead.history.outcomes
     at = decision_time(lead.created_at, first_touch, outcomes)
-    score = score_history(cut(lead.history, at), book, at)
+    heat, facts, _, _ = facts_at(cut(lead.history, at), book, at)
+    heat_then = heat.at(at)
+    verdict = classify(heat_then, facts, at, book)
     response = None
     if first_touch is not None and at == first_touch:
         signals = [
@@ -105,9 +108,9 @@ def decide(
         decided_at=at,
         touched=response is not None,
         response=response,
-        temperature=score.temperature.value,
-        grade=score.grade,
-        heat=score.heat,
+        temperature=verdict.temperature.value,
+        grade=grade(facts.fit, facts.disqualified, heat_then, book),
+        heat=heat_then,
         source=_text(attributes.get("source")),
         campaign=_text(attributes.get("campaign")),
         rep=_text(owner) or touch_rep,

@@ -32,6 +32,7 @@ from leadheat.analytics.pipeline import (
     trend_instants,
 )
 from leadheat.analytics.rates import SMALL_GROUP, Rate
+from leadheat.analytics.team import period
 from leadheat.times import format_duration, isoformat
 
 if TYPE_CHECKING:
@@ -89,9 +90,7 @@ def build_report(
 ) -> Report:
     """The report over the leads that arrived in ``[since, until)``, with only what was known
     at ``until`` (default now)."""
-    now = until or lh.clock()
-    if since is not None and since >= now:
-        raise ValueError(f"--since {isoformat(since)} must be before --until {isoformat(now)}")
+    now = period(lh, since, until)
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
         story = load_story(connection, now, since=since)

@@ -109,10 +109,15 @@ def status_at(outcomes: Sequence[OutcomeRecord], now: datetime) -> str:
 
 
 def facts_at(
-    history: LeadHistory, book: Playbook, now: datetime, probability: float | None = None
+    history: LeadHistory,
+    book: Playbook,
+    now: datetime,
+    probability: float | None = None,
+    fit: FitResult | None = None,
 ) -> tuple[Heat, LeadFacts, FitResult, str]:
     """Heat and the facts temperature needs, from the history known at ``now`` (and the
-    model's stored probability, which history cannot give)."""
+    model's stored probability, which history cannot give). ``fit``: the lead's fit, when the
+    caller replays one lead at many instants (fit does not change with time)."""
     heat = Heat()
     last_engaged: datetime | None = None
     churned: datetime | None = None
@@ -126,7 +131,8 @@ def facts_at(
             last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
         if event.type in churn_types:
             churned = event.at if churned is None else max(churned, event.at)
-    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    if fit is None:
+        fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
     status = status_at(history.outcomes, now)
     known_evidence = [item for item in history.evidence if item.stated_at <= now]
     facts = LeadFacts(
