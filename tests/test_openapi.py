@@ -44,6 +44,10 @@ UNDOCUMENTED = {
     ("GET", "/lists.csv"),
     ("GET", "/playbook"),
     ("POST", "/playbook"),
+    ("GET", "/tasks"),
+    ("GET", "/recovery"),
+    ("GET", "/winback"),
+    ("GET", "/analytics"),
     # the unsubscribe page every nurture mail links to (tests/test_nurture.py follows it)
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),

@@ -68,7 +68,8 @@ def sign_in(server: LiveServer) -> Iterator[SignIn]:
 
 
 def test_pages_need_a_session(server: LiveServer) -> None:
-    for path in ("/", "/hot/rows", "/lists", "/lists.csv", "/playbook", "/leads/1"):
+    pages = ("/", "/hot/rows", "/lists", "/lists.csv", "/playbook", "/leads/1", "/tasks")
+    for path in (*pages, "/recovery", "/winback", "/analytics"):
         reply = httpx.get(server.url + path)
         assert reply.status_code == 303, path
         assert reply.headers["location"].startswith("/login?next=")

@@ -131,6 +131,19 @@ def test_a_rep_works_a_lead_from_arrival_to_won(
     expect(page.get_by_text("Only managers may apply a playbook")).to_be_visible()
     shot(page, "playbook")
 
+    for link, heading, name in (
+        ("Tasks", "Tasks", "tasks"),
+        ("Recovery", "Recovery", "recovery"),
+        ("Win-back", "Win-back", "winback"),
+        ("Analytics", "Analytics", "analytics"),
+    ):
+        page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        shot(page, name)
+    expect(page.locator("figure img").first).to_be_visible()  # the report's charts, as SVG
+    page.goto(team.url + "/tasks?scope=team")
+    expect(page.get_by_role("link", name="Noor Haddad")).to_be_visible()  # a hot lead's follow-up
+
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.context.add_cookies(page.context.cookies())
     phone.goto(team.url + "/?scope=team")

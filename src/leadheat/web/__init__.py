@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import Response
 
 from leadheat.settings import Settings
-from leadheat.web import lists, pages, playbook, signin
+from leadheat.web import analytics, followup, lists, pages, playbook, signin
 
 STATIC = Path(__file__).with_name("static")
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -40,6 +40,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Add the dashboard's routes to the API's app (none of them is in the OpenAPI schema)."""
     app.state.session_ttl = timedelta(seconds=settings.session_ttl)
     for module_router in (
-        static_router, signin.router, pages.router, lists.router, playbook.router,
+        static_router, signin.router, pages.router, lists.router, followup.router,
+        analytics.router, playbook.router,
     ):  # fmt: skip
         app.include_router(module_router)
