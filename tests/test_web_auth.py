@@ -156,6 +156,10 @@ def test_only_managers_apply_a_playbook(server: LiveServer, lh: Leadheat, sign_i
         "/playbook", data={"csrf_token": csrf_in(page.text), "source": edited, "action": "apply"}
     )
     assert refused.status_code == 403
+    backtest = rep.post(
+        "/playbook", data={"csrf_token": csrf_in(page.text), "source": edited, "action": "backtest"}
+    )
+    assert backtest.status_code == 403
     lh._book = None  # the server's writes go through the same object; read afresh
     assert lh.playbook()[0] == before
     manager = sign_in("max@example.com")
@@ -165,6 +169,11 @@ def test_only_managers_apply_a_playbook(server: LiveServer, lh: Leadheat, sign_i
         data={"csrf_token": token, "source": "[temperature]\nhot_heat = -1", "action": "apply"},
     )
     assert broken.status_code == 422 and "hot_heat" in broken.text
+    tried = manager.post(
+        "/playbook", data={"csrf_token": token, "source": edited, "action": "backtest"}
+    )
+    assert tried.status_code == 200 and "Backtest: edited against current" in tried.text
+    assert lh.playbook()[0] == before  # a backtest applies nothing
     applied = manager.post(
         "/playbook", data={"csrf_token": token, "source": edited, "action": "apply"}
     )

@@ -144,6 +144,17 @@ def test_a_rep_works_a_lead_from_arrival_to_won(
     page.goto(team.url + "/tasks?scope=team")
     expect(page.get_by_role("link", name="Noor Haddad")).to_be_visible()  # a hot lead's follow-up
 
+    manager = browser.new_page(viewport={"width": 1280, "height": 800})
+    manager.goto(team.url + "/login?next=/playbook")
+    manager.get_by_label("Email").fill("max@example.com")
+    manager.get_by_label("Password").fill(PASSWORD)
+    manager.get_by_role("button", name="Sign in").click()
+    source = manager.get_by_label("Edited playbook (TOML)")
+    source.fill(source.input_value().replace("points = 25", "points = 15"))
+    manager.get_by_role("button", name="Backtest").click()
+    expect(manager.get_by_role("heading", name="Backtest: edited against current")).to_be_visible()
+    shot(manager, "playbook-backtest")
+
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.context.add_cookies(page.context.cookies())
     phone.goto(team.url + "/?scope=team")

@@ -3,12 +3,17 @@ and (managers only) checking and applying an edited version."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from leadheat.analytics.charts import comparison_chart, draw
+from leadheat.analytics.team import backtest
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.service import Leadheat
 from leadheat.store.users import SessionInfo
+from leadheat.web.analytics import svg_image
 from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.render import page
 
@@ -23,6 +28,7 @@ def _show(
     problems: list[str] | None = None,
     message: str = "",
     status: int = 200,
+    **extra: Any,
 ) -> Response:
     lh: Leadheat = request.app.state.lh
     source = lh.playbook_source()
@@ -37,7 +43,20 @@ def _show(
         history=lh.playbook_history(),
         problems=problems or [],
         message=message or request.query_params.get("done", ""),
+        **extra,
     )
+
+
+def _backtest(request: Request, session: SessionInfo, draft: str) -> Response:
+    """The edited playbook replayed over the past beside the current one (issue 7's
+    backtest): each lead as of its first touch, against whether it was won."""
+    lh: Leadheat = request.app.state.lh
+    result = backtest(lh, parse_playbook(draft, "edited"))
+    return _show(
+        request, session, draft=draft,
+        backtest=result.as_json(), chart=svg_image(draw(comparison_chart(result))),
+        message="Backtest of the edited playbook (not applied yet).",
+    )  # fmt: skip
 
 
 @router.get("/playbook")
@@ -65,6 +84,8 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
             message="Only managers may apply a playbook.",
         )  # fmt: skip
     problems = _problems(draft)
+    if not problems and form.get("action") == "backtest":
+        return _backtest(request, session, draft)
     if problems or form.get("action") != "apply":
         note = "" if problems else "The edited playbook is valid (not applied yet)."
         return _show(request, session, draft=draft, problems=problems, message=note,
