@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from leadheat.engage.mail import render, unsubscribe_token, unsubscribe_url
 from leadheat.engage.tasks import Task
@@ -60,7 +61,8 @@ def enroll_by_rules(lh: Leadheat, report: PassReport) -> None:
     wanted = {name: seq for name, seq in book.sequences.items() if seq.enroll}
     if not wanted:
         return
-    with lh.transaction() as connection:
+    picks: list[tuple[int, str]] = []
+    with lh.engine.connect() as connection:  # choosing reads many leads: no write lock held
         rows = list(
             connection.execute(
                 select(Lead)
@@ -72,7 +74,7 @@ def enroll_by_rules(lh: Leadheat, report: PassReport) -> None:
                 )
             ).mappings()
         )
-        gone = nurture.unsubscribed(connection, [row["email"] for row in rows])
+        gone = nurture.every_unsubscribed(connection)
         rows = [row for row in rows if row["email"].strip().lower() not in gone]
         judged = judge_leads(connection, book, now, [row["id"] for row in rows])
         for name, sequence in wanted.items():
@@ -87,10 +89,19 @@ def enroll_by_rules(lh: Leadheat, report: PassReport) -> None:
                     and (rule.condition is None or rule.condition.holds(attributes))
                     for rule in sequence.enroll
                 ):
+                    picks.append((row["id"], name))
+    if not picks:
+        return
+    with lh.transaction() as connection:
+        for lead_id, name in picks:
+            try:
+                with connection.begin_nested():
                     nurture.enroll(
-                        connection, row["id"], name, first_send(sequence, now), now, "playbook"
+                        connection, lead_id, name, first_send(wanted[name], now), now, "playbook"
                     )
-                    report.enrolled += 1
+            except (nurture.EnrollmentError, IntegrityError):
+                continue  # closed, unsubscribed or enrolled by another worker meanwhile
+            report.enrolled += 1
 
 
 def _context(
@@ -139,6 +150,9 @@ def send_due(lh: Leadheat, public_url: str, report: PassReport, limit: int = 100
     touched, closed, unsubscribed or bounced since it was enrolled."""
     version, book = lh.playbook()
     now = lh.clock()
+    with lh.engine.connect() as connection:
+        if not nurture.any_due(connection, now):
+            return
     secret = lh.signing_secret()
     with lh.transaction() as connection:
         for item in nurture.due(connection, now, limit):

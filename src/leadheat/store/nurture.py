@@ -75,6 +75,11 @@ def unsubscribed(connection: Connection, emails: Sequence[str]) -> set[str]:
     )
 
 
+def every_unsubscribed(connection: Connection) -> set[str]:
+    """Every address that unsubscribed (a short list: read whole, not by a huge ``IN``)."""
+    return set(connection.execute(select(Unsubscribe.email)).scalars())
+
+
 def enroll(
     connection: Connection,
     lead_id: int,
@@ -196,6 +201,16 @@ def unsubscribe(
             .values(status="cancelled", last_error="unsubscribed")
         )
     return not known
+
+
+def any_due(connection: Connection, now: datetime) -> bool:
+    """Whether a step is due: one indexed read, so that an idle worker writes nothing."""
+    found = connection.execute(
+        select(Enrollment.id)
+        .where(Enrollment.status == "active", Enrollment.next_at <= now)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def due(connection: Connection, now: datetime, limit: int) -> list[EnrollmentView]:
