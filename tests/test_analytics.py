@@ -33,6 +33,7 @@ from leadheat.analytics.team import (
     half_life_sweep,
     read_lead_list,
 )
+from leadheat.engage.nurture import enroll
 from leadheat.ingest.keys import parse_lead_key
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.playbook import default_playbook_text, parse_playbook
@@ -136,15 +137,17 @@ TEAM_PLAYBOOK = (
         f"[speed.triggers.{name}]\nenabled = false\n"
         for name in ("new_qualified", "trial_signup", "warm", "form_submit", "reply")
     )
+    + '[sequences.nudge]\n[[sequences.nudge.steps]]\nsubject = "Hi"\nbody = "Hello"\n'
 )
-"""Only a lead turning hot starts a clock (5 minutes, round the clock)."""
+"""Only a lead turning hot starts a clock (5 minutes, round the clock); one nurture sequence."""
 
 
 @pytest.fixture
 def team(db_url: str, clock: Clock) -> Iterator[Leadheat]:
     """Four leads: ana (CTO, hot, touched in 3 min, won), bo (VP, hot, touched after 2 h,
     lost), cy (no title: warm from page views, touched 2 days later, never closed) and dee
-    (VP, hot 200 days before anyone called, touched at T0, never closed); two reps."""
+    (VP, hot 200 days before anyone called, touched at T0, never closed); two reps; bo and cy
+    enrolled in a nurture sequence at T0."""
     clock.now = T0 - 200 * DAY
     lh = Leadheat(db_url, clock=clock)
     lh.init(TEAM_PLAYBOOK)
@@ -159,6 +162,8 @@ def team(db_url: str, clock: Clock) -> Iterator[Leadheat]:
     lh.upsert_leads([LeadInput([parse_lead_key("cy@x.com")], {"source": "web"})])
     for _ in range(5):
         lh.track("cy@x.com", "page_view")
+    for lead in ("bo@x.com", "cy@x.com"):
+        enroll(lh, lead, "nudge", actor="tests")
     lh.touch("dee@x.com", "call", rep="anna@x.com")
     clock.now = T0 + timedelta(minutes=3)
     lh.touch("ana@x.com", "call", rep="ben@x.com")
@@ -214,6 +219,12 @@ def test_report_on_a_team_worked_out_by_hand(team: Leadheat) -> None:
     assert sum(r["met"] for r in sla) == 1  # ana, in 3 minutes
     assert sum(r["met"] + r["missed"] + r["breached"] for r in sla) == 3
     assert {r["rep"] for r in sla} <= {"anna@x.com", "ben@x.com", "(nobody)"}
+    assert _rows(data["by_sequence"]) == {"nudge": (0, 2), "(none)": (1, 2)}
+    # cy and dee, open and cold: a 30-day cadence after their last touch, long past at T0+100d
+    overdue = {r["owner"]: (r["overdue"], r["tasks"]) for r in data["overdue"]}
+    dee = team.show("dee@x.com").lead["owner"]
+    assert overdue == {dee: (1, 1), "(nobody)": (1, 1)}
+    assert all(r["longest_overdue_seconds"] > 0 for r in data["overdue"])
     assert (data["heat_now"]["hot"], data["heat_now"]["warm"], data["heat_now"]["cold"]) == (
         0,
         0,
@@ -288,6 +299,7 @@ def test_every_report_chart_draws_the_report_numbers(team: Leadheat, tmp_path: P
         "by_source",
         "by_campaign",
         "by_rep",
+        "by_sequence",
     ):
         chart = charts[key]
         assert chart.labels == [r["bucket"] for r in data[key]]
@@ -296,6 +308,7 @@ def test_every_report_chart_draws_the_report_numbers(team: Leadheat, tmp_path: P
         assert chart.counts == [r["leads"] for r in data[key]]
         assert chart.small == [r["small"] for r in data[key]]
     assert charts["funnel"].series["leads"] == [4, 4, 1, 1]
+    assert charts["overdue"].series["overdue"] == [r["overdue"] for r in data["overdue"]]
     assert charts["sla"].series["rate"] == [r["rate"] for r in data["sla"]]
     assert charts["heat_now"].series["leads"] == [b["leads"] for b in data["heat_now"]["heat"]]
     assert charts["temperature_trend"].series["hot"] == [p["hot"] for p in data["heat_trend"]]
@@ -467,6 +480,7 @@ def test_olist_conversion_by_origin_and_lead_age(olist: Leadheat) -> None:
         if row["mql_id"] in won and won[row["mql_id"]] - _day(row["first_contact_date"]) <= 90 * DAY
     }
     assert (data["leads"], data["won"], data["censored"]) == (len(cohort), len(converted), 0)
+    assert _rows(data["by_sequence"]) == {"(none)": (len(converted), len(cohort))}
     origins = Counter(row["origin"] or "(none)" for row in cohort)
     wins = Counter(row["origin"] or "(none)" for row in cohort if row["mql_id"] in converted)
     by_source = {r["bucket"]: r for r in data["by_source"]}

@@ -8,7 +8,7 @@ buckets of a scale are kept, so a chart's axis never silently skips one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from leadheat.analytics.decisions import Decided
@@ -109,6 +109,29 @@ def by_campaign(rows: Sequence[Decided]) -> list[Rate]:
 
 def by_rep(rows: Sequence[Decided]) -> list[Rate]:
     return by_key(rows, lambda r: r.rep or UNKNOWN)
+
+
+def by_sequence(rows: Sequence[Decided], sequences: Mapping[int, Sequence[str]]) -> list[Rate]:
+    """Per nurture sequence, the leads ever enrolled in it (a lead in two counts in both),
+    and ``(none)`` for leads never enrolled; largest first.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> a = Decided(1, t, t, True, None, "warm", "D2", 5.0, None, None, None, 1, None, t, t)
+    >>> b = Decided(2, t, t, True, None, "cold", "D3", 0.0, None, None, None, 0, None, None, None)
+    >>> [(r.bucket, r.won, r.leads) for r in by_sequence([a, b], {1: ["shoes", "winback"]})]
+    [('(none)', 0, 1), ('shoes', 1, 1), ('winback', 1, 1)]
+    """
+    known = _known(rows)
+    leads: Counter[str] = Counter()
+    won: Counter[str] = Counter()
+    for row in known:
+        for name in sequences.get(row.lead_id) or [UNKNOWN]:
+            leads[name] += 1
+            won[name] += row.label == 1
+    return [
+        rate(name, won[name], leads[name]) for name in sorted(leads, key=lambda k: (-leads[k], k))
+    ]
 
 
 def decay_curve(rows: Sequence[Decided], now: datetime, scale: Scale = DECAY_BUCKETS) -> list[Rate]:

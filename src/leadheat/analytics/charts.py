@@ -17,7 +17,7 @@ from typing import Literal
 from matplotlib.figure import Figure
 
 from leadheat.analytics.backtest import Comparison, SweepRow
-from leadheat.analytics.pipeline import Snapshot, Stage
+from leadheat.analytics.pipeline import FollowUps, Snapshot, Stage
 from leadheat.analytics.rates import Rate
 
 Kind = Literal["rates", "counts", "lines"]
@@ -73,6 +73,20 @@ def funnel_chart(stages: Sequence[Stage]) -> Chart:
         labels=[s.stage for s in stages],
         series={"leads": [float(s.leads) for s in stages]},
         y_label="leads",
+    )
+
+
+def overdue_chart(rows: Sequence[FollowUps]) -> Chart:
+    return Chart(
+        name="overdue",
+        title="Follow-up tasks per owner",
+        kind="counts",
+        labels=[r.owner for r in rows],
+        series={
+            "overdue": [float(r.overdue) for r in rows],
+            "not yet due": [float(r.tasks - r.overdue) for r in rows],
+        },
+        y_label="tasks",
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
@@ -23,7 +23,7 @@ from leadheat.playbook import Playbook
 from leadheat.predict.asof import cut, decision_time, label
 from leadheat.scoring.lead import facts_at
 from leadheat.scoring.temperature import classify, grade
-from leadheat.store.models import SlaClock, Touch
+from leadheat.store.models import Enrollment, SlaClock, Touch
 from leadheat.store.training import Lived, load_everything
 
 DEFAULT_HORIZON = timedelta(days=90)
@@ -134,6 +134,8 @@ class Story:
     leads: list[Lived]
     asked_at: dict[int, datetime]
     first_rep: dict[int, str | None]
+    sequences: dict[int, list[str]] = field(default_factory=dict)
+    """The nurture sequences each lead was enrolled in by ``now``."""
 
     def decisions(self, book: Playbook, horizon: timedelta = DEFAULT_HORIZON) -> list[Decided]:
         """Every lead at its decision time, scored by ``book``."""
@@ -181,7 +183,15 @@ def load_story(
         begun = [s for s in starts.get(lead.lead_id, []) if touched is not None and s <= touched]
         if begun:
             asked[lead.lead_id] = max(begun)
-    return Story(now, lived, asked, {lead: rep for lead, (_, rep) in first.items()})
+    sequences: dict[int, list[str]] = defaultdict(list)
+    for lead_id, sequence in connection.execute(
+        select(Enrollment.lead_id, Enrollment.sequence)
+        .where(Enrollment.enrolled_at <= now)
+        .order_by(Enrollment.lead_id, Enrollment.sequence)
+    ):
+        sequences[lead_id].append(sequence)
+    reps = {lead: rep for lead, (_, rep) in first.items()}
+    return Story(now, lived, asked, reps, dict(sequences))
 
 
 def _known_by(lead: Lived, now: datetime) -> Lived:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from leadheat.analytics.decisions import Decided
 from leadheat.analytics.rates import Rate, rate
+from leadheat.engage.tasks import Task
 from leadheat.playbook import Playbook
 from leadheat.store.clocks import timings_by_rep
 from leadheat.store.ranking import list_leads
@@ -131,6 +132,37 @@ def sla_by_rep(connection: Connection, now: datetime, since: datetime | None) ->
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """One owner's follow-up tasks (``[cadence]``) at an instant: how many, how many late."""
+
+    owner: str
+    tasks: int
+    overdue: int
+    longest_overdue_seconds: float | None
+    """Working time the most overdue task is late by."""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def overdue_by_owner(found: Sequence[Task]) -> list[FollowUps]:
+    """Per owner (``(nobody)`` for unowned leads), most overdue tasks first."""
+    by_owner: dict[str, list[Task]] = {}
+    for task in found:
+        by_owner.setdefault(task.owner or "(nobody)", []).append(task)
+    rows = [
+        FollowUps(
+            owner,
+            len(tasks),
+            sum(t.overdue for t in tasks),
+            max((t.overdue_by.total_seconds() for t in tasks if t.overdue), default=None),
+        )
+        for owner, tasks in by_owner.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.overdue, -r.tasks, r.owner))
 
 
 HEAT_BINS = (0.0, 1.0, 5.0, 10.0, 20.0, 50.0, 100.0)

@@ -17,22 +17,26 @@ from leadheat.analytics.charts import (
     Chart,
     funnel_chart,
     heat_chart,
+    overdue_chart,
     rates_chart,
     save,
     trend_chart,
 )
 from leadheat.analytics.decisions import DEFAULT_HORIZON, Decided, load_story
 from leadheat.analytics.pipeline import (
+    FollowUps,
     RepSla,
     Snapshot,
     Stage,
     funnel,
+    overdue_by_owner,
     sla_by_rep,
     snapshot,
     trend_instants,
 )
 from leadheat.analytics.rates import SMALL_GROUP, Rate
 from leadheat.analytics.team import period
+from leadheat.engage.lists import tasks
 from leadheat.times import format_duration, isoformat
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ BREAKDOWNS = {
     "by_source": ("Conversion by source", "source"),
     "by_campaign": ("Conversion by campaign", "campaign"),
     "by_rep": ("Conversion by rep", "rep"),
+    "by_sequence": ("Conversion by nurture sequence", "sequence"),
 }
 """Every breakdown: its key in the JSON, its chart title, its axis."""
 TREND_POINTS = 8
@@ -61,6 +66,7 @@ class Report:
     breakdowns: dict[str, list[Rate]]
     funnel: list[Stage]
     sla: list[RepSla]
+    overdue: list[FollowUps]
     heat_now: Snapshot
     heat_trend: list[Snapshot]
 
@@ -76,6 +82,7 @@ class Report:
             **{key: [r.as_json() for r in rows] for key, rows in self.breakdowns.items()},
             "funnel": [s.as_json() for s in self.funnel],
             "sla": [r.as_json() for r in self.sla],
+            "overdue": [r.as_json() for r in self.overdue],
             "heat_now": self.heat_now.as_json(),
             "heat_trend": [s.as_json() for s in self.heat_trend],
         }
@@ -98,6 +105,7 @@ def build_report(
         start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
         trend = [snapshot(connection, book, t) for t in trend_instants(start, now, TREND_POINTS)]
         sla = sla_by_rep(connection, now, since)
+    follow_ups = overdue_by_owner(tasks(lh, at=now))
     tables = {
         "by_temperature": breakdowns.by_temperature(rows),
         "by_grade": breakdowns.by_grade(rows),
@@ -107,8 +115,11 @@ def build_report(
         "by_source": breakdowns.by_source(rows),
         "by_campaign": breakdowns.by_campaign(rows),
         "by_rep": breakdowns.by_rep(rows),
+        "by_sequence": breakdowns.by_sequence(rows, story.sequences),
     }
-    return Report(since, now, horizon, rows, tables, funnel(rows), sla, trend[-1], trend)
+    return Report(
+        since, now, horizon, rows, tables, funnel(rows), sla, follow_ups, trend[-1], trend
+    )
 
 
 def report_charts(report: Report) -> list[Chart]:
@@ -121,6 +132,7 @@ def report_charts(report: Report) -> list[Chart]:
     charts.append(
         rates_chart("sla", "SLA clocks met, per rep", [r.compliance for r in report.sla], "rep")
     )
+    charts.append(overdue_chart(report.overdue))
     charts.append(heat_chart(report.heat_now))
     charts.append(trend_chart(report.heat_trend))
     return charts
@@ -181,6 +193,16 @@ def render_html(report: Report, images: dict[str, str]) -> str:
         )
     parts += ["</table>", "<h2>SLA per rep</h2>", image("sla")]
     parts.append(_rates_table([r.compliance for r in report.sla]))
+    parts += ["<h2>Follow-ups</h2>", image("overdue"), "<table><tr><th>owner</th>"]
+    parts[-1] += "<th>tasks</th><th>overdue</th><th>longest overdue (working hours)</th></tr>"
+    for owner in report.overdue:
+        late = owner.longest_overdue_seconds
+        hours = "–" if late is None else f"{late / 3600:.1f}"
+        parts.append(
+            f"<tr><td>{html.escape(owner.owner)}</td><td>{owner.tasks:,}</td>"
+            f"<td>{owner.overdue:,}</td><td>{hours}</td></tr>"
+        )
+    parts.append("</table>")
     parts += ["<h2>Heat now</h2>", image("heat_now"), "<h2>Trend</h2>", image("temperature_trend")]
     parts.append("<h2>The numbers</h2><pre>")
     parts.append(html.escape(json.dumps(data, indent=1)))
