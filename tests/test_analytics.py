@@ -613,6 +613,10 @@ def test_cdnow_which_half_life_predicts_a_repeat_purchase(
     rows = {r["half_life"]: r for r in found["half_life_sweep"]}
     assert list(rows) == ["1d", "3d", "1w", "2w", "30d", "60d", "90d", "180d", "365d"]
     assert (tmp_path / "charts" / "half_life_sweep.png").exists()
+    code, _, err = cli("backtest", "--converts-on", "purchase", "--sweep", "--every", "1h")
+    assert code == 1 and "12,408 snapshots (at most 1,000)" in err
+    code, _, err = cli("backtest", "--converts-on", "refund", "--half-life", "7d")
+    assert code == 1 and "no stored event has that type" in err
     # from the raw file: purchase days per customer, 10 points each (the default playbook)
     days: dict[str, list[int]] = defaultdict(list)
     for line in (shared_data / "cdnow_lifetimes" / "CDNOW_master.txt").read_text().splitlines():

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from leadheat.service import Leadheat
 
 
+MAX_SNAPSHOTS = 1000
+"""At most this many snapshots in an event sweep: a tiny ``--every`` is a mistake, not a job."""
+
+
 class AnalyticsInputError(LeadheatError):
     """A backtest or expectation was asked something it cannot answer; says what to change."""
 
@@ -100,7 +104,7 @@ def stream_sweep(
     every: timedelta = timedelta(days=28),
     since: datetime | None = None,
     until: datetime | None = None,
-    most: int | None = None,
+    most: int = MAX_SNAPSHOTS,
 ) -> list[SweepRow]:
     """Which half-life's heat best predicts an event of type ``converts_on`` within
     ``within``, at snapshots every ``every`` from ``since`` (default: the first event) until
@@ -137,7 +141,7 @@ def stream_sweep(
             f"is shorter than --within {within}"
         )
     count = (end - start) // every + 1
-    if most is not None and count > most:
+    if count > most:
         raise AnalyticsInputError(
             f"every {format_duration(every)} makes {count:,} snapshots (at most {most:,}): "
             "take a longer step or a shorter period"

@@ -45,8 +45,6 @@ HalfLives = Annotated[
     ),
 ]
 HORIZON = format_duration(DEFAULT_HORIZON)
-MAX_SNAPSHOTS = 1000
-"""At most this many snapshots in an event sweep: a tiny ``every`` is a mistake, not a job."""
 
 
 def _instant(text: str | None, field: str) -> datetime | None:
@@ -125,7 +123,6 @@ def half_lives(
             every=_span(every, "every"),
             since=start,
             until=end,
-            most=MAX_SNAPSHOTS,
         )
     top = best(rows)
     return {
