@@ -265,7 +265,7 @@ def leadheat_import(path: Path, csv_path: Path, expected: int) -> ImportTimes:
     parsed_at = time.perf_counter()
     if parsed.bad:
         raise SystemExit(f"{csv_path}: {len(parsed.bad)} bad rows, first: {parsed.bad[0]}")
-    report = lh.record_events(parsed.batch)
+    report = lh.record_events(parsed.batch, react=False)  # as the command: no --triggers
     done = time.perf_counter()
     lh.engine.dispose()
     if report.stored != expected:
@@ -284,7 +284,7 @@ def profile_import(path: Path, csv_path: Path, top: int = 30) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     parsed = parse_events(csv_path, lh.clock(), book.ingest.future_tolerance)
-    lh.record_events(parsed.batch)
+    lh.record_events(parsed.batch, react=False)
     profiler.disable()
     lh.engine.dispose()
     stats = pstats.Stats(profiler, stream=sys.stdout)

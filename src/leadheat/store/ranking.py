@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     CompoundSelect,
     Connection,
+    RowMapping,
     Select,
     select,
     tuple_,
@@ -188,12 +189,13 @@ def _hottest_first(
     connection: Connection, book: Playbook, now: datetime, limit: int, exclude_won: bool
 ) -> list[Ranked]:
     """The ``limit`` hottest hot leads with one half-life: the heat index read backwards from
-    the top, joined to the facts a hot lead must have, a page at a time, stopping at
-    ``limit``. A top-50 reads a few hundred index entries however many leads are hot."""
+    the top, joined to the facts a hot lead must have, and judged from the same rows, a page
+    at a time, stopping at ``limit``. A top-50 reads a few hundred index entries however
+    many leads are hot: the first page asks for little more than ``limit``."""
     (span,) = book.half_lives
     floor = HeatKey.threshold(book.temperature.hot_heat, now, span)
     query = (
-        select(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id)
+        select(HeatKeyRow.whole, HeatKeyRow.frac, LeadState)
         .join(LeadState, LeadState.lead_id == HeatKeyRow.lead_id)
         .where(
             HeatKeyRow.half_life_us == span // MICRO,
@@ -207,27 +209,31 @@ def _hottest_first(
         query = query.where(LeadState.status != "won")
     chosen: list[Ranked] = []
     after: tuple[int, float, int] | None = None
+    size = limit + 16
     while True:
         page = query
         if after is not None:
             page = page.where(
                 tuple_(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id) < tuple_(*after)
             )
-        rows = connection.execute(page.limit(PAGE)).all()
-        heats = [(lead, HeatKey(whole, frac).heat_at(now, span)) for whole, frac, lead in rows]
-        chosen.extend(
-            r
-            for r in _judge(connection, book, now, heats)
-            if r.verdict.temperature is Temperature.HOT
-        )
+        rows = connection.execute(page.limit(size)).mappings().all()
+        heat = 0.0
+        for row in rows:
+            heat = HeatKey(row["whole"], row["frac"]).heat_at(now, span)
+            facts, status = _facts_of(row)
+            verdict = classify(heat, facts, now, book)
+            if verdict.temperature is Temperature.HOT:
+                chosen.append(Ranked(row["lead_id"], heat, verdict, facts, status))
         chosen.sort(key=lambda r: (-r.heat, r.lead_id))
-        if len(rows) < PAGE:
+        if len(rows) < size:
             break
-        after = tuple(rows[-1])  # type: ignore[assignment]
+        last = rows[-1]
+        after = (last["whole"], last["frac"], last["lead_id"])
         # Enough once the page ends below the last one chosen: leads of equal heat are then
         # all in, and the ties go to the lower lead id as in every other list.
-        if len(chosen) >= limit and heats[-1][1] < chosen[limit - 1].heat:
+        if len(chosen) >= limit and heat < chosen[limit - 1].heat:
             break
+        size = min(4 * size, 4096)
     return chosen[:limit]
 
 
@@ -345,18 +351,7 @@ def _judge(
         for row in connection.execute(
             select(LeadState).where(LeadState.lead_id.in_(ids[start : start + CHUNK]))
         ).mappings():
-            facts[row["lead_id"]] = (
-                LeadFacts(
-                    qualified=row["qualified"],
-                    fit=row["fit"],
-                    disqualified=row["disqualified"],
-                    evidence_until=_instant(row["evidence_until"]),
-                    last_engaged_at=_instant(row["last_engaged_at"]),
-                    churned_at=_instant(row["churned_at"]),
-                    probability=row["probability"],
-                ),
-                row["status"],
-            )
+            facts[row["lead_id"]] = _facts_of(row)
     ranked = []
     for lead_id, heat in heats:
         lead_facts, status = facts[lead_id]
@@ -364,6 +359,22 @@ def _judge(
             Ranked(lead_id, heat, classify(heat, lead_facts, now, book), lead_facts, status)
         )
     return ranked
+
+
+def _facts_of(row: RowMapping) -> tuple[LeadFacts, str]:
+    """A lead's stored facts and status, from a row holding its ``lead_states`` columns."""
+    return (
+        LeadFacts(
+            qualified=row["qualified"],
+            fit=row["fit"],
+            disqualified=row["disqualified"],
+            evidence_until=_instant(row["evidence_until"]),
+            last_engaged_at=_instant(row["last_engaged_at"]),
+            churned_at=_instant(row["churned_at"]),
+            probability=row["probability"],
+        ),
+        row["status"],
+    )
 
 
 def _instant(value: object) -> datetime | None:
