@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
     Connection,
-    bindparam,
     delete,
     select,
     update,
@@ -32,8 +31,8 @@ from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import fold_activity
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.leads import lead_attributes
-from leadheat.store.models import EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
-from leadheat.times import MAX_INSTANT
+from leadheat.store.models import COMMON_FIELDS, HeatKeyRow, LeadState
+from leadheat.times import MAX_INSTANT, from_micros, to_micros
 
 MICRO = timedelta(microseconds=1)
 
@@ -228,56 +227,54 @@ def refresh_facts(
     """Re-derive fit, qualification, evidence freshness and status for these leads.
 
     Cheap (attributes, evidence and outcome rows of these leads only); called after any
-    change to them.
+    change to them, and for every lead by a re-score, so rows travel through the driver as
+    plain tuples.
     """
     ids = sorted(set(lead_ids))
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    rows: list[Mapping[Any, Any]] = []
-    for chunk in chunked(ids):
-        for said in connection.execute(select(EvidenceRow).where(EvidenceRow.lead_id.in_(chunk))):
-            evidence[said.lead_id].append(
-                EvidenceItem(said.kind, said.value, said.stated_at, said.source)
-            )
-        for done in connection.execute(select(Outcome).where(Outcome.lead_id.in_(chunk))):
-            outcomes[done.lead_id].append(
-                OutcomeRecord(done.outcome, done.occurred_at, done.reason)
-            )
-        rows.extend(connection.execute(select(Lead).where(Lead.id.in_(chunk))).mappings())
+    for lead, kind, value, stated_at, source in select_in(
+        connection,
+        "SELECT lead_id, kind, value, stated_at, source FROM evidence WHERE lead_id IN",
+        ids,
+    ):
+        evidence[lead].append(EvidenceItem(kind, value, from_micros(stated_at), source))
+    for lead, outcome, occurred_at, reason in select_in(
+        connection,
+        "SELECT lead_id, outcome, occurred_at, reason FROM outcomes WHERE lead_id IN",
+        ids,
+    ):
+        outcomes[lead].append(OutcomeRecord(outcome, from_micros(occurred_at), reason))
     updates = []
-    for row in rows:
+    for lead, said, *common in select_in(
+        connection, f"SELECT id, attributes, {', '.join(COMMON_FIELDS)} FROM leads WHERE id IN", ids
+    ):
+        row = dict(zip(COMMON_FIELDS, common, strict=True))
+        row["attributes"] = json.loads(said) if isinstance(said, str) else said
         points, qualified, disqualified = fit_summary(
             lead_attributes(row), book.fit.rules, book.fit.qualified_at
         )
-        status = status_at(outcomes[row["id"]], MAX_INSTANT)
+        status = status_at(outcomes[lead], MAX_INSTANT)
         until = required_fresh_until(
-            evidence[row["id"]], book.temperature.hot_requires, book.evidence.ttl
+            evidence[lead], book.temperature.hot_requires, book.evidence.ttl
         )
         updates.append(
-            {
-                "b_lead": row["id"],
-                "b_fit": points,
-                "b_qualified": qualified and status != "disqualified",
-                "b_disqualified": disqualified or status == "disqualified",
-                "b_until": until,
-                "b_status": status,
-                "b_version": version,
-            }
+            (
+                points,
+                qualified and status != "disqualified",
+                disqualified or status == "disqualified",
+                None if until is None else to_micros(until),
+                status,
+                version,
+                lead,
+            )
         )
-    if updates:
-        connection.execute(
-            update(LeadState)
-            .where(LeadState.lead_id == bindparam("b_lead"))
-            .values(
-                fit=bindparam("b_fit"),
-                qualified=bindparam("b_qualified"),
-                disqualified=bindparam("b_disqualified"),
-                evidence_until=bindparam("b_until"),
-                status=bindparam("b_status"),
-                playbook_version=bindparam("b_version"),
-            ),
-            updates,
-        )
+    execute_many(
+        connection,
+        "UPDATE lead_states SET fit = ?, qualified = ?, disqualified = ?, evidence_until = ?, "
+        "status = ?, playbook_version = ? WHERE lead_id = ?",
+        updates,
+    )
 
 
 def rebuild(
@@ -300,12 +297,12 @@ def rebuild(
         for chunk in chunked(ids):
             connection.execute(delete(HeatKeyRow).where(HeatKeyRow.lead_id.in_(chunk)))
             rows.extend(read_events(connection, book, chunk))
-    for chunk in chunked(ids):
-        connection.execute(
-            update(LeadState)
-            .where(LeadState.lead_id.in_(chunk))
-            .values(last_engaged_at=None, churned_at=None, events_count=0)
-        )
+    reset = update(LeadState).values(last_engaged_at=None, churned_at=None, events_count=0)
+    if lead_ids is None:
+        connection.execute(reset)
+    else:
+        for chunk in chunked(ids):
+            connection.execute(reset.where(LeadState.lead_id.in_(chunk)))
     if rows:
         fold_history(connection, book, rows)
     refresh_facts(connection, book, version, ids)
