@@ -40,6 +40,7 @@ UNDOCUMENTED = {
     ("POST", "/leads/{lead_id}/touch"),
     ("POST", "/leads/{lead_id}/outcome"),
     ("POST", "/leads/{lead_id}/evidence"),
+    ("POST", "/leads/{lead_id}/sequence"),
     ("GET", "/lists"),
     ("GET", "/lists.csv"),
     ("GET", "/playbook"),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from conftest import DEMO_MAKES_HOT, Cli, Clock, LiveServer
 from leadheat.service import Leadheat
 from leadheat.store.models import Touch, User, WebSession
+from leadheat.store.nurture import list_enrollments
 from leadheat.web.auth import SESSION_COOKIE, add_user
 from leadheat.web.passwords import PasswordError
 
@@ -236,3 +237,25 @@ def test_passwords_are_checked(lh: Leadheat) -> None:
         add_user(lh, "a@example.com", "rep", "1234567")
     with pytest.raises(ValueError, match="not an email"):
         add_user(lh, "nobody", "rep", PASSWORD)
+
+
+def test_a_rep_enrols_a_lead_in_a_sequence(
+    server: LiveServer, lh: Leadheat, sign_in: SignIn
+) -> None:
+    lh.apply_playbook(
+        DEMO_MAKES_HOT
+        + '[sequences.nudge]\n[[sequences.nudge.steps]]\nsubject = "Hi"\nbody = "Hello"\n'
+    )
+    lh.track("ana@example.com", "page_view")
+    lead = lh.lead_id("ana@example.com")
+    rep = sign_in("rita@example.com")
+    page = rep.get(f"/leads/{lead}")
+    assert "<option>nudge</option>" in page.text
+    token = csrf_in(page.text)
+    unknown = rep.post(f"/leads/{lead}/sequence", data={"csrf_token": token, "sequence": "nope"})
+    assert unknown.status_code == 400 and "no sequence &#39;nope&#39;" in unknown.text
+    done = rep.post(f"/leads/{lead}/sequence", data={"csrf_token": token, "sequence": "nudge"})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=enrolment")
+    with lh.engine.connect() as connection:
+        (enrolment,) = list_enrollments(connection, lead_id=lead)
+    assert enrolment.sequence == "nudge"

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from leadheat.engage.nurture import enroll
 from leadheat.playbook import EVIDENCE_KINDS
 from leadheat.scoring.lead import OUTCOMES
 from leadheat.service import Leadheat, LeadheatError, UnknownLeadError
@@ -85,6 +86,7 @@ def lead(request: Request, lead_id: int, session: SessionInfo = Session) -> Resp
         touch_kinds=TOUCH_KINDS,
         outcomes=OUTCOMES,
         evidence_kinds=EVIDENCE_KINDS,
+        sequences=sorted(lh.playbook()[1].sequences),
         message=request.query_params.get("done", ""),
     )
 
@@ -142,6 +144,18 @@ async def outcome(request: Request, lead_id: int, session: SessionInfo = Session
     except LeadheatError as error:
         return _failed(request, session, error)
     return _done(request, form, lead_id, "outcome")
+
+
+@router.post("/leads/{lead_id}/sequence")
+async def sequence(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    """Enrol the lead in one of the playbook's nurture sequences (issue 5)."""
+    form = await _action(request, session)
+    try:
+        name, actor = form.get("sequence", ""), f"web:{session.account.email}"
+        enroll(_lh(request), f"id:{lead_id}", name, actor=actor)
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    return _done(request, form, lead_id, "enrolment")
 
 
 @router.post("/leads/{lead_id}/evidence")
