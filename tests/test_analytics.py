@@ -182,6 +182,10 @@ def team(db_url: str, clock: Clock) -> Iterator[Leadheat]:
     lh.close()
 
 
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _rows(table: list[dict[str, object]]) -> dict[object, tuple[object, object]]:
     return {row["bucket"]: (row["won"], row["leads"]) for row in table if row["leads"]}
 
@@ -233,6 +237,12 @@ def test_report_on_a_team_worked_out_by_hand(team: Leadheat) -> None:
     trend = data["heat_trend"]
     assert trend[0]["at"] == "2025-11-13T10:00:00Z" and trend[-1]["at"] == "2026-09-09T10:00:00Z"
     assert len(trend) == 8 and trend[0]["hot"] == 1  # dee, hot the day she arrived
+    for point in trend:  # the replay agrees with the ranking's own time travel
+        listed = [r for r in team.leads(at=_at(point["at"])) if r.status == "open"]
+        counted = Counter(r.temperature.value for r in listed)
+        assert [point[t] for t in ("hot", "warm", "cold")] == [
+            counted[t] for t in ("hot", "warm", "cold")
+        ], point["at"]
 
 
 def test_report_as_of_an_earlier_date_ignores_what_came_later(team: Leadheat) -> None:

@@ -16,8 +16,11 @@ from leadheat.analytics.decisions import Decided
 from leadheat.analytics.rates import Rate, rate
 from leadheat.engage.tasks import Task
 from leadheat.playbook import Playbook
+from leadheat.scoring.fit import score_fit
+from leadheat.scoring.lead import facts_at
+from leadheat.scoring.temperature import classify
 from leadheat.store.clocks import timings_by_rep
-from leadheat.store.ranking import list_leads
+from leadheat.store.training import Lived
 from leadheat.times import isoformat
 
 FUNNEL = ("new", "contacted", "qualified", "won")
@@ -212,18 +215,39 @@ def heat_bins(edges: Sequence[float] = HEAT_BINS) -> list[str]:
     ]
 
 
-def snapshot(connection: Connection, book: Playbook, at: datetime) -> Snapshot:
-    """Open leads at ``at`` (today's index, or a replay of history for a past instant)."""
-    ranked = [r for r in list_leads(connection, book, at) if r.status == "open"]
-    temperatures = Counter(r.verdict.temperature.value for r in ranked)
-    bins = Counter(heat_bin(r.heat) for r in ranked)
-    return Snapshot(
-        at,
-        temperatures["hot"],
-        temperatures["warm"],
-        temperatures["cold"],
-        [(name, bins[name]) for name in heat_bins()],
-    )
+def snapshots(
+    leads: Sequence[Lived], book: Playbook, instants: Sequence[datetime]
+) -> list[Snapshot]:
+    """The open leads among ``leads`` at each instant, replayed from their histories (each
+    lead's fit scored once: it does not change with time). Agrees with the ranking's own
+    replay of a past instant (``leadheat leads --at``), which the tests check."""
+    fits = {
+        lead.lead_id: score_fit(lead.history.attributes, book.fit.rules, book.fit.qualified_at)
+        for lead in leads
+    }
+    found = []
+    for at in instants:
+        temperatures: Counter[str] = Counter()
+        bins: Counter[str] = Counter()
+        for lead in leads:
+            if lead.created_at > at:
+                continue
+            heat, facts, _, status = facts_at(lead.history, book, at, fit=fits[lead.lead_id])
+            if status != "open":
+                continue
+            heat_then = heat.at(at)
+            temperatures[classify(heat_then, facts, at, book).temperature.value] += 1
+            bins[heat_bin(heat_then)] += 1
+        found.append(
+            Snapshot(
+                at,
+                temperatures["hot"],
+                temperatures["warm"],
+                temperatures["cold"],
+                [(name, bins[name]) for name in heat_bins()],
+            )
+        )
+    return found
 
 
 def trend_instants(since: datetime, until: datetime, points: int = 8) -> list[datetime]:

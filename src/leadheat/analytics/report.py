@@ -31,7 +31,7 @@ from leadheat.analytics.pipeline import (
     funnel,
     overdue_by_owner,
     sla_by_rep,
-    snapshot,
+    snapshots,
     trend_instants,
 )
 from leadheat.analytics.rates import SMALL_GROUP, Rate
@@ -103,9 +103,9 @@ def build_report(
         story = load_story(connection, now, since=since)
         rows = story.decisions(book, horizon)
         start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
-        trend = [snapshot(connection, book, t) for t in trend_instants(start, now, TREND_POINTS)]
         sla = sla_by_rep(connection, now, since)
     follow_ups = overdue_by_owner(tasks(lh, at=now))
+    trend = snapshots(story.leads, book, trend_instants(start, now, TREND_POINTS))
     tables = {
         "by_temperature": breakdowns.by_temperature(rows),
         "by_grade": breakdowns.by_grade(rows),
