@@ -481,7 +481,8 @@ def olist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leadheat]:
 @pytest.mark.shared_data
 def test_olist_conversion_by_origin_and_lead_age(olist: Leadheat) -> None:
     leads, won = _olist_rows()
-    data = build_report(olist, since=OLIST_SINCE).as_json()
+    report = build_report(olist, since=OLIST_SINCE)
+    data = report.as_json()
     # the same numbers straight from the CSV files
     cohort = [row for row in leads if _day(row["first_contact_date"]) >= OLIST_SINCE]
     converted = {
@@ -491,6 +492,10 @@ def test_olist_conversion_by_origin_and_lead_age(olist: Leadheat) -> None:
     }
     assert (data["leads"], data["won"], data["censored"]) == (len(cohort), len(converted), 0)
     assert _rows(data["by_sequence"]) == {"(none)": (len(converted), len(cohort))}
+    known = data["leads"] - data["censored"]
+    for key in ("by_temperature", "by_grade", "by_first_touch_delay", "by_lead_age", "by_source"):
+        assert sum(r["leads"] for r in data[key]) == known, key  # every lead, once
+        assert sum(r["won"] for r in data[key]) == data["won"], key
     origins = Counter(row["origin"] or "(none)" for row in cohort)
     wins = Counter(row["origin"] or "(none)" for row in cohort if row["mql_id"] in converted)
     by_source = {r["bucket"]: r for r in data["by_source"]}
@@ -528,6 +533,11 @@ def test_olist_conversion_by_origin_and_lead_age(olist: Leadheat) -> None:
     assert curve["1–7 days"]["rate"] > curve["1–3 months"]["rate"]
     assert [r["bucket"] for r in data["decay_curve"]][-1] == "1–2 years"
     assert curve["1–2 years"]["leads"] == 0  # nobody from 2018 was watched that long
+    # the charts of real data show these numbers
+    charts = {chart.name: chart for chart in report_charts(report)}
+    for key in ("by_source", "decay_curve"):
+        assert charts[key].series["rate"] == [r["rate"] for r in data[key]]
+        _drawn(charts[key])
 
 
 @pytest.mark.shared_data
