@@ -22,9 +22,9 @@ from matplotlib.collections import LineCollection
 
 from conftest import DEMO_MAKES_HOT, SHARED_DATA, Cli, Clock, LiveServer
 from leadheat.analytics.breakdowns import by_key
-from leadheat.analytics.charts import Chart, comparison_chart, draw, sweep_chart
+from leadheat.analytics.charts import Chart, comparison_chart, draw, rates_chart, sweep_chart
 from leadheat.analytics.decisions import Decided
-from leadheat.analytics.rates import SMALL_GROUP, roc_auc, significant, wilson
+from leadheat.analytics.rates import SMALL_GROUP, rate, roc_auc, significant, wilson
 from leadheat.analytics.report import build_report, report_charts, write_report
 from leadheat.analytics.team import (
     AnalyticsInputError,
@@ -74,10 +74,18 @@ def test_wilson_interval_holds_the_rate_and_stays_in_0_1(counts: tuple[int, int]
     low, high = wilson(won, leads)
     assert 0.0 <= low <= high <= 1.0
     if leads:
-        assert low - 1e-12 <= won / leads <= high + 1e-12
+        assert low <= won / leads <= high  # exactly: a chart's error bar needs it
         # symmetric: the interval of the losses mirrors the interval of the wins
         mirror = wilson(leads - won, leads)
         assert math.isclose(low, 1 - mirror[1], abs_tol=1e-12)
+
+
+def test_a_group_all_won_or_none_won_draws_its_interval() -> None:
+    """0 of 7 and 25 of 25: the float bounds once landed 1e-17 past the rate, and matplotlib
+    refuses an error bar of negative length."""
+    rows = [rate("none", 0, 7), rate("all", 25, 25), rate("some", 3, 9)]
+    assert (rows[0].low, rows[1].high) == (0.0, 1.0)
+    _drawn(rates_chart("edges", "edges", rows))
 
 
 def test_wilson_refuses_impossible_counts() -> None:

@@ -32,8 +32,8 @@ def wilson(won: int, leads: int, z: float = Z95) -> tuple[float, float]:
     >>> low, high = wilson(8, 10)
     >>> round(low, 4), round(high, 4)
     (0.4902, 0.9433)
-    >>> wilson(0, 0)
-    (0.0, 1.0)
+    >>> wilson(0, 0), wilson(0, 7)[0], wilson(25, 25)[1]
+    ((0.0, 1.0), 0.0, 1.0)
     """
     if leads < 0 or won < 0 or won > leads:
         raise ValueError(f"won must be between 0 and leads, got {won} of {leads}")
@@ -43,7 +43,9 @@ def wilson(won: int, leads: int, z: float = Z95) -> tuple[float, float]:
     z2 = z * z
     centre = (p + z2 / (2 * leads)) / (1 + z2 / leads)
     half = z / (1 + z2 / leads) * math.sqrt(p * (1 - p) / leads + z2 / (4 * leads * leads))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or all won, the exact bound is the rate itself; the float arithmetic lands a few
+    # ulps off it (1e-17 above 0), which would put the rate outside its own interval.
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 @dataclass(frozen=True)
