@@ -15,11 +15,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
-
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812  (PySpark's own convention)
+from typing import TYPE_CHECKING, Any
 
 from leadheat.playbook import parse_playbook
 from leadheat.predict.asof import cut, decision_time, features_as_of, label
@@ -28,6 +24,10 @@ from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.spark.rescore import lead_row_attributes
 from leadheat.spark.tables import Source
 from leadheat.times import from_micros, to_micros
+
+if TYPE_CHECKING:  # PySpark and pandas are imported where they are used: the extra is optional
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
 
 EXAMPLES = "lead_id long, decided_at long, label int, features string"
 """One training row per lead: ``label`` is null when censored, ``features`` a JSON object."""
@@ -44,6 +44,8 @@ def training_features(
 ) -> tuple[DataFrame, list[str]]:
     """Every lead of ``source`` (not merged) as a labelled row as of its decision time, and
     the event types given a column each."""
+    from pyspark.sql import functions as F  # noqa: N812  (PySpark's own convention)
+
     parse_playbook(playbook_source)
     leads = (
         source.read(spark, "leads")
@@ -117,6 +119,8 @@ def _outcomes(cell: Any) -> list[OutcomeRecord]:
 
 
 def _decisions(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     for frame in batches:
         decided = [
             to_micros(
@@ -138,6 +142,8 @@ def _examples(
     types: Sequence[str],
     batches: Iterator[pd.DataFrame],
 ) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     book = parse_playbook(playbook_source)
     horizon = timedelta(microseconds=horizon_us)
     for frame in batches:

@@ -14,12 +14,9 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812  (PySpark's own convention)
 
 from leadheat.playbook import parse_playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
@@ -32,6 +29,10 @@ from leadheat.spark.tables import Source
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
+
+if TYPE_CHECKING:  # PySpark and pandas are imported where they are used: the extra is optional
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
 
 ACTIVITY = (
     "lead_id long, half_life_us long, whole long, frac double, events long, first_at long, "
@@ -61,6 +62,8 @@ def rescore(
     ``partitions`` is how many groups of leads the events are split into (default: Spark's
     ``spark.sql.shuffle.partitions``); each must fit one executor's memory.
     """
+    from pyspark.sql import functions as F  # noqa: N812  (PySpark's own convention)
+
     parse_playbook(playbook_source)  # a bad playbook fails here, not on an executor
     events = source.read(spark, "events").select("lead_id", "type", "occurred_at", "properties")
     events = (
@@ -107,6 +110,8 @@ def rescore(
 def fold_partition(playbook_source: str, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Fold one partition's events (all of each of its leads' events) into :data:`ACTIVITY`
     rows. Properties are decoded only for event types whose points depend on them."""
+    import pandas as pd
+
     frames = [frame for frame in batches if len(frame)]
     if not frames:
         return
@@ -187,6 +192,8 @@ def score_partition(
 ) -> Iterator[pd.DataFrame]:
     """Judge each lead: fit, evidence, status as the in-process ``refresh_facts`` does, then
     heat and temperature at ``now``."""
+    import pandas as pd
+
     book = parse_playbook(playbook_source)
     now = from_micros(now_us)
     for frame in batches:

@@ -12,9 +12,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+if TYPE_CHECKING:  # PySpark is imported where it is used: the extra is optional
+    from pyspark.sql import DataFrame, SparkSession
 
 SCHEMAS = {
     "events": "id long, lead_id long, type string, occurred_at long, properties string",
@@ -59,6 +60,8 @@ class Source:
     def read(self, spark: SparkSession, table: str) -> DataFrame:
         """The table's columns of :data:`SCHEMAS`, typed; empty if an optional table is
         absent."""
+        from pyspark.sql.types import StructType
+
         schema = StructType.fromDDL(SCHEMAS[table])
         assert isinstance(schema, StructType)  # a list of columns parses to a struct
         names = [column.name for column in schema.fields]
@@ -95,6 +98,8 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> Sp
     Executors run leadheat's Python, so they need leadheat installed; in local mode they
     use this interpreter.
     """
+    from pyspark.sql import SparkSession
+
     if master is None or master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("leadheat").master(master or "local[*]")
