@@ -118,6 +118,15 @@ def test_lists_filter_like_the_obvious_filter_over_every_lead(
     assert [row.lead_id for row in second] == expected[2:4]
 
 
+@pytest.mark.parametrize("wanted", FILTERS[3:8], ids=repr)
+def test_lists_with_several_half_lives(team: Leadheat, wanted: ListFilter) -> None:
+    faster = "[signals.page_view]\npoints = 1\n"
+    team.apply_playbook(DEMO_MAKES_HOT.replace(faster, faster + 'half_life = "2d"\n'))
+    assert len(team.playbook()[1].half_lives) == 2
+    expected = [row.lead_id for row in matching(team, ListFilter()) if passes(row, wanted)]
+    assert [row.lead_id for row in matching(team, wanted)] == expected
+
+
 def test_a_bad_temperature_is_refused() -> None:
     with pytest.raises(ValueError, match="temperature 'tepid' must be hot, warm or cold"):
         ListFilter(temperature="tepid")

@@ -22,6 +22,8 @@ from leadheat.store.ranking import Ranked, iter_leads, judge_leads, list_leads
 from leadheat.times import EPOCH, isoformat
 
 CHUNK = 500
+FEW = 5000
+"""Up to this many leads allowed by the filters are passed to the database as a list."""
 CSV_COLUMNS = (
     "id", "email", "name", "company", "owner", "source", "temperature", "grade", "heat",
     "status", "last_engaged_at",
@@ -151,17 +153,39 @@ def _heat_now(
     return heat
 
 
-def _by_heat(
-    connection: Connection, book: Playbook, now: datetime, wanted: ListFilter
-) -> Iterator[Ranked]:
-    """The leads the SQL-checkable filters allow, hottest first, judged a chunk at a time
-    (only as far as the page needs): heat comes cheaply from the heat keys, temperature
-    from judging."""
-    narrowed = _candidates(connection, book, wanted)
-    query = (
-        narrowed if narrowed is not None else select(Lead.id).where(Lead.merged_into_id.is_(None))
+def _hottest_ids(
+    connection: Connection, book: Playbook, now: datetime, narrowed: Select[int] | None
+) -> Iterator[list[int]]:
+    """Lead ids in descending order of heat now (ties by id), a chunk at a time.
+
+    With one half-life the heat index is already in that order, so only the chunks the page
+    needs are read; leads without a key (no engagement: heat 0) come last. With several,
+    every candidate's heat is computed (vectorised) and sorted."""
+    everyone = select(Lead.id).where(Lead.merged_into_id.is_(None))
+    if len(book.half_lives) == 1:
+        (span,) = book.half_lives
+        keyed = select(HeatKeyRow.lead_id).where(
+            HeatKeyRow.half_life_us == span // timedelta(microseconds=1)
+        )
+        allowed = narrowed if narrowed is not None else everyone
+        if narrowed is not None:  # a search scans every lead: once, not once a chunk
+            found = list(connection.execute(narrowed).scalars())
+            if len(found) <= FEW:
+                allowed = select(Lead.id).where(Lead.id.in_(found))
+        ranked = keyed.where(HeatKeyRow.lead_id.in_(allowed.scalar_subquery())).order_by(
+            HeatKeyRow.whole.desc(), HeatKeyRow.frac.desc(), HeatKeyRow.lead_id
+        )
+        cold = allowed.where(Lead.id.not_in(keyed.scalar_subquery())).order_by(Lead.id)
+        for query in (ranked, cold):
+            offset = 0
+            while chunk := list(connection.execute(query.limit(CHUNK).offset(offset)).scalars()):
+                yield chunk
+                offset += len(chunk)
+        return
+    ids = np.array(
+        connection.execute(narrowed if narrowed is not None else everyone).scalars().all(),
+        dtype=np.int64,
     )
-    ids = np.array(connection.execute(query).scalars().all(), dtype=np.int64)
     ids.sort()  # _heat_now finds leads by binary search
     keys = select(HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac)
     if narrowed is not None:
@@ -170,7 +194,16 @@ def _by_heat(
     heat = _heat_now(np.array(columns, dtype=np.float64).T.reshape(-1, 4), ids, now)
     order = ids[np.lexsort((ids, -heat))].tolist()
     for start in range(0, len(order), CHUNK):
-        chunk = order[start : start + CHUNK]
+        yield order[start : start + CHUNK]
+
+
+def _by_heat(
+    connection: Connection, book: Playbook, now: datetime, wanted: ListFilter
+) -> Iterator[Ranked]:
+    """The leads the SQL-checkable filters allow, hottest first, judged a chunk at a time
+    (only as far as the page needs)."""
+    narrowed = _candidates(connection, book, wanted)
+    for chunk in _hottest_ids(connection, book, now, narrowed):
         judged = judge_leads(connection, book, now, chunk)
         for lead_id in chunk:
             item = judged.get(lead_id)
