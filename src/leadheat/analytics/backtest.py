@@ -213,12 +213,12 @@ class Stream:
     converts: npt.NDArray[np.bool_]
 
 
-def snapshots(since: datetime, until: datetime, every: timedelta) -> list[datetime]:
+def snapshot_instants(since: datetime, until: datetime, every: timedelta) -> list[datetime]:
     """``since``, ``since + every``, … up to ``until``.
 
     >>> from datetime import UTC
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> len(snapshots(t, t + timedelta(days=28), timedelta(days=7)))
+    >>> len(snapshot_instants(t, t + timedelta(days=28), timedelta(days=7)))
     5
     """
     count = int((until - since) / every) + 1

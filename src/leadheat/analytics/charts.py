@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from leadheat.analytics.backtest import Comparison, SweepRow
@@ -152,55 +153,16 @@ def draw(chart: Chart) -> Figure:
     figure = Figure(figsize=(max(6.0, 0.9 * len(chart.labels) + 2), 4.0), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(chart.title)
-    positions = list(range(len(chart.labels)))
     if chart.kind == "lines":
-        for name, values in chart.series.items():
-            axes.plot(
-                positions,
-                [float("nan") if v is None else v for v in values],
-                marker="o",
-                label=name,
-                color=COLOURS.get(name),
-            )
-        if len(chart.series) > 1:
-            axes.legend()
+        _lines(axes, chart)
     else:
-        width = 0.8 / len(chart.series)
-        for i, (name, values) in enumerate(chart.series.items()):
-            heights = [0.0 if v is None else v for v in values]
-            shift = [p + (i - (len(chart.series) - 1) / 2) * width for p in positions]
-            colours = (
-                [
-                    SMALL if chart.small and chart.small[j] else COLOURS.get(label, BAR)
-                    for j, label in enumerate(chart.labels)
-                ]
-                if len(chart.series) == 1
-                else None
-            )
-            bars = axes.bar(shift, heights, width=width, color=colours, label=name)
-            for j, bar in enumerate(bars):
-                if chart.small and chart.small[j]:
-                    bar.set_hatch("//")
-        shown = [i for i, v in enumerate(chart.series.get("rate", [])) if v is not None]
-        if chart.low and chart.high and shown:
-            centres = [chart.series["rate"][i] or 0.0 for i in shown]
-            axes.errorbar(
-                shown,
-                centres,
-                yerr=[
-                    [c - chart.low[i] for c, i in zip(centres, shown, strict=True)],
-                    [chart.high[i] - c for c, i in zip(centres, shown, strict=True)],
-                ],
-                fmt="none",
-                ecolor="black",
-                capsize=4,
-            )
-        if len(chart.series) > 1:
-            axes.legend()
+        _bars(axes, chart)
+    if len(chart.series) > 1:
+        axes.legend()
     names = chart.labels
     if chart.counts:
         names = [f"{label}\nn={n:,}" for label, n in zip(chart.labels, chart.counts, strict=True)]
-    axes.set_xticks(positions, names, fontsize=8)
+    axes.set_xticks(range(len(chart.labels)), names, fontsize=8)
     if chart.kind == "rates":
         axes.yaxis.set_major_formatter("{x:.0%}")
         tops = [v or 0.0 for values in chart.series.values() for v in values]
@@ -210,6 +172,56 @@ def draw(chart: Chart) -> Figure:
     axes.set_ylabel(chart.y_label)
     axes.grid(axis="y", alpha=0.3)
     return figure
+
+
+def _lines(axes: Axes, chart: Chart) -> None:
+    """One line per series; a missing value is a gap."""
+    for name, values in chart.series.items():
+        axes.plot(
+            range(len(chart.labels)),
+            [float("nan") if v is None else v for v in values],
+            marker="o",
+            label=name,
+            color=COLOURS.get(name),
+        )
+
+
+def _bars(axes: Axes, chart: Chart) -> None:
+    """Bars side by side per label, one per series; a single series is coloured by label
+    (hot red, …) with small groups grey and hatched, and a rate's Wilson interval is an
+    error bar (none for an empty group)."""
+    width = 0.8 / len(chart.series)
+    single = len(chart.series) == 1
+    for i, (name, values) in enumerate(chart.series.items()):
+        offset = (i - (len(chart.series) - 1) / 2) * width
+        colours = [
+            SMALL if chart.small and chart.small[j] else COLOURS.get(label, BAR)
+            for j, label in enumerate(chart.labels)
+        ]
+        bars = axes.bar(
+            [p + offset for p in range(len(chart.labels))],
+            [0.0 if v is None else v for v in values],
+            width=width,
+            color=colours if single else None,
+            label=name,
+        )
+        for j, bar in enumerate(bars):
+            if chart.small and chart.small[j]:
+                bar.set_hatch("//")
+    shown = [i for i, v in enumerate(chart.series.get("rate", [])) if v is not None]
+    if chart.low and chart.high and shown:
+        centres = [chart.series["rate"][i] or 0.0 for i in shown]
+        axes.errorbar(
+            shown,
+            centres,
+            yerr=[
+                [c - chart.low[i] for c, i in zip(centres, shown, strict=True)],
+                [chart.high[i] - c for c, i in zip(centres, shown, strict=True)],
+            ],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+        )
 
 
 def save(chart: Chart, folder: Path, fmt: str = "png") -> Path:

@@ -22,7 +22,7 @@ from leadheat.analytics.backtest import (
     Stream,
     SweepRow,
     compare,
-    snapshots,
+    snapshot_instants,
     sweep_events,
     sweep_half_lives,
 )
@@ -146,7 +146,7 @@ def stream_sweep(
             f"every {format_duration(every)} makes {count:,} snapshots (at most {most:,}): "
             "take a longer step or a shorter period"
         )
-    return sweep_events(stream, snapshots(start, end, every), within, half_lives)
+    return sweep_events(stream, snapshot_instants(start, end, every), within, half_lives)
 
 
 def _instant(micros: int) -> datetime:
