@@ -259,3 +259,5 @@ def test_a_rep_enrols_a_lead_in_a_sequence(
     with lh.engine.connect() as connection:
         (enrolment,) = list_enrollments(connection, lead_id=lead)
     assert enrolment.sequence == "nudge"
+    shown = rep.get(f"/leads/{lead}").text  # the timeline has it
+    assert "nudge: enrolled by web:rita@example.com, active" in shown

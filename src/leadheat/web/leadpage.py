@@ -14,6 +14,7 @@ from leadheat.service import Leadheat, LeadView
 from leadheat.store.clocks import ClockView
 from leadheat.store.history import load_history
 from leadheat.store.models import Touch
+from leadheat.store.nurture import list_enrollments
 
 NOTE_ATTRIBUTES = ("notes", "preferences", "concerns")
 """Lead attributes shown as notes (set them with ``PATCH /api/v1/leads/…`` or an import)."""
@@ -81,6 +82,34 @@ def notes(lh: Leadheat, lead_id: int, attributes: dict[str, Any]) -> list[Note]:
     return found
 
 
+def timeline(lh: Leadheat, lead_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """What happened to the lead, newest first: its events, touches, outcomes and evidence,
+    the mail and alerts sent about it (nurture steps, speed-to-lead), and its enrolments."""
+    items = lh.timeline(lead_id, limit=limit)
+    items += [
+        {
+            "kind": "email" if sent.channel == "email" else "alert",
+            "at": sent.created_at,
+            "type": sent.trigger,
+            "detail": f"{sent.channel} to {sent.target}: {sent.status}",
+        }
+        for sent in lh.deliveries(lead=lead_id, limit=limit)
+    ]
+    with lh.engine.connect() as connection:
+        items += [
+            {
+                "kind": "sequence",
+                "at": enrolment.enrolled_at,
+                "type": enrolment.sequence,
+                "detail": f"enrolled by {enrolment.enrolled_by}, {enrolment.status}"
+                + (f" ({enrolment.stop_reason})" if enrolment.stop_reason else ""),
+            }
+            for enrolment in list_enrollments(connection, lead_id=lead_id, limit=limit)
+        ]
+    items.sort(key=lambda item: item["at"], reverse=True)
+    return items[:limit]
+
+
 def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
     """The lead's explained score now, its heat over the last 30 days, clocks, timeline,
     notes and (when a model exists) the predicted probability with its factors."""
@@ -101,7 +130,7 @@ def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
         qualified_at=book.fit.qualified_at,
         series=heat_series(lh, lead_id, now),
         clocks=lh.sla_clocks(lead=lead_id, limit=10),
-        timeline=lh.timeline(lead_id, limit=100),
+        timeline=timeline(lh, lead_id),
         notes=notes(lh, lead_id, dict(view.lead.get("attributes") or {})),
         explanation=explanation,
     )
