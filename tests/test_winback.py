@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import NOW, Cli, Clock, LiveServer
-from leadheat.engage.expect import wilson
+from leadheat.analytics.rates import wilson
 from leadheat.engage.lists import recover, winback
 from leadheat.ingest.keys import LeadKey
 from leadheat.ingest.records import OutcomeInput

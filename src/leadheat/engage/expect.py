@@ -9,16 +9,15 @@ each rate comes with a Wilson 95% interval and its sample size.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from leadheat.analytics.rates import wilson
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import LeadHistory, score_history, status_at
 
-Z95 = 1.959963984540054
 SMALL = 30
 """Groups with fewer past leads than this are flagged as small (shown, not hidden)."""
 AGE_MARKS: tuple[tuple[int, str], ...] = (
@@ -31,23 +30,6 @@ AGE_MARKS: tuple[tuple[int, str], ...] = (
     (730, "2y+"),
 )
 """Age buckets by their first day: a lead is counted at the start of each it reaches."""
-
-
-def wilson(won: int, leads: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a rate (0–1; ``(0, 1)`` for no leads).
-
-    >>> [round(x, 4) for x in wilson(3, 10)]
-    [0.1078, 0.6032]
-    >>> wilson(0, 0)
-    (0.0, 1.0)
-    """
-    if leads == 0:
-        return 0.0, 1.0
-    p = won / leads
-    denominator = 1 + z * z / leads
-    centre = (p + z * z / (2 * leads)) / denominator
-    half = z * math.sqrt(p * (1 - p) / leads + z * z / (4 * leads * leads)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def age_bucket(age: timedelta) -> str:
