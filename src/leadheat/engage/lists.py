@@ -80,21 +80,25 @@ def tasks(
         touches = [t for t in lead.touches if t <= at]
         last_touch = touches[-1] if touches else None
         start = max(last_touch or lead.created_at, lead.created_at)
-        found_spells = spells(lead.history, book, min(start, at), at)
-        current = found_spells[-1]
-        rule = cadence.rule(current.temperature.value)
+        temperature = score_history(lead.history, book, at).temperature
+        rule = cadence.rule(temperature.value)
         if not rule.enabled:
             continue
-        previous = found_spells[-2] if len(found_spells) > 1 else None
-        rose = previous is None or RANK[previous.temperature] < RANK[current.temperature]
+        since, rose = at, False
+        if temperature is not Temperature.COLD:  # a cold task never looks at when it cooled
+            found_spells = spells(lead.history, book, min(start, at), at)
+            current = found_spells[-1]
+            previous = found_spells[-2] if len(found_spells) > 1 else None
+            since = current.start
+            rose = previous is None or RANK[previous.temperature] < RANK[current.temperature]
         team = teams.get(str(lead_owner).casefold()) if lead_owner else None
         task = plan(
             lead_id=lead.lead_id,
             lead=lead_label(attributes, lead.lead_id),
             name=str(attributes["name"]) if attributes.get("name") else None,
             owner=str(lead_owner) if lead_owner else None,
-            temperature=current.temperature,
-            since=current.start,
+            temperature=temperature,
+            since=since,
             rose=rose,
             created_at=lead.created_at,
             last_touch=last_touch,
