@@ -223,7 +223,7 @@ def matching(
     only_temperature = not (wanted.owner or wanted.source or wanted.grade or wanted.search)
     with lh.engine.connect() as connection:
         ranked: Iterator[Ranked]
-        if only_temperature and wanted.temperature in ("hot", "warm"):
+        if only_temperature and wanted.temperature == "hot":
             temperature = Temperature(wanted.temperature)
             ranked = iter(list_leads(connection, book, now, needed, temperature))
         elif only_temperature and not wanted.temperature:
