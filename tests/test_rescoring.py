@@ -9,9 +9,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadheat.playbook import parse_playbook
 from leadheat.scoring.heat import Engagement, Heat, HeatKey
-from leadheat.scoring.rescoring import fold_activity
-from leadheat.times import to_micros
+from leadheat.scoring.rescoring import SignalTable, fold_activity
+from leadheat.times import from_micros, to_micros
 
 SPANS = (timedelta(hours=1), timedelta(days=7), timedelta(days=30))
 event = st.tuples(
@@ -58,3 +59,35 @@ def test_fold_activity_equals_the_event_by_event_fold(
         assert activity.first_at[position] == min(to_micros(r[3]) for r in mine)
         assert activity.last_engaged_at[position] == max(engaged, default=-1)
         assert activity.churned_at[position] == max(churned, default=-1)
+
+
+def test_the_one_half_life_path_equals_the_event_by_event_fold() -> None:
+    rng = np.random.default_rng(5)
+    lead_ids = rng.integers(1, 60, 1_000)
+    at_us = rng.integers(1_700_000_000_000_000, 1_705_000_000_000_000, 1_000)  # 58 days
+    codes = rng.integers(0, 2, 1_000)
+    table = SignalTable.of(parse_playbook(PLAYBOOK), ["a", "b"])
+    fast = table.fold(lead_ids, codes, at_us)
+    ((span_us, (leads, whole, frac)),) = fast.keys.items()
+    span = timedelta(microseconds=span_us)
+    assert leads.tolist() == fast.leads.tolist() == sorted(set(lead_ids.tolist()))
+    now = from_micros(int(at_us.max()))
+    for position, lead in enumerate(fast.leads.tolist()):
+        mine = np.flatnonzero(lead_ids == lead)
+        heat = Heat()
+        for event in mine.tolist():
+            heat.add(Engagement(from_micros(int(at_us[event])), table.points[codes[event]], span))
+        key = HeatKey(int(whole[position]), float(frac[position]))
+        assert math.isclose(key.heat_at(now, span), heat.at(now), rel_tol=1e-12)
+        assert fast.events[position] == len(mine)
+        assert fast.first_at[position] == at_us[mine].min()
+        assert fast.last_engaged_at[position] == at_us[mine].max()
+        assert fast.churned_at[position] == -1
+
+
+PLAYBOOK = """
+[signals.a]
+points = 3
+[signals.b]
+points = 20
+"""

@@ -62,26 +62,21 @@ def fold_activity(
     >>> activity.last_engaged_at.tolist(), sorted(activity.keys)
     ([0, 86400000000], [86400000000])
     """
+    engaged = points > 0
+    everything = bool(engaged.all())
+    if len(at_us) and everything and not churned.any() and half_life_us.min() == half_life_us.max():
+        return fold_one_half_life(lead_ids, at_us, np.log2(points), int(half_life_us[0]))
     index = LeadSlots.of(lead_ids)
     counts = np.bincount(index.slots, minlength=index.size)
     seen = np.flatnonzero(counts)
-    engaged = points > 0
-    everything = bool(engaged.all())
     first = -index.maximum(-at_us)[seen]
     latest = index.maximum(at_us if everything else np.where(engaged, at_us, -1))
     last_engaged = latest[seen]
     churned_at = index.maximum(np.where(churned, at_us, -1))[seen] if churned.any() else None
     keys: dict[int, Keys] = {}
-    if len(at_us) and everything and half_life_us.min() == half_life_us.max():
-        # the usual case: one half-life, every event worth points; the latest engagement
-        # is the latest event, so one scatter-max serves both
-        keys[int(half_life_us[0])] = fold_slots(
-            index, at_us, np.log2(points), int(half_life_us[0]), latest
-        )
-    else:
-        for span in np.unique(half_life_us[engaged]).tolist():
-            mask = engaged & (half_life_us == span)
-            keys[span] = fold_keys(lead_ids[mask], at_us[mask], points[mask], span)
+    for span in np.unique(half_life_us[engaged]).tolist():
+        mask = engaged & (half_life_us == span)
+        keys[span] = fold_keys(lead_ids[mask], at_us[mask], points[mask], span)
     return Activity(
         leads=index.lead_ids(seen),
         events=counts[seen].astype(np.int64),
@@ -89,6 +84,29 @@ def fold_activity(
         last_engaged_at=last_engaged,
         churned_at=np.full(len(seen), -1, dtype=np.int64) if churned_at is None else churned_at,
         keys=keys,
+    )
+
+
+def fold_one_half_life(
+    lead_ids: npt.NDArray[np.int64],
+    at_us: npt.NDArray[np.int64],
+    log2_points: npt.NDArray[np.float64],
+    half_life_us: int,
+) -> Activity:
+    """:func:`fold_activity` of the usual case: one half-life, every event worth points,
+    no churn. The latest engagement is then the latest event, so one scatter-max serves it
+    and the heat keys, and nothing is masked or gathered per event."""
+    index = LeadSlots.of(lead_ids)
+    counts = np.bincount(index.slots, minlength=index.size)
+    seen = np.flatnonzero(counts)
+    latest = index.maximum(at_us)
+    return Activity(
+        leads=index.lead_ids(seen),
+        events=counts[seen].astype(np.int64),
+        first_at=-index.maximum(-at_us)[seen],
+        last_engaged_at=latest[seen],
+        churned_at=np.full(len(seen), -1, dtype=np.int64),
+        keys={half_life_us: fold_slots(index, at_us, log2_points, half_life_us, latest)},
     )
 
 
@@ -125,7 +143,21 @@ class SignalTable:
         type_codes: npt.NDArray[np.intp],
         at_us: npt.NDArray[np.int64],
     ) -> Activity:
-        """:func:`fold_activity` of events given by type code (no property rules)."""
+        """:func:`fold_activity` of events given by type code (no property rules).
+
+        When every type is worth points, none is churn and all share one half-life, the
+        per-event columns are never built: one gather of each type's ``log2`` points.
+        """
+        spans = self.half_life_us
+        if (
+            len(spans)
+            and (self.points > 0).all()
+            and not self.churn.any()
+            and (spans == spans[0]).all()
+        ):
+            return fold_one_half_life(
+                lead_ids, at_us, np.log2(self.points)[type_codes], int(spans[0])
+            )
         return fold_activity(
             lead_ids,
             at_us,
