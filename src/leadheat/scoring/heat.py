@@ -206,7 +206,7 @@ class LeadSlots:
         if len(lead_ids) == 0:
             return LeadSlots(np.zeros(0, dtype=np.intp), 0, None)
         low, high = int(lead_ids.min()), int(lead_ids.max())
-        if low >= 0 and high < 4 * len(lead_ids) + 65_536:
+        if low >= 0 and high < 4 * len(lead_ids) + 1024:  # small batches: np.unique is cheap
             return LeadSlots(lead_ids.astype(np.intp, copy=False), high + 1, None)
         leads, ranks = np.unique(lead_ids, return_inverse=True)
         return LeadSlots(ranks.astype(np.intp), len(leads), leads.astype(np.int64))
