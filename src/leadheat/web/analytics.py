@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from matplotlib.figure import Figure
 
-from leadheat.analytics.charts import Chart, draw
+from leadheat.analytics.charts import draw
 from leadheat.analytics.report import build_report, report_charts
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.users import SessionInfo
@@ -44,15 +44,6 @@ def svg_image(figure: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _drawn(chart: Chart) -> tuple[str, str]:
-    """``(image, "")``, or ``("", why)`` when the chart cannot be drawn: the other charts
-    still show (matplotlib refuses an interval end a rounding error puts past its rate)."""
-    try:
-        return svg_image(draw(chart)), ""
-    except ValueError as error:
-        return "", str(error)
-
-
 @router.get("/analytics")
 def analytics(
     request: Request, since: str = "", until: str = "", session: SessionInfo = Session
@@ -62,7 +53,7 @@ def analytics(
         report = build_report(lh, since=day(since, "from"), until=day(until, "to"))
     except (LeadheatError, ValueError) as error:
         return page(request, "error.html", session, 400, message=str(error))
-    charts = [(chart.title, *_drawn(chart)) for chart in report_charts(report)]
+    charts = [(chart.title, svg_image(draw(chart))) for chart in report_charts(report)]
     return page(
         request, "analytics.html", session, active="analytics",
         summary=report.as_json(), charts=charts, since=since, until=until,
