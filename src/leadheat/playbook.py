@@ -489,6 +489,7 @@ class SequenceStep(_Section):
     @property
     def after(self) -> timedelta:
         return self.delay or timedelta(0)
+
     subject: Template
     body: Template
 

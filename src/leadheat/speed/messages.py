@@ -107,9 +107,7 @@ def email_message(payload: Mapping[str, Any], sender: str, to: list[str], key: s
     return message
 
 
-def prepared_message(
-    mail: Mapping[str, Any], sender: str, to: list[str], key: str
-) -> EmailMessage:
+def prepared_message(mail: Mapping[str, Any], sender: str, to: list[str], key: str) -> EmailMessage:
     """A mail written before it was queued (a nurture step, a digest): subject, body and
     extra headers (``List-Unsubscribe``) as they were rendered."""
     message = EmailMessage()

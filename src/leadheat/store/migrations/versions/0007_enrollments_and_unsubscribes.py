@@ -34,9 +34,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.create_index("ix_enrollments_due", ["status", "next_at"], unique=False)
-        batch_op.create_index(
-            "ux_enrollments_lead_sequence", ["lead_id", "sequence"], unique=True
-        )
+        batch_op.create_index("ux_enrollments_lead_sequence", ["lead_id", "sequence"], unique=True)
 
     op.create_table(
         "unsubscribes",
