@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -230,6 +232,12 @@ def test_users_add(
     code, _, err = cli("users", "add", "x@example.com")
     assert code == 1 and "at least 8 characters" in err
     assert cli("users", "list")[1] == "max@example.com\trep\n"
+    added = cli.json("audit", "--action", "user.add")
+    assert [(e["actor"], e["subject"], e["detail"]) for e in added] == [
+        ("cli", "max@example.com", {"role": "rep", "created": False}),
+        ("cli", "max@example.com", {"role": "manager", "created": True}),
+    ]
+    assert PASSWORD not in json.dumps(added)
 
 
 def test_passwords_are_checked(lh: Leadheat) -> None:
@@ -261,3 +269,48 @@ def test_a_rep_enrols_a_lead_in_a_sequence(
     assert enrolment.sequence == "nudge"
     shown = rep.get(f"/leads/{lead}").text  # the timeline has it
     assert "nudge: enrolled by web:rita@example.com, active" in shown
+
+
+def test_passwords_and_session_cookies_are_never_logged(db_url: str, tmp_path: Path) -> None:
+    """A real ``leadheat serve`` process with its access log: sign in (right and wrong
+    password), use the session, sign out; neither secret appears in what it printed."""
+    import socket
+
+    from test_durability import _serve
+
+    lh = Leadheat(db_url)
+    lh.init()
+    add_user(lh, "rita@example.com", "rep", PASSWORD)
+    lh.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+    server = _serve(db_url, port, log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            token = csrf_in(client.get("/login").text)
+            wrong = client.post(
+                "/login",
+                data={
+                    "email": "rita@example.com",
+                    "password": "not " + PASSWORD,
+                    "csrf_token": token,
+                },
+            )
+            assert wrong.status_code in (400, 401, 403)
+            token = csrf_in(client.get("/login").text)
+            reply = client.post(
+                "/login",
+                data={"email": "rita@example.com", "password": PASSWORD, "csrf_token": token},
+            )
+            assert reply.status_code == 303
+            cookies = [value for value in client.cookies.values() if len(value) > 20]
+            assert cookies and client.get("/").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(10)
+    printed = log.read_text()
+    assert "POST /login" in printed  # the access log was written
+    assert PASSWORD not in printed
+    assert not any(cookie in printed for cookie in cookies)

@@ -49,6 +49,7 @@ class AuditAction(enum.StrEnum):
     REP_PAUSE = "rep.pause"
     REP_RESUME = "rep.resume"
     DELIVERY_RETRY = "delivery.retry"
+    USER_ADD = "user.add"
 
 
 @dataclass(frozen=True)

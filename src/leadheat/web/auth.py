@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import HTTPException, Request, Response
 
 from leadheat.service import Leadheat
+from leadheat.store import audit
+from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
 from leadheat.store.users import (
     Account,
     SessionInfo,
@@ -33,11 +35,23 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-def add_user(lh: Leadheat, email: str, role: str, password: str) -> tuple[Account, bool]:
-    """Add a dashboard user (or reset one's role and password, which signs them out)."""
+def add_user(
+    lh: Leadheat, email: str, role: str, password: str, *, actor: str = DEFAULT_ACTOR
+) -> tuple[Account, bool]:
+    """Add a dashboard user (or reset one's role and password, which signs them out); the
+    audit log says who did it (never the password or its hash)."""
     stored = hash_password(password)
     with lh.transaction() as connection:
-        return save_user(connection, email, role, stored, lh.clock())
+        account, created = save_user(connection, email, role, stored, lh.clock())
+        audit.record(
+            connection,
+            lh.clock(),
+            actor,
+            AuditAction.USER_ADD,
+            account.email,
+            {"role": account.role, "created": created},
+        )
+    return account, created
 
 
 def sign_in(lh: Leadheat, email: str, password: str, ttl: timedelta) -> tuple[str, SessionInfo]:

@@ -41,7 +41,7 @@ def users_add(
         "Password", hide_input=True, confirmation_prompt=True
     )
     try:
-        account, created = add_user(_open(), email, role, password)
+        account, created = add_user(_open(), email, role, password, actor="cli")
     except (PasswordError, ValueError) as error:
         err.print(f"error: {error}")
         raise typer.Exit(1) from None
