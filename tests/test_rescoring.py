@@ -1,4 +1,4 @@
-"""The bulk re-scoring kernel equals folding each lead's events one by one."""
+"""The compiled re-scoring fold equals folding each lead's events one by one."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +62,7 @@ def test_fold_activity_equals_the_event_by_event_fold(
         assert activity.churned_at[position] == max(churned, default=-1)
 
 
-def test_the_one_half_life_path_equals_the_event_by_event_fold() -> None:
+def test_the_fold_by_type_code_equals_the_event_by_event_fold() -> None:
     rng = np.random.default_rng(5)
     lead_ids = rng.integers(1, 60, 1_000)
     at_us = rng.integers(1_700_000_000_000_000, 1_705_000_000_000_000, 1_000)  # 58 days
@@ -83,6 +84,15 @@ def test_the_one_half_life_path_equals_the_event_by_event_fold() -> None:
         assert fast.first_at[position] == at_us[mine].min()
         assert fast.last_engaged_at[position] == at_us[mine].max()
         assert fast.churned_at[position] == -1
+
+
+def test_a_type_code_outside_the_table_is_refused_not_read() -> None:
+    table = SignalTable.of(parse_playbook(PLAYBOOK), ["a", "b"])
+    ids, at_us = np.array([1, 2], dtype=np.int64), np.array([0, 1], dtype=np.int64)
+    with pytest.raises(IndexError, match="type code"):
+        table.fold(ids, np.array([0, 2], dtype=np.intp), at_us)
+    with pytest.raises(ValueError, match="2 lead ids, 1 type codes and 2 instants"):
+        table.fold(ids, np.array([0], dtype=np.intp), at_us)
 
 
 PLAYBOOK = """

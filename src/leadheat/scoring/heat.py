@@ -174,9 +174,10 @@ def replay_heat(history: Iterable[Engagement], now: datetime) -> float:
     )
 
 
-def _normalised_arrays(
+def normalised_arrays(
     whole: npt.NDArray[np.int64], frac: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Element-wise :meth:`HeatKey.normalised`: keys as arrays of ``whole`` and ``frac``."""
     shift = np.floor(frac)
     whole = whole + shift.astype(np.int64)
     frac = frac - shift
@@ -238,7 +239,9 @@ def fold_keys(
     The bulk twin of folding :meth:`HeatKey.plus` over each lead's events: every lead's
     latest half-life count is factored out, so the sum never overflows and the result equals
     the scalar fold to a few ulps. Linear time: a scatter-max, a gather and a weighted
-    ``bincount``, no sort.
+    ``bincount``, no sort. Each term is ``2^((t − top·h)/h + log2 p)`` with ``t − top·h`` an
+    exact integer, so a term loses at most an ulp of its exponent; only terms a thousand
+    half-lives older than the lead's latest event, which add nothing, lose more.
 
     >>> day = 86_400_000_000
     >>> leads, whole, frac = fold_keys(
@@ -248,28 +251,12 @@ def fold_keys(
     ([7], [4], 0.584962500721)
     """
     index = LeadSlots.of(lead_ids)
-    return fold_slots(index, at_us, np.log2(points), half_life_us, index.maximum(at_us))
-
-
-def fold_slots(
-    index: LeadSlots,
-    at_us: npt.NDArray[np.int64],
-    log2_points: npt.NDArray[np.float64],
-    half_life_us: int,
-    latest_us: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """:func:`fold_keys` given the events' slots and each slot's latest event (which the
-    caller may already have): the half-life count of the latest event is factored out.
-
-    Each term is ``2^((t − top·h)/h + log2 p)`` with ``t − top·h`` an exact integer, so a
-    term loses at most an ulp of its exponent; only terms a thousand half-lives older than
-    the lead's latest event, which add nothing, lose more.
-    """
+    latest_us = index.maximum(at_us)
     top = np.where(latest_us == NONE, 0, latest_us // half_life_us)
     offsets = (at_us - (top * half_life_us)[index.slots]) / half_life_us
-    total = np.bincount(index.slots, np.exp2(offsets + log2_points), minlength=index.size)
+    total = np.bincount(index.slots, np.exp2(offsets + np.log2(points)), minlength=index.size)
     seen = np.flatnonzero(latest_us != NONE)
-    whole, frac = _normalised_arrays(top[seen], np.log2(total[seen]))
+    whole, frac = normalised_arrays(top[seen], np.log2(total[seen]))
     return index.lead_ids(seen), whole, frac
 
 
@@ -286,4 +273,4 @@ def add_keys(
     low_w = np.where(a_high, whole_b, whole_a)
     low_f = np.where(a_high, frac_b, frac_a)
     gap = np.maximum((low_w - high_w).astype(np.float64) + (low_f - high_f), -1100.0)
-    return _normalised_arrays(high_w, high_f + np.log1p(np.exp2(gap)) * _LOG2_E)
+    return normalised_arrays(high_w, high_f + np.log1p(np.exp2(gap)) * _LOG2_E)

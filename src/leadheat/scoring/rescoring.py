@@ -1,16 +1,19 @@
-"""Re-scoring every lead from its whole event history at once, column by column.
+"""Re-scoring every lead from its whole event history at once, in one compiled pass.
 
 A playbook change gives every event new points or a new half-life, so every lead's state is
 derived again from history: its heat key per half-life, its last engagement and churn, its
 event count. Events arrive as columns (one array per field, as a database cursor, a Parquet
-file or a Spark partition hands them over), and the fold is a handful of linear array passes:
-no sort, no Python loop over events. The result equals folding the events one by one with
-:class:`~leadheat.scoring.heat.Heat` (tested), so a re-score never changes a lead's heat.
+file or a Spark partition hands them over), and one loop compiled by numba folds each event
+into its lead's slot: no sort, no per-event temporary array, each event visited once. The
+result equals folding the events one by one with :class:`~leadheat.scoring.heat.Heat`
+(tested), so a re-score never changes a lead's heat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.playbook import Playbook
-from leadheat.scoring.heat import LeadSlots, fold_keys, fold_slots
+from leadheat.scoring.heat import NONE, LeadSlots, normalised_arrays
 
 MICRO = timedelta(microseconds=1)
 Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
@@ -50,7 +53,8 @@ def fold_activity(
 ) -> Activity:
     """Fold events, one entry per event in each array, into per-lead :class:`Activity`.
 
-    Events worth no points carry no heat and are no engagement, but count as events.
+    Events worth no points carry no heat and are no engagement, but count as events. (This
+    is :meth:`SignalTable.fold` with every event its own type.)
 
     >>> day = 86_400_000_000
     >>> activity = fold_activity(
@@ -62,52 +66,8 @@ def fold_activity(
     >>> activity.last_engaged_at.tolist(), sorted(activity.keys)
     ([0, 86400000000], [86400000000])
     """
-    engaged = points > 0
-    everything = bool(engaged.all())
-    if len(at_us) and everything and not churned.any() and half_life_us.min() == half_life_us.max():
-        return fold_one_half_life(lead_ids, at_us, np.log2(points), int(half_life_us[0]))
-    index = LeadSlots.of(lead_ids)
-    counts = np.bincount(index.slots, minlength=index.size)
-    seen = np.flatnonzero(counts)
-    first = -index.maximum(-at_us)[seen]
-    latest = index.maximum(at_us if everything else np.where(engaged, at_us, -1))
-    last_engaged = latest[seen]
-    churned_at = index.maximum(np.where(churned, at_us, -1))[seen] if churned.any() else None
-    keys: dict[int, Keys] = {}
-    for span in np.unique(half_life_us[engaged]).tolist():
-        mask = engaged & (half_life_us == span)
-        keys[span] = fold_keys(lead_ids[mask], at_us[mask], points[mask], span)
-    return Activity(
-        leads=index.lead_ids(seen),
-        events=counts[seen].astype(np.int64),
-        first_at=first,
-        last_engaged_at=last_engaged,
-        churned_at=np.full(len(seen), -1, dtype=np.int64) if churned_at is None else churned_at,
-        keys=keys,
-    )
-
-
-def fold_one_half_life(
-    lead_ids: npt.NDArray[np.int64],
-    at_us: npt.NDArray[np.int64],
-    log2_points: npt.NDArray[np.float64],
-    half_life_us: int,
-) -> Activity:
-    """:func:`fold_activity` of the usual case: one half-life, every event worth points,
-    no churn. The latest engagement is then the latest event, so one scatter-max serves it
-    and the heat keys, and nothing is masked or gathered per event."""
-    index = LeadSlots.of(lead_ids)
-    counts = np.bincount(index.slots, minlength=index.size)
-    seen = np.flatnonzero(counts)
-    latest = index.maximum(at_us)
-    return Activity(
-        leads=index.lead_ids(seen),
-        events=counts[seen].astype(np.int64),
-        first_at=-index.maximum(-at_us)[seen],
-        last_engaged_at=latest[seen],
-        churned_at=np.full(len(seen), -1, dtype=np.int64),
-        keys={half_life_us: fold_slots(index, at_us, log2_points, half_life_us, latest)},
-    )
+    table = SignalTable(points, half_life_us, churned)
+    return table.fold(lead_ids, np.arange(len(points), dtype=np.intp), at_us)
 
 
 @dataclass(frozen=True)
@@ -115,7 +75,7 @@ class SignalTable:
     """What a playbook makes of each event type, one entry per type code: the points
     (without property rules), the half-life in microseconds and whether it is churn.
 
-    Looked up once per type, then gathered per event with the type codes.
+    Looked up once per type, then by type code inside the fold.
 
     >>> from leadheat.playbook import parse_playbook
     >>> book = parse_playbook('[signals.demo_request]\\npoints = 20')
@@ -143,25 +103,117 @@ class SignalTable:
         type_codes: npt.NDArray[np.intp],
         at_us: npt.NDArray[np.int64],
     ) -> Activity:
-        """:func:`fold_activity` of events given by type code (no property rules).
-
-        When every type is worth points, none is churn and all share one half-life, the
-        per-event columns are never built: one gather of each type's ``log2`` points.
-        """
-        spans = self.half_life_us
-        if (
-            len(spans)
-            and (self.points > 0).all()
-            and not self.churn.any()
-            and (spans == spans[0]).all()
-        ):
-            return fold_one_half_life(
-                lead_ids, at_us, np.log2(self.points)[type_codes], int(spans[0])
+        """:func:`fold_activity` of events given by type code (no property rules)."""
+        if not len(lead_ids) == len(type_codes) == len(at_us):
+            raise ValueError(
+                f"one lead, type code and instant per event, got {len(lead_ids)} lead ids, "
+                f"{len(type_codes)} type codes and {len(at_us)} instants"
             )
-        return fold_activity(
-            lead_ids,
-            at_us,
-            self.points[type_codes],
-            self.half_life_us[type_codes],
-            self.churn[type_codes],
+        engaged = self.points > 0
+        spans = np.unique(self.half_life_us[engaged])
+        index = LeadSlots.of(lead_ids)
+        counts, first, last_engaged, churned_at, top, total = compiled_fold()(
+            index.slots,
+            np.asarray(at_us, dtype=np.int64),
+            np.asarray(type_codes, dtype=np.intp),
+            np.log2(self.points, out=np.zeros(len(self.points)), where=engaged),
+            np.where(engaged, np.searchsorted(spans, self.half_life_us), -1),
+            self.churn,
+            spans,
+            index.size,
         )
+        keys: dict[int, Keys] = {}
+        for row, span in enumerate(spans.tolist()):
+            slots = np.flatnonzero(top[row] != NONE)
+            whole, frac = normalised_arrays(top[row, slots], np.log2(total[row, slots]))
+            keys[span] = (index.lead_ids(slots), whole, frac)
+        seen = np.flatnonzero(counts)
+        return Activity(
+            leads=index.lead_ids(seen),
+            events=counts[seen],
+            first_at=first[seen],
+            last_engaged_at=last_engaged[seen],
+            churned_at=churned_at[seen],
+            keys=keys,
+        )
+
+
+PerSlot = npt.NDArray[np.int64]
+FoldEvents = Callable[
+    [
+        npt.NDArray[np.intp],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.int64],
+        int,
+    ],
+    tuple[PerSlot, PerSlot, PerSlot, PerSlot, npt.NDArray[np.int64], npt.NDArray[np.float64]],
+]
+
+
+def _fold_events(
+    slots: npt.NDArray[np.intp],
+    at_us: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.intp],
+    log2_points: npt.NDArray[np.float64],
+    span_of: npt.NDArray[np.intp],
+    churn: npt.NDArray[np.bool_],
+    spans: npt.NDArray[np.int64],
+    size: int,
+) -> tuple[PerSlot, PerSlot, PerSlot, PerSlot, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per slot: event count, first event, last engagement, last churn (``-1``: never);
+    per half-life row and slot: the heat key as a half-life count ``top`` (:data:`NONE`:
+    no engagement) and the sum of terms ``2^((t − top·h)/h + log2 p)``.
+
+    Every array is read once, in order: each lead's ``top`` is its latest event's half-life
+    count so far, and when a later event raises it the sum is rescaled by ``2^−Δ``, an exact
+    power of two. So each term is computed from an exact integer offset and loses at most an
+    ulp of its exponent, and the sum rounds like
+    :func:`~leadheat.scoring.heat.fold_keys`'s, to a few ulps; only terms a thousand
+    half-lives older than the lead's latest event, which add nothing, lose more. The integer
+    division is taken only when ``top`` changes.
+    """
+    rows = len(spans)
+    counts = np.zeros(size, np.int64)
+    first = np.full(size, np.iinfo(np.int64).max, np.int64)
+    last_engaged = np.full(size, -1, np.int64)
+    churned_at = np.full(size, -1, np.int64)
+    top = np.full((rows, size), NONE, np.int64)
+    base = np.zeros((rows, size), np.int64)
+    total = np.zeros((rows, size), np.float64)
+    for event in range(len(slots)):
+        slot, at, code = slots[event], at_us[event], codes[event]
+        if code < 0 or code >= len(span_of):
+            raise IndexError("a type code is not in the signal table")
+        counts[slot] += 1
+        first[slot] = min(first[slot], at)
+        if churn[code]:
+            churned_at[slot] = max(churned_at[slot], at)
+        row = span_of[code]
+        if row < 0:
+            continue
+        last_engaged[slot] = max(last_engaged[slot], at)
+        span = spans[row]
+        if top[row, slot] == NONE or at - base[row, slot] >= span:
+            turns = at // span
+            if top[row, slot] != NONE:
+                total[row, slot] = math.ldexp(total[row, slot], max(top[row, slot] - turns, -1100))
+            top[row, slot] = turns
+            base[row, slot] = turns * span
+        total[row, slot] += np.exp2((at - base[row, slot]) / span + log2_points[code])
+    return counts, first, last_engaged, churned_at, top, total
+
+
+@functools.cache
+def compiled_fold() -> FoldEvents:
+    """The fold compiled to machine code by numba, which caches it on disk: the first use
+    after an install or an edit compiles it (about 2 s), later processes load it (about
+    0.4 s). numba is imported here, not with the module, so commands that never re-score
+    do not pay its import (about 0.3 s)."""
+    import numba
+
+    kernel: FoldEvents = numba.njit(cache=True, nogil=True)(_fold_events)
+    return kernel
