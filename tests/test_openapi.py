@@ -49,6 +49,7 @@ UNDOCUMENTED = {
     ("GET", "/recovery"),
     ("GET", "/winback"),
     ("GET", "/analytics"),
+    ("POST", "/refresh"),
     # the unsubscribe page every nurture mail links to (tests/test_nurture.py follows it)
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),

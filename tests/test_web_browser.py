@@ -140,9 +140,11 @@ def test_a_rep_works_a_lead_from_arrival_to_won(
         page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         shot(page, name)
-    expect(page.locator("figure img").first).to_be_visible()  # the report's charts, as SVG
+    # the whole-history pages show a snapshot computed in the background: polled until ready
+    expect(page.locator("figure img").first).to_be_visible(timeout=30_000)  # SVG charts
     page.goto(team.url + "/tasks?scope=team")
-    expect(page.get_by_role("link", name="Noor Haddad")).to_be_visible()  # a hot lead's follow-up
+    noor = page.get_by_role("link", name="Noor Haddad")  # a hot lead's follow-up
+    expect(noor).to_be_visible(timeout=30_000)
 
     manager = browser.new_page(viewport={"width": 1280, "height": 800})
     manager.goto(team.url + "/login?next=/playbook")

@@ -32,9 +32,10 @@ def create_app(
     service.init()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not worker:
             yield
+            app.state.refresher.close()  # the dashboard's snapshots (leadheat.web.refresh)
             return
         from leadheat.delivery.worker import start_in_thread
 
@@ -42,6 +43,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.refresher.close()
             stop.set()
             service.outbox_ready.set()
             thread.join(timeout=15)

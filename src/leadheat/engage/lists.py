@@ -39,21 +39,27 @@ def _open_at(lived: Sequence[Lived], at: datetime) -> list[Lived]:
     ]
 
 
-def _load(lh: Leadheat, owner: str | None = None) -> tuple[Playbook, list[Lived], dict[str, str]]:
-    """The playbook, the leads' histories (only one owner's, if given) and reps' teams."""
+def _load(
+    lh: Leadheat, owner: str | None = None, lead_ids: Sequence[int] | None = None
+) -> tuple[Playbook, list[Lived], dict[str, str]]:
+    """The playbook, the leads' histories (only one owner's, or only ``lead_ids``, if given)
+    and reps' teams."""
     from sqlalchemy import func, select
 
     from leadheat.store.models import Lead
 
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
-        ids = None
+        ids = list(lead_ids) if lead_ids is not None else None
         if owner is not None:
             ids = list(
                 connection.execute(
                     select(Lead.id).where(func.lower(Lead.owner) == owner.casefold())
                 ).scalars()
             )
+            if lead_ids is not None:
+                wanted = set(lead_ids)
+                ids = [lead_id for lead_id in ids if lead_id in wanted]
         lived = load_everything(connection, ids)
         teams = {rep.email.casefold(): rep.team for rep in list_reps(connection)}
     return book, lived, teams
@@ -66,10 +72,12 @@ def tasks(
     owner: str | None = None,
     overdue: bool = False,
     limit: int | None = None,
+    lead_ids: Sequence[int] | None = None,
 ) -> list[Task]:
-    """Every open lead's next follow-up at ``at`` (now), most overdue first."""
+    """Every open lead's next follow-up at ``at`` (now), most overdue first; only the leads
+    in ``lead_ids`` when given (the dashboard patches its snapshot with one lead's task)."""
     at = at or lh.clock()
-    book, lived, teams = _load(lh, owner)
+    book, lived, teams = _load(lh, owner, lead_ids)
     cadence = book.cadence
     found = []
     for lead in _open_at(lived, at):

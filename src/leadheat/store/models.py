@@ -330,6 +330,19 @@ class Secret(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
 
 
+class ViewSnapshot(Base):
+    """A dashboard view over every lead's history (tasks, recovery, win-back, analytics),
+    computed in the background and kept here so that every server process shows the same one
+    (``leadheat.web.snapshots``)."""
+
+    __tablename__ = "view_snapshots"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(Instant)
+    body: Mapped[str] = mapped_column(Text)
+    """The view as JSON."""
+
+
 class User(Base):
     """Someone who signs in to the dashboard: a rep or a manager (API keys are for machines).
 
@@ -421,5 +434,6 @@ __all__ = [
     "Touch",
     "Unsubscribe",
     "User",
+    "ViewSnapshot",
     "WebSession",
 ]

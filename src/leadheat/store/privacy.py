@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, or_, select
 
-from leadheat.store.models import Base, Lead
+from leadheat.store.models import Base, Lead, ViewSnapshot
 from leadheat.times import isoformat
 
 WITHHELD: Mapping[str, frozenset[str]] = {"deliveries": frozenset({"target", "secret_env"})}
@@ -110,6 +110,7 @@ def erase_person(connection: Connection, lead_id: int) -> Erasure:
     removed: dict[str, int] = {}
     for table in reversed(list(about)):  # rows that reference others go first
         removed[table.name] = int(connection.execute(delete(table).where(about[table])).rowcount)
+    connection.execute(delete(ViewSnapshot))  # the dashboard's may name them; recomputed later
     return Erasure(lead_id, lead_ids, {table.name: removed[table.name] for table in about})
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from leadheat.settings import Settings
 from leadheat.web import analytics, followup, lists, pages, playbook, signin
+from leadheat.web.refresh import Refresher
 
 STATIC = Path(__file__).with_name("static")
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -37,8 +38,11 @@ def static(name: str) -> Response:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the dashboard's routes to the API's app (none of them is in the OpenAPI schema)."""
+    """Add the dashboard's routes to the API's app (none of them is in the OpenAPI schema),
+    and its background refresh of snapshots (``app.state.refresher``; the app's lifespan
+    stops it)."""
     app.state.session_ttl = timedelta(seconds=settings.session_ttl)
+    app.state.refresher = Refresher(app.state.lh)
     for module_router in (
         static_router, signin.router, pages.router, lists.router, followup.router,
         analytics.router, playbook.router,

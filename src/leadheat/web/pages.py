@@ -18,6 +18,7 @@ from leadheat.web.leadpage import lead_page
 from leadheat.web.queue import hot_queue
 from leadheat.web.render import page
 from leadheat.web.signin import safe_next
+from leadheat.web.snapshots import patch_tasks
 
 router = APIRouter(include_in_schema=False)
 Session = Depends(signed_in)
@@ -100,6 +101,12 @@ def _done(request: Request, form: dict[str, str], lead_id: int, what: str) -> Re
     return RedirectResponse(f"{back}{separator}done={what}", status_code=303)
 
 
+def _tasks_changed(request: Request, lead_id: int) -> None:
+    """A touch or an outcome changes the lead's task: the Tasks snapshot gets it now."""
+    patch_tasks(_lh(request), [lead_id])
+    request.app.state.refresher.touched([lead_id])
+
+
 async def _action(request: Request, session: SessionInfo) -> dict[str, str]:
     form = await form_of(request)
     check_csrf(request, session, form)
@@ -128,6 +135,7 @@ async def touch(request: Request, lead_id: int, session: SessionInfo = Session) 
         )
     except LeadheatError as error:
         return _failed(request, session, error)
+    _tasks_changed(request, lead_id)
     return _done(request, form, lead_id, "touch")
 
 
@@ -143,6 +151,7 @@ async def outcome(request: Request, lead_id: int, session: SessionInfo = Session
         )
     except LeadheatError as error:
         return _failed(request, session, error)
+    _tasks_changed(request, lead_id)
     return _done(request, form, lead_id, "outcome")
 
 

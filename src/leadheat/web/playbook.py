@@ -13,9 +13,9 @@ from leadheat.analytics.team import backtest
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.service import Leadheat
 from leadheat.store.users import SessionInfo
-from leadheat.web.analytics import svg_image
 from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.render import page
+from leadheat.web.snapshots import svg_image
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,219 @@
+"""The dashboard's whole-history views as snapshots: the same numbers as the live lists at
+the snapshot's instant (real database, fixed clock), patched at once by a touch, shown with
+their age, computed in the background and refreshed on request."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from conftest import DEMO_MAKES_HOT, Clock, LiveServer
+from leadheat.analytics.report import build_report
+from leadheat.engage.lists import recover, tasks, winback
+from leadheat.ingest.keys import parse_lead_key
+from leadheat.service import Leadheat, LeadInput
+from leadheat.web.auth import add_user
+from leadheat.web.snapshots import (
+    latest,
+    lost_rows,
+    patch_tasks,
+    refresh,
+    task_rows,
+    winback_view,
+)
+
+PASSWORD = "correct horse battery"
+PEOPLE = [
+    # email, title, owner, days on the list, days since each demo request, days since each view
+    ("ana@acme.example.com", "CTO", "rita@example.com", 20, [0.1, 0.2], [1, 2]),
+    ("bo@acme.example.com", "VP Sales", "sam@example.com", 20, [0.3], []),
+    ("cy@globex.example.com", "CTO", "rita@example.com", 40, [12, 12.5], []),
+    ("di@globex.example.com", "Engineer", "rita@example.com", 10, [1], [1]),
+    ("ed@initech.example.com", "Analyst", None, 300, [], [200, 210]),
+    ("fa@initech.example.com", "CTO", "sam@example.com", 250, [220], [225]),
+]
+
+
+@pytest.fixture
+def team(lh: Leadheat, clock: Clock) -> Leadheat:
+    """Hot leads, one let go after it was hot, old engaged cold leads, and one won."""
+    lh.apply_playbook(DEMO_MAKES_HOT)
+    lh.upsert_leads(
+        [
+            LeadInput(
+                keys=[parse_lead_key(email)],
+                fields={"name": email.split("@")[0].title(), "title": title, "owner": owner},
+                created_at=clock.now - timedelta(days=days),
+            )
+            for email, title, owner, days, _, _ in PEOPLE
+        ],
+        react=False,
+    )
+    for email, *_, demos, views in PEOPLE:
+        for ago in demos:
+            lh.track(email, "demo_request", clock.now - timedelta(days=ago))
+        for ago in views:
+            lh.track(email, "page_view", clock.now - timedelta(days=ago))
+    lh.outcome("fa@initech.example.com", "won")
+    return lh
+
+
+def test_snapshots_equal_the_live_lists_at_their_instant(team: Leadheat, clock: Clock) -> None:
+    for view in ("tasks", "recovery", "winback", "analytics::"):
+        refresh(team, view)
+    clock.now += timedelta(hours=5)  # the snapshots stay as of their instant
+    at = clock.now - timedelta(hours=5)
+
+    snapshot = latest(team, "tasks")
+    assert snapshot is not None and snapshot.computed_at == at
+    for owner in (None, "rita@example.com", "RITA@example.com", "nobody@example.com"):
+        for overdue in (False, True):
+            live = tasks(team, at=at, owner=owner, overdue=overdue, limit=200)
+            assert task_rows(snapshot, owner, overdue) == live
+    assert len(task_rows(snapshot, None, False)) == 5  # every open lead has a follow-up
+
+    snapshot = latest(team, "recovery")
+    assert snapshot is not None
+    for owner in (None, "rita@example.com", "sam@example.com"):
+        assert lost_rows(snapshot, owner) == recover(team, at=at, owner=owner, limit=200)
+    assert [lost.lead for lost in lost_rows(snapshot, None)] == ["cy@globex.example.com"]
+
+    snapshot = latest(team, "winback")
+    assert snapshot is not None
+    shown, live_list = winback_view(snapshot), winback(team, at=at)
+    assert shown.leads == live_list.leads
+    assert [lead.lead for lead in shown.leads] == ["ed@initech.example.com"]
+    assert (shown.older_than, shown.horizon) == (live_list.older_than, live_list.horizon)
+    expected = live_list.expectation
+    assert shown.expectation == {
+        "members": expected.members, "rate": expected.rate, "expected": expected.expected,
+        "low": expected.low, "high": expected.high, "sample": expected.sample,
+    }  # fmt: skip
+
+    snapshot = latest(team, "analytics::")
+    assert snapshot is not None
+    assert snapshot.body["summary"] == build_report(team, until=at).as_json()
+    assert len(snapshot.body["charts"]) > 3
+
+
+def test_a_touch_patches_the_leads_task_at_once(team: Leadheat, clock: Clock) -> None:
+    refresh(team, "tasks")
+    clock.now += timedelta(hours=2)
+    ana = team.lead_id("ana@acme.example.com")
+    before = latest(team, "tasks")
+    assert before is not None
+    team.touch(ana, "call", rep="rita@example.com")
+    patch_tasks(team, [ana])
+
+    after = latest(team, "tasks")
+    assert after is not None and after.computed_at == before.computed_at
+    patched = {task.lead_id: task for task in task_rows(after, None, False)}
+    assert patched[ana] == tasks(team, lead_ids=[ana])[0]  # planned from the touch, now
+    assert patched[ana].last_touch == clock.now
+    others = [task for task in task_rows(before, None, False) if task.lead_id != ana]
+    assert [task for task in task_rows(after, None, False) if task.lead_id != ana] == others
+
+    team.outcome(ana, "lost")  # a closed lead has no follow-up
+    patch_tasks(team, [ana])
+    after = latest(team, "tasks")
+    assert after is not None
+    assert ana not in {task.lead_id for task in task_rows(after, "rita@example.com", False)}
+
+
+def test_erasing_a_person_drops_the_snapshots_that_may_name_them(team: Leadheat) -> None:
+    refresh(team, "tasks")
+    team.erase("ana@acme.example.com")
+    assert latest(team, "tasks") is None  # recomputed when a page next asks
+
+
+@pytest.fixture
+def server(team: Leadheat) -> Iterator[LiveServer]:
+    add_user(team, "rita@example.com", "rep", PASSWORD)
+    running = LiveServer(team)
+    yield running
+    running.stop()
+
+
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def rita(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url) as client:
+        token = csrf_in(client.get("/login").text)
+        form = {"email": "rita@example.com", "password": PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=form).status_code == 303
+        yield client
+
+
+def wait_for(client: httpx.Client, path: str, text: str, seconds: float = 60) -> str:
+    """The page once it shows ``text`` (the background computation runs in another process)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        html = client.get(path).text
+        if text in html:
+            return html
+        assert time.monotonic() < deadline, f"{path} never showed {text!r}"
+        time.sleep(0.2)
+
+
+def test_pages_show_the_snapshot_its_age_and_refresh_on_request(
+    server: LiveServer, rita: httpx.Client, clock: Clock
+) -> None:
+    first = rita.get("/tasks?scope=team").text
+    assert "Being computed" in first and 'hx-trigger="every 2s"' in first
+    html = wait_for(rita, "/tasks?scope=team", "As of 2026-11-01 12:00:00 UTC")
+    assert "Ana" in html and "Refresh now" in html and "every 2s" not in html
+
+    clock.now += timedelta(minutes=3)
+    html = rita.get("/tasks?scope=team").text
+    assert "As of 2026-11-01 12:00:00 UTC (3:00 ago)" in html  # staleness is shown
+    server.lh.upsert_leads(
+        [LeadInput(keys=[parse_lead_key("gus@hooli.example.com")], fields={"name": "Gus"})],
+        react=False,
+    )
+    assert "Gus" not in html
+    form = {"view": "tasks", "back": "/tasks?scope=team", "csrf_token": csrf_in(html)}
+    answer = rita.post("/refresh", data=form)
+    assert answer.status_code == 303 and answer.headers["location"] == "/tasks?scope=team"
+    html = wait_for(rita, "/tasks?scope=team", "As of 2026-11-01 12:03:00 UTC")
+    assert "Gus" in html
+
+    form["view"] = "nonsense"
+    assert rita.post("/refresh", data=form).status_code == 400
+    del form["csrf_token"]
+    assert rita.post("/refresh", data={**form, "view": "tasks"}).status_code == 403
+
+    for path, text in (
+        ("/recovery", "Cy"),
+        ("/winback", "Ed"),
+        ("/analytics", "<figure>"),
+        ("/analytics?since=2026-10-01", "<figure>"),
+    ):
+        assert "Being computed" in rita.get(path).text
+        assert text in wait_for(rita, path, "As of 2026-11-01 12:03:00 UTC")
+    assert "must be before" in rita.get("/analytics?since=2026-10-02&until=2026-10-01").text
+
+
+def test_a_touch_from_the_dashboard_completes_the_task_at_once(
+    server: LiveServer, rita: httpx.Client, clock: Clock
+) -> None:
+    html = wait_for(rita, "/tasks", "As of 2026-11-01 12:00:00 UTC")
+    row = re.search(r'href="/leads/(\d+)">Ana</a>.*?</tr>', html, re.S)
+    assert row is not None and "ago</td>" not in row.group(0)  # never touched
+    clock.now += timedelta(minutes=10)
+    token = csrf_in(html)
+    answer = rita.post(f"/leads/{row.group(1)}/touch", data={"kind": "call", "csrf_token": token})
+    assert answer.status_code == 303
+    html = rita.get("/tasks").text
+    assert "As of 2026-11-01 12:00:00 UTC" in html  # the same snapshot, with the touch in it
+    row = re.search(r'href="/leads/\d+">Ana</a>.*?</tr>', html, re.S)
+    assert row is not None and "last touch 2026-11-01 12:10 UTC" in row.group(0)  # planned anew
