@@ -29,14 +29,14 @@ import numpy as np
 import uvicorn
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from leadheat.api import create_app
 from leadheat.ingest.keys import LeadKey
 from leadheat.service import Leadheat, LeadheatError, LeadInput
 from leadheat.settings import Settings
 from leadheat.store.events import NewEvent
-from leadheat.store.models import Lead
+from leadheat.store.models import Lead, ViewSnapshot
 from leadheat.web.auth import add_user
 
 out = Console(highlight=False, width=150)
@@ -132,7 +132,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=15)
-    parser.add_argument("--history-calls", type=int, default=1)
     parser.add_argument("--db", help="database URL (default: a SQLite file in a temp folder)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
@@ -150,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         args.leads = existing or args.leads
         built = time.perf_counter() - started
         add_user(lh, "manager@example.com", "manager", PASSWORD)
+        with lh.transaction() as connection:  # time the snapshots from none
+            connection.execute(delete(ViewSnapshot))
         hot = lh.hot(limit=1)
         hot_id = hot[0].lead_id if hot else 1
         cold = lh.leads("cold", limit=1)
@@ -175,8 +176,9 @@ def main(argv: list[str] | None = None) -> None:
             "Win-back": "/winback",
             "Analytics (whole history)": "/analytics",
         }
-        """Pages over issue 5's and 7's lists and report, which replay every lead's history
-        on each request: timed once each (``--history-calls``)."""
+        """Pages over issue 5's and 7's lists and report, which replay every lead's history:
+        they show a snapshot computed in the background. The first call starts it; the time
+        until the page shows it is reported, then the page is timed like the others."""
         table = Table(
             "page", "path", "p50 ms", "p95 ms", "max ms", f"< {GOAL_MS:.0f} ms",
             title=f"dashboard server time, {args.leads:,} synthetic leads "
@@ -185,6 +187,17 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         with httpx.Client(base_url=base, timeout=1800) as client:
             sign_in(client)
+            computed = {}
+            for path in whole_history.values():  # start them all, then wait for each
+                assert "Being computed" in client.get(path).text, path
+            started = time.perf_counter()
+            for name, path in whole_history.items():
+                while "As of " not in client.get(path).text:
+                    time.sleep(0.5)
+                computed[name] = time.perf_counter() - started
+            pages |= {f"{name} (snapshot)": path for name, path in whole_history.items()}
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/tasks").text)
+            assert token is not None
             for name, path in pages.items():
                 assert client.get(path).status_code == 200, path  # warm-up, and it works
                 times = []
@@ -199,17 +212,22 @@ def main(argv: list[str] | None = None) -> None:
                     name, path, f"{statistics.median(times):.1f}", f"{p95:.1f}",
                     f"{times[-1]:.1f}", "yes" if p95 < GOAL_MS else "NO",
                 )  # fmt: skip
-            for name, path in whole_history.items():
-                times = []
-                for _ in range(args.history_calls):
-                    start = time.perf_counter()
-                    assert client.get(path).status_code == 200, path
-                    times.append((time.perf_counter() - start) * 1000)
-                table.add_row(
-                    f"{name} ({args.history_calls} call)", path,
-                    f"{statistics.median(times):,.0f}", "", f"{max(times):,.0f}",
-                    "yes" if max(times) < GOAL_MS else "NO",
-                )  # fmt: skip
+            times = []
+            for _ in range(args.calls):  # a touch patches the lead's task into the snapshot
+                start = time.perf_counter()
+                reply = client.post(
+                    f"/leads/{hot_id}/touch",
+                    data={"kind": "call", "csrf_token": token.group(1), "back": "/tasks"},
+                )
+                times.append((time.perf_counter() - start) * 1000)
+                assert reply.status_code == 303, reply.text
+            times.sort()
+            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+            table.add_row(
+                "Log a touch (POST, patches Tasks)", f"/leads/{hot_id}/touch",
+                f"{statistics.median(times):.1f}", f"{p95:.1f}", f"{times[-1]:.1f}",
+                "yes" if p95 < GOAL_MS else "NO",
+            )  # fmt: skip
             start = time.perf_counter()
             size = len(client.get("/lists.csv").content)
             export = time.perf_counter() - start
@@ -219,6 +237,11 @@ def main(argv: list[str] | None = None) -> None:
     out.print(
         f"CSV export of every lead (/lists.csv, no goal): {export * 1000:,.0f} ms, "
         f"{size / 1e6:.1f} MB"
+    )
+    out.print(
+        "Background snapshots (first request to the page showing it, computed one after "
+        "another in one process): "
+        + ", ".join(f"{name} {seconds:,.1f} s" for name, seconds in computed.items())
     )
 
 

@@ -153,10 +153,27 @@ def _heat_now(
     return heat
 
 
+def _surely_warm_or_hot(book: Playbook, now: datetime) -> Select[int]:
+    """Leads whose stored facts make them hot or warm whatever their heat: interest within
+    the warm window (and within ``cold_after``) and no churn since, as ``classify`` decides.
+    A cold list skips them unjudged: they sit on top of the heat order, above the cold."""
+    rules = book.temperature
+    recent = now - min(rules.warm_window, rules.cold_after)
+    return select(LeadState.lead_id).where(
+        LeadState.last_engaged_at >= recent,
+        or_(LeadState.churned_at.is_(None), LeadState.churned_at < LeadState.last_engaged_at),
+    )
+
+
 def _hottest_ids(
-    connection: Connection, book: Playbook, now: datetime, narrowed: Select[int] | None
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    narrowed: Select[int] | None,
+    skipped: Select[int] | None = None,
 ) -> Iterator[list[int]]:
-    """Lead ids in descending order of heat now (ties by id), a chunk at a time.
+    """Lead ids in descending order of heat now (ties by id), a chunk at a time, leaving out
+    ``skipped`` where that saves work (a caller still filters).
 
     With one half-life the heat index is already in that order, so only the chunks the page
     needs are read; leads without a key (no engagement: heat 0) come last. With several,
@@ -175,6 +192,8 @@ def _hottest_ids(
         ranked = keyed.where(HeatKeyRow.lead_id.in_(allowed.scalar_subquery())).order_by(
             HeatKeyRow.whole.desc(), HeatKeyRow.frac.desc(), HeatKeyRow.lead_id
         )
+        if skipped is not None:
+            ranked = ranked.where(HeatKeyRow.lead_id.not_in(skipped.scalar_subquery()))
         cold = allowed.where(Lead.id.not_in(keyed.scalar_subquery())).order_by(Lead.id)
         for query in (ranked, cold):
             offset = 0
@@ -203,7 +222,8 @@ def _by_heat(
     """The leads the SQL-checkable filters allow, hottest first, judged a chunk at a time
     (only as far as the page needs)."""
     narrowed = _candidates(connection, book, wanted)
-    for chunk in _hottest_ids(connection, book, now, narrowed):
+    skipped = _surely_warm_or_hot(book, now) if wanted.temperature == "cold" else None
+    for chunk in _hottest_ids(connection, book, now, narrowed, skipped):
         judged = judge_leads(connection, book, now, chunk)
         for lead_id in chunk:
             item = judged.get(lead_id)
