@@ -24,10 +24,15 @@ run: install
 	@echo "Admin API key for this local run (Authorization: Bearer <key>):"
 	@$(BIN)/leadheat --db $(DB) keys create "make run (local admin)" --scope admin
 	@echo ""
+	@pw=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	 LEADHEAT_PASSWORD=$$pw $(BIN)/leadheat --db $(DB) users add manager@example.com --role manager >/dev/null; \
+	 echo "Dashboard: http://localhost:$(PORT)/  (sign in as manager@example.com, password $$pw)"
+	@echo ""
 	@echo "Try, in another terminal:"
 	@echo "  curl -H 'Authorization: Bearer <key>' http://localhost:$(PORT)/api/v1/hot"
 	@echo "  $(BIN)/leadheat --db $(DB) show <email from the list above>"
 	@echo "  $(BIN)/leadheat --db $(DB) leads --temperature warm --limit 10"
+	@echo "  $(BIN)/leadheat --db $(DB) tasks --limit 10"
 	@echo "  $(BIN)/leadheat --help"
 	@echo ""
 	$(BIN)/leadheat --db $(DB) serve --port $(PORT)
