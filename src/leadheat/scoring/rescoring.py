@@ -110,7 +110,8 @@ class SignalTable:
                 f"{len(type_codes)} type codes and {len(at_us)} instants"
             )
         engaged = self.points > 0
-        spans = np.unique(self.half_life_us[engaged])
+        spans = self.half_life_us[engaged]  # one entry per event in fold_activity: sort if need be
+        spans = spans[:1] if len(spans) and spans.min() == spans.max() else np.unique(spans)
         index = LeadSlots.of(lead_ids)
         counts, first, last_engaged, churned_at, top, total = compiled_fold()(
             index.slots,
