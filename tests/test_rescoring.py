@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -93,6 +96,25 @@ def test_a_type_code_outside_the_table_is_refused_not_read() -> None:
         table.fold(ids, np.array([0, 2], dtype=np.intp), at_us)
     with pytest.raises(ValueError, match="2 lead ids, 1 type codes and 2 instants"):
         table.fold(ids, np.array([0], dtype=np.intp), at_us)
+
+
+def test_the_fold_runs_where_numba_has_nowhere_to_cache_it() -> None:
+    """A read-only install run by a user without a home: numba finds no cache directory
+    (simulated by allowing it only the IPython locator) and the fold compiles in memory."""
+    fold = (
+        "import numpy as np; from leadheat.scoring.rescoring import fold_activity; "
+        "a = fold_activity(np.array([4, 4]), np.array([0, 10]), np.array([1.0, 1.0]), "
+        "np.array([10, 10]), np.array([False, False])); print(a.keys[10][1].tolist())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", fold],
+        env={**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[1]"  # 2^0 + 2^1 = 2^(1 + log2 1.5)
+    assert "NUMBA_CACHE_DIR" in done.stderr
 
 
 PLAYBOOK = """

@@ -12,6 +12,7 @@ result equals folding the events one by one with :class:`~leadheat.scoring.heat.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -213,8 +214,21 @@ def compiled_fold() -> FoldEvents:
     """The fold compiled to machine code by numba, which caches it on disk: the first use
     after an install or an edit compiles it (about 2 s), later processes load it (about
     0.4 s). numba is imported here, not with the module, so commands that never re-score
-    do not pay its import (about 0.3 s)."""
+    do not pay its import (about 0.3 s).
+
+    numba caches next to this file or in the user's cache directory, and refuses to cache
+    when neither is writable (a read-only install run by a user without a home, as the
+    deployment recipes do): then each process compiles its own copy, and says how to give it
+    a cache directory."""
     import numba
 
-    kernel: FoldEvents = numba.njit(cache=True, nogil=True)(_fold_events)
+    try:
+        kernel: FoldEvents = numba.njit(cache=True, nogil=True)(_fold_events)
+    except RuntimeError as error:  # "cannot cache function ...: no locator available ..."
+        logging.getLogger(__name__).warning(
+            "re-scoring compiles its kernel in every process (about 2 s): %s; set "
+            "NUMBA_CACHE_DIR to a writable directory to compile it once",
+            error,
+        )
+        kernel = numba.njit(nogil=True)(_fold_events)
     return kernel
