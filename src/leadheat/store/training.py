@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from leadheat.playbook import Playbook
 from leadheat.predict.asof import (
@@ -52,6 +52,10 @@ class Lived:
     status: str
 
 
+FEW = 500
+"""Up to this many leads, :func:`load_everything` reads only their rows (by index)."""
+
+
 def load_everything(connection: Connection, lead_ids: Sequence[int] | None = None) -> list[Lived]:
     """Every lead (or these) with its events, evidence, outcomes and touches."""
     leads = select(Lead).where(Lead.merged_into_id.is_(None))
@@ -59,32 +63,43 @@ def load_everything(connection: Connection, lead_ids: Sequence[int] | None = Non
         leads = leads.where(Lead.id.in_(list(lead_ids)))
     rows = list(connection.execute(leads.order_by(Lead.id)).mappings())
     wanted = {row["id"] for row in rows}
+    few = lead_ids is not None and len(wanted) <= FEW
+
+    def about(column: Any) -> list[ColumnElement[bool]]:
+        """A few leads' rows are found by their index; many, by one scan of the table."""
+        return [column.in_(sorted(wanted))] if few else []
+
     events: dict[int, list[EventRecord]] = defaultdict(list)
     for lead_id, kind, at, properties in connection.execute(
-        select(Event.lead_id, Event.type, Event.occurred_at, Event.properties).order_by(
-            Event.lead_id, Event.occurred_at, Event.id
-        )
+        select(Event.lead_id, Event.type, Event.occurred_at, Event.properties)
+        .where(*about(Event.lead_id))
+        .order_by(Event.lead_id, Event.occurred_at, Event.id)
     ):
         if lead_id in wanted:
             events[lead_id].append(EventRecord(kind, at, properties or {}))
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
-    for row in connection.execute(select(EvidenceRow)):
+    for row in connection.execute(select(EvidenceRow).where(*about(EvidenceRow.lead_id))):
         if row.lead_id in wanted:
             evidence[row.lead_id].append(
                 EvidenceItem(row.kind, row.value, row.stated_at, row.source)
             )
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    for done in connection.execute(select(Outcome).order_by(Outcome.occurred_at)):
+    outcome_rows = select(Outcome).where(*about(Outcome.lead_id)).order_by(Outcome.occurred_at)
+    for done in connection.execute(outcome_rows):
         if done.lead_id in wanted:
             record = OutcomeRecord(done.outcome, done.occurred_at, done.reason)
             outcomes[done.lead_id].append(record)
     touches: dict[int, list[datetime]] = defaultdict(list)
-    for lead_id, at in connection.execute(select(Touch.lead_id, Touch.occurred_at)):
+    for lead_id, at in connection.execute(
+        select(Touch.lead_id, Touch.occurred_at).where(*about(Touch.lead_id))
+    ):
         if lead_id in wanted:
             touches[lead_id].append(at)
     status = {
         int(lead_id): str(state)
-        for lead_id, state in connection.execute(select(LeadState.lead_id, LeadState.status))
+        for lead_id, state in connection.execute(
+            select(LeadState.lead_id, LeadState.status).where(*about(LeadState.lead_id))
+        )
     }
     return [
         Lived(

@@ -1,8 +1,10 @@
 """Keeps the dashboard's snapshots fresh in the background.
 
 A thread of the web app recomputes each view a page has shown in the last ten minutes once
-its snapshot is a minute old (or at once when someone presses "Refresh"). The computation
-runs in a separate process (over the same database) so that it holds neither the server's
+its snapshot is a minute old (or at once when someone presses "Refresh"), resting after each
+computation as long as it took, so that it takes at most half of a core however many leads
+there are (with 100,000, a view is then a few minutes old). The computation runs in a
+separate process (over the same database) so that it holds neither the server's
 GIL nor its requests back; an in-memory SQLite database, which another process cannot open,
 is computed in the thread itself.
 """
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 
 from sqlalchemy import make_url
@@ -62,6 +65,7 @@ class Refresher:
         self._failed: dict[str, str] = {}
         self._running: str | None = None
         self._touched: set[int] = set()
+        self._rest_until = -math.inf
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,11 +105,17 @@ class Refresher:
                 self._touched.update(lead_ids)
 
     def close(self) -> None:
-        """Stop refreshing (a computation under way is abandoned)."""
+        """Stop refreshing; a computation under way is abandoned (its process ended), so a
+        server stops at once rather than after a minute of replaying history."""
         self._stop.set()
         self._wake.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            # the executor offers no public way to end a worker busy with a task
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _next(self) -> str | None:
         with self._lock:
@@ -115,6 +125,8 @@ class Refresher:
             stalest = sorted(self._wanted, key=lambda name: self._done.get(name, -math.inf))
             for name in stalest:
                 if name in self._failed or clock - self._wanted[name] > IDLE:
+                    continue
+                if clock < self._rest_until and name in self._done:  # a first one waits not
                     continue
                 if clock - self._done.get(name, -math.inf) >= self.every:
                     return name
@@ -131,6 +143,7 @@ class Refresher:
                 self._running = name
                 self._forced.discard(name)
                 self._touched.clear()
+            started = time.monotonic()
             try:
                 self._compute(name)
                 with self._lock:
@@ -138,6 +151,8 @@ class Refresher:
                 if again:
                     patch_tasks(self.lh, again)
             except Exception as error:  # a failed view must not stop the others
+                if self._stop.is_set():
+                    return
                 log.exception("the dashboard view %s could not be computed", name)
                 with self._lock:
                     self._failed[name] = str(error) or type(error).__name__
@@ -145,13 +160,24 @@ class Refresher:
                 with self._lock:
                     self._running = None
                     self._done[name] = time.monotonic()
+                    self._rest_until = 2 * self._done[name] - started
 
     def _compute(self, name: str) -> None:
         at = self.lh.clock()
         if _in_memory(self.lh.url):
             refresh(self.lh, name, at)
             return
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        self._pool.submit(_refresh_elsewhere, self.lh.url, name, at).result()
+        with self._lock:
+            if self._stop.is_set():
+                return
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            pool = self._pool
+        try:
+            pool.submit(_refresh_elsewhere, self.lh.url, name, at).result()
+        except BrokenProcessPool:  # its process died (or close() ended it): a new one next
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise
