@@ -152,3 +152,26 @@ def test_lead_page_and_heat_chart(team: Leadheat, clock: Clock) -> None:
     svg = heat_chart(series, [Threshold("hot", 20, "hot"), Threshold("warm", 5, "warm")], "Heat")
     assert "hot 20" in svg and "warm 5" in svg and svg.count("<path") == 2
     assert "No engagement yet" in heat_chart([], [], "Heat")
+
+
+def test_a_cold_list_skips_only_the_leads_surely_warm_or_hot(lh: Leadheat, clock: Clock) -> None:
+    """The cold list leaves out unjudged the leads recently engaged with no churn since; a
+    churned lead engaged as recently, or one engaged long ago, is still listed."""
+    lh.apply_playbook(DEMO_MAKES_HOT + 'churn_events = ["trial_expired"]\n')
+    days = {"recent": [1], "churned": [2], "old": [60, 61], "hot": [0.1], "never": []}
+    lh.upsert_leads(
+        [
+            LeadInput(keys=[parse_lead_key(f"{n}@x.example.com")], fields={"title": "CTO"})
+            for n in days
+        ],
+        react=False,
+    )
+    for name, ago in days.items():
+        for n in ago:
+            kind = "demo_request" if name == "hot" else "page_view"
+            lh.track(f"{name}@x.example.com", kind, clock.now - timedelta(days=n))
+    lh.track("churned@x.example.com", "trial_expired", clock.now - timedelta(days=1))
+    everyone = list(matching(lh, ListFilter()))
+    expected = [row.email for row in everyone if row.temperature == "cold"]
+    assert sorted(expected) == ["churned@x.example.com", "never@x.example.com", "old@x.example.com"]
+    assert [row.email for row in matching(lh, ListFilter(temperature="cold"))] == expected
