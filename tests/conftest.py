@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from leadheat.cli import main
@@ -23,6 +24,12 @@ from receivers import MailBox, WebhookReceiver
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSTGRES_URL = os.environ.get("LEADHEAT_TEST_POSTGRES_URL")
+
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("LEADHEAT_HYPOTHESIS_PROFILE", "default"))
+"""CI (``.ci/run``) draws the same examples on every run, so that a landing is decided by the
+code, not by the seed; a developer's ``make test`` explores new random examples each time and
+the failures it finds become fixed tests."""
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
