@@ -201,6 +201,26 @@ def test_the_cli_enrols_by_hand_lists_and_unsubscribes(
         "active",
         "cli",
     )
+    # the CLI runs on the wall clock, so how many shoppers are still warm enough for the
+    # rule depends on the day: the pass must agree with itself, whatever that number is
+    code, out, _ = cli("sequences", "run")
+    enrolled = int(re.search(r"enrolled (\d+), mails queued (\d+)", out).group(1))
+    assert code == 0 and f"enrolled {enrolled}, mails queued {enrolled + 1}, digests 0" in out
+    (listed,) = cli.json("sequences", "list")
+    assert listed == {
+        "sequence": "shoes",
+        "steps": 3,
+        "rules": 1,
+        "active": enrolled + 1,
+        "finished": 0,
+        "stopped": 0,
+    }
+    lh.upsert_leads([LeadInput([parse_lead_key("fay@example.com")], {"name": "Fay"})])
+    assert cli("sequences", "enroll", "fay@example.com", "shoes")[0] == 0
+    code, out, _ = cli("sequences", "stop", "fay@example.com", "shoes")
+    assert code == 0 and "stopped 1 enrolment(s)" in out
+    (fay,) = cli.json("sequences", "enrollments", "--lead", "fay@example.com")
+    assert (fay["status"], fay["stop_reason"]) == ("stopped", "by cli")
     code, out, _ = cli("unsubscribe", "EVE@example.com")
     assert code == 0
     (listed,) = cli.json("sequences", "enrollments", "--lead", "eve@example.com")

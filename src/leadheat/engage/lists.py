@@ -3,10 +3,12 @@ and win-back lists with the conversion the team's own history predicts for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
 
 from leadheat.engage.expect import Expectation, PastLead, age_bucket, expect, marks
 from leadheat.engage.spells import RANK, spells
@@ -15,7 +17,9 @@ from leadheat.playbook import Playbook
 from leadheat.scoring.lead import score_history, status_at
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed.calendar import BusinessCalendar
+from leadheat.store.models import Lead
 from leadheat.store.reps import list_reps
+from leadheat.store.state import refresh_facts
 from leadheat.store.training import Lived, load_everything
 
 if TYPE_CHECKING:
@@ -31,6 +35,12 @@ def lead_label(attributes: dict[str, object], lead_id: int) -> str:
     return f"id:{lead_id}"
 
 
+def _text(attributes: Mapping[str, object], name: str) -> str | None:
+    """An attribute as text, ``None`` when unset or empty (a lead's name, its owner)."""
+    value = attributes.get(name)
+    return str(value) if value else None
+
+
 def _open_at(lived: Sequence[Lived], at: datetime) -> list[Lived]:
     return [
         lead
@@ -44,10 +54,6 @@ def _load(
 ) -> tuple[Playbook, list[Lived], dict[str, str]]:
     """The playbook, the leads' histories (only one owner's, or only ``lead_ids``, if given)
     and reps' teams."""
-    from sqlalchemy import func, select
-
-    from leadheat.store.models import Lead
-
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
         ids = list(lead_ids) if lead_ids is not None else None
@@ -82,9 +88,7 @@ def tasks(
     found = []
     for lead in _open_at(lived, at):
         attributes = dict(lead.history.attributes)
-        lead_owner = attributes.get("owner")
-        if owner is not None and str(lead_owner or "").casefold() != owner.casefold():
-            continue
+        lead_owner = _text(attributes, "owner")
         touches = [t for t in lead.touches if t <= at]
         last_touch = touches[-1] if touches else None
         start = max(last_touch or lead.created_at, lead.created_at)
@@ -99,12 +103,12 @@ def tasks(
             previous = found_spells[-2] if len(found_spells) > 1 else None
             since = current.start
             rose = previous is None or RANK[previous.temperature] < RANK[current.temperature]
-        team = teams.get(str(lead_owner).casefold()) if lead_owner else None
+        team = teams.get(lead_owner.casefold()) if lead_owner else None
         task = plan(
             lead_id=lead.lead_id,
             lead=lead_label(attributes, lead.lead_id),
-            name=str(attributes["name"]) if attributes.get("name") else None,
-            owner=str(lead_owner) if lead_owner else None,
+            name=_text(attributes, "name"),
+            owner=lead_owner,
             temperature=temperature,
             since=since,
             rose=rose,
@@ -150,14 +154,12 @@ def recover(
     """Leads hot within ``within`` of ``at`` but not now, with no outcome and no touch since
     they turned hot; most recently hot first."""
     at = at or lh.clock()
-    book, lived, _ = _load(lh)
+    book, lived, _ = _load(lh, owner)
     window = within if within is not None else book.recover.within
     start = at - window
     found = []
     for lead in _open_at(lived, at):
         attributes = dict(lead.history.attributes)
-        if owner is not None and str(attributes.get("owner") or "").casefold() != owner.casefold():
-            continue
         if not any(
             event.at >= start - book.temperature.cold_after for event in lead.history.events
         ):
@@ -175,8 +177,8 @@ def recover(
             LostLead(
                 lead.lead_id,
                 lead_label(attributes, lead.lead_id),
-                str(attributes["name"]) if attributes.get("name") else None,
-                str(attributes["owner"]) if attributes.get("owner") else None,
+                _text(attributes, "name"),
+                _text(attributes, "owner"),
                 last.start,
                 last.end,
                 now.temperature,
@@ -246,8 +248,8 @@ def winback(
             WinbackLead(
                 lead.lead_id,
                 lead_label(attributes, lead.lead_id),
-                str(attributes["name"]) if attributes.get("name") else None,
-                str(attributes["owner"]) if attributes.get("owner") else None,
+                _text(attributes, "name"),
+                _text(attributes, "owner"),
                 why,
                 age,
                 age_bucket(age),
@@ -265,11 +267,6 @@ def mark_winback(lh: Leadheat, found: WinbackList) -> int:
     """Tag the list's leads ``previously_engaged`` (with the list's date), in one
     transaction, so that lists, exports and fit rules can tell them from never-engaged cold
     leads. Returns leads marked."""
-    from sqlalchemy import select, update
-
-    from leadheat.store.models import Lead
-    from leadheat.store.state import refresh_facts
-
     version, book = lh.playbook()
     ids = [lead.lead_id for lead in found.leads]
     if not ids:

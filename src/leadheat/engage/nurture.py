@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from leadheat.engage.mail import render, unsubscribe_token, unsubscribe_url
+from leadheat.engage.lists import tasks
+from leadheat.engage.mail import read_token, render, unsubscribe_token, unsubscribe_url
 from leadheat.engage.tasks import Task
 from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import NurtureSequence, Playbook
@@ -239,8 +240,6 @@ def send_digests(lh: Leadheat, report: PassReport, handled: set[str] | None = No
     day starts (nothing is sent to a rep with no task due by the day's end). ``handled``
     remembers the digests this process already settled, so that a day of passes reads the
     leads once, not once a minute."""
-    from leadheat.engage.lists import tasks
-
     _, book = lh.playbook()
     if not (book.cadence.enabled and book.cadence.digest):
         return
@@ -365,8 +364,6 @@ def unsubscribe(lh: Leadheat, email: str, *, source: str, lead_id: int | None = 
 
 def unsubscribe_by_token(lh: Leadheat, token: str, *, source: str) -> str | None:
     """Honour an unsubscribe link; returns the address, or ``None`` for a forged token."""
-    from leadheat.engage.mail import read_token
-
     found = read_token(lh.signing_secret(), token)
     if found is None:
         return None
