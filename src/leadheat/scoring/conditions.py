@@ -76,16 +76,28 @@ class Condition:
         True
         >>> Condition("size", range=(10, 500)).holds({"size": "1,000"})
         False
+
+        A placeholder passes no test, except one that names it: a team that writes
+        ``one_of = ["unknown"]`` means the literal value (a CRM's "unknown" origin is a
+        channel of its own), while ``present`` and the other tests still take it as missing.
+
+        >>> unknown = {"origin": "unknown"}
+        >>> Condition("origin", one_of=("Unknown", "referral")).holds(unknown)
+        True
+        >>> anything = Condition("origin", matches=re.compile(""))
+        >>> Condition("origin", equals="paid").holds(unknown), anything.holds(unknown)
+        (False, False)
         """
         value = values.get(self.name)
         if self.present is not None:
             return is_present(value) == self.present
+        if self.equals is not None or self.one_of is not None:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return False
+            options = (self.equals,) if self.one_of is None else self.one_of
+            return any(_same(value, option) for option in options)
         if not is_present(value):
             return False
-        if self.equals is not None:
-            return _same(value, self.equals)
-        if self.one_of is not None:
-            return any(_same(value, option) for option in self.one_of)
         if self.range is not None:
             number = as_number(value)
             return number is not None and self.range[0] <= number <= self.range[1]
