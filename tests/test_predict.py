@@ -22,7 +22,14 @@ from leadheat.playbook import FitRule
 from leadheat.predict.baselines import DefaultLightGBM, Logistic, NaiveBayes, RuleScore
 from leadheat.predict.calibration import Identity, Platt, sigmoid
 from leadheat.predict.features import Encoder
-from leadheat.predict.metrics import calibration_error, lift_at, score
+from leadheat.predict.metrics import (
+    brier,
+    calibration_error,
+    lift_at,
+    paired_difference,
+    roc_auc,
+    score,
+)
 from leadheat.predict.model import ModelFileError, TabularModel, train_model
 from leadheat.predict.table import Kind, Table, TableError, binary_target, read_table
 
@@ -280,6 +287,28 @@ def test_lift_and_calibration_error_by_hand() -> None:
     assert lift_at(probabilities, outcomes, share=0.2) == pytest.approx(0.5 / 0.3)
     # bins of 5: predicted 0.21 vs 0.2 observed, 0.7 vs 0.4: (5·0.01 + 5·0.3) / 10
     assert calibration_error(probabilities, outcomes, bins=2) == pytest.approx(0.155)
+
+
+def test_paired_bootstrap_tells_a_real_gap_from_noise() -> None:
+    rng = np.random.default_rng(3)
+    outcomes = (rng.random(3000) < 0.2).astype(int)
+
+    def informed_guess() -> np.ndarray:
+        return np.clip(0.2 + 0.3 * (outcomes - 0.2) + rng.normal(0, 0.1, 3000), 0.01, 0.99)
+
+    informed, twin = informed_guess(), informed_guess()  # equally good, independent noise
+    guess = np.full(3000, 0.2)
+
+    real = paired_difference(brier, informed, guess, outcomes)
+    assert real.value == pytest.approx(brier(informed, outcomes) - brier(guess, outcomes))
+    assert real.low <= real.value <= real.high < 0 and real.clear
+    noise = paired_difference(roc_auc, informed, twin, outcomes)
+    assert noise.low < 0 < noise.high and not noise.clear
+    # swapping the models mirrors the interval (same seed, same resamples)
+    swapped = paired_difference(brier, guess, informed, outcomes)
+    assert (swapped.value, swapped.low, swapped.high) == pytest.approx(
+        (-real.value, -real.high, -real.low)
+    )
 
 
 # -- the commands ---------------------------------------------------------------------------------
