@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadheat.playbook import Playbook
 from leadheat.speed.calendar import ALWAYS, BusinessCalendar
@@ -59,6 +59,18 @@ def _view(row: Any) -> ClockView:
     )
 
 
+_RUNNING = (
+    select(SlaClock.id, SlaClock.deadline, SlaClock.owner)
+    .where(SlaClock.lead_id == bindparam("lead_id"), SlaClock.stopped_at.is_(None))
+    .where(SlaClock.breached_at.is_(None))
+    .order_by(SlaClock.id.desc())
+)
+_INSERT = insert(SlaClock).returning(SlaClock.id)
+"""Built once: a speed-to-lead reaction starts a clock per alerted lead, and building the
+statement anew each time cost more than running it (SQLAlchemy keeps a built statement's
+cache key)."""
+
+
 def start_clock(
     connection: Connection,
     lead_id: int,
@@ -73,12 +85,7 @@ def start_clock(
     a time, so one touch answers it and one breach escalates it. A later trigger with an
     earlier deadline (the lead turned hot an hour after it was qualified) takes it over; the
     start stays, because the lead has waited since then. Returns ``(clock id, deadline)``."""
-    running = connection.execute(
-        select(SlaClock.id, SlaClock.deadline, SlaClock.owner)
-        .where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
-        .where(SlaClock.breached_at.is_(None))
-        .order_by(SlaClock.id.desc())
-    ).first()
+    running = connection.execute(_RUNNING, {"lead_id": lead_id}).first()
     if running is not None:
         if running.owner is None and owner is not None:  # the lead found an owner since
             connection.execute(
@@ -110,17 +117,16 @@ def new_clock(
     """A new clock whatever else runs: :func:`start_clock`'s insert, and the fresh clock a
     lead reassigned after a breach gets for its new owner."""
     result = connection.execute(
-        insert(SlaClock)
-        .values(
-            lead_id=lead_id,
-            trigger=trigger,
-            owner=owner,
-            team=team,
-            business_hours=business_hours,
-            started_at=started_at,
-            deadline=deadline,
-        )
-        .returning(SlaClock.id)
+        _INSERT,
+        {
+            "lead_id": lead_id,
+            "trigger": trigger,
+            "owner": owner,
+            "team": team,
+            "business_hours": business_hours,
+            "started_at": started_at,
+            "deadline": deadline,
+        },
     )
     return int(result.scalar_one())
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from leadheat.playbook import TRIGGER_NAMES, Alert, Playbook, Speed, TriggerRule
-from leadheat.scoring.lead import one_line_reason, score_history
+from leadheat.scoring.lead import LeadHistory, one_line_reason, score_history
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed.assignment import Rep, choose, eligible
 from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
@@ -30,7 +30,7 @@ from leadheat.store.clocks import (
     new_clock,
     start_clock,
 )
-from leadheat.store.history import load_history
+from leadheat.store.history import load_histories
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead
 from leadheat.store.outbox import enqueue
@@ -151,7 +151,7 @@ class Dispatcher:
             name: sla_span(speed.trigger(name), BusinessCalendar.of(speed.team(None)))
             for name in TRIGGER_NAMES
         }
-        queued = 0
+        chosen: dict[int, Fired] = {}
         for lead_id in sorted(candidates):
             row = rows[lead_id]
             change = LeadChange(
@@ -162,13 +162,19 @@ class Dispatcher:
                 row["owner"],
                 arrived.get(lead_id, ()),
             )
-            chosen = most_urgent(lead_id, fired(change, speed, self.now), spans)
-            if chosen is not None:
-                queued += self._fire(chosen, row, after[lead_id])
+            urgent = most_urgent(lead_id, fired(change, speed, self.now), spans)
+            if urgent is not None:
+                chosen[lead_id] = urgent
+        histories = load_histories(self.connection, list(chosen), rows)
+        queued = 0
+        for lead_id, urgent in chosen.items():
+            queued += self._fire(urgent, rows[lead_id], after[lead_id], histories[lead_id])
         self.notices += queued
         return queued
 
-    def _fire(self, chosen: Fired, row: Mapping[Any, Any], standing: Standing) -> int:
+    def _fire(
+        self, chosen: Fired, row: Mapping[Any, Any], standing: Standing, history: LeadHistory
+    ) -> int:
         rule = chosen.rule
         speed = self.book.speed
         owner = self._rep(row["owner"])
@@ -179,6 +185,8 @@ class Dispatcher:
                 row["id"], lead_attributes(row), standing.temperature is Temperature.HOT
             )
             owner_email = owner.email if owner is not None else None
+            if owner_email is not None:  # the history was read before the assignment
+                history = replace(history, attributes={**history.attributes, "owner": owner_email})
         team_name = owner.team if owner is not None else speed.default_team
         team = speed.team(team_name)
         due, _ = deadline(rule, team, self.now)
@@ -192,7 +200,7 @@ class Dispatcher:
             self.now,
             due,
         )
-        score = score_history(load_history(self.connection, row["id"]), self.book, self.now)
+        score = score_history(history, self.book, self.now)
         payload: dict[str, Any] = {
             "trigger": rule.name,
             "also": list(chosen.also),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from leadheat.scoring.evidence import EvidenceItem
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
+from leadheat.store.driver import chunked
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Event, EvidenceRow, Lead, Outcome, Touch
 
@@ -29,30 +32,63 @@ def load_lead(connection: Connection, lead_id: int) -> dict[str, Any]:
 
 def load_history(connection: Connection, lead_id: int) -> LeadHistory:
     """Everything scoring reads about one lead, in time order."""
-    lead = load_lead(connection, lead_id)
-    events = [
-        EventRecord(row.type, row.occurred_at, row.properties or {}, row.event_id)
+    return load_histories(connection, [lead_id])[lead_id]
+
+
+def load_histories(
+    connection: Connection,
+    lead_ids: Sequence[int],
+    leads: Mapping[int, Mapping[Any, Any]] | None = None,
+) -> dict[int, LeadHistory]:
+    """:func:`load_history` of many leads in a few queries (per :data:`CHUNK` leads, one per
+    table), not a few per lead: a reaction that alerts on twenty leads of one batch would
+    otherwise spend more on building statements than the database spends answering them.
+
+    ``leads`` are their ``leads`` rows when the caller has read them already. Ties in time
+    keep the order in which rows were stored.
+    """
+    histories: dict[int, LeadHistory] = {}
+    for chunk in chunked(sorted(set(lead_ids))):
+        rows = dict(leads or {})
+        missing = [lead_id for lead_id in chunk if lead_id not in rows]
+        if missing:
+            rows.update(
+                (row["id"], row)
+                for row in connection.execute(select(Lead).where(Lead.id.in_(missing))).mappings()
+            )
+        events: dict[int, list[EventRecord]] = defaultdict(list)
         for row in connection.execute(
-            select(Event.type, Event.occurred_at, Event.properties, Event.event_id)
-            .where(Event.lead_id == lead_id)
-            .order_by(Event.occurred_at, Event.id)
-        )
-    ]
-    evidence = [
-        EvidenceItem(row.kind, row.value, row.stated_at, row.source)
+            select(Event.lead_id, Event.type, Event.occurred_at, Event.properties, Event.event_id)
+            .where(Event.lead_id.in_(chunk))
+            .order_by(Event.lead_id, Event.occurred_at, Event.id)
+        ):
+            events[row.lead_id].append(
+                EventRecord(row.type, row.occurred_at, row.properties or {}, row.event_id)
+            )
+        evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
         for row in connection.execute(
             select(EvidenceRow)
-            .where(EvidenceRow.lead_id == lead_id)
-            .order_by(EvidenceRow.stated_at)
-        )
-    ]
-    outcomes = [
-        OutcomeRecord(row.outcome, row.occurred_at, row.reason)
+            .where(EvidenceRow.lead_id.in_(chunk))
+            .order_by(EvidenceRow.lead_id, EvidenceRow.stated_at, EvidenceRow.id)
+        ):
+            evidence[row.lead_id].append(
+                EvidenceItem(row.kind, row.value, row.stated_at, row.source)
+            )
+        outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
         for row in connection.execute(
-            select(Outcome).where(Outcome.lead_id == lead_id).order_by(Outcome.occurred_at)
-        )
-    ]
-    return LeadHistory(lead_attributes(lead), events, evidence, outcomes)
+            select(Outcome)
+            .where(Outcome.lead_id.in_(chunk))
+            .order_by(Outcome.lead_id, Outcome.occurred_at, Outcome.id)
+        ):
+            outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
+        for lead_id in chunk:
+            histories[lead_id] = LeadHistory(
+                lead_attributes(dict(rows[lead_id])),
+                events[lead_id],
+                evidence[lead_id],
+                outcomes[lead_id],
+            )
+    return histories
 
 
 def load_touches(connection: Connection, lead_id: int) -> list[TouchRecord]:
