@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadheat.cli import app
@@ -304,6 +305,8 @@ def test_paired_bootstrap_tells_a_real_gap_from_noise() -> None:
     assert real.low <= real.value <= real.high < 0 and real.clear
     noise = paired_difference(roc_auc, informed, twin, outcomes)
     assert noise.low < 0 < noise.high and not noise.clear
+    coarse = np.round(informed, 1)  # ties, counted half, as scikit-learn counts them
+    assert roc_auc(coarse, outcomes) == pytest.approx(roc_auc_score(outcomes, coarse), abs=1e-12)
     # swapping the models mirrors the interval (same seed, same resamples)
     swapped = paired_difference(brier, guess, informed, outcomes)
     assert (swapped.value, swapped.low, swapped.high) == pytest.approx(

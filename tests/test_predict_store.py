@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def test_train_from_the_store_and_use_the_probability_everywhere(db_url: str, cl
     assert info.censored > 0 and 0 < info.positives < info.rows
     tested = info.evaluation["leadheat"]
     assert tested["roc_auc"] > 0.7, info.evaluation
+    for name in ("logistic regression", "LightGBM default", "naive Bayes (CRM)"):
+        margin = info.evaluation[name]["leadheat_minus"]
+        for measure in ("roc_auc", "brier"):
+            found = margin[measure]
+            assert found["value"] == pytest.approx(tested[measure] - info.evaluation[name][measure])
+            assert found["low"] <= found["value"] <= found["high"], (name, measure, found)
     assert "purchase" not in str(team.current(lh)[1].encoder.names)  # type: ignore[index]
     open_leads = [r for r in lh.leads() if r.status == "open"]
     assert open_leads and all(r.probability is not None for r in open_leads)
@@ -143,6 +150,8 @@ def test_cli_model_commands_on_the_store(tmp_path: Path, clock: Clock) -> None:
     trained = runner.invoke(app, ["--db", db, "model", "train", "--horizon", "90d"])
     assert trained.exit_code == 0, trained.output
     assert "model version 1" in trained.output and "ROC-AUC" in trained.output
+    assert "leadheat minus each baseline, 95% paired bootstrap" in trained.output
+    assert re.search(r"\n  logistic regression: ROC-AUC [+-]0\.\d{4} \(95% ", trained.output)
     evaluated = runner.invoke(app, ["--db", db, "model", "evaluate", "--json"])
     assert '"censored"' in evaluated.output and '"roc_auc"' in evaluated.output
     explained = runner.invoke(app, ["--db", db, "model", "explain", "p399@example.com", "--json"])

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from leadheat.predict.metrics import Difference
 from leadheat.predict.model import ModelFileError, TabularModel, train_model
 from leadheat.predict.table import TableError, append_column, read_table
 
@@ -159,6 +160,21 @@ def print_evaluation(evaluation: dict[str, object]) -> None:
             ),
         )
     out.print(table)
+    margins = [
+        (name, result["leadheat_minus"])
+        for name, result in evaluation.items()
+        if isinstance(result, dict) and "leadheat_minus" in result
+    ]
+    if margins:
+        out.print(
+            f"leadheat minus each baseline, 95% paired bootstrap over the "
+            f"{evaluation['test_rows']} test decisions:"
+        )
+    for name, margin in margins:
+        out.print(
+            f"  {name}: ROC-AUC {Difference(**margin['roc_auc'])}, "
+            f"Brier {Difference(**margin['brier'])}"
+        )
 
 
 @model_app.command("predict")

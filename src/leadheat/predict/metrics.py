@@ -124,8 +124,11 @@ class Difference:
         """
         >>> print(Difference(0.0002, -0.0029, 0.0031))
         +0.0002 (95% -0.0029 to +0.0031)
+        >>> print(Difference(0.0, -1e-17, 0.0))
+        +0.0000 (95% +0.0000 to +0.0000)
         """
-        return f"{self.value:+.4f} (95% {self.low:+.4f} to {self.high:+.4f})"
+        value, low, high = (round(x, 4) + 0.0 for x in (self.value, self.low, self.high))
+        return f"{value:+.4f} (95% {low:+.4f} to {high:+.4f})"  # + 0.0: no "-0.0000"
 
 
 def brier(probabilities: Vector, outcomes: Outcomes) -> float:
@@ -175,11 +178,19 @@ def paired_difference(
 
 
 def roc_auc(probabilities: Vector, outcomes: Outcomes) -> float:
-    """Area under the ROC curve (scikit-learn's), for :func:`paired_difference`.
+    """Area under the ROC curve for :func:`paired_difference`: the analytics' Mann-Whitney
+    form (:func:`leadheat.analytics.rates.roc_auc`), the same number as scikit-learn's
+    ``roc_auc_score`` without its input checks, which cost 2 ms a call where the bootstrap
+    makes thousands.
 
     >>> roc_auc(np.array([0.8, 0.3, 0.6, 0.2]), [1, 0, 1, 0])
     1.0
+    >>> roc_auc(np.array([0.5, 0.5, 0.9, 0.1]), [1, 0, 0, 1])  # one tie of four pairs
+    0.125
     """
-    from sklearn.metrics import roc_auc_score
+    from leadheat.analytics.rates import roc_auc as mann_whitney
 
-    return float(roc_auc_score(np.asarray(outcomes, dtype=np.int_), probabilities))
+    found = mann_whitney(probabilities, np.asarray(outcomes, dtype=np.int_))
+    if found is None:
+        raise ValueError("ROC-AUC needs rows of both outcomes")
+    return found
