@@ -14,6 +14,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from leadheat.ingest.keys import parse_lead_key
 from leadheat.playbook import default_playbook_text, parse_playbook
 from leadheat.rescore import rescore_in_process
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat
 from leadheat.store.database import make_engine
+from leadheat.store.events import NewEvent
 from leadheat.times import isoformat
 
 PROCESSES = 4
@@ -160,3 +163,48 @@ def test_pool_settings_come_from_the_database_url() -> None:
     assert "pool_size" not in str(engine.url)
     with pytest.raises(ValueError, match="pool_size='many' is not a number"):
         make_engine("postgresql+psycopg://db/leadheat?pool_size=many")
+
+
+def test_writers_creating_the_same_new_leads_in_opposite_orders_do_not_deadlock(
+    db_url: str,
+) -> None:
+    """Two writers, each with a batch of events for the same brand-new leads listed in
+    opposite orders, started together round after round: both batches are stored, each
+    lead exactly once. (Inserting identities in batch order let each writer hold a key the
+    other waited for, and PostgreSQL refused one with a deadlock: a 503 to the client.)"""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    writers = [Leadheat(db_url) for _ in range(2)]
+    writers[0].init()
+    now = datetime.now(UTC)
+    rounds, width = 30, 30
+    gate = threading.Barrier(2)
+
+    def write(side: int) -> int:
+        stored = 0
+        for round_ in range(rounds):
+            emails = [f"r{round_}-n{n}@example.com" for n in range(width)]
+            order = emails if side == 0 else emails[::-1]
+            batch = [
+                NewEvent(parse_lead_key(email), "page_view", now, f"w{side}-{round_}-{email}")
+                for email in order
+            ]
+            gate.wait(timeout=30)
+            try:
+                stored += writers[side].record_events(batch).stored
+            except Exception:
+                gate.abort()  # the other writer stops waiting for this one
+                raise
+        return stored
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            stored = sum(pool.map(write, (0, 1)))
+        assert stored == 2 * rounds * width
+        with writers[0].engine.connect() as connection:
+            leads = connection.execute(text("SELECT COUNT(*) FROM leads")).scalar_one()
+            identities = connection.execute(text("SELECT COUNT(*) FROM identities")).scalar_one()
+        assert leads == identities == rounds * width
+    finally:
+        for writer in writers:
+            writer.close()

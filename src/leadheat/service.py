@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from leadheat.bulk import paused_gc
 from leadheat.ingest.keys import LeadKey, parse_lead_key
@@ -269,14 +269,16 @@ class Leadheat:
 
         Two PostgreSQL transactions creating the same new lead at once both pass the "is it
         known?" check; the second then hits the identity's unique key. Its transaction is
-        rolled back whole and retried, and then finds the lead the first one created.
-        (SQLite takes the write lock before reading, so it never races.)
+        rolled back whole and retried, and then finds the lead the first one created. A
+        deadlock or serialization failure is retried the same way (new leads' identities go
+        in in key order, so writers should not deadlock on them). (SQLite takes the write
+        lock before reading, so it never races.)
         """
         for attempt in range(RACE_RETRIES):
             try:
                 with self._writer.begin() as connection:
                     return work(connection)
-            except IntegrityError as error:
+            except DBAPIError as error:
                 if attempt == RACE_RETRIES - 1 or not _lost_race(error):
                     raise
                 time.sleep(0.005 * (attempt + 1))
@@ -1307,9 +1309,11 @@ def _escalate(connection: Connection, book: Playbook, now: datetime) -> tuple[in
     return dispatcher.escalate(), dispatcher.notices
 
 
-def _lost_race(error: IntegrityError) -> bool:
-    """A unique key another transaction took first (PostgreSQL ``unique_violation``)."""
-    return getattr(error.orig, "sqlstate", None) == "23505"
+def _lost_race(error: DBAPIError) -> bool:
+    """A race with another transaction that running again settles (PostgreSQL): a unique key
+    it took first (``unique_violation``), or a deadlock or serialization failure, after which
+    PostgreSQL has already rolled this transaction back."""
+    return getattr(error.orig, "sqlstate", None) in {"23505", "40P01", "40001"}
 
 
 def _store_unseen(

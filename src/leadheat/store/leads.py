@@ -63,6 +63,12 @@ def create_leads(
     """
     if not keys:
         return {}
+    # In key order: two PostgreSQL writers creating overlapping new leads then take the
+    # identities' unique-key locks in the same order, so one waits for the other (and finds
+    # its lead on retry) instead of each waiting for the other: a deadlock.
+    order = sorted(range(len(keys)), key=lambda k: (keys[k].kind, keys[k].value))
+    keys = [keys[k] for k in order]
+    created_us = [created_us[k] for k in order]
     updated = to_micros(now)
     if connection.dialect.name == "sqlite":
         # One writer at a time: ids can be handed out here, which lets the insert be a

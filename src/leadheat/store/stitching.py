@@ -95,9 +95,9 @@ def stitch(
         for root, first in zip(fresh, firsts, strict=True):
             lead_of[root] = created[first]
             found[first] = created[first]
-    missing = [
+    missing = sorted(  # in key order, as create_leads inserts: no deadlock between writers
         (key.kind, key.value, lead_of[groups.find(key)]) for key in every if key not in found
-    ]
+    )
     execute_many(
         connection, "INSERT INTO identities (kind, value, lead_id) VALUES (?, ?, ?)", missing
     )
