@@ -247,3 +247,31 @@ def test_the_api_gives_the_cli_lists_and_names_bad_parameters(
     finally:
         server.stop()
     assert cli.json("show", "old@example.com")["lead"]["attributes"]["previously_engaged"]
+
+
+def test_winback_dry_run_marks_nothing_and_a_mistyped_sequence_changes_nothing(
+    lh: Leadheat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lh.apply_playbook(
+        PLAYBOOK + '[sequences.back]\n[[sequences.back.steps]]\nsubject = "Hi"\nbody = "Hello"\n'
+    )
+    lh.upsert_leads([LeadInput([LeadKey("email", "old@example.com")], {}, NOW - 400 * D)])
+    lh.track("old@example.com", "sign_up", NOW - 300 * D)
+    cli = Cli(lh.url, capsys)
+    at = NOW.isoformat()
+
+    def marked() -> bool:
+        shown = cli.json("show", "old@example.com")
+        return "previously_engaged" in shown["lead"]["attributes"]  # type: ignore[index]
+
+    dry = cli.json("winback", "--at", at, "--dry-run", "--enroll", "back")
+    assert [item["lead"] for item in dry["leads"]] == ["old@example.com"]  # type: ignore[index]
+    assert (dry["marked"], dry["enrolled"]) == (0, 0) and not marked()  # type: ignore[index]
+    code, _, err = cli("winback", "--at", at, "--enroll", "bak")
+    assert code == 1 and "no sequence 'bak'" in err and not marked()
+    done = cli.json("winback", "--at", at, "--enroll", "back")
+    assert (done["marked"], done["enrolled"]) == (1, 1) and marked()  # type: ignore[index]
+    again = cli.json("winback", "--at", at, "--enroll", "back")
+    assert (again["marked"], again["enrolled"]) == (1, 0)  # type: ignore[index]
+    (enrolment,) = cli.json("sequences", "enrollments", "--lead", "old@example.com")  # type: ignore[misc]
+    assert enrolment["sequence"] == "back"

@@ -26,7 +26,6 @@ import numpy as np
 
 from leadheat.analytics.breakdowns import AGE_BUCKETS, UNKNOWN, bucket_of
 from leadheat.playbook import Playbook
-from leadheat.predict.asof import cut
 from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.lead import LeadHistory, facts_at
 from leadheat.scoring.temperature import classify
@@ -88,7 +87,7 @@ def analogues(
 def temperature_at(history: LeadHistory, book: Playbook, at: datetime, fit: FitResult) -> str:
     """The lead's temperature at ``at`` from what was known by then (no explanation built:
     this runs for every lead at every age)."""
-    heat, facts, _, _ = facts_at(cut(history, at), book, at, fit=fit)
+    heat, facts, _, _ = facts_at(history, book, at, fit=fit)  # it reads nothing after ``at``
     return classify(heat.at(at), facts, at, book).temperature.value
 
 

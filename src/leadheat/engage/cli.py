@@ -108,6 +108,8 @@ def winback_command(
     """Win-back list: cold leads that were engaged (expired trials, cancellations, old
     lists), marked previously_engaged, with the conversion rate to expect from history."""
     lh = cli._open()
+    if enroll is not None:  # before anything is marked: a mistyped name changes nothing
+        nurture.sequence_of(lh.playbook()[1], enroll)
     found = winback(
         lh,
         at=cli._at(at),
@@ -122,9 +124,8 @@ def winback_command(
             try:
                 nurture.enroll(lh, lead.lead_id, enroll, actor=cli.ACTOR)
                 enrolled += 1
-            except nurture.SequenceError as error:
-                if "no sequence" in str(error):
-                    raise
+            except nurture.SequenceError:  # enrolled in it before: once per sequence ever
+                continue
     data = winback_json(found)
     data["marked"], data["enrolled"] = marked, enrolled
     if limit is not None:

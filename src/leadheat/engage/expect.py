@@ -14,9 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from leadheat.analytics.expect import temperature_at
 from leadheat.analytics.rates import wilson
 from leadheat.playbook import Playbook
-from leadheat.scoring.lead import LeadHistory, score_history, status_at
+from leadheat.scoring.fit import score_fit
+from leadheat.scoring.lead import status_at
+from leadheat.store.training import Lived
 
 SMALL = 30
 """Groups with fewer past leads than this are flagged as small (shown, not hidden)."""
@@ -73,16 +76,8 @@ class Rate:
         }
 
 
-@dataclass(frozen=True)
-class PastLead:
-    """What the rates need of one past lead."""
-
-    created_at: datetime
-    history: LeadHistory
-
-
 def marks(
-    leads: Iterable[PastLead], book: Playbook, horizon: timedelta, now: datetime
+    leads: Iterable[Lived], book: Playbook, horizon: timedelta, now: datetime
 ) -> dict[tuple[str, str], Rate]:
     """Conversion within ``horizon`` after each age mark, by temperature at the mark and age.
 
@@ -92,13 +87,14 @@ def marks(
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for lead in leads:
         won_at = min((o.at for o in lead.history.outcomes if o.outcome == "won"), default=None)
+        fit = score_fit(lead.history.attributes, book.fit.rules, book.fit.qualified_at)
         for first, label in AGE_MARKS:
             mark = lead.created_at + timedelta(days=first)
             if mark + horizon > now:
                 break
             if status_at(lead.history.outcomes, mark) != "open":
                 break
-            temperature = score_history(lead.history, book, mark).temperature.value
+            temperature = temperature_at(lead.history, book, mark, fit)
             tally = counts[(temperature, label)]
             tally[0] += 1
             tally[1] += int(won_at is not None and mark < won_at <= mark + horizon)

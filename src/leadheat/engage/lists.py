@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from leadheat.engage.expect import Expectation, PastLead, age_bucket, expect, marks
+from leadheat.engage.expect import Expectation, age_bucket, expect, marks
 from leadheat.engage.spells import RANK, spells
 from leadheat.engage.tasks import Task, plan
 from leadheat.playbook import Playbook
@@ -172,7 +172,7 @@ def recover(
         if any(last.start <= touch <= at for touch in lead.touches):
             continue
         now = score_history(lead.history, book, at)
-        then = score_history(lead.history, book, last.start)
+        then = last.score  # a hot spell starts at a scored instant: its score is the heat then
         found.append(
             LostLead(
                 lead.lead_id,
@@ -256,8 +256,7 @@ def winback(
                 score.last_engaged_at,
             )
         )
-    past = [PastLead(lead.created_at, lead.history) for lead in lived]
-    rates = marks(past, book, span, at)
+    rates = marks(lived, book, span, at)
     expectation = expect([("cold", member.age_bucket) for member in members], rates)
     members.sort(key=lambda member: (-member.age, member.lead_id))
     return WinbackList(at, oldest, span, members, expectation)
@@ -272,14 +271,13 @@ def mark_winback(lh: Leadheat, found: WinbackList) -> int:
     if not ids:
         return 0
     day = found.at.date().isoformat()
+    now = lh.clock()
     with lh.transaction() as connection:
         rows = connection.execute(select(Lead.id, Lead.attributes).where(Lead.id.in_(ids)))
         for lead_id, attributes in list(rows):
             merged = {**(attributes or {}), "previously_engaged": True, "winback_list": day}
             connection.execute(
-                update(Lead)
-                .where(Lead.id == lead_id)
-                .values(attributes=merged, updated_at=lh.clock())
+                update(Lead).where(Lead.id == lead_id).values(attributes=merged, updated_at=now)
             )
         refresh_facts(connection, book, version, ids)
     return len(ids)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,7 +47,7 @@ SENT_EVENT = "email_sent"
 class PassReport:
     enrolled: int = 0
     queued: int = 0
-    stopped: dict[str, int] = field(default_factory=dict)
+    stopped: Counter[str] = field(default_factory=Counter)
     digests: int = 0
 
 
@@ -170,9 +171,9 @@ def send_due(lh: Leadheat, public_url: str, report: PassReport, limit: int = 100
                     connection, item, row.email, row.status or "open", sequence.stop_events
                 )
             )
-            if reason is not None or sequence is None:
+            if reason is not None or sequence is None:  # (never one without the other)
                 nurture.end(connection, item.id, now, reason or "sequence removed")
-                report.stopped[reason or ""] = report.stopped.get(reason or "", 0) + 1
+                report.stopped[reason or "sequence removed"] += 1
                 continue
             step = sequence.steps[item.step]
             token = unsubscribe_token(secret, item.lead_id, row.email)
@@ -185,7 +186,7 @@ def send_due(lh: Leadheat, public_url: str, report: PassReport, limit: int = 100
             except Exception as error:  # a manager's template (1/0, a forbidden attribute…)
                 log.warning("sequence %s step %d: %s", item.sequence, item.step + 1, error)
                 nurture.end(connection, item.id, now, "template error")
-                report.stopped["template error"] = report.stopped.get("template error", 0) + 1
+                report.stopped["template error"] += 1
                 continue
             if "unsubscribe_url" not in step.body:
                 body += f"\n\n--\nNo more of these mails: {link}\n"
@@ -329,13 +330,19 @@ class SequenceError(LeadheatError):
     """A sequence name the playbook does not define, or an enrolment that cannot be made."""
 
 
-def enroll(lh: Leadheat, lead: str | int, sequence: str, *, actor: str) -> int:
-    """Enrol a lead by hand; its first mail goes after the first step's delay."""
-    _, book = lh.playbook()
+def sequence_of(book: Playbook, sequence: str) -> NurtureSequence:
+    """The playbook's sequence of this name; an error naming the ones it defines if none."""
     found = book.sequences.get(sequence)
     if found is None:
         known = ", ".join(sorted(book.sequences)) or "none"
         raise SequenceError(f"no sequence {sequence!r} in the playbook (defined: {known})")
+    return found
+
+
+def enroll(lh: Leadheat, lead: str | int, sequence: str, *, actor: str) -> int:
+    """Enrol a lead by hand; its first mail goes after the first step's delay."""
+    _, book = lh.playbook()
+    found = sequence_of(book, sequence)
     now = lh.clock()
     lead_id = lh.lead_id(lead)
     try:

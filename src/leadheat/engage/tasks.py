@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from leadheat.playbook import CadenceRule
 from leadheat.scoring.temperature import Temperature
-from leadheat.speed.calendar import BusinessCalendar
-from leadheat.times import format_duration, parse_duration
+from leadheat.speed.calendar import BusinessCalendar, working_span
+from leadheat.times import format_duration
 
 
 @dataclass(frozen=True)
@@ -43,22 +43,8 @@ class Task:
     cadence: str
 
 
-def cadence_span(every: str, calendar: BusinessCalendar) -> tuple[timedelta, bool]:
-    """A cadence as ``(span, counted in working time)``: ``"3 business days"`` is three of
-    the team's working days; ``"7d"`` is seven calendar days.
-
-    >>> from leadheat.playbook import Team
-    >>> cadence_span("2 business days", BusinessCalendar.of(Team()))
-    (datetime.timedelta(seconds=57600), True)
-    """
-    words = every.split()
-    if len(words) >= 2 and words[1] == "business":
-        return int(words[0]) * calendar.day_length, True
-    return parse_duration(every), False
-
-
 def _later(start: datetime, every: str, calendar: BusinessCalendar, hours: bool) -> datetime:
-    span, working = cadence_span(every, calendar)
+    span, working = working_span(every, calendar)
     if working:
         return calendar.add(start, span)
     due = start + span

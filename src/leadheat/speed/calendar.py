@@ -181,6 +181,21 @@ ALWAYS = BusinessCalendar(ZoneInfo("UTC"), frozenset(range(7)), time(0), None, f
 """The wall clock: for triggers that ignore business hours."""
 
 
+def working_span(text: str, calendar: BusinessCalendar) -> tuple[timedelta, bool]:
+    """A span as the playbook writes SLAs and cadences, as ``(span, counted in working
+    time)``: ``"2 business days"`` is two of this team's working days; ``"7d"`` is seven
+    calendar days.
+
+    >>> from leadheat.playbook import Team
+    >>> working_span("2 business days", BusinessCalendar.of(Team()))
+    (datetime.timedelta(seconds=57600), True)
+    """
+    words = text.split()
+    if len(words) >= 2 and words[1] == "business":
+        return int(words[0]) * calendar.day_length, True
+    return parse_duration(text), False
+
+
 def sla_span(rule: TriggerRule, calendar: BusinessCalendar) -> timedelta:
     """An SLA as working time: ``"1 business day"`` is one day's hours of this team.
 
@@ -188,10 +203,7 @@ def sla_span(rule: TriggerRule, calendar: BusinessCalendar) -> timedelta:
     >>> sla_span(Speed().trigger("warm"), BusinessCalendar.of(Team()))
     datetime.timedelta(seconds=28800)
     """
-    words = rule.sla.split()
-    if len(words) >= 2 and words[1] == "business":
-        return int(words[0]) * calendar.day_length
-    return parse_duration(rule.sla)
+    return working_span(rule.sla, calendar)[0]
 
 
 def deadline(rule: TriggerRule, team: Team, start: datetime) -> tuple[datetime, BusinessCalendar]:
