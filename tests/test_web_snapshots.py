@@ -217,3 +217,24 @@ def test_a_touch_from_the_dashboard_completes_the_task_at_once(
     assert "As of 2026-11-01 12:00:00 UTC" in html  # the same snapshot, with the touch in it
     row = re.search(r'href="/leads/\d+">Ana</a>.*?</tr>', html, re.S)
     assert row is not None and "last touch 2026-11-01 12:10 UTC" in row.group(0)  # planned anew
+
+
+def test_a_view_that_could_not_be_computed_offers_to_try_again() -> None:
+    """A failed computation is not retried on its own (it would fail again every minute), so
+    the page must offer "Refresh now" even when no snapshot was ever stored."""
+    from leadheat.web.render import templates
+
+    snippet = templates.env.get_template("_snapshot.html")
+    failed = snippet.render(
+        failure="database is locked",
+        snapshot=None,
+        pending=False,
+        view="tasks",
+        back="/tasks",
+        csrf="token",
+    )
+    assert "could not be computed: database is locked" in failed
+    assert "Refresh now" in failed and 'name="view" value="tasks"' in failed
+    assert "every 2s" not in failed and "Being computed" not in failed
+    waiting = snippet.render(failure=None, snapshot=None, pending=True, view="tasks", back="/t")
+    assert "Being computed" in waiting and "every 2s" in waiting and "Refresh now" not in waiting

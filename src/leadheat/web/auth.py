@@ -54,9 +54,9 @@ def add_user(
     return account, created
 
 
-def sign_in(lh: Leadheat, email: str, password: str, ttl: timedelta) -> tuple[str, SessionInfo]:
-    """A new session for the user whose password this is; ``PermissionError`` otherwise
-    (the same one for an unknown email and a wrong password)."""
+def sign_in(lh: Leadheat, email: str, password: str, ttl: timedelta) -> str:
+    """A new session (its cookie token) for the user whose password this is;
+    ``PermissionError`` otherwise (the same one for an unknown email and a wrong password)."""
     with lh.engine.connect() as connection:
         found = credentials(connection, email)
     if found is None:
@@ -69,7 +69,7 @@ def sign_in(lh: Leadheat, email: str, password: str, ttl: timedelta) -> tuple[st
     now = lh.clock()
     with lh.transaction() as connection:
         open_session(connection, account, token, csrf, now, now + ttl)
-    return token, SessionInfo(account, csrf, now + ttl)
+    return token
 
 
 def sign_out(lh: Leadheat, token: str) -> None:

@@ -10,7 +10,6 @@ from rich.console import Console
 
 from leadheat.store.users import ROLES, list_users
 from leadheat.web.auth import add_user
-from leadheat.web.passwords import PasswordError
 
 users_app = typer.Typer(
     help="Dashboard users (reps and managers): add, list.", no_args_is_help=True
@@ -42,7 +41,7 @@ def users_add(
     )
     try:
         account, created = add_user(_open(), email, role, password, actor="cli")
-    except (PasswordError, ValueError) as error:
+    except ValueError as error:  # PasswordError is one
         err.print(f"error: {error}")
         raise typer.Exit(1) from None
     out.print(f"{'added' if created else 'updated'} {account.role} {account.email}")

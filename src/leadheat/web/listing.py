@@ -102,7 +102,7 @@ def _rows(
     return rows
 
 
-def _candidates(connection: Connection, book: Playbook, wanted: ListFilter) -> Select[int] | None:
+def _candidates(book: Playbook, wanted: ListFilter) -> Select[int] | None:
     """Lead ids that the filters SQL can check allow, or ``None`` when no such filter is set.
 
     A grade's letter narrows by the stored fit (a superset: ``grade()`` decides after)."""
@@ -221,7 +221,7 @@ def _by_heat(
 ) -> Iterator[Ranked]:
     """The leads the SQL-checkable filters allow, hottest first, judged a chunk at a time
     (only as far as the page needs)."""
-    narrowed = _candidates(connection, book, wanted)
+    narrowed = _candidates(book, wanted)
     skipped = _surely_warm_or_hot(book, now) if wanted.temperature == "cold" else None
     for chunk in _hottest_ids(connection, book, now, narrowed, skipped):
         judged = judge_leads(connection, book, now, chunk)

@@ -40,7 +40,8 @@ def _scope(value: str) -> str:
 def _queue_context(request: Request, session: SessionInfo, scope: str) -> dict[str, Any]:
     lh = _lh(request)
     owner = session.account.email if scope == "mine" else None
-    return {"items": hot_queue(lh, owner), "now": lh.clock(), "scope": scope}
+    now = lh.clock()  # one instant for the ranking and the countdowns drawn from it
+    return {"items": hot_queue(lh, owner, at=now), "now": now, "scope": scope}
 
 
 @router.get("/")

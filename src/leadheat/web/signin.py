@@ -79,7 +79,7 @@ async def login(request: Request) -> Response:
     ttl: timedelta = request.app.state.session_ttl
     email, next_url = form.get("email", ""), safe_next(form.get("next"))
     try:
-        token, _ = sign_in(lh, email, form.get("password", ""), ttl)
+        token = sign_in(lh, email, form.get("password", ""), ttl)
     except PermissionError as error:
         return _login_page(request, next_url, str(error), email, status=401)
     response = RedirectResponse(next_url, status_code=303)
