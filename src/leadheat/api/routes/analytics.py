@@ -4,7 +4,7 @@ campaign expectations, for the dashboard. The same library calls as ``leadheat r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -16,10 +16,9 @@ from leadheat.analytics.decisions import DEFAULT_HORIZON
 from leadheat.analytics.expect import MIN_SIMILAR
 from leadheat.analytics.report import build_report
 from leadheat.api.hygiene import no_nul
-from leadheat.api.routes.leads import ERRORS, Reader, Service
+from leadheat.api.routes.leads import ERRORS, Reader, Service, _at, _duration
 from leadheat.playbook import parse_playbook
-from leadheat.service import InputError
-from leadheat.times import format_duration, parse_duration, parse_instant
+from leadheat.times import format_duration
 
 router = APIRouter(prefix="/api/v1/analytics", responses=ERRORS, dependencies=[Depends(no_nul)])
 Since = Annotated[
@@ -47,26 +46,10 @@ HalfLives = Annotated[
 HORIZON = format_duration(DEFAULT_HORIZON)
 
 
-def _instant(text: str | None, field: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError as error:
-        raise InputError(field, str(error)) from None
-
-
-def _span(text: str, field: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise InputError(field, str(error)) from None
-
-
 def _half_lives(values: list[str] | None) -> list[timedelta]:
     if not values:
         return list(SWEEP)
-    return sorted({_span(v, "half_life") for v in values})
+    return sorted({_duration(v, "half_life") for v in values})
 
 
 @router.get("/report", summary="Conversion breakdowns, funnel, SLA per rep, heat and trend")
@@ -83,9 +66,9 @@ def report(
     ``leads``, ``won``, ``rate``, ``low``, ``high`` (Wilson 95 %) and ``small``."""
     built = build_report(
         lh,
-        since=_instant(since, "since"),
-        until=_instant(until, "until"),
-        horizon=_span(horizon, "horizon"),
+        since=_at(since, "since"),
+        until=_at(until, "until"),
+        horizon=_duration(horizon, "horizon"),
     )
     return built.as_json()
 
@@ -109,18 +92,18 @@ def half_lives(
     horizon: Horizon = HORIZON,
 ) -> dict[str, Any]:
     spans = _half_lives(half_life)
-    start, end = _instant(since, "since"), _instant(until, "until")
+    start, end = _at(since, "since"), _at(until, "until")
     if converts_on is None:
         rows = team.half_life_sweep(
-            lh, spans, horizon=_span(horizon, "horizon"), since=start, until=end
+            lh, spans, horizon=_duration(horizon, "horizon"), since=start, until=end
         )
     else:
         rows = team.stream_sweep(
             lh,
             converts_on,
             spans,
-            within=_span(within, "within"),
-            every=_span(every, "every"),
+            within=_duration(within, "within"),
+            every=_duration(every, "every"),
             since=start,
             until=end,
         )
@@ -153,9 +136,9 @@ def backtest(body: BacktestIn, lh: Service, _key: Reader) -> dict[str, Any]:
         lh,
         candidate,
         against,
-        horizon=_span(body.horizon, "horizon"),
-        since=_instant(body.since, "since"),
-        until=_instant(body.until, "until"),
+        horizon=_duration(body.horizon, "horizon"),
+        since=_at(body.since, "since"),
+        until=_at(body.until, "until"),
     )
     return compared.as_json()
 
@@ -185,6 +168,6 @@ def expectation(
         lead_ids=ids,
         temperature=temperature,
         source=source,
-        horizon=_span(horizon, "horizon"),
+        horizon=_duration(horizon, "horizon"),
         min_similar=min_similar,
     ).as_json()

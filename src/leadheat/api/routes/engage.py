@@ -12,14 +12,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from leadheat.api.hygiene import no_nul
-from leadheat.api.routes.leads import ERRORS, Admin, Reader, Service, _at
+from leadheat.api.routes.leads import ERRORS, Admin, Reader, Service, _at, _duration
 from leadheat.api.security import actor
 from leadheat.engage import nurture
 from leadheat.engage.lists import mark_winback, recover, tasks, winback
 from leadheat.engage.views import enrollment_json, lost_json, task_json, winback_json
 from leadheat.service import InputError
 from leadheat.store.nurture import list_enrollments
-from leadheat.times import parse_duration
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
 public = APIRouter(include_in_schema=False)
@@ -87,12 +86,7 @@ class UnsubscribeIn(BaseModel):
 
 
 def _span(text: str | None, field: str) -> timedelta | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise InputError(field, str(error)) from None
+    return None if text is None else _duration(text, field)
 
 
 @router.get("/tasks", response_model=list[TaskOut], summary="Follow-up tasks, most overdue first")

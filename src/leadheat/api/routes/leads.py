@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -31,7 +32,7 @@ from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_l
 from leadheat.service import InputError, Leadheat, LeadInput
 from leadheat.store.events import NewEvent, derived_event_id
 from leadheat.store.keys import KeyInfo, Scope
-from leadheat.times import isoformat, parse_instant
+from leadheat.times import isoformat, parse_duration, parse_instant
 from leadheat.views import row_json, view_json
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -61,6 +62,14 @@ def _at(text: str | None, field: str = "at") -> Any:
         return None
     try:
         return parse_instant(text)
+    except ValueError as error:
+        raise InputError(field, str(error)) from None
+
+
+def _duration(text: str, field: str) -> timedelta:
+    """A duration parameter; a 400 naming ``field`` when it is not one."""
+    try:
+        return parse_duration(text)
     except ValueError as error:
         raise InputError(field, str(error)) from None
 
