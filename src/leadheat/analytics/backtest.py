@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from leadheat.analytics.breakdowns import TEMPERATURES, by_temperature
 from leadheat.analytics.decisions import DEFAULT_HORIZON, Decided, Story
-from leadheat.analytics.rates import Rate, rate, roc_auc
+from leadheat.analytics.rates import Rate, rate, roc_auc, significant
 from leadheat.playbook import Decay, Playbook
 from leadheat.times import EPOCH, format_duration
 
@@ -59,7 +59,7 @@ def judge(name: str, rows: Sequence[Decided]) -> Judged:
     return Judged(
         name,
         by_temperature(rows),
-        roc_auc([r.heat for r in known], [r.label == 1 for r in known]),
+        roc_auc(significant(np.array([r.heat for r in known])), [r.label == 1 for r in known]),
         rate("hot", sum(r.temperature == "hot" for r in converters), len(converters)),
     )
 
@@ -196,7 +196,7 @@ def sweep_half_lives(
             h,
             len(rows),
             int(labels.sum()),
-            roc_auc(_heats(lead_index, age_us, worth, len(rows), h), labels),
+            roc_auc(significant(_heats(lead_index, age_us, worth, len(rows), h)), labels),
         )
         for h in half_lives
     ]
@@ -260,6 +260,11 @@ def sweep_events(
     ages = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     worth = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
     return [
-        SweepRow(h, offset, int(label.sum()), roc_auc(_heats(index, ages, worth, offset, h), label))
+        SweepRow(
+            h,
+            offset,
+            int(label.sum()),
+            roc_auc(significant(_heats(index, ages, worth, offset, h)), label),
+        )
         for h in half_lives
     ]

@@ -89,15 +89,17 @@ def roc_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float | None:
     """The probability that a random converter scores above a random non-converter (ties
     count half): the Mann–Whitney form of the ROC-AUC. ``None`` without both classes.
 
-    Scores equal to 12 significant digits are ties: forward decay gives the same heat to two
-    leads with a few ulps of difference, which must not rank one above the other.
+    Callers that rank heats round them first (:func:`significant`): forward decay gives the
+    same heat to two leads with a few ulps of difference, which must not rank one above the
+    other. Model probabilities are ranked as they are, as scikit-learn's ``roc_auc_score``
+    ranks them.
 
     >>> roc_auc([0.9, 0.1, 0.5, 0.5], [1, 0, 1, 0])
     0.875
     >>> roc_auc([1, 2], [1, 1]) is None
     True
     """
-    values = significant(np.asarray(scores, dtype=np.float64))
+    values = np.asarray(scores, dtype=np.float64)
     truth = np.asarray(labels, dtype=bool)
     positives = int(truth.sum())
     negatives = len(truth) - positives

@@ -88,14 +88,14 @@ def score(probabilities: Vector, outcomes: Outcomes) -> Scores:
     >>> s.roc_auc, round(s.brier, 4)
     (1.0, 0.0825)
     """
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+    from sklearn.metrics import average_precision_score, log_loss
 
     y = np.asarray(outcomes, dtype=np.int_)
     clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
     return Scores(
-        roc_auc=float(roc_auc_score(y, probabilities)),
+        roc_auc=roc_auc(probabilities, y),
         pr_auc=float(average_precision_score(y, probabilities)),
-        brier=float(brier_score_loss(y, probabilities)),
+        brier=brier(probabilities, y),
         log_loss=float(log_loss(y, clipped, labels=[0, 1])),
         lift_top_decile=lift_at(probabilities, y),
         calibration_error=calibration_error(probabilities, y),
