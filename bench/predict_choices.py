@@ -36,7 +36,7 @@ import numpy.typing as npt
 from leadheat.predict import model as leadheat_model
 from leadheat.predict.calibration import fit_platt, sigmoid
 from leadheat.predict.features import Encoder
-from leadheat.predict.metrics import score
+from leadheat.predict.metrics import brier, score
 from leadheat.predict.table import Table, binary_target, read_table
 from predict import DATA_SETS, SEED, THREADS, splits
 
@@ -102,10 +102,6 @@ def pipeline(table: Table, target: str) -> Pipeline:
         held_outcomes=y[cut:],
         later_mirror=np.asarray(mirror.predict(matrix[middle:], raw_score=True), dtype=np.float64),
     )
-
-
-def brier(probabilities: Vector, outcomes: npt.NDArray[np.int_]) -> float:
-    return float(np.mean((probabilities - outcomes) ** 2))
 
 
 def rules(p: Pipeline) -> dict[str, Callable[[Vector], Vector]]:

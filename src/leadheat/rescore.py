@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadheat.service import Leadheat
+from leadheat.store import playbooks
 from leadheat.store.scores import ScoredLead, write_scores
 from leadheat.store.state import rebuild
 
@@ -57,13 +58,17 @@ def rescore_on_spark(
     from leadheat.spark.rescore import rescore
     from leadheat.spark.tables import Source, session
 
-    version, _ = lh.playbook()
+    lh.playbook()  # the usual "run leadheat init" errors
+    with lh.engine.connect() as connection:  # version and text read together: one playbook
+        current = playbooks.current_playbook(connection)
+    assert current is not None
+    version = current.version
     settings = dict(conf or {})
     jdbc = {key[5:]: settings.pop(key) for key in list(settings) if key.startswith("jdbc.")}
     spark = session(master, settings)
     try:
         scores = rescore(
-            spark, Source(source, source_format, jdbc), lh.playbook_source(), lh.clock(), partitions
+            spark, Source(source, source_format, jdbc), current.source, lh.clock(), partitions
         )
         if output is not None:
             scores.write.mode("overwrite").parquet(str(output))

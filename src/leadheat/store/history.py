@@ -48,8 +48,8 @@ def load_histories(
     keep the order in which rows were stored.
     """
     histories: dict[int, LeadHistory] = {}
+    rows = dict(leads or {})
     for chunk in chunked(sorted(set(lead_ids))):
-        rows = dict(leads or {})
         missing = [lead_id for lead_id in chunk if lead_id not in rows]
         if missing:
             rows.update(
