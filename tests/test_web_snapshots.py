@@ -155,13 +155,15 @@ def rita(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 def wait_for(client: httpx.Client, path: str, text: str, seconds: float = 60) -> str:
-    """The page once it shows ``text`` (the background computation runs in another process)."""
+    """The page once it shows ``text`` and has stopped polling (the background computation
+    runs in another process, which stores the snapshot a moment before the server learns that
+    it is done: for that moment the page rightly shows both the snapshot and the polling)."""
     deadline = time.monotonic() + seconds
     while True:
         html = client.get(path).text
-        if text in html:
+        if text in html and "every 2s" not in html:
             return html
-        assert time.monotonic() < deadline, f"{path} never showed {text!r}"
+        assert time.monotonic() < deadline, f"{path} never showed {text!r} without polling"
         time.sleep(0.2)
 
 
