@@ -20,7 +20,7 @@ PEOPLE = [
     # email, title, owner, source, demo requests, page views
     ("ana@acme.example.com", "CTO", "rita@x.com", "webinar", 2, 3),
     ("bo@acme.example.com", "VP Sales", "sam@x.com", "ads", 1, 0),
-    ("cy@globex.example.com", "CTO", "rita@x.com", "ads", 1, 5),
+    ("cy@globex.example.com", "CTO", "Rita@X.com", "ads", 1, 5),  # as a CRM export spells it
     ("di@globex.example.com", "Engineer", "rita@x.com", "webinar", 1, 1),
     ("ed@initech.example.com", "Analyst", "sam@x.com", "referral", 0, 6),
     ("fa@initech.example.com", "Intern", None, "ads", 0, 0),
@@ -97,7 +97,7 @@ def passes(row: ListRow, wanted: ListFilter) -> bool:
     text = " ".join(v or "" for v in (row.email, row.name, row.company)).lower()
     return (
         (not wanted.temperature or row.temperature == wanted.temperature)
-        and (not wanted.owner or row.owner == wanted.owner)
+        and (not wanted.owner or (row.owner or "").casefold() == wanted.owner.casefold())
         and (not wanted.source or row.source == wanted.source)
         and (not wanted.grade or row.grade.startswith(wanted.grade.upper()))
         and (not wanted.search or wanted.search.lower() in text)

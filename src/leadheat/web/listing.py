@@ -78,10 +78,6 @@ def _rows(
     for r in ranked:
         lead = leads[r.lead_id]
         letter_digit = grade(r.facts.fit, r.facts.disqualified, r.heat, book)
-        if wanted.owner and lead.owner != wanted.owner:
-            continue
-        if wanted.source and lead.source != wanted.source:
-            continue
         if wanted.grade and not letter_digit.startswith(wanted.grade.upper()):
             continue
         rows.append(
@@ -108,7 +104,7 @@ def _candidates(book: Playbook, wanted: ListFilter) -> Select[int] | None:
     A grade's letter narrows by the stored fit (a superset: ``grade()`` decides after)."""
     conditions: list[ColumnElement[bool]] = []
     if wanted.owner:
-        conditions.append(Lead.owner == wanted.owner)
+        conditions.append(func.lower(Lead.owner) == wanted.owner.casefold())
     if wanted.source:
         conditions.append(Lead.source == wanted.source)
     if wanted.search:

@@ -99,7 +99,10 @@ def _owned_hot(connection: Connection, book: Playbook, now: datetime, owner: str
     ids = [
         row[0]
         for row in connection.execute(
-            select(Lead.id).where(Lead.owner == owner, Lead.id.in_(select(candidates.c[0])))
+            select(Lead.id).where(
+                func.lower(Lead.owner) == owner.casefold(),
+                Lead.id.in_(select(candidates.c[0])),
+            )
         )
     ]
     judged = [
