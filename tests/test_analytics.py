@@ -392,6 +392,50 @@ def test_cli_report_backtest_expect(
     assert code == 1 and "31/02/2026" in err
 
 
+def test_cli_backtest_against_another_playbook(
+    team: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--against`` replaces the playbook in use as the other side: the team's own playbook
+    tried against the cheaper-demo candidate re-bands the same two leads the other way."""
+    cli = Cli(team.url, capsys)
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(DEMO_MAKES_HOT.replace("points = 25", "points = 3"))
+    current = tmp_path / "current.toml"
+    current.write_text(TEAM_PLAYBOOK)
+    found = cli.json("backtest", "--playbook", str(current), "--against", str(candidate))
+    moves = {(m["from"], m["to"]): m["leads"] for m in found["backtest"]["rebanded"]}
+    assert moves == {("warm", "hot"): 2}
+    assert found["backtest"]["current"]["converters_hot"]["won"] == 0
+    assert found["backtest"]["candidate"]["converters_hot"]["won"] == 1
+    same = cli.json("backtest", "--playbook", str(candidate), "--against", str(candidate))
+    assert same["backtest"]["rebanded_leads"] == 0
+    code, _, err = cli("backtest", "--playbook", str(current), "--against", str(tmp_path / "no"))
+    assert code == 2 and "Invalid value for '--against'" in err  # the file is missing
+
+
+def test_cli_expect_by_temperature_and_source(
+    team: Leadheat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Open leads are cy (web) and dee (ads), both cold long after their interest; ana was
+    won and bo lost, so no filter may count them."""
+    cli = Cli(team.url, capsys)
+
+    def leads(*args: str) -> object:
+        found = cli.json("expect", *args, "--min-similar", "1")
+        assert isinstance(found, dict)
+        return found["leads"]
+
+    assert leads("--temperature", "cold") == 2
+    assert leads("--temperature", "hot") == 0
+    assert leads("--source", "ads") == 1
+    assert leads("--source", "web") == 1
+    assert leads("--source", "web", "--temperature", "warm") == 0
+    code, out, err = cli("expect", "--temperature", "cold", "--min-similar", "1")
+    assert code == 0 and out.startswith("2 leads: ") and "expected conversions" in out, err
+    code, _, err = cli("expect", "--temperature", "tepid")
+    assert code == 2 and "must be hot, warm or cold" in err
+
+
 def test_api_gives_the_same_numbers(team: Leadheat) -> None:
     server = LiveServer(team)
     try:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from conftest import NOW, Cli
 from leadheat.times import isoformat
@@ -207,6 +208,33 @@ def test_time_travel_and_lists_from_the_cli(cli: Cli) -> None:
     assert [row["email"] for row in warm] == ["vp@example.com"]  # type: ignore[index,union-attr]
     code, _, err = cli("leads", "--temperature", "tepid")
     assert code == 1 and "hot, warm or cold" in err
+
+
+def test_rescore_in_process_rebuilds_scores_lost_from_the_database(cli: Cli, db_url: str) -> None:
+    """``leadheat rescore`` (the local engine) replays every lead's stored history: scores
+    wiped behind leadheat's back (as after loading tables directly) come back exactly."""
+    cli("track", "vp@example.com", "trial_signup", "--at", RECENT)
+    cli("track", "vp@example.com", "demo_request", "--at", RECENT)
+    cli("track", "reader@example.com", "page_view", "--at", RECENT)
+    at = isoformat(NOW)
+    before = cli.json("leads", "--at", at)
+    assert {row["temperature"] for row in before} == {"warm"}  # type: ignore[union-attr,index]
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM heat_keys"))
+        connection.execute(
+            text("UPDATE lead_states SET fit = 0, events_count = 0, last_engaged_at = NULL")
+        )
+    engine.dispose()
+    wiped = cli.json("leads", "--at", at)
+    assert {row["temperature"] for row in wiped} == {"cold"}  # type: ignore[union-attr,index]
+    code, out, err = cli("rescore")
+    assert code == 0 and "re-scored 2 leads from 3 events in process" in out, err
+    assert cli.json("leads", "--at", at) == before
+    code, _, err = cli("rescore", "--output", "x.parquet")
+    assert code == 1 and "need --engine spark" in err
+    code, _, err = cli("rescore", "--engine", "gpu")
+    assert code == 1 and "--engine must be local or spark" in err
 
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:

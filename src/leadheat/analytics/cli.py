@@ -140,11 +140,21 @@ def _sweep_table(rows: Sequence[SweepRow]) -> None:
 def backtest(
     playbook: Annotated[
         Path | None,
-        typer.Option("--playbook", help="The candidate playbook (TOML) to test against the past."),
+        typer.Option(
+            "--playbook",
+            exists=True,
+            dir_okay=False,
+            help="The candidate playbook (TOML) to test against the past.",
+        ),
     ] = None,
     against: Annotated[
         Path | None,
-        typer.Option("--against", help="Compare with this playbook instead of the one in use."),
+        typer.Option(
+            "--against",
+            exists=True,
+            dir_okay=False,
+            help="Compare with this playbook instead of the one in use.",
+        ),
     ] = None,
     half_life: Annotated[
         list[str] | None,
