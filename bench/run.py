@@ -11,6 +11,9 @@ Rows (data labelled in the table):
    computing the same outputs (context: a pandas group-by of heat at one ``now`` only). The
    kernel's first call in the process (numba loading it from its cache, or compiling it) is
    timed on its own and shown as a context row; the rounds compared come after it. Context:
+   the same fold called as the store calls it (``fold_activity``, a value per event: property
+   rules can give two events of one type different points), which is what a playbook apply
+   and a Spark partition pay per event. Context:
    the same through the database (``Leadheat.apply_playbook`` over the import's database)
    against importing it.
 3. **hot now**: the top 50 hot leads among 1,000,000 (p50 of repeated calls) against
@@ -153,7 +156,7 @@ def bench_rescore(count: int, repeat: int) -> list[Row]:
     import pandas as pd
 
     from leadheat.playbook import parse_playbook
-    from leadheat.scoring.rescoring import SignalTable, compiled_fold
+    from leadheat.scoring.rescoring import SignalTable, compiled_fold, fold_activity
 
     if not (DATA / "cdnow_lifetimes").is_dir():
         return [Row("re-scoring", "needs ../shared/data", "", "", None, "", None)]
@@ -167,6 +170,17 @@ def bench_rescore(count: int, repeat: int) -> list[Row]:
 
     def leadheat() -> None:
         table.fold(lead_ids, type_codes, at_us)
+
+    # what the store hands the fold (store.state.rebuild, the Spark partitions): a value per
+    # event, since property rules can give two events of one type different points
+    points, spans, churned = (
+        table.points[type_codes],
+        table.half_life_us[type_codes],
+        table.churn[type_codes],
+    )
+
+    def per_event() -> None:
+        fold_activity(lead_ids, at_us, points, spans, churned)
 
     def bare_numpy() -> None:
         """Heat at one ``now`` only: no keys, no activity, nothing kept for later."""
@@ -202,8 +216,8 @@ def bench_rescore(count: int, repeat: int) -> list[Row]:
 
     first_s = timed(leadheat)  # numba loads the compiled kernel from its cache or compiles it
     how = "compiled now" if compiled_fold().stats.cache_misses else "loaded from numba's cache"
-    ours, numpy_s, pandas_s, pandas_now_s = best_interleaved(
-        [leadheat, bare_numpy, pandas_same, pandas_heat_now], repeat
+    ours, numpy_s, pandas_s, pandas_now_s, per_event_s = best_interleaved(
+        [leadheat, bare_numpy, pandas_same, pandas_heat_now, per_event], repeat
     )
     leads = len(np.unique(lead_ids))
     data = f"{count:,} events of {leads:,} leads, derived from CDNOW"
@@ -233,6 +247,15 @@ def bench_rescore(count: int, repeat: int) -> list[Row]:
             f"{rate / 1e6:,.1f} M events/s",
             f"one pandas sum at one now {count / pandas_now_s / 1e6:,.1f} M events/s",
             pandas_now_s / ours,
+            "",
+            None,
+        ),
+        Row(
+            "  context: the fold as a playbook apply calls it",
+            "the same events, a value per event (fold_activity)",
+            f"{count / per_event_s / 1e6:,.1f} M events/s",
+            f"by type code (rows above) {rate / 1e6:,.1f} M events/s",
+            ours / per_event_s,
             "",
             None,
         ),

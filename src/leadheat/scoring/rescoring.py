@@ -111,15 +111,23 @@ class SignalTable:
                 f"{len(type_codes)} type codes and {len(at_us)} instants"
             )
         engaged = self.points > 0
-        spans = self.half_life_us[engaged]  # one entry per event in fold_activity: sort if need be
-        spans = spans[:1] if len(spans) and spans.min() == spans.max() else np.unique(spans)
+        # one entry per event in fold_activity: most playbooks have one half-life, found
+        # without copying or sorting the column
+        low = self.half_life_us.min(where=engaged, initial=np.iinfo(np.int64).max)
+        high = self.half_life_us.max(where=engaged, initial=np.iinfo(np.int64).min)
+        if low == high:
+            spans = np.array([low], dtype=np.int64)
+            span_slot = np.where(engaged, 0, -1)
+        else:
+            spans = np.unique(self.half_life_us[engaged])
+            span_slot = np.where(engaged, np.searchsorted(spans, self.half_life_us), -1)
         index = LeadSlots.of(lead_ids)
         counts, first, last_engaged, churned_at, top, total = compiled_fold()(
             index.slots,
             np.asarray(at_us, dtype=np.int64),
             np.asarray(type_codes, dtype=np.intp),
             np.log2(self.points, out=np.zeros(len(self.points)), where=engaged),
-            np.where(engaged, np.searchsorted(spans, self.half_life_us), -1),
+            span_slot,
             self.churn,
             spans,
             index.size,
