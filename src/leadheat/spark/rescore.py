@@ -1,8 +1,9 @@
 """Re-scoring every lead on Spark: what a playbook change does in process, distributed.
 
 Events are hash-partitioned by lead, so each lead's whole history lies in one partition, and
-each partition is folded by :meth:`~leadheat.scoring.rescoring.SignalTable.fold`, the very
-kernel the in-process rebuild uses. Fit, evidence, status and temperature are then judged per
+each partition's events are valued by :func:`leadheat.store.state.coded_engagements` and
+folded by :func:`~leadheat.scoring.rescoring.fold_activity`, as the in-process rebuild
+values and folds them. Fit, evidence, status and temperature are then judged per
 lead by the same functions as :func:`leadheat.store.state.refresh_facts` and
 :func:`leadheat.scoring.temperature.classify`. One row per lead comes out (:data:`SCORES`);
 :func:`leadheat.store.scores.write_scores` stores them.
@@ -23,11 +24,12 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import Heat, HeatKey
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.scoring.rescoring import SignalTable, fold_activity
+from leadheat.scoring.rescoring import fold_activity
 from leadheat.scoring.temperature import LeadFacts, classify
 from leadheat.spark.tables import Source
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import COMMON_FIELDS
+from leadheat.store.state import coded_engagements
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
 
 if TYPE_CHECKING:  # PySpark and pandas are imported where they are used: the extra is optional
@@ -118,26 +120,22 @@ def fold_partition(playbook_source: str, batches: Iterator[pd.DataFrame]) -> Ite
     events = pd.concat(frames, ignore_index=True)
     book = parse_playbook(playbook_source)
     codes, names = pd.factorize(events["type"])
-    table = SignalTable.of(book, [str(name) for name in names])
-    points = table.points[codes]
-    ruled = [
-        code
-        for code, name in enumerate(names)
-        if (signal := book.signals.get(str(name))) is not None and signal.rules
-    ]
     properties = events["properties"]
-    for index in np.flatnonzero(np.isin(codes, ruled)).tolist():
+
+    def decoded(index: int) -> Any:
         said = properties.iat[index]
-        points[index] = book.points_for(
-            str(names[codes[index]]), json.loads(said) if said else None
-        )
-    lead_ids = events["lead_id"].to_numpy(dtype=np.int64)
-    activity = fold_activity(
-        lead_ids,
+        return json.loads(said) if said else None
+
+    batch = coded_engagements(
+        book,
+        events["lead_id"].to_numpy(dtype=np.int64),
+        codes,
+        [str(name) for name in names],
         events["occurred_at"].to_numpy(dtype=np.int64),
-        points,
-        table.half_life_us[codes],
-        table.churn[codes],
+        decoded,
+    )
+    activity = fold_activity(
+        batch.lead_ids, batch.at_us, batch.points, batch.half_life_us, batch.churned
     )
     count = len(activity.leads)
     yield pd.DataFrame(

@@ -11,7 +11,6 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,11 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.scoring.rescoring import fold_activity
+from leadheat.scoring.rescoring import SignalTable, fold_activity
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import COMMON_FIELDS, HeatKeyRow, LeadState
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
-
-MICRO = timedelta(microseconds=1)
 
 
 def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
@@ -81,17 +78,29 @@ def engagements(
     type_codes = np.fromiter(
         (codes.setdefault(t, len(codes)) for t in types), dtype=np.int64, count=len(types)
     )
-    names = list(codes)
-    points = np.array([book.points_for(name) for name in names], dtype=np.float64)[type_codes]
-    spans = np.array([book.half_life_for(name) // MICRO for name in names], dtype=np.int64)
-    churn_types = set(book.temperature.churn_events)
-    churns = np.array([name in churn_types for name in names], dtype=np.bool_)
+    return coded_engagements(book, lead_ids, type_codes, list(codes), at_us, properties_of)
+
+
+def coded_engagements(
+    book: Playbook,
+    lead_ids: npt.NDArray[np.int64],
+    type_codes: npt.NDArray[np.int64],
+    names: Sequence[str],
+    at_us: npt.NDArray[np.int64],
+    properties_of: Callable[[int], Mapping[str, Any] | None],
+) -> Engagements:
+    """:func:`engagements` of events whose types come as codes into ``names`` (as
+    ``pandas.factorize`` gives them to a Spark partition)."""
+    table = SignalTable.of(book, names)
+    points = table.points[type_codes]
     for code, name in enumerate(names):
         signal = book.signals.get(name)
         if signal is not None and signal.rules:
             for index in np.flatnonzero(type_codes == code).tolist():
                 points[index] = book.points_for(name, properties_of(index))
-    return Engagements(lead_ids, at_us, points, spans[type_codes], churns[type_codes])
+    return Engagements(
+        lead_ids, at_us, points, table.half_life_us[type_codes], table.churn[type_codes]
+    )
 
 
 def fold_batch(
