@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import BigInteger, select, type_coerce
+from sqlalchemy import select
 
 from leadheat.analytics.backtest import (
     SWEEP,
@@ -37,8 +37,9 @@ from leadheat.analytics.expect import (
 )
 from leadheat.playbook import Playbook
 from leadheat.service import LeadheatError, UnknownLeadError
-from leadheat.store.models import Event, Lead
+from leadheat.store.models import Lead
 from leadheat.store.ranking import list_leads
+from leadheat.store.state import engagements, read_events
 from leadheat.times import format_duration, from_micros, isoformat
 
 if TYPE_CHECKING:
@@ -111,30 +112,27 @@ def stream_sweep(
     ``until − within`` (default: the last event), so every snapshot's window is complete."""
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                Event.lead_id,
-                Event.type,
-                type_coerce(Event.occurred_at, BigInteger),
-                Event.properties,
-            )
-        ).all()
+        rows = read_events(connection, book)
     if not rows:
         raise AnalyticsInputError("no events stored: nothing to sweep")
+    types = [str(r[1]) for r in rows]
+    valued = engagements(
+        book,
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        types,
+        np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
+        lambda i: rows[i][3],
+    )
     stream = Stream(
-        lead=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        at_us=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
-        points=np.fromiter(
-            (book.points_for(r[1], r[3]) for r in rows), dtype=np.float64, count=len(rows)
-        ),
-        converts=np.fromiter((r[1] == converts_on for r in rows), dtype=bool, count=len(rows)),
+        lead=valued.lead_ids,
+        at_us=valued.at_us,
+        points=valued.points,
+        converts=np.fromiter((t == converts_on for t in types), dtype=bool, count=len(rows)),
     )
     if not stream.converts.any():
         raise AnalyticsInputError(f"--converts-on {converts_on!r}: no stored event has that type")
-    first = min(rows, key=lambda r: int(r[2]))[2]
-    last = max(rows, key=lambda r: int(r[2]))[2]
-    start = since or _instant(first) + every
-    end = (until or _instant(last)) - within
+    start = since or _instant(stream.at_us.min()) + every
+    end = (until or _instant(stream.at_us.max())) - within
     if end < start:
         raise AnalyticsInputError(
             f"no snapshot fits: the history from {isoformat(start)} to {isoformat(end)} "
