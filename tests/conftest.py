@@ -115,6 +115,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.lh = lh
         app = create_app(Settings(database_url=lh.url, **settings), lh=lh, worker=worker)
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -18,6 +18,7 @@ from leadheat.store.models import Touch, User, WebSession
 from leadheat.store.nurture import list_enrollments
 from leadheat.web.auth import SESSION_COOKIE, add_user
 from leadheat.web.passwords import PasswordError
+from leadheat.web.signin import SignInThrottle
 
 PASSWORD = "correct horse battery"
 TTL = 600.0
@@ -107,6 +108,37 @@ def test_a_wrong_password_or_unknown_email_is_refused_alike(client: httpx.Client
         assert reply.status_code == 401 and SESSION_COOKIE not in reply.cookies
         answers.append(re.search(r'role="alert">([^<]+)<', reply.text).group(1))  # type: ignore[union-attr]
     assert answers[0] == answers[1] == "the email or password is wrong"
+
+
+def test_failed_sign_ins_are_throttled_per_email_and_address(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    """Five wrong passwords for one email, then even the right one is refused (a guesser
+    learns nothing) until a minute has given back one try; another email is not held up
+    until the address's own allowance (twenty failures) is spent."""
+    now = [0.0]
+    server.app.state.sign_in_throttle = SignInThrottle(clock=lambda: now[0])
+
+    def attempt(email: str, password: str) -> httpx.Response:
+        token = csrf_in(client.get("/login").text)
+        return client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    assert all(attempt("rita@example.com", "wrong").status_code == 401 for _ in range(5))
+    held = attempt("Rita@Example.com ", PASSWORD)  # the same person however it is typed
+    assert held.status_code == 429 and SESSION_COOKIE not in held.cookies
+    assert held.headers["retry-after"] == "60" and "try again in 60 s" in held.text
+    assert attempt("max@example.com", PASSWORD).status_code == 303  # someone else may
+    now[0] += 30
+    assert attempt("rita@example.com", PASSWORD).headers["retry-after"] == "30"
+    now[0] += 30
+    assert attempt("rita@example.com", PASSWORD).status_code == 303
+    for n in range(20):  # the address's allowance, whole again after the minute
+        assert attempt(f"guess{n}@example.com", "wrong").status_code == 401
+    assert attempt("max@example.com", PASSWORD).status_code == 429
+    now[0] += 6
+    assert attempt("max@example.com", PASSWORD).status_code == 303
 
 
 def test_sessions_expire(server: LiveServer, clock: Clock, sign_in: SignIn) -> None:

@@ -83,6 +83,20 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` has a token (0 if it has one now), taking none.
+
+        >>> now = [0.0]
+        >>> limiter = RateLimiter(rate=1, burst=1, clock=lambda: now[0])
+        >>> limiter.peek("k"), limiter.wait("k"), limiter.peek("k"), limiter.peek("k")
+        (0.0, 0.0, 1.0, 1.0)
+        """
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def check(self, key: str) -> None:
         """Raise :class:`RateLimited` when ``key`` has no token left."""
         wait = self.wait(key)

@@ -43,6 +43,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     stops it)."""
     app.state.session_ttl = timedelta(seconds=settings.session_ttl)
     app.state.refresher = Refresher(app.state.lh)
+    app.state.sign_in_throttle = signin.SignInThrottle()
     for module_router in (
         static_router, signin.router, pages.router, lists.router, followup.router,
         analytics.router, playbook.router,

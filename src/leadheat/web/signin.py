@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from leadheat.api.limits import RateLimiter
 from leadheat.service import Leadheat
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import (
@@ -25,6 +29,41 @@ from leadheat.web.auth import (
 from leadheat.web.render import page
 
 router = APIRouter(include_in_schema=False)
+
+
+class SignInThrottle:
+    """How many failed sign-ins an email and a client address may have: a few at once, then
+    one more now and then (``app.state.sign_in_throttle``).
+
+    scrypt makes each guess cost 0.2 s of the server's time, which alone still allows
+    hundreds of thousands of guesses a day. Only failures count, so people signing in every
+    morning never meet the limit. While either allowance is spent, every attempt is refused
+    before the password is checked, the right one too, so a guesser learns nothing from the
+    answer. The allowances live in the process, like the API's rate limits: with several
+    server processes each keeps its own.
+    """
+
+    PER_EMAIL = (5.0, 60.0)
+    """Five failures for one email, then one more a minute."""
+    PER_ADDRESS = (20.0, 6.0)
+    """Twenty from one client address (a whole office may share one), then one every 6 s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_email = RateLimiter(1 / self.PER_EMAIL[1], self.PER_EMAIL[0], clock)
+        self._by_address = RateLimiter(1 / self.PER_ADDRESS[1], self.PER_ADDRESS[0], clock)
+
+    def wait(self, email: str, address: str) -> float:
+        """Seconds before this email may try from this address (0: now)."""
+        return max(self._by_email.peek(_email_key(email)), self._by_address.peek(address))
+
+    def failed(self, email: str, address: str) -> None:
+        """Count a failed attempt against both allowances."""
+        self._by_email.wait(_email_key(email))
+        self._by_address.wait(address)
+
+
+def _email_key(email: str) -> str:
+    return email.strip().casefold()
 
 
 def safe_next(target: str | None) -> str:
@@ -78,9 +117,24 @@ async def login(request: Request) -> Response:
     lh: Leadheat = request.app.state.lh
     ttl: timedelta = request.app.state.session_ttl
     email, next_url = form.get("email", ""), safe_next(form.get("next"))
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else ""
+    wait = throttle.wait(email, address)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        refused = _login_page(
+            request,
+            next_url,
+            f"too many failed sign-ins: try again in {seconds} s",
+            email,
+            status=429,
+        )
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
     try:
         token = sign_in(lh, email, form.get("password", ""), ttl)
     except PermissionError as error:
+        throttle.failed(email, address)
         return _login_page(request, next_url, str(error), email, status=401)
     response = RedirectResponse(next_url, status_code=303)
     set_session_cookie(request, response, token, ttl)
