@@ -180,6 +180,33 @@ def test_state_changing_forms_need_the_csrf_token(
     assert forged.status_code == 403
 
 
+def test_a_browser_gets_refusals_as_a_page_and_machines_as_json(
+    server: LiveServer, lh: Leadheat, sign_in: SignIn
+) -> None:
+    """A stale form or an unknown address, asked for by a browser (``Accept: text/html``),
+    is a styled page with the same message; the API, htmx and plain clients keep JSON."""
+    lh.track("ana@example.com", "page_view")
+    client = sign_in("rita@example.com")
+    lead = lh.lead_id("ana@example.com")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    stale = client.post(f"/leads/{lead}/touch", data={"kind": "call"}, headers=browser)
+    assert stale.status_code == 403 and stale.headers["content-type"].startswith("text/html")
+    assert 'role="alert">' in stale.text and "CSRF" in stale.text
+    assert "default-src 'none'" in stale.headers["content-security-policy"]
+    lost = client.get("/no-such-page", headers=browser)
+    assert lost.status_code == 404 and "<h1>That did not work</h1>" in lost.text
+    for path, headers in (
+        (f"/leads/{lead}/touch", {}),  # no Accept of HTML: a script
+        (f"/leads/{lead}/touch", {**browser, "HX-Request": "true"}),  # htmx
+    ):
+        refused = client.post(path, data={"kind": "call"}, headers=headers)
+        assert refused.status_code == 403 and "CSRF" in refused.json()["error"], headers
+    api = client.get("/api/v1/no-such-route", headers=browser)
+    assert api.status_code == 404 and api.json()["error"] == "Not Found"
+    signed_out = httpx.get(server.url + "/lists", headers=browser)
+    assert signed_out.status_code == 303  # still off to the sign-in page, not an error page
+
+
 def test_only_managers_apply_a_playbook(server: LiveServer, lh: Leadheat, sign_in: SignIn) -> None:
     before, _ = lh.playbook()
     edited = DEMO_MAKES_HOT.replace("points = 25", "points = 30")
