@@ -83,7 +83,7 @@ def load_histories(
             outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
         for lead_id in chunk:
             histories[lead_id] = LeadHistory(
-                lead_attributes(dict(rows[lead_id])),
+                lead_attributes(rows[lead_id]),
                 events[lead_id],
                 evidence[lead_id],
                 outcomes[lead_id],
