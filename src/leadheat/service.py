@@ -392,11 +392,20 @@ class Leadheat:
         with paused_gc():
             return self._watched(book, now, apply, react)
 
-    def collect(self, messages: Sequence[Message], field: str = "batch") -> RecordReport:
+    def collect(
+        self,
+        messages: Sequence[Message],
+        field: str = "batch",
+        *,
+        public: bool = False,
+        actor: str = "python",
+    ) -> RecordReport:
         """Apply analytics calls (Segment's track, identify, page, screen, group, alias) in
         one transaction: stitch identities, store events once per message id, set traits.
 
-        Nothing is stored when one message is refused; the error names it.
+        Nothing is stored when one message is refused; the error names it. ``public`` says
+        the calls came with a publishable key (a web page's snippet, which anyone can read);
+        ``actor`` is who the audit log names.
         """
         version, book = self.playbook()
         now = self.clock()

@@ -76,6 +76,10 @@ class Lead(Base):
     updated_at: Mapped[datetime] = mapped_column(Instant)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     """The lead this one was merged into (indexed: an erasure finds the merged ones by it)."""
+    public_fields: Mapped[list[str] | None] = mapped_column(JsonDict)
+    """The fields that public collection (a publishable key in a web page) set last: public
+    collection may fill an empty field or change one of these, never a field a trusted source
+    (import, a secret key, the dashboard, the CLI) set. ``None`` when there are none."""
 
 
 COMMON_FIELDS = (
@@ -205,6 +209,33 @@ class ApiKey(Base):
     """Comma-separated: ``ingest``, ``read``, ``admin``."""
     created_at: Mapped[datetime] = mapped_column(Instant)
     revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A publishable key, meant to be embedded in a web page: it only collects, and what it
+    may do to a lead is limited (see SECURITY.md)."""
+    origins: Mapped[list[str] | None] = mapped_column(JsonDict)
+    """The web origins (``https://www.acme.com``) a public key is accepted from."""
+
+
+class SuggestedMerge(Base):
+    """Two leads that public collection says are one person, when merging them on that word
+    alone is not safe (both already have an email or external id): kept for a person or a
+    secret key to confirm or dismiss."""
+
+    __tablename__ = "suggested_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    """The lead that would be merged away."""
+    into_lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    """The lead that would remain."""
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    """Who suggested it, as in the audit log (``api:<key prefix>``)."""
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    """``open``, ``confirmed`` (merged) or ``dismissed``."""
+    resolved_at: Mapped[datetime | None] = mapped_column(Instant)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Rep(Base):
@@ -431,6 +462,7 @@ __all__ = [
     "Rep",
     "Secret",
     "SlaClock",
+    "SuggestedMerge",
     "Touch",
     "Unsubscribe",
     "User",
