@@ -71,6 +71,7 @@ from leadheat.store.leads import (
 )
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, LeadState, Outcome, Touch
 from leadheat.store.outbox import DELIVERY_STATUSES, DeliveryView, signing_secret
+from leadheat.store.ownership import AlreadyOwnedError, Taken, take_lead
 from leadheat.store.privacy import Erasure, erase_person, export_person, person_lead_ids
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
@@ -117,6 +118,15 @@ class UnknownLeadError(LeadheatError):
 
 class NotInitialisedError(LeadheatError):
     pass
+
+
+class LeadTakenError(LeadheatError):
+    """The lead someone tried to take has an owner already: ``owner`` names them."""
+
+    def __init__(self, lead_id: int, owner: str) -> None:
+        super().__init__(f"{owner} owns lead {lead_id} already: nothing was changed")
+        self.lead_id = lead_id
+        self.owner = owner
 
 
 @dataclass(frozen=True)
@@ -1152,6 +1162,30 @@ class Leadheat:
             action = AuditAction.REP_RESUME if active else AuditAction.REP_PAUSE
             audit.record(connection, self.clock(), actor, action, rep.email)
         return rep
+
+    def take(self, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Taken:
+        """Make ``rep`` (an email) the owner of a lead nobody owns and start their SLA clock.
+
+        This is "Take it" on the dashboard: a hot lead that found no owner (no reps yet, or
+        none with room) waits for the first person to take it. The owner is set only if
+        there is still none, in one transaction with the audit record (as ``actor``'s) and
+        the clock, so a second take raises :class:`LeadTakenError` naming the first taker and
+        changes nothing. Someone who is not a rep yet becomes one, paused: they own what they
+        take, and round robin gives them nothing until ``leadheat reps resume``.
+        """
+        _, book = self.playbook()
+        now = self.clock()
+
+        def apply(connection: Connection) -> Taken:
+            lead_id = self._lead_id(connection, lead)
+            try:
+                return take_lead(connection, book, now, lead_id, rep, actor)
+            except AlreadyOwnedError as error:
+                raise LeadTakenError(error.lead_id, error.owner) from None
+            except ValueError as error:  # not an email address
+                raise LeadheatError(str(error)) from None
+
+        return self._write(apply)
 
     def sla_clocks(
         self,

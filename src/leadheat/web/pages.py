@@ -10,12 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 from leadheat.engage.nurture import enroll
 from leadheat.playbook import EVIDENCE_KINDS
 from leadheat.scoring.lead import OUTCOMES
-from leadheat.service import Leadheat, LeadheatError, UnknownLeadError
+from leadheat.service import Leadheat, LeadheatError, LeadTakenError, UnknownLeadError
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.chart import Threshold, heat_chart
 from leadheat.web.leadpage import lead_page
-from leadheat.web.queue import hot_queue
+from leadheat.web.queue import hot_queue, unowned_queue
 from leadheat.web.render import page
 from leadheat.web.signin import safe_next
 from leadheat.web.snapshots import patch_tasks
@@ -24,6 +24,9 @@ router = APIRouter(include_in_schema=False)
 Session = Depends(signed_in)
 TOUCH_KINDS = ("call", "email", "sms", "meeting")
 SCOPES = ("mine", "team")
+LIMIT = 50
+"""Rows of each part of Hot now."""
+_TAKE_MESSAGES = {"take": "The lead is yours now: its SLA clock runs for you."}
 
 
 def _lh(request: Request) -> Leadheat:
@@ -31,35 +34,51 @@ def _lh(request: Request) -> Leadheat:
     return lh
 
 
-def _scope(value: str) -> str:
+def _scope(value: str | None, session: SessionInfo) -> str:
+    """The view asked for; without one, a manager sees the team and a rep their own."""
+    if value is None:
+        return "team" if session.account.is_manager else "mine"
     if value not in SCOPES:
         raise HTTPException(400, f"scope {value!r} must be mine or team")
     return value
 
 
 def _queue_context(request: Request, session: SessionInfo, scope: str) -> dict[str, Any]:
+    """Hot now's rows: the hot leads nobody owns on top, in both views, then the view's own
+    (the team's, less those already on top)."""
     lh = _lh(request)
-    owner = session.account.email if scope == "mine" else None
     now = lh.clock()  # one instant for the ranking and the countdowns drawn from it
-    return {"items": hot_queue(lh, owner, at=now), "now": now, "scope": scope}
+    unowned = unowned_queue(lh, LIMIT, at=now)
+    if scope == "mine":
+        items = hot_queue(lh, session.account.email, LIMIT, at=now)
+    else:
+        everyone = hot_queue(lh, None, LIMIT + len(unowned), at=now)
+        items = [item for item in everyone if item.owner is not None][:LIMIT]
+    return {"unowned": unowned, "items": items, "now": now, "scope": scope}
 
 
 @router.get("/")
-def hot_now(request: Request, scope: str = "mine", session: SessionInfo = Session) -> Response:
+def hot_now(request: Request, scope: str | None = None, session: SessionInfo = Session) -> Response:
     return page(
         request,
         "hot.html",
         session,
         active="hot",
-        **_queue_context(request, session, _scope(scope)),
+        message=_TAKE_MESSAGES.get(request.query_params.get("done", ""), ""),
+        **_queue_context(request, session, _scope(scope, session)),
     )
 
 
 @router.get("/hot/rows")
-def hot_rows(request: Request, scope: str = "mine", session: SessionInfo = Session) -> Response:
+def hot_rows(
+    request: Request, scope: str | None = None, session: SessionInfo = Session
+) -> Response:
     """The queue's rows alone: what htmx fetches every second."""
     return page(
-        request, "_hot_rows.html", session, **_queue_context(request, session, _scope(scope))
+        request,
+        "_hot_rows.html",
+        session,
+        **_queue_context(request, session, _scope(scope, session)),
     )
 
 
@@ -181,3 +200,19 @@ async def evidence(request: Request, lead_id: int, session: SessionInfo = Sessio
     except LeadheatError as error:
         return _failed(request, session, error)
     return _done(request, form, lead_id, "evidence")
+
+
+@router.post("/leads/{lead_id}/take")
+async def take(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    """ "Take it": the signed-in person owns a lead nobody owned. Someone faster gets a 409
+    page that names them; nothing is overwritten."""
+    form = await _action(request, session)
+    email = session.account.email
+    try:
+        _lh(request).take(f"id:{lead_id}", email, actor=f"web:{email}")
+    except LeadTakenError as error:
+        return page(request, "error.html", session, 409, message=str(error))
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    _tasks_changed(request, lead_id)
+    return _done(request, form, lead_id, "take")

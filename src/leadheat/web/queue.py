@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select, union_all
+from sqlalchemy import ColumnElement, Connection, func, select, union_all
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.heat import Heat, HeatKey
@@ -92,17 +92,16 @@ def _items(
     return items
 
 
-def _owned_hot(connection: Connection, book: Playbook, now: datetime, owner: str) -> list[Ranked]:
-    """``owner``'s hot leads not yet won, hottest first: only their leads hot enough by the
-    heat index are judged, however many leads the team has."""
+def _hot_where(
+    connection: Connection, book: Playbook, now: datetime, whose: ColumnElement[bool]
+) -> list[Ranked]:
+    """The hot leads not yet won whose lead row meets ``whose``, hottest first: only the
+    leads hot enough by the heat index are looked up and judged, however many the team has."""
     candidates = union_all(*heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     ids = [
         row[0]
         for row in connection.execute(
-            select(Lead.id).where(
-                func.lower(Lead.owner) == owner.casefold(),
-                Lead.id.in_(select(candidates.c[0])),
-            )
+            select(Lead.id).where(whose, Lead.id.in_(select(candidates.c[0])))
         )
     ]
     judged = [
@@ -123,5 +122,17 @@ def hot_queue(
         if owner is None:
             ranked = hot_leads(connection, book, now, limit)
         else:
-            ranked = _owned_hot(connection, book, now, owner)[:limit]
+            whose = func.lower(Lead.owner) == owner.casefold()
+            ranked = _hot_where(connection, book, now, whose)[:limit]
+        return _items(connection, book, now, ranked)
+
+
+def unowned_queue(lh: Leadheat, limit: int = 50, at: datetime | None = None) -> list[QueueItem]:
+    """Hot leads not yet won that nobody owns, hottest first: what everyone's Hot now shows
+    on top, so that a lead no rep could be given (none yet, or none with room) is taken by
+    someone instead of being on no one's screen."""
+    _, book = lh.playbook()
+    now = at or lh.clock()
+    with lh.engine.connect() as connection:
+        ranked = _hot_where(connection, book, now, Lead.owner.is_(None))[:limit]
         return _items(connection, book, now, ranked)
