@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         cold_id = cold[0].lead_id if cold else 2
         server, base = serve(lh)
         pages = {
-            "Hot now (mine)": "/",
+            "Hot now (a manager's landing: the team)": "/",
+            "Hot now (mine)": "/?scope=mine",
             "Hot now (team)": "/?scope=team",
             "Hot now rows (htmx poll)": "/hot/rows?scope=team",
             "Lead page (hot lead)": f"/leads/{hot_id}",
