@@ -191,3 +191,49 @@ def test_the_one_click_touch_stops_the_clock_and_keys_work(
     body = Path(download.value.path()).read_text("utf-8")
     assert body.splitlines()[0].startswith("id,email,name,company")
     assert "noor@globex.example.com" in body and "acme" not in body
+
+
+def test_a_hot_lead_nobody_owns_is_taken_with_one_click(
+    live_server: LiveServer, browser: playwright_api.Browser
+) -> None:
+    """A new install with no reps: the first hot lead heads the manager's landing page (the
+    team view) and the rep's Mine, marked; the rep takes it and it is hers, unmarked."""
+    lh = live_server.lh
+    lh.apply_playbook(DEMO_MAKES_HOT)
+    add_user(lh, REP, "rep", PASSWORD)
+    add_user(lh, "max@example.com", "manager", PASSWORD)
+    expect = playwright_api.expect
+    pages = {}
+    for email in ("max@example.com", REP):
+        page = browser.new_context().new_page()
+        page.goto(live_server.url + "/")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Hot now")).to_be_visible()
+        pages[email] = page
+    manager, rep = pages["max@example.com"], pages[REP]
+    tabs = manager.get_by_role("navigation", name="Whose leads")
+    expect(tabs.get_by_role("link", name="Team")).to_have_attribute("aria-current", "page")
+    expect(rep.get_by_role("link", name="Mine")).to_have_attribute("aria-current", "page")
+
+    segment(live_server, "lea@acme.example.com", "Lea Lead", "Acme", "CTO")
+    for page in (manager, rep):  # the rows refresh every second
+        row = page.locator("tr", has=page.get_by_role("link", name="Lea Lead"))
+        expect(row).to_contain_text("Nobody owns this lead", timeout=3000)
+        expect(row.get_by_role("button", name="Take it")).to_be_visible()
+    shot(manager, "hot-now-unowned")
+
+    rep.locator("tr", has=rep.get_by_role("link", name="Lea Lead")).get_by_role(
+        "button", name="Take it"
+    ).click()
+    expect(rep.get_by_role("status")).to_contain_text("The lead is yours now")
+    row = rep.locator("tr", has=rep.get_by_role("link", name="Lea Lead"))
+    expect(row).to_be_visible()
+    expect(row).not_to_contain_text("Nobody owns this lead")
+    lead = lh.lead_id("lea@acme.example.com")
+    assert lh.show(lead).lead["owner"] == REP
+    assert [clock.owner for clock in lh.sla_clocks(lead=lead, open_only=True)] == [REP]
+    owned = manager.locator("tr", has=manager.get_by_role("link", name="Lea Lead"))
+    expect(owned).to_contain_text(REP, timeout=3000)  # the team view names her now
+    expect(owned.get_by_role("button", name="Take it")).to_have_count(0)
