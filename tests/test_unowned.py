@@ -268,6 +268,10 @@ def test_an_unowned_hot_lead_is_on_top_for_everyone_until_one_takes_it(
     assert f"{REP} owns lead {ana} already: nothing was changed" in late.text
     assert fresh.show(ana).lead["owner"] == REP and len(owner_records(fresh, ana)) == 1
     assert rows(manager.get("/").text) == [(bo, False), (ana, False)]
+    cy = _hot_lead(fresh, "cy@x.com")
+    mine = manager.post(f"/leads/{cy}/take", data={"csrf_token": stale, "back": "/?scope=mine"})
+    assert "You are a rep now, paused" in mine.text  # a manager takes as a paused rep
+    assert rows(mine.text) == [(cy, False)]
 
 
 def test_take_needs_the_csrf_token(server: LiveServer, fresh: Leadheat, sign_in: SignIn) -> None:

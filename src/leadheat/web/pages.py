@@ -26,7 +26,11 @@ TOUCH_KINDS = ("call", "email", "sms", "meeting")
 SCOPES = ("mine", "team")
 LIMIT = 50
 """Rows of each part of Hot now."""
-_TAKE_MESSAGES = {"take": "The lead is yours now: its SLA clock runs for you."}
+_TAKE_MESSAGES = {
+    "take": "The lead is yours now: its SLA clock runs for you.",
+    "take-as-rep": "The lead is yours now: its SLA clock runs for you. You are a rep now, "
+    "paused: round robin gives you no new leads until someone runs leadheat reps resume.",
+}
 
 
 def _lh(request: Request) -> Leadheat:
@@ -209,10 +213,10 @@ async def take(request: Request, lead_id: int, session: SessionInfo = Session) -
     form = await _action(request, session)
     email = session.account.email
     try:
-        _lh(request).take(f"id:{lead_id}", email, actor=f"web:{email}")
+        taken = _lh(request).take(f"id:{lead_id}", email, actor=f"web:{email}")
     except LeadTakenError as error:
         return page(request, "error.html", session, 409, message=str(error))
     except LeadheatError as error:
         return _failed(request, session, error)
     _tasks_changed(request, lead_id)
-    return _done(request, form, lead_id, "take")
+    return _done(request, form, lead_id, "take-as-rep" if taken.joined else "take")
