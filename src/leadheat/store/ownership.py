@@ -48,7 +48,7 @@ class Taken:
     """When the new owner must have touched the lead; ``None`` when no clock runs."""
 
 
-def taker(connection: Connection, email: str, now: datetime, book: Playbook) -> tuple[Rep, bool]:
+def _taker(connection: Connection, email: str, now: datetime, book: Playbook) -> tuple[Rep, bool]:
     """The rep who takes, by email in any case; someone who is not a rep yet (a manager on a
     new install) is added to the default team, paused, so that owning what they take does
     not enrol them in round robin. Returns the rep and whether they were added."""
@@ -84,7 +84,7 @@ def take_lead(
     none starts while the playbook turns speed to lead off.
     """
     lock_states(connection, [lead_id])
-    rep, joined = taker(connection, email, now, book)
+    rep, joined = _taker(connection, email, now, book)
     changed = connection.execute(
         update(Lead)
         .where(Lead.id == lead_id, Lead.owner.is_(None))

@@ -208,8 +208,8 @@ async def evidence(request: Request, lead_id: int, session: SessionInfo = Sessio
 
 @router.post("/leads/{lead_id}/take")
 async def take(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
-    """ "Take it": the signed-in person owns a lead nobody owned. Someone faster gets a 409
-    page that names them; nothing is overwritten."""
+    """The one-click "Take it": the signed-in person owns a lead nobody owned. Someone
+    faster gets a 409 page that names them; nothing is overwritten."""
     form = await _action(request, session)
     email = session.account.email
     try:
