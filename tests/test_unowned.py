@@ -55,6 +55,33 @@ def test_a_hot_lead_with_no_rep_waits_unowned_with_a_clock(fresh: Leadheat) -> N
     assert clock.owner is None and clock.stopped_at is None
 
 
+@pytest.mark.parametrize("half_lives", [1, 2])
+def test_the_unowned_list_is_the_obvious_filter_of_the_hot_list(
+    fresh: Leadheat, clock: Clock, half_lives: int
+) -> None:
+    """From the heat index (read from the top, with one half-life; by range, with several),
+    the same leads in the same order as keeping the unowned ones of every hot lead."""
+    if half_lives == 2:
+        faster = "[signals.page_view]\npoints = 1\n"
+        fresh.apply_playbook(PLAYBOOK.replace(faster, faster + 'half_life = "2d"\n'))
+    assert len(fresh.playbook()[1].half_lives) == half_lives
+    for hours in range(30):  # the older the demo request, the cooler the lead
+        email = f"lead{hours:02d}@x.com"
+        owner = None if hours % 3 == 0 or hours > 24 else "sam@example.com"
+        fields = {"title": "CTO", "owner": owner}
+        fresh.upsert_leads([LeadInput([parse_lead_key(email)], fields)], react=False)
+        fresh.track(email, "demo_request", clock.now - timedelta(hours=hours))
+        fresh.track(email, "page_view", clock.now - timedelta(hours=hours))
+    fresh.outcome("lead03@x.com", "won")
+    everyone = hot_queue(fresh, None, 1000)
+    assert len(everyone) == 29
+    expected = [item.lead_id for item in everyone if item.owner is None]
+    assert len(expected) == 13
+    for limit in (1, 4, 50):
+        found = [item.lead_id for item in unowned_queue(fresh, limit)]
+        assert found == expected[:limit], limit
+
+
 def test_take_makes_the_rep_the_owner_audited_with_their_clock(
     fresh: Leadheat, clock: Clock
 ) -> None:

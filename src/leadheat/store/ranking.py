@@ -66,6 +66,16 @@ def hot_leads(
     return list_leads(connection, book, now, limit, Temperature.HOT, exclude_won=True)
 
 
+def unowned_hot_leads(
+    connection: Connection, book: Playbook, now: datetime, limit: int | None = None
+) -> list[Ranked]:
+    """Hot leads not yet won that nobody owns, hottest first, from the heat index (as of
+    the latest facts: the dashboard's question is about now). The leads hot enough by heat
+    are read from the top and joined to their lead rows, so a team whose hot leads all have
+    owners reads a few index entries, and one that uses no owners reads what Team reads."""
+    return _hot_from_index(connection, book, now, limit, exclude_won=True, unowned=True)
+
+
 def list_leads(
     connection: Connection,
     book: Playbook,
@@ -166,15 +176,22 @@ def _union(parts: list[Select[int]]) -> Select[int] | CompoundSelect[int]:
 
 
 def _hot_from_index(
-    connection: Connection, book: Playbook, now: datetime, limit: int | None, exclude_won: bool
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    limit: int | None,
+    exclude_won: bool,
+    unowned: bool = False,
 ) -> list[Ranked]:
     if limit is not None and len(book.half_lives) == 1:
-        return _hottest_first(connection, book, now, limit, exclude_won)
+        return _hottest_first(connection, book, now, limit, exclude_won, unowned)
     candidates = _union(heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     query = select(candidates.c.lead_id).join(LeadState, LeadState.lead_id == candidates.c.lead_id)
     query = query.where(LeadState.qualified.is_(True), LeadState.evidence_until > now)
     if exclude_won:
         query = query.where(LeadState.status != "won")
+    if unowned:
+        query = query.join(Lead, Lead.id == candidates.c.lead_id).where(Lead.owner.is_(None))
     ids = [row[0] for row in connection.execute(query)]
     judged = [
         r
@@ -186,12 +203,18 @@ def _hot_from_index(
 
 
 def _hottest_first(
-    connection: Connection, book: Playbook, now: datetime, limit: int, exclude_won: bool
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    limit: int,
+    exclude_won: bool,
+    unowned: bool = False,
 ) -> list[Ranked]:
     """The ``limit`` hottest hot leads with one half-life: the heat index read backwards from
     the top, joined to the facts a hot lead must have, and judged from the same rows, a page
     at a time, stopping at ``limit``. A top-50 reads a few hundred index entries however
-    many leads are hot: the first page asks for little more than ``limit``."""
+    many leads are hot: the first page asks for little more than ``limit``. ``unowned``
+    keeps the leads nobody owns (a join to their lead rows by key)."""
     (span,) = book.half_lives
     floor = HeatKey.threshold(book.temperature.hot_heat, now, span)
     query = (
@@ -207,6 +230,8 @@ def _hottest_first(
     )
     if exclude_won:
         query = query.where(LeadState.status != "won")
+    if unowned:
+        query = query.join(Lead, Lead.id == HeatKeyRow.lead_id).where(Lead.owner.is_(None))
     chosen: list[Ranked] = []
     after: tuple[int, float, int] | None = None
     size = limit + 16

@@ -8,14 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, func, select, union_all
+from sqlalchemy import Connection, func, select, union_all
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.heat import Heat, HeatKey
 from leadheat.scoring.temperature import Temperature, forecast, grade
 from leadheat.service import Leadheat
 from leadheat.store.models import HeatKeyRow, Lead, SlaClock
-from leadheat.store.ranking import Ranked, heat_at_least, hot_leads, judge_leads
+from leadheat.store.ranking import (
+    Ranked,
+    heat_at_least,
+    hot_leads,
+    judge_leads,
+    unowned_hot_leads,
+)
 
 
 @dataclass(frozen=True)
@@ -92,16 +98,17 @@ def _items(
     return items
 
 
-def _hot_where(
-    connection: Connection, book: Playbook, now: datetime, whose: ColumnElement[bool]
-) -> list[Ranked]:
-    """The hot leads not yet won whose lead row meets ``whose``, hottest first: only the
-    leads hot enough by the heat index are looked up and judged, however many the team has."""
+def _owned_hot(connection: Connection, book: Playbook, now: datetime, owner: str) -> list[Ranked]:
+    """``owner``'s hot leads not yet won, hottest first: only their leads hot enough by the
+    heat index are judged, however many leads the team has."""
     candidates = union_all(*heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     ids = [
         row[0]
         for row in connection.execute(
-            select(Lead.id).where(whose, Lead.id.in_(select(candidates.c[0])))
+            select(Lead.id).where(
+                func.lower(Lead.owner) == owner.casefold(),
+                Lead.id.in_(select(candidates.c[0])),
+            )
         )
     ]
     judged = [
@@ -122,8 +129,7 @@ def hot_queue(
         if owner is None:
             ranked = hot_leads(connection, book, now, limit)
         else:
-            whose = func.lower(Lead.owner) == owner.casefold()
-            ranked = _hot_where(connection, book, now, whose)[:limit]
+            ranked = _owned_hot(connection, book, now, owner)[:limit]
         return _items(connection, book, now, ranked)
 
 
@@ -134,5 +140,4 @@ def unowned_queue(lh: Leadheat, limit: int = 50, at: datetime | None = None) -> 
     _, book = lh.playbook()
     now = at or lh.clock()
     with lh.engine.connect() as connection:
-        ranked = _hot_where(connection, book, now, Lead.owner.is_(None))[:limit]
-        return _items(connection, book, now, ranked)
+        return _items(connection, book, now, unowned_hot_leads(connection, book, now, limit))
