@@ -192,11 +192,12 @@ def test_public_collection_fills_fields_but_never_overwrites_the_teams(team: Lea
 def test_the_merge_attack_becomes_a_suggestion_that_a_person_confirms(team: Leadheat) -> None:
     victim = _crm(team, ANA, owner="anna@x.com", company="Acme")
     attack = [
+        _call("identify", timedelta(minutes=3), userId="x", traits={"title": "student"}),
         _call("track", timedelta(minutes=2), userId="x", event="Demo Requested"),
         _call("identify", timedelta(minutes=1), userId="x", traits={"email": ANA}),
     ]
-    _send(team, attack[0])
-    _send(team, attack[1])
+    for call in attack:
+        _send(team, call)
     attacker = team.lead_id("x")
     assert team.lead_id(ANA) == victim != attacker
     assert team.show(ANA).lead["owner"] == "anna@x.com"
@@ -223,9 +224,10 @@ def test_the_merge_attack_becomes_a_suggestion_that_a_person_confirms(team: Lead
     merged = team.show(ANA)
     assert (merged.lead["owner"], merged.lead["title"], merged.lead["company"]) == (
         "anna@x.com",
-        "CTO",
+        "CTO",  # the team's value wins over the one public collection set on the other lead
         "Acme",
     )
+    assert merged.lead["public_fields"] is None
     assert _events(team, ANA) == ["demo_request"]
     assert team.suggested_merges() == []
     (done,) = team.suggested_merges(status="confirmed")

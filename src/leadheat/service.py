@@ -513,8 +513,10 @@ class Leadheat:
                 if message.dropped:  # an invalid email trait, left out
                     refused.setdefault(lead_id, set()).add("email")
             if with_traits:
-                targets = find_leads(connection, [keys[0] for _, keys in with_traits])
-                before = _owners(connection, sorted(set(targets.values()))) if owners_given else {}
+                before: dict[int, str | None] = {}
+                if owners_given:  # a trusted call may set owners: audited as any owner change
+                    known = find_leads(connection, [keys[0] for _, keys in with_traits])
+                    before = _owners(connection, sorted(set(known.values())))
                 ids, _ = upsert_leads(
                     connection,
                     [LeadUpsert([keys[0]], message.traits, None) for message, keys in with_traits],

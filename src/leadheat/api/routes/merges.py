@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from leadheat.api.hygiene import no_nul
 from leadheat.api.routes.leads import ERRORS, Admin, Service
@@ -14,6 +14,7 @@ from leadheat.api.security import actor
 from leadheat.views import suggestion_json
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
+SuggestionId = Annotated[int, Path(ge=1, le=2**62, description="The suggestion's `id`.")]
 
 
 @router.get(
@@ -40,7 +41,7 @@ def suggested(
     response_model=DoneOut,
     summary="Merge the two leads as suggested",
 )
-def confirm(suggestion_id: int, lh: Service, key: Admin) -> dict[str, Any]:
+def confirm(suggestion_id: SuggestionId, lh: Service, key: Admin) -> dict[str, Any]:
     """The suggestion's ``lead_id`` is merged into ``into_lead_id`` (answered as ``lead``);
     audited as ``merge.confirm`` and ``lead.merge``."""
     return {"ok": True, "lead": lh.confirm_merge(suggestion_id, actor=actor(key))}
@@ -51,7 +52,7 @@ def confirm(suggestion_id: int, lh: Service, key: Admin) -> dict[str, Any]:
     response_model=DoneOut,
     summary="Two people after all: close the suggestion",
 )
-def dismiss(suggestion_id: int, lh: Service, key: Admin) -> dict[str, Any]:
+def dismiss(suggestion_id: SuggestionId, lh: Service, key: Admin) -> dict[str, Any]:
     """Nothing is merged; audited as ``merge.dismiss``. ``lead`` is the suggestion's
     ``lead_id``."""
     return {"ok": True, "lead": lh.dismiss_merge(suggestion_id, actor=actor(key))}
