@@ -87,10 +87,17 @@ def stitch(
     lead_of: dict[LeadKey, int] = {}
     fresh: list[LeadKey] = []
     survivors: set[int] = set()
-    named = _named(connection, set(found.values())) if public else set()
-    for root, keys in members.items():
-        stored = sorted(keys, key=lambda k: AUTHORITY[k.kind])
-        known = list(dict.fromkeys(found[k] for k in stored if k in found))
+    ordered = {
+        root: sorted(keys, key=lambda k: AUTHORITY[k.kind]) for root, keys in members.items()
+    }
+    knowns = {
+        root: list(dict.fromkeys(found[k] for k in stored if k in found))
+        for root, stored in ordered.items()
+    }
+    joining = {lead for known in knowns.values() if len(known) > 1 for lead in known}
+    named = _named(connection, joining) if public else set()  # read only when leads would join
+    for root, stored in ordered.items():
+        known = knowns[root]
         if not known:
             fresh.append(root)
             continue
