@@ -6,6 +6,7 @@ go only to the team, and an email is one address. Real databases (SQLite and Pos
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -49,6 +50,7 @@ triggers = ["hot"]
 """
 )
 ANA = "ana@crm.example"
+PASSWORD = "correct horse battery"
 COMMA_EMAILS = [
     "ana,eve@evil.example",
     "eve@evil.example,ana",
@@ -131,7 +133,7 @@ def test_a_public_key_cannot_take_a_lead_nor_its_alerts(team: Leadheat) -> None:
 
 
 def test_alerts_go_only_to_reps_and_dashboard_users(team: Leadheat) -> None:
-    add_user(team, "max@x.com", "manager", "correct horse battery")
+    add_user(team, "max@x.com", "manager", PASSWORD)
     owners = {
         "a@crm.example": "partner@elsewhere.example",  # imported, but nobody of the team
         "b@crm.example": "Max@X.com",  # a dashboard user (any case)
@@ -254,10 +256,23 @@ def test_suggested_merges_over_http_and_the_cli(
     _send(team, _call("identify", userId="bea-app", traits={"email": "cy@crm.example"}))
     (first,) = team.suggested_merges()
     assert (first.lead_id, first.into_lead_id) == (cy, bea)
+    add_user(team, "rita@x.com", "rep", PASSWORD)
     server = LiveServer(team)
     try:
         admin = {"Authorization": f"Bearer {server.admin_key}"}
         reader = {"Authorization": f"Bearer {server.read_key}"}
+        with httpx.Client(base_url=server.url, timeout=30) as browser:  # the lead page shows it
+            token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
+            assert token is not None
+            signed = browser.post(
+                "/login",
+                data={"email": "rita@x.com", "password": PASSWORD, "csrf_token": token[1]},
+            )
+            assert signed.status_code == 303
+            page = browser.get(f"/leads/{cy}").text
+            assert "Suggested merges" in page
+            assert f'this lead would be merged into <a href="/leads/{bea}">Ana Diaz</a>' in page
+            assert f'<a href="/leads/{cy}">' in browser.get(f"/leads/{bea}").text
         with httpx.Client(base_url=server.url, timeout=30) as client:
             listed = client.get("/api/v1/merges/suggested", headers=admin)
             assert listed.status_code == 200, listed.text
