@@ -18,14 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 
 from conftest import DEMO_MAKES_HOT, NOW, Cli, Clock, LiveServer
 from leadheat.engage import nurture
 from leadheat.ingest.keys import LeadKey, parse_lead_key
 from leadheat.ingest.records import OutcomeInput
 from leadheat.service import Leadheat, LeadInput, UnknownLeadError
-from leadheat.store.models import Base, Lead, SuggestedMerge
+from leadheat.store.models import Base, Lead
+from leadheat.store.suggestions import suggest
 
 EMAIL = "ana.diaz@example.com"
 NAME = "Ana Diaz"
@@ -78,17 +79,8 @@ def _person(lh: Leadheat) -> int:
     lh.touch(EMAIL, "call", result="connected", rep="rita@x.com", note=f"spoke to {NAME}")
     lh.outcome(EMAIL, "won", reason="signed")
     (visit,) = _person_ids(lh, lead_id) - {lead_id}
-    with lh.engine.begin() as connection:
-        connection.execute(
-            insert(SuggestedMerge).values(
-                lead_id=visit,
-                into_lead_id=lead_id,
-                reason="a web visitor identified with both emails",
-                source="tests",
-                created_at=NOW,
-                status="open",
-            )
-        )
+    with lh.transaction() as connection:
+        suggest(connection, [(visit, lead_id, "a web visitor named both")], "tests", NOW)
     return lead_id
 
 

@@ -36,6 +36,9 @@ NEEDS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/leads/{lead}"): "admin",
     ("GET", "/api/v1/leads/{lead}/export"): "admin",
     ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/api/v1/merges/suggested"): "admin",
+    ("POST", "/api/v1/merges/suggested/{suggestion_id}/confirm"): "admin",
+    ("POST", "/api/v1/merges/suggested/{suggestion_id}/dismiss"): "admin",
     ("GET", "/api/v1/analytics/report"): "read",
     ("GET", "/api/v1/analytics/half-lives"): "read",
     ("POST", "/api/v1/analytics/backtest"): "read",
@@ -80,6 +83,7 @@ def _url(server: LiveServer, path: str) -> str:
         path.replace("{lead}", "nobody@example.com")
         .replace("{email}", "nobody@example.com")
         .replace("{delivery_id}", "1")
+        .replace("{suggestion_id}", "1")
     )
     return f"{server.url}{filled}"
 

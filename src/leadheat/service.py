@@ -32,7 +32,7 @@ from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, p
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
 from leadheat.speed.assignment import Rep
-from leadheat.store import audit, nurture, outbox, playbooks, reps
+from leadheat.store import audit, nurture, outbox, playbooks, reps, suggestions
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, AuditEntry, lead_subject
 from leadheat.store.clocks import (
     ClockView,
@@ -76,6 +76,7 @@ from leadheat.store.privacy import Erasure, erase_person, export_person, person_
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
+from leadheat.store.suggestions import Suggestion
 from leadheat.store.watch import Watch
 from leadheat.times import as_utc, check_range, from_micros, isoformat, to_micros
 
@@ -97,6 +98,27 @@ def _owners(connection: Connection, lead_ids: Sequence[int]) -> dict[int, str | 
         for part in chunked(lead_ids)
         for row in connection.execute(select(Lead.id, Lead.owner).where(Lead.id.in_(part)))
     }
+
+
+def _audit_owners(
+    connection: Connection,
+    now: datetime,
+    actor: str,
+    before: Mapping[int, str | None],
+    lead_ids: Sequence[int],
+) -> None:
+    """Audit each owner that changed since ``before`` (read by :func:`_owners`)."""
+    after = _owners(connection, sorted(set(lead_ids)))
+    audit.record_many(
+        connection,
+        now,
+        actor,
+        [
+            (AuditAction.OWNER, lead_subject(lead), {"from": before.get(lead), "to": to})
+            for lead, to in sorted(after.items())
+            if to != before.get(lead)
+        ],
+    )
 
 
 class LeadheatError(ValueError):
@@ -416,6 +438,13 @@ class Leadheat:
         Nothing is stored when one message is refused; the error names it. ``public`` says
         the calls came with a publishable key (a web page's snippet, which anyone can read);
         ``actor`` is who the audit log names.
+
+        Public calls add events and evidence and join anonymous visitors to leads, but may
+        only fill lead fields that are empty or that public calls set before, never
+        ``owner`` or ``status``; the fields they may not change are left as they are and
+        audited (``collect.refused``). Two leads that both have an email or external id are
+        not merged on their word: the pair becomes a suggested merge (``merge.suggest``)
+        and each message's events stay on the lead its own first key names.
         """
         version, book = self.playbook()
         now = self.clock()
@@ -436,16 +465,36 @@ class Leadheat:
                     f"({book.ingest.max_age}) allows",
                 )
 
+        owners_given = not public and any("owner" in message.traits for message in messages)
+
         def apply(connection: Connection, watch: Watch) -> RecordReport:
             identities = [self._message_keys(connection, message) for message in messages]
-            stitch(
+            suggested: list[tuple[int, int, str]] = []
+            lead_ids = stitch(
                 connection,
                 book,
                 version,
                 identities,
                 [to_micros(message.at) for message in messages],
                 now,
+                public=public,
+                suggested=suggested,
             )
+            if suggested:
+                created = suggestions.suggest(connection, suggested, actor, now)
+                audit.record_many(
+                    connection,
+                    now,
+                    actor,
+                    [
+                        (
+                            AuditAction.MERGE_SUGGEST,
+                            lead_subject(lead),
+                            {"suggestion": number, "into": into},
+                        )
+                        for number, lead, into in created
+                    ],
+                )
             events = [
                 NewEvent(
                     keys[0], message.event_type, message.at, message.message_id, message.properties
@@ -469,14 +518,26 @@ class Leadheat:
                 for message, keys in zip(messages, identities, strict=True)
                 if message.traits
             ]
+            refused: dict[int, set[str]] = {}
+            for message, lead_id in zip(messages, lead_ids, strict=True):
+                if message.dropped:  # an invalid email trait, left out
+                    refused.setdefault(lead_id, set()).add("email")
             if with_traits:
+                before: dict[int, str | None] = {}
+                if owners_given:  # a trusted call may set owners: audited as any owner change
+                    known = find_leads(connection, [keys[0] for _, keys in with_traits])
+                    before = _owners(connection, sorted(set(known.values())))
                 ids, _ = upsert_leads(
                     connection,
                     [LeadUpsert([keys[0]], message.traits, None) for message, keys in with_traits],
                     version,
                     now,
                     book,
+                    public=public,
+                    refused=refused,
                 )
+                if owners_given:
+                    _audit_owners(connection, now, actor, before, ids)
                 evidence = [
                     {
                         "lead_id": lead_id,
@@ -492,6 +553,15 @@ class Leadheat:
                     connection.execute(insert(EvidenceRow), evidence)
                 refresh_facts(connection, book, version, sorted(set(ids)))
                 watch.changed(ids)
+            audit.record_many(
+                connection,
+                now,
+                actor,
+                [
+                    (AuditAction.COLLECT_REFUSED, lead_subject(lead), {"fields": sorted(names)})
+                    for lead, names in sorted(refused.items())
+                ],
+            )
             return report
 
         with paused_gc():
@@ -552,21 +622,7 @@ class Leadheat:
                 connection.execute(insert(EvidenceRow), evidence_rows)
             refresh_facts(connection, book, version, ids)
             if owners_given:
-                after = _owners(connection, sorted(set(ids)))
-                audit.record_many(
-                    connection,
-                    now,
-                    actor,
-                    [
-                        (
-                            AuditAction.OWNER,
-                            lead_subject(lead),
-                            {"from": before.get(lead), "to": to},
-                        )
-                        for lead, to in sorted(after.items())
-                        if to != before.get(lead)
-                    ],
-                )
+                _audit_owners(connection, now, actor, before, ids)
             watch.changed(ids)
             return ids, created
 
@@ -830,15 +886,79 @@ class Leadheat:
             )
         return ids
 
-    def merge(self, keep: str, absorb: str) -> int:
+    def merge(self, keep: str | int, absorb: str | int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Merge the lead known as ``absorb`` into ``keep``; their histories become one."""
         version, book = self.playbook()
+        now = self.clock()
         with self._writer.begin() as connection:
             keep_id = self._lead_id(connection, keep)
             absorb_id = self._lead_id(connection, absorb)
-            merge_leads(connection, keep_id, absorb_id, self.clock())
-            rebuild(connection, book, version, [keep_id])
+            _merge(connection, book, version, keep_id, absorb_id, now, actor)
         return keep_id
+
+    def suggested_merges(
+        self, *, status: str | None = "open", lead: str | int | None = None, limit: int = 100
+    ) -> list[Suggestion]:
+        """Merges public collection suggested (newest first): the open ones by default,
+        ``status=None`` for all; ``lead`` for those naming one lead."""
+        if status is not None and status not in suggestions.STATUSES:
+            raise LeadheatError(
+                f"status {status!r} must be one of {', '.join(suggestions.STATUSES)}"
+            )
+        with self.engine.connect() as connection:
+            lead_id = self._lead_id(connection, lead) if lead is not None else None
+            return suggestions.list_suggestions(
+                connection, status=status, lead_id=lead_id, limit=limit
+            )
+
+    def confirm_merge(self, suggestion_id: int, *, actor: str = DEFAULT_ACTOR) -> int:
+        """Carry out an open suggested merge (audited); returns the lead that remains."""
+        version, book = self.playbook()
+        now = self.clock()
+        with self._writer.begin() as connection:
+            found = self._open_suggestion(connection, suggestion_id)
+            keep = self._lead_id(connection, found.into_lead_id)
+            absorb = self._lead_id(connection, found.lead_id)
+            suggestions.resolve(connection, suggestion_id, "confirmed", actor, now)
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.MERGE_CONFIRM,
+                f"merge:{suggestion_id}",
+                {"lead": absorb, "into": keep},
+            )
+            _merge(connection, book, version, keep, absorb, now, actor)
+        return keep
+
+    def dismiss_merge(self, suggestion_id: int, *, actor: str = DEFAULT_ACTOR) -> int:
+        """Close an open suggested merge without merging (audited): they are two people.
+        Returns the suggestion's ``lead_id``."""
+        now = self.clock()
+        with self._writer.begin() as connection:
+            found = self._open_suggestion(connection, suggestion_id)
+            suggestions.resolve(connection, suggestion_id, "dismissed", actor, now)
+            audit.record(
+                connection,
+                now,
+                actor,
+                AuditAction.MERGE_DISMISS,
+                f"merge:{suggestion_id}",
+                {"lead": found.lead_id, "into": found.into_lead_id},
+            )
+        return found.lead_id
+
+    @staticmethod
+    def _open_suggestion(connection: Connection, suggestion_id: int) -> Suggestion:
+        found = suggestions.find_suggestion(connection, suggestion_id)
+        if found is None:
+            raise UnknownLeadError(f"no suggested merge with id {suggestion_id}")
+        if found.status != "open":
+            raise LeadheatError(
+                f"suggested merge {suggestion_id} is already {found.status} "
+                f"(by {found.resolved_by})"
+            )
+        return found
 
     # -- reading ------------------------------------------------------------------------
     def hot(self, at: datetime | None = None, limit: int | None = None) -> list[LeadRow]:
@@ -969,15 +1089,22 @@ class Leadheat:
             for name in ("email", "external_id"):
                 common.pop(name, None)
             attributes = dict(row["attributes"] or {})
-            for name, value in dict(fields.get("attributes") or {}).items():
+            given = dict(fields.get("attributes") or {})
+            for name, value in given.items():
                 if value is None:
                     attributes.pop(name, None)
                 else:
                     attributes[name] = value
+            by_public = set(row["public_fields"] or ()) - common.keys() - given.keys()
             connection.execute(
                 update(Lead)
                 .where(Lead.id == lead_id)
-                .values(**common, attributes=attributes, updated_at=now)
+                .values(
+                    **common,
+                    attributes=attributes,
+                    updated_at=now,
+                    public_fields=sorted(by_public) or None,
+                )
             )
             if "owner" in common and common["owner"] != row["owner"]:
                 audit.record(
@@ -1345,6 +1472,25 @@ class Leadheat:
             )
         with self.engine.connect() as connection:
             return audit.entries(connection, limit=limit, action=action)
+
+
+def _merge(
+    connection: Connection,
+    book: Playbook,
+    version: int,
+    keep: int,
+    absorb: int,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Merge two leads by hand (audited: a merge moves a person's whole history)."""
+    if keep == absorb:
+        return
+    merge_leads(connection, keep, absorb, now)
+    rebuild(connection, book, version, [keep])
+    audit.record(
+        connection, now, actor, AuditAction.LEAD_MERGE, lead_subject(keep), {"absorbed": absorb}
+    )
 
 
 def _escalate(connection: Connection, book: Playbook, now: datetime) -> tuple[int, int]:

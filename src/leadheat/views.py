@@ -15,6 +15,7 @@ from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.store.outbox import DeliveryView
 from leadheat.store.privacy import Erasure
+from leadheat.store.suggestions import Suggestion
 from leadheat.times import isoformat
 
 
@@ -198,6 +199,21 @@ def timing_json(timing: RepTimings) -> dict[str, Any]:
         "breached": timing.breached,
         "running": timing.running,
         "median_response_seconds": None if median is None else median.total_seconds(),
+    }
+
+
+def suggestion_json(item: Suggestion) -> dict[str, Any]:
+    """One suggested merge for ``--json`` and the API."""
+    return {
+        "id": item.id,
+        "lead_id": item.lead_id,
+        "into_lead_id": item.into_lead_id,
+        "reason": item.reason,
+        "source": item.source,
+        "created_at": isoformat(item.created_at),
+        "status": item.status,
+        "resolved_at": isoformat(item.resolved_at) if item.resolved_at is not None else None,
+        "resolved_by": item.resolved_by,
     }
 
 

@@ -14,7 +14,16 @@ from fastapi import FastAPI
 from leadheat import __version__, web
 from leadheat.api import errors
 from leadheat.api.limits import Guard, RateLimiter
-from leadheat.api.routes import analytics, collect, engage, leads, playbook, privacy, speed
+from leadheat.api.routes import (
+    analytics,
+    collect,
+    engage,
+    leads,
+    merges,
+    playbook,
+    privacy,
+    speed,
+)
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
@@ -66,6 +75,7 @@ def create_app(
     app.include_router(playbook.router, tags=["playbook"])
     app.include_router(speed.router, tags=["speed to lead"])
     app.include_router(privacy.router, tags=["privacy"])
+    app.include_router(merges.router, tags=["merges"])
     app.include_router(analytics.router, tags=["analytics"])
     app.include_router(engage.router, tags=["follow-up"])
     app.include_router(engage.public)

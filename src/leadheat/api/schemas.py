@@ -289,6 +289,20 @@ class ExportOut(BaseModel):
     )
 
 
+class SuggestionOut(BaseModel):
+    """A suggested merge: public collection named two known leads as one person."""
+
+    id: int
+    lead_id: int = Field(description="The lead that would be merged away.")
+    into_lead_id: int = Field(description="The lead that would remain.")
+    reason: str
+    source: str = Field(description="Who suggested it, as the audit log names them.")
+    created_at: str
+    status: str = Field(description="`open`, `confirmed` (merged) or `dismissed`.")
+    resolved_at: str | None
+    resolved_by: str | None
+
+
 class AuditOut(BaseModel):
     """One audit record: never personal data of a lead (leads are `lead:<number>`)."""
 

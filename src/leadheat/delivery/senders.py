@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from leadheat import __version__
+from leadheat.ingest.keys import LeadKeyError, normalise_email
 from leadheat.speed.messages import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -120,10 +121,25 @@ class SmtpServer:
 def send_email(
     server: SmtpServer | None, sender: str, to: str, payload: Mapping[str, Any], key: str
 ) -> None:
-    """Send the alert as a plain-text email to the comma-separated addresses ``to``."""
+    """Send the alert as a plain-text email to the comma-separated addresses ``to`` (a
+    nurture mail, with its ``mail`` prepared, to its one address).
+
+    Every recipient must be one valid address, and a nurture mail has exactly one: an
+    address stored before emails were checked as strictly (``ana,eve@evil.example``) fails
+    for good instead of reaching extra mailboxes.
+    """
     if server is None:
         raise SendError("no SMTP server configured: set LEADHEAT_SMTP_URL")
-    recipients = [address.strip() for address in to.split(",") if address.strip()]
+    recipients = (
+        [to.strip()]
+        if "mail" in payload
+        else [address.strip() for address in to.split(",") if address.strip()]
+    )
+    for address in recipients:
+        try:
+            normalise_email(address)
+        except LeadKeyError:
+            raise SendError(f"{address!r} is not one email address", permanent=True) from None
     message = (
         prepared_message(payload["mail"], sender, recipients, key)
         if "mail" in payload

@@ -273,11 +273,17 @@ def mark_winback(lh: Leadheat, found: WinbackList) -> int:
     day = found.at.date().isoformat()
     now = lh.clock()
     with lh.transaction() as connection:
-        rows = connection.execute(select(Lead.id, Lead.attributes).where(Lead.id.in_(ids)))
-        for lead_id, attributes in list(rows):
-            merged = {**(attributes or {}), "previously_engaged": True, "winback_list": day}
+        rows = connection.execute(
+            select(Lead.id, Lead.attributes, Lead.public_fields).where(Lead.id.in_(ids))
+        )
+        marks = {"previously_engaged": True, "winback_list": day}
+        for lead_id, attributes, by_public in list(rows):
+            merged = {**(attributes or {}), **marks}
+            public = sorted(set(by_public or ()) - marks.keys()) or None  # the team's now
             connection.execute(
-                update(Lead).where(Lead.id == lead_id).values(attributes=merged, updated_at=now)
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(attributes=merged, updated_at=now, public_fields=public)
             )
         refresh_facts(connection, book, version, ids)
     return len(ids)

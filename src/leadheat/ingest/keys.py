@@ -6,7 +6,13 @@ import re
 from typing import Literal, NamedTuple
 
 IdentityKind = Literal["email", "external", "anonymous"]
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_UTF8 = "\u0080-\U0010ffff"
+_ATOM = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~{_UTF8}-]+"
+_LABEL = rf"[a-z0-9{_UTF8}](?:[a-z0-9{_UTF8}-]{{0,61}}[a-z0-9{_UTF8}])?"
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+"""One address (RFC 5322's dot-atom ``addr-spec``, UTF-8 allowed as RFC 6531 does): no
+display name, no quoted local part, no comments, no lists. A comma, a semicolon, angle
+brackets or a line break would let one "address" reach several mailboxes."""
 MAX_EMAIL_CHARS = 320
 """The longest email (RFC 5321: 64 characters, ``@``, 255) and the width of the stored one."""
 MAX_ID_CHARS = 200
@@ -28,16 +34,27 @@ class LeadKey(NamedTuple):
 
 
 def normalise_email(text: str) -> str:
-    """Emails compare case-insensitively and without surrounding space.
+    """One email address, compared case-insensitively and without surrounding space.
 
-    >>> normalise_email("  Ana.Lopez@Example.COM ")
-    'ana.lopez@example.com'
+    Anything but a single ``local@domain`` is refused, so that no stored email can make a
+    mail go to more than one mailbox (``a@x.com,b@y.com``, ``Ana <a@x.com>``).
+
+    >>> normalise_email("  Ana.Lopez+crm@Example.COM ")
+    'ana.lopez+crm@example.com'
+    >>> normalise_email("ana@x.com,eve@y.com")
+    Traceback (most recent call last):
+    ...
+    leadheat.ingest.keys.LeadKeyError: 'ana@x.com,eve@y.com' is not one email address \
+(give one address like ana@example.com: no commas, lists, names or quotes)
     """
     email = text.strip().lower()
     if len(email) > MAX_EMAIL_CHARS:
         raise LeadKeyError(_too_long(email, MAX_EMAIL_CHARS, "an email"))
-    if not _EMAIL.match(email):
-        raise LeadKeyError(f"{text!r} is not an email address")
+    if not _EMAIL.fullmatch(email) or not email.isprintable():
+        raise LeadKeyError(
+            f"{text!r} is not one email address (give one address like ana@example.com: "
+            "no commas, lists, names or quotes)"
+        )
     return email
 
 

@@ -148,13 +148,25 @@ class Message:
     properties: dict[str, Any] | None
     traits: dict[str, Any]
     previous_id: str | None = None
+    dropped: tuple[str, ...] = ()
+    """Traits left out as invalid (their places, e.g. ``batch[2].traits.email``): only
+    public collection drops a bad trait and keeps the message; see :func:`parse_message`."""
 
 
 def parse_message(
-    data: object, field: str, received_at: datetime, call: str | None = None
+    data: object,
+    field: str,
+    received_at: datetime,
+    call: str | None = None,
+    *,
+    public: bool = False,
 ) -> Message:
     """Read one message. ``call`` is the call of a single-call endpoint (``/v1/track``);
     without it the message's ``type`` decides. ``field`` prefixes every error's place.
+
+    ``public``: the message came with a publishable key, from a web page. A malformed
+    ``email`` trait is then left out (named in :attr:`Message.dropped`) instead of refusing
+    the message: the browser SDKs resend a refused batch forever and cannot fix it.
 
     >>> from datetime import UTC, datetime
     >>> parse_message({"userId": "u1"}, "", datetime(2024, 1, 1, tzinfo=UTC), "track")
@@ -164,13 +176,14 @@ def parse_message(
 (e.g. "Product Viewed")
     """
     check_depth(data, field)
-    return _parse(data, field, _utc(received_at), call, None, None)
+    return _parse(data, field, _utc(received_at), call, None, None, public)
 
 
-def parse_batch(data: object, received_at: datetime) -> list[Message]:
+def parse_batch(data: object, received_at: datetime, *, public: bool = False) -> list[Message]:
     """Read the body of ``/v1/batch``. The SDKs put ``sentAt`` (and sometimes ``context``)
     on the batch rather than on each message; those apply to every message that lacks its
     own. One bad message fails the whole batch, so a retry after the fix stores it once.
+    ``public`` as for :func:`parse_message`.
     """
     if not isinstance(data, dict):
         raise SegmentError("body", f"must be a JSON object, not {_kind(data)}")
@@ -184,7 +197,7 @@ def parse_batch(data: object, received_at: datetime) -> list[Message]:
         raise SegmentError("context", f"must be an object, not {_kind(context)}")
     received = _utc(received_at)
     return [
-        _parse(item, f"batch[{index}]", received, None, sent_at, context or None)
+        _parse(item, f"batch[{index}]", received, None, sent_at, context or None, public)
         for index, item in enumerate(batch)
     ]
 
@@ -286,6 +299,7 @@ def _parse(
     call: str | None,
     batch_sent_at: datetime | None,
     batch_context: dict[str, Any] | None,
+    public: bool = False,
 ) -> Message:
     def at(name: str) -> str:
         return f"{prefix}.{name}" if prefix else name
@@ -316,9 +330,10 @@ def _parse(
     if call == "group" and group_id is None:
         raise SegmentError(at("groupId"), "a group call needs the groupId of the company")
 
-    trait_email = _email(context_traits, at("context.traits.email"))
+    dropped: list[str] | None = [] if public else None
+    trait_email = _email(context_traits, at("context.traits.email"), dropped)
     if call != "group":  # a group's traits.email is the company's address, not the lead's
-        trait_email = _email(own_traits, at("traits.email")) or trait_email
+        trait_email = _email(own_traits, at("traits.email"), dropped) or trait_email
     email = trait_email or _property_email(properties)
     identity = Identity(user_id, anonymous_id, email)
 
@@ -368,6 +383,7 @@ def _parse(
         properties=described or None,
         traits=traits,
         previous_id=previous_id,
+        dropped=tuple(dropped or ()),
     )
 
 
@@ -526,16 +542,24 @@ def _scalar(value: Any, limit: int = MAX_TRAIT_CHARS) -> str | int | float | boo
     return None
 
 
-def _email(traits: Mapping[str, Any], field: str) -> str | None:
+def _email(traits: Mapping[str, Any], field: str, dropped: list[str] | None) -> str | None:
+    """The ``email`` trait, one valid address; a bad one is refused, or left out and its
+    place added to ``dropped`` when that is a list (public collection)."""
     value = traits.get("email")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str):
-        raise SegmentError(field, f"must be a string, not {_kind(value)}")
     try:
-        return normalise_email(value)
-    except LeadKeyError as error:
-        raise SegmentError(field, str(error)) from None
+        if not isinstance(value, str):
+            raise SegmentError(field, f"must be a string, not {_kind(value)}")
+        try:
+            return normalise_email(value)
+        except LeadKeyError as error:
+            raise SegmentError(field, str(error)) from None
+    except SegmentError:
+        if dropped is None:
+            raise
+        dropped.append(field)
+        return None
 
 
 def _property_email(properties: Mapping[str, Any]) -> str | None:

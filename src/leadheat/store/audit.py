@@ -50,6 +50,11 @@ class AuditAction(enum.StrEnum):
     REP_RESUME = "rep.resume"
     DELIVERY_RETRY = "delivery.retry"
     USER_ADD = "user.add"
+    LEAD_MERGE = "lead.merge"
+    MERGE_SUGGEST = "merge.suggest"
+    MERGE_CONFIRM = "merge.confirm"
+    MERGE_DISMISS = "merge.dismiss"
+    COLLECT_REFUSED = "collect.refused"
 
 
 @dataclass(frozen=True)

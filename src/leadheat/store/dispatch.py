@@ -32,7 +32,7 @@ from leadheat.store.clocks import (
 )
 from leadheat.store.history import load_histories
 from leadheat.store.leads import lead_attributes
-from leadheat.store.models import Lead
+from leadheat.store.models import Lead, User
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
 from leadheat.store.reps import list_reps, open_hot_counts, record_assignment
@@ -65,6 +65,7 @@ class Dispatcher:
         self.notices = 0
         self._reps: list[Rep] | None = None
         self._open_hot: Counter[str] | None = None
+        self._users: set[str] | None = None
 
     # -- reps ---------------------------------------------------------------------------
     def reps(self) -> list[Rep]:
@@ -84,6 +85,18 @@ class Dispatcher:
         if email is None:
             return None
         return next((r for r in self.reps() if r.email.casefold() == email.casefold()), None)
+
+    def known(self, email: str) -> bool:
+        """Whether ``email`` is someone of the team: a rep or a dashboard user. Alerts for
+        an owner go only to them; a lead's owner field alone (an import, an API client) does
+        not make an address someone who may read about the lead."""
+        if self._rep(email) is not None:
+            return True
+        if self._users is None:
+            self._users = {
+                found.casefold() for found in self.connection.execute(select(User.email)).scalars()
+            }
+        return email.casefold() in self._users
 
     def assign(
         self, lead_id: int, attributes: Mapping[str, Any], hot: bool, exclude: str | None = None
@@ -227,10 +240,12 @@ class Dispatcher:
 
     def _queue(self, trigger: str, lead_id: int, clock_id: int, payload: dict[str, Any]) -> int:
         queued = 0
+        owner = (payload.get("owner") or {}).get("email")
+        owner_known = owner is not None and self.known(owner)
         for alert in self.book.speed.alerts:
             if not alert.wants(trigger):
                 continue
-            target = _target(alert, payload)
+            target = _target(alert, payload, owner_known)
             if not target:
                 continue
             enqueue(
@@ -324,14 +339,18 @@ def _owner(rep: Rep | None, email: str | None) -> dict[str, Any] | None:
     return {"email": email, "name": rep.name if rep is not None else None}
 
 
-def _target(alert: Alert, payload: Mapping[str, Any]) -> str:
+def _target(alert: Alert, payload: Mapping[str, Any], owner_known: bool) -> str:
+    """Where an alert goes: its URL, or its e-mail addresses with ``owner`` and ``manager``
+    filled in. ``owner`` is the owner only when they are ``owner_known`` (a rep or a dashboard
+    user), and the team's manager otherwise: an address in a lead's owner field is not
+    someone to mail the lead's details to."""
     if alert.channel != "email":
         return str(alert.url)
     owner = payload.get("owner") or {}
     addresses = []
     for to in alert.to:
         if to == "owner":
-            address = owner.get("email") or payload.get("manager")
+            address = (owner.get("email") if owner_known else None) or payload.get("manager")
         elif to == "manager":
             address = payload.get("manager")
         else:

@@ -25,7 +25,12 @@ from leadheat.store.models import (
     Outcome,
     Touch,
 )
+from leadheat.store.suggestions import follow_merge
 from leadheat.times import from_micros, to_micros
+
+PUBLIC_FORBIDDEN = frozenset({"owner", "status"})
+"""Fields public collection (a publishable key in a web page) may never set, even on a new
+lead: who works a lead, and where it stands, are the team's to say."""
 
 
 def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey, int]:
@@ -169,11 +174,20 @@ def upsert_leads(
     version: int,
     now: datetime,
     book: Playbook,
+    *,
+    public: bool = False,
+    refused: dict[int, set[str]] | None = None,
 ) -> tuple[list[int], int]:
     """Create or update many leads at once; returns each item's lead id and how many were new.
 
     Rows naming the same person (by any key) update one lead, later rows winning; a row whose
     keys name two different stored leads is refused (merge them first).
+
+    ``public``: the fields come from public collection, which may only fill a field that is
+    empty or that public collection set before (:attr:`Lead.public_fields`), and never
+    :data:`PUBLIC_FORBIDDEN`; the fields it may not set are left as they are and, when
+    ``refused`` is given, added to it by lead id. Any other write is trusted: the fields it
+    sets are the team's from then on.
     """
     found = find_leads(connection, [key for item in items for key in item.keys])
     targets: list[_Target] = []
@@ -218,7 +232,7 @@ def upsert_leads(
     for target in fresh:
         target.lead_id = created[target.keys[0]]
         target.keys = target.keys[1:]
-    _write_values(connection, targets, now)
+    _write_values(connection, targets, now, public, refused)
     extra = [
         {"kind": key.kind, "value": key.value, "lead_id": t.lead_id}
         for t in targets
@@ -230,8 +244,15 @@ def upsert_leads(
     return [i for i in ids if i is not None], len(fresh)
 
 
-def _write_values(connection: Connection, targets: Sequence[_Target], now: datetime) -> None:
-    """Apply each target's fields: common ones to columns, the rest merged into ``attributes``."""
+def _write_values(
+    connection: Connection,
+    targets: Sequence[_Target],
+    now: datetime,
+    public: bool = False,
+    refused: dict[int, set[str]] | None = None,
+) -> None:
+    """Apply each target's fields: common ones to columns, the rest merged into ``attributes``
+    (public ones only where :func:`public_may_set` allows)."""
     touched = [t for t in targets if t.values or t.keys or t.created_at is not None]
     if not touched:
         return
@@ -246,7 +267,19 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
     for target in touched:
         assert target.lead_id is not None
         row = rows[target.lead_id]
-        common, extra = split_attributes(target.values)
+        given = {k: v for k, v in target.values.items() if k not in ("email", "external_id")}
+        by_public = set(row["public_fields"] or ())
+        if public:
+            denied = {name for name in given if not public_may_set(row, name)}
+            stored = lead_attributes(row)
+            changes = {name for name in denied if given[name] != stored.get(name)}
+            if changes and refused is not None:
+                refused.setdefault(target.lead_id, set()).update(changes)
+            given = {k: v for k, v in given.items() if k not in denied}
+            by_public |= given.keys()
+        else:
+            by_public -= given.keys()
+        common, extra = split_attributes(given)
         common.pop("email", None)
         common.pop("external_id", None)
         values = {name: row[name] for name in COMMON_FIELDS}
@@ -265,6 +298,7 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
                 "b_attributes": {**(row["attributes"] or {}), **extra},
                 "b_created_at": created,
                 "b_updated_at": now,
+                "b_public_fields": sorted(by_public) or None,
             }
         )
     connection.execute(
@@ -273,11 +307,32 @@ def _write_values(connection: Connection, targets: Sequence[_Target], now: datet
         .values(
             {
                 name: bindparam(f"b_{name}")
-                for name in (*COMMON_FIELDS, "attributes", "created_at", "updated_at")
+                for name in (
+                    *COMMON_FIELDS,
+                    "attributes",
+                    "created_at",
+                    "updated_at",
+                    "public_fields",
+                )
             }
         ),
         updates,
     )
+
+
+def public_may_set(row: Mapping[Any, Any], name: str) -> bool:
+    """Whether public collection may set field ``name`` of the lead ``row``: a field empty so
+    far, or one public collection set last; never owner or status.
+
+    >>> row = {"title": "CTO", "name": None, "owner": None, "attributes": {"plan": "pro"},
+    ...        "public_fields": ["plan"]}
+    >>> [public_may_set(row, f) for f in ("title", "name", "plan", "city", "owner")]
+    [False, True, True, True, False]
+    """
+    if name in PUBLIC_FORBIDDEN:
+        return False
+    current = row[name] if name in COMMON_FIELDS else (row["attributes"] or {}).get(name)
+    return current is None or current == "" or name in (row["public_fields"] or ())
 
 
 def lead_attributes(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -298,7 +353,9 @@ def split_attributes(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
 
 def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -> None:
     """Fold lead ``absorb`` into ``keep``: identities, events, touches, outcomes and evidence
-    move; attributes ``keep`` lacks are filled from ``absorb``. The caller re-scores ``keep``.
+    move; attributes ``keep`` lacks are filled from ``absorb``, and so are those only public
+    collection set on ``keep`` where ``absorb`` has the team's own (a trusted value is never
+    lost to a web page's). Suggested merges follow. The caller re-scores ``keep``.
     """
     if keep == absorb:
         return
@@ -309,13 +366,42 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
         for row in connection.execute(select(Lead).where(Lead.id.in_([keep, absorb])))
     }
     kept, absorbed = rows[keep], rows[absorb]
-    filled = {f: absorbed[f] for f in COMMON_FIELDS if kept[f] is None and absorbed[f] is not None}
-    attributes = {**(absorbed["attributes"] or {}), **(kept["attributes"] or {})}
+    kept_public = set(kept["public_fields"] or ())
+    absorbed_trusted = {
+        name
+        for name, value in lead_attributes(absorbed).items()
+        if name not in (absorbed["public_fields"] or ()) and value not in (None, "")
+    }
+    yields = kept_public & absorbed_trusted  # kept's public value gives way to a trusted one
+    filled = {
+        f: absorbed[f]
+        for f in COMMON_FIELDS
+        if absorbed[f] is not None and (kept[f] is None or f in yields)
+    }
+    kept_attributes = kept["attributes"] or {}
+    taken = {
+        name
+        for name in (absorbed["attributes"] or {})
+        if name not in kept_attributes or name in yields
+    }
+    attributes = {
+        **kept_attributes,
+        **{name: (absorbed["attributes"] or {})[name] for name in taken},
+    }
+    kept_public -= yields
     born = min(kept["created_at"], absorbed["created_at"])
+    # a field keeps its trust: public collection's own stay public, whichever lead they came from
+    by_public = kept_public | (set(absorbed["public_fields"] or ()) & (filled.keys() | taken))
     connection.execute(
         update(Lead)
         .where(Lead.id == keep)
-        .values(**filled, attributes=attributes, created_at=born, updated_at=now)
+        .values(
+            **filled,
+            attributes=attributes,
+            created_at=born,
+            updated_at=now,
+            public_fields=sorted(by_public) or None,
+        )
     )
     connection.execute(delete(HeatKeyRow).where(HeatKeyRow.lead_id == absorb))
     connection.execute(delete(LeadState).where(LeadState.lead_id == absorb))
@@ -325,3 +411,4 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
     connection.execute(
         update(Lead).where(Lead.merged_into_id == absorb).values(merged_into_id=keep)
     )
+    follow_merge(connection, keep, absorb, now)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from leadheat.ingest.keys import LeadKeyError, normalise_email
 from leadheat.playbook import Playbook
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed.assignment import Rep
@@ -64,8 +65,10 @@ def add_rep(
 ) -> Rep:
     """Add a rep, or update the name, team, capacity and weight of one already there."""
     email = email.strip()
-    if "@" not in email or len(email) > 320:
-        raise ValueError(f"{email!r} is not an email address")
+    try:  # one address: alerts go to it
+        normalise_email(email)
+    except LeadKeyError:
+        raise ValueError(f"{email!r} is not an email address") from None
     if capacity is not None and capacity < 0:
         raise ValueError(f"capacity {capacity} must be 0 or more")
     if not weight > 0:

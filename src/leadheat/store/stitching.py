@@ -6,6 +6,11 @@ identities): each group of keys becomes one lead. A group with no stored lead ge
 a group that touches several stored leads merges them into the one named by the most
 authoritative key (user id, then email, then anonymous id), so an anonymous visitor's earlier
 events join the lead when they identify.
+
+Public collection (a publishable key, readable by anyone in a web page) may join an
+anonymous-only lead to a lead, never two leads that each have an email or an external id:
+those pairs become suggested merges (:mod:`leadheat.store.suggestions`), and each message's
+events stay with the lead its own most authoritative key names.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, merge_leads
+from leadheat.store.models import Lead
 from leadheat.store.state import rebuild
 
 AUTHORITY = {"external": 0, "email": 1, "anonymous": 2}
@@ -53,10 +59,16 @@ def stitch(
     identities: Sequence[Sequence[LeadKey]],
     born_us: Sequence[int],
     now: datetime,
+    *,
+    public: bool = False,
+    suggested: list[tuple[int, int, str]] | None = None,
 ) -> list[int]:
     """Make each message's keys name one lead; return each message's lead id.
 
     ``born_us`` is each message's time: a new lead is as old as its earliest message.
+    ``public``: the keys come from public collection, which merges no two leads that both
+    have an email or external id; each such pair is added to ``suggested`` as
+    ``(lead_id, into_lead_id, reason)`` instead.
     """
     groups = _Groups()
     for keys in identities:
@@ -75,17 +87,30 @@ def stitch(
     lead_of: dict[LeadKey, int] = {}
     fresh: list[LeadKey] = []
     survivors: set[int] = set()
-    for root, keys in members.items():
-        stored = sorted(keys, key=lambda k: AUTHORITY[k.kind])
-        known = [found[k] for k in stored if k in found]
+    ordered = {
+        root: sorted(keys, key=lambda k: AUTHORITY[k.kind]) for root, keys in members.items()
+    }
+    knowns = {
+        root: list(dict.fromkeys(found[k] for k in stored if k in found))
+        for root, stored in ordered.items()
+    }
+    joining = {lead for known in knowns.values() if len(known) > 1 for lead in known}
+    named = _named(connection, joining) if public else set()  # read only when leads would join
+    for root, stored in ordered.items():
+        known = knowns[root]
         if not known:
             fresh.append(root)
             continue
-        keep = known[0]
-        for other in dict.fromkeys(known[1:]):
-            if other != keep:
-                merge_leads(connection, keep, other, now)
-                survivors.add(keep)
+        keep = next((lead for lead in known if lead in named), known[0])
+        for other in known:
+            if other == keep:
+                continue
+            if other in named:  # public collection alone never joins two known people
+                if suggested is not None:
+                    suggested.append((other, keep, _reason(stored, found, other, keep)))
+                continue
+            merge_leads(connection, keep, other, now)
+            survivors.add(keep)
         lead_of[root] = keep
     if fresh:
         firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
@@ -111,3 +136,34 @@ def stitch(
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
     return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
+
+
+def _named(connection: Connection, lead_ids: set[int]) -> set[int]:
+    """Those of the leads that have an email or an external id: known people."""
+    if not lead_ids:
+        return set()
+    rows = connection.execute(
+        select(Lead.id).where(
+            Lead.id.in_(sorted(lead_ids)),
+            (Lead.email.is_not(None)) | (Lead.external_id.is_not(None)),
+        )
+    )
+    return set(rows.scalars())
+
+
+def _reason(keys: Sequence[LeadKey], found: dict[LeadKey, int], lead: int, into: int) -> str:
+    """Why two leads look like one person, naming the keys (no lead's data beyond them).
+
+    >>> a, b = LeadKey("external", "x"), LeadKey("email", "ana@example.com")
+    >>> _reason([a, b], {a: 1, b: 2}, 2, 1)
+    "public collection named external id 'x' (lead 1) and email 'ana@example.com' (lead 2) \
+as one person"
+    """
+    words = {"external": "external id", "email": "email", "anonymous": "anonymous id"}
+    named = [
+        f"{words[key.kind]} {key.value!r} (lead {found[key]})"
+        for wanted in (into, lead)
+        for key in keys
+        if found.get(key) == wanted
+    ][:4]
+    return f"public collection named {' and '.join(named)} as one person"

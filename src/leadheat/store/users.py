@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from leadheat.ingest.keys import LeadKeyError, normalise_email
 from leadheat.store.models import User, WebSession
 
 ROLES = ("rep", "manager")
@@ -53,9 +54,10 @@ def save_user(
     returns the account and whether it is new."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} must be one of {', '.join(ROLES)}")
-    email = email.strip().lower()
-    if "@" not in email:
-        raise ValueError(f"{email!r} is not an email address")
+    try:  # one address: alerts for the leads they own go to it
+        email = normalise_email(email)
+    except LeadKeyError:
+        raise ValueError(f"{email.strip()!r} is not an email address") from None
     found = connection.execute(select(User.id).where(User.email == email)).scalar()
     if found is None:
         user_id = connection.execute(

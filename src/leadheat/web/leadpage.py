@@ -13,7 +13,7 @@ from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadView
 from leadheat.store.clocks import ClockView
 from leadheat.store.history import load_history
-from leadheat.store.models import Touch
+from leadheat.store.models import Lead, Touch
 from leadheat.store.nurture import list_enrollments
 
 NOTE_ATTRIBUTES = ("notes", "preferences", "concerns")
@@ -29,6 +29,20 @@ class Note:
 
 
 @dataclass(frozen=True)
+class MergeHint:
+    """An open suggested merge naming the lead: the other lead, and which one would stay."""
+
+    suggestion_id: int
+    other_id: int
+    other_label: str
+    stays: bool
+    """Whether this page's lead is the one that would remain."""
+    reason: str
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class LeadPage:
     lead_id: int
     view: LeadView
@@ -41,6 +55,8 @@ class LeadPage:
     notes: list[Note]
     explanation: tuple[int, Explanation] | None
     """(model version, why) when a model has been trained."""
+    merges: list[MergeHint]
+    """Open suggested merges with another lead, for a person to decide."""
 
 
 def heat_series(
@@ -110,6 +126,37 @@ def timeline(lh: Leadheat, lead_id: int, limit: int = 100) -> list[dict[str, Any
     return items[:limit]
 
 
+def merge_hints(lh: Leadheat, lead_id: int) -> list[MergeHint]:
+    """The open suggested merges naming the lead, each with the other lead's name."""
+    found = lh.suggested_merges(lead=lead_id)
+    others = {s.into_lead_id if s.lead_id == lead_id else s.lead_id for s in found}
+    with lh.engine.connect() as connection:
+        labels = {
+            row.id: row.name or row.email or row.external_id or f"Lead {row.id}"
+            for row in connection.execute(
+                select(Lead.id, Lead.name, Lead.email, Lead.external_id).where(
+                    Lead.id.in_(sorted(others))
+                )
+            )
+        }
+    hints = []
+    for item in found:
+        stays = item.into_lead_id == lead_id
+        other = item.lead_id if stays else item.into_lead_id
+        hints.append(
+            MergeHint(
+                item.id,
+                other,
+                labels.get(other, f"Lead {other}"),
+                stays,
+                item.reason,
+                item.source,
+                item.created_at,
+            )
+        )
+    return hints
+
+
 def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
     """The lead's explained score now, its heat over the last 30 days, clocks, timeline,
     notes and (when a model exists) the predicted probability with its factors."""
@@ -133,4 +180,5 @@ def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
         timeline=timeline(lh, lead_id),
         notes=notes(lh, lead_id, dict(view.lead.get("attributes") or {})),
         explanation=explanation,
+        merges=merge_hints(lh, lead_id),
     )
