@@ -1185,14 +1185,17 @@ class Leadheat:
             self.outbox_ready.set()
         return count
 
-    def claim_deliveries(self, lease: timedelta, limit: int = 20) -> list[DeliveryView]:
-        """Lease due notifications to the calling worker."""
+    def claim_deliveries(
+        self, lease: timedelta, limit: int = 20, max_attempts: int | None = None
+    ) -> list[DeliveryView]:
+        """Lease due notifications to the calling worker (giving up on those that have had
+        ``max_attempts`` already)."""
         now = self.clock()
         with self.engine.connect() as connection:  # a read first: most passes find nothing
             if not outbox.any_due(connection, now):
                 return []
         with self._writer.begin() as connection:
-            return outbox.claim(connection, self.clock(), lease, limit)
+            return outbox.claim(connection, self.clock(), lease, limit, max_attempts)
 
     def deliveries_done(self, delivery_ids: Sequence[int]) -> None:
         """Record these notifications as delivered."""

@@ -11,7 +11,8 @@ import json
 import smtplib
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,6 +39,19 @@ class SendError(Exception):
         self.permanent = permanent
 
 
+@contextmanager
+def building(what: str) -> Iterator[None]:
+    """Turn any failure to build a message from its stored payload into a permanent
+    :class:`SendError`: the payload is fixed when the alert is queued, so a message that
+    cannot be built now never will be, and must not hold up the others."""
+    try:
+        yield
+    except Exception as error:
+        raise SendError(
+            f"cannot build the {what}: {type(error).__name__}: {error}", permanent=True
+        ) from None
+
+
 def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
     """POST JSON ``body`` with leadheat's own headers plus ``headers``."""
     sent = {
@@ -52,7 +66,10 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str
     if response.is_success:
         return
     permanent = 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_STATUS
-    raise SendError(f"HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
+    # the status and its reason only: a receiver's body may echo what it was sent, and
+    # last_error is shown to every reader of the deliveries
+    reason = response.reason_phrase or "no reason given"
+    raise SendError(f"HTTP {response.status_code}: {reason}"[:200], permanent=permanent)
 
 
 def send_webhook(
@@ -60,7 +77,8 @@ def send_webhook(
 ) -> None:
     """POST the JSON payload, signed: ``X-Leadheat-Signature: sha256=HMAC(secret,
     "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    with building("webhook"):
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     stamp = int(time.time())
     _post(
         client,
@@ -77,7 +95,8 @@ def send_webhook(
 
 def send_slack(client: httpx.Client, url: str, payload: Mapping[str, Any], key: str) -> None:
     """POST a Slack incoming-webhook message (``text`` plus blocks)."""
-    body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
+    with building("Slack message"):
+        body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
     _post(client, url, body, {IDEMPOTENCY_HEADER: key})
 
 
@@ -124,11 +143,12 @@ def send_email(
     if server is None:
         raise SendError("no SMTP server configured: set LEADHEAT_SMTP_URL")
     recipients = [address.strip() for address in to.split(",") if address.strip()]
-    message = (
-        prepared_message(payload["mail"], sender, recipients, key)
-        if "mail" in payload
-        else email_message(payload, sender, recipients, key)
-    )
+    with building("mail"):
+        message = (
+            prepared_message(payload["mail"], sender, recipients, key)
+            if "mail" in payload
+            else email_message(payload, sender, recipients, key)
+        )
     try:
         smtp: smtplib.SMTP
         if server.tls:

@@ -110,35 +110,47 @@ class Worker:
 
         Successes are recorded a batch at a time, in one short transaction, so that the
         worker holds the database's write lock as little as possible while requests pour in.
+        Whatever goes wrong with one notification is that notification's failure alone: the
+        rest of the batch goes on, and what was sent is recorded even if the pass stops.
         """
         report = WorkReport(escalated=self.lh.escalate())
         report.nurtured = self.nurture()
         lease = timedelta(seconds=self.settings.lease)
         while True:
-            claimed = self.lh.claim_deliveries(lease, limit)
-            done = []
-            for item in claimed:
-                try:
-                    self._send(item)
-                except SendError as error:
-                    give_up = error.permanent or item.attempts + 1 >= self.settings.max_attempts
-                    wait = backoff(
-                        item.attempts + 1, self.settings.retry_base, self.settings.retry_max
-                    )
-                    self.lh.delivery_failed(item.id, str(error), None if give_up else wait)
-                    if give_up:
-                        report.failed += 1
-                        if item.trigger == "nurture":
-                            bounced(self.lh, item.payload)
-                        log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, error)
-                    else:
-                        report.retrying += 1
-                else:
-                    done.append(item.id)
-            self.lh.deliveries_done(done)
+            claimed = self.lh.claim_deliveries(lease, limit, self.settings.max_attempts)
+            done: list[int] = []
+            try:
+                for item in claimed:
+                    if self._deliver(item, report):
+                        done.append(item.id)
+            finally:
+                self.lh.deliveries_done(done)
             report.delivered += len(done)
             if len(claimed) < limit:
                 return report
+
+    def _deliver(self, item: DeliveryView, report: WorkReport) -> bool:
+        """Send one notification; on failure record it (retry later or give up) and say no."""
+        try:
+            self._send(item)
+            return True
+        except SendError as error:
+            reason, permanent = str(error), error.permanent
+        except Exception as error:  # a surprise here must not stop the others: retry it
+            log.exception("delivery %s (%s) failed unexpectedly", item.id, item.channel)
+            reason, permanent = f"{type(error).__name__}: {error}", False
+        attempts = item.attempts + 1  # the claim counted this one
+        give_up = permanent or attempts >= self.settings.max_attempts
+        wait = backoff(attempts, self.settings.retry_base, self.settings.retry_max)
+        self.lh.delivery_failed(item.id, reason, None if give_up else wait)
+        if give_up:
+            report.failed += 1
+            if item.trigger == "nurture":
+                bounced(self.lh, item.payload)
+            log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, reason)
+        else:
+            report.retrying += 1
+        return False
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep between passes unless a write wakes it."""
