@@ -15,6 +15,7 @@ from leadheat import __version__, web
 from leadheat.api import errors
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import analytics, collect, engage, leads, playbook, privacy, speed
+from leadheat.delivery.egress import Egress
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
@@ -58,6 +59,7 @@ def create_app(
         ),
     )
     app.state.lh = service
+    app.state.egress = Egress.from_settings(settings)
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
     app.add_middleware(Guard, max_body=settings.max_body)

@@ -11,7 +11,7 @@ import json
 import smtplib
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,17 +52,36 @@ def building(what: str) -> Iterator[None]:
         ) from None
 
 
-def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
-    """POST JSON ``body`` with leadheat's own headers plus ``headers``."""
+def _post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    addresses: Sequence[str] = (),
+) -> None:
+    """POST JSON ``body`` with leadheat's own headers plus ``headers``; connected to the
+    first of ``addresses`` (IPs the caller checked) that answers, naming the URL's host in
+    ``Host`` and to TLS, or wherever ``url`` resolves when there are none."""
     sent = {
         "Content-Type": "application/json",
         "User-Agent": f"leadheat/{__version__}",
         **headers,
     }
-    try:
-        response = client.post(url, content=body, headers=sent)
-    except httpx.HTTPError as error:
-        raise SendError(f"{type(error).__name__}: {error}") from None
+    target = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if addresses:
+        sent["Host"] = target.netloc.decode("ascii").rpartition("@")[2]
+        extensions["sni_hostname"] = target.host
+    tries = [target.copy_with(host=address) for address in addresses] or [target]
+    for number, attempt in enumerate(tries, start=1):
+        try:
+            response = client.post(attempt, content=body, headers=sent, extensions=extensions)
+            break
+        except httpx.ConnectError as error:
+            if number == len(tries):
+                raise SendError(f"{type(error).__name__}: {error}") from None
+        except httpx.HTTPError as error:
+            raise SendError(f"{type(error).__name__}: {error}") from None
     if response.is_success:
         return
     permanent = 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_STATUS
@@ -73,10 +92,16 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str
 
 
 def send_webhook(
-    client: httpx.Client, url: str, payload: Mapping[str, Any], key: str, secret: bytes
+    client: httpx.Client,
+    url: str,
+    payload: Mapping[str, Any],
+    key: str,
+    secret: bytes,
+    addresses: Sequence[str] = (),
 ) -> None:
     """POST the JSON payload, signed: ``X-Leadheat-Signature: sha256=HMAC(secret,
-    "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry."""
+    "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry.
+    ``addresses``: where to connect (see :mod:`leadheat.delivery.egress`)."""
     with building("webhook"):
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     stamp = int(time.time())
@@ -90,14 +115,21 @@ def send_webhook(
             SIGNATURE_HEADER: sign(secret, stamp, body),
             "X-Leadheat-Trigger": str(payload.get("trigger")),
         },
+        addresses,
     )
 
 
-def send_slack(client: httpx.Client, url: str, payload: Mapping[str, Any], key: str) -> None:
+def send_slack(
+    client: httpx.Client,
+    url: str,
+    payload: Mapping[str, Any],
+    key: str,
+    addresses: Sequence[str] = (),
+) -> None:
     """POST a Slack incoming-webhook message (``text`` plus blocks)."""
     with building("Slack message"):
         body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
-    _post(client, url, body, {IDEMPOTENCY_HEADER: key})
+    _post(client, url, body, {IDEMPOTENCY_HEADER: key}, addresses)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ next poll. Any number may run against one PostgreSQL database: claims are exclus
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from leadheat.delivery.egress import Egress
 from leadheat.delivery.senders import SendError, SmtpServer, send_email, send_slack, send_webhook
 from leadheat.engage.nurture import PassReport, bounced, enroll_by_rules, send_digests, send_due
 from leadheat.service import Leadheat
@@ -61,6 +61,7 @@ class Worker:
         self.lh = lh
         self.settings = settings or Settings(database_url=lh.url)
         self.smtp = SmtpServer.from_url(self.settings.smtp_url) if self.settings.smtp_url else None
+        self.egress = Egress.from_settings(self.settings)
         timeout = min(10.0, self.settings.lease / 2)
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._secret: bytes | None = None
@@ -71,8 +72,9 @@ class Worker:
         self.client.close()
 
     def _signing_secret(self, env: str | None) -> bytes:
-        if env and os.environ.get(env):
-            return os.environ[env].encode()
+        named = self.egress.secret(env) if env else None
+        if named:
+            return named.encode()
         if self.settings.webhook_secret:
             return self.settings.webhook_secret.encode()
         if self._secret is None:
@@ -82,9 +84,11 @@ class Worker:
     def _send(self, item: DeliveryView) -> None:
         if item.channel == "webhook":
             secret = self._signing_secret(item.secret_env)
-            send_webhook(self.client, item.target, item.payload, item.key, secret)
+            addresses = self.egress.addresses_for(item.target)
+            send_webhook(self.client, item.target, item.payload, item.key, secret, addresses)
         elif item.channel == "slack":
-            send_slack(self.client, item.target, item.payload, item.key)
+            addresses = self.egress.addresses_for(item.target)
+            send_slack(self.client, item.target, item.payload, item.key, addresses)
         elif item.channel == "email":
             send_email(self.smtp, self.settings.mail_from, item.target, item.payload, item.key)
         else:
