@@ -12,6 +12,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -63,13 +64,23 @@ class Worker:
         self.smtp = SmtpServer.from_url(self.settings.smtp_url) if self.settings.smtp_url else None
         self.egress = Egress.from_settings(self.settings)
         timeout = min(10.0, self.settings.lease / 2)
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._timeout = timeout
+        self._clients: dict[str, httpx.Client] = {}
         self._secret: bytes | None = None
         self._last_sweep: datetime | None = None
         self._digests: set[str] = set()
 
     def close(self) -> None:
-        self.client.close()
+        for client in self._clients.values():
+            client.close()
+
+    def _client(self, url: str) -> httpx.Client:
+        """One HTTP client per host: calls go to a checked address, so a pooled connection
+        (authenticated by TLS as one host) must never carry a request for another host."""
+        host = urlsplit(url).hostname or ""
+        if host not in self._clients:
+            self._clients[host] = httpx.Client(timeout=self._timeout, follow_redirects=False)
+        return self._clients[host]
 
     def _signing_secret(self, env: str | None) -> bytes:
         named = self.egress.secret(env) if env else None
@@ -85,10 +96,11 @@ class Worker:
         if item.channel == "webhook":
             secret = self._signing_secret(item.secret_env)
             addresses = self.egress.addresses_for(item.target)
-            send_webhook(self.client, item.target, item.payload, item.key, secret, addresses)
+            client = self._client(item.target)
+            send_webhook(client, item.target, item.payload, item.key, secret, addresses)
         elif item.channel == "slack":
             addresses = self.egress.addresses_for(item.target)
-            send_slack(self.client, item.target, item.payload, item.key, addresses)
+            send_slack(self._client(item.target), item.target, item.payload, item.key, addresses)
         elif item.channel == "email":
             send_email(self.smtp, self.settings.mail_from, item.target, item.payload, item.key)
         else:
