@@ -45,6 +45,12 @@ def slack(url: str) -> str:
     return f'channel = "slack"\nurl = "{url}"\ntriggers = ["hot"]'
 
 
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
 def line_of(text: str, needle: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 
@@ -259,12 +265,9 @@ def test_secrets_in_alert_urls_are_masked_for_those_who_only_read(
                 }
         for email, shown in (("rita@example.com", False), ("max@example.com", True)):
             with httpx.Client(base_url=server.url) as client:
-                login = client.get("/login").text
-                token = re.search(r'name="csrf_token" value="([^"]+)"', login)
-                assert token is not None
+                token = csrf_in(client.get("/login").text)
                 signed = client.post(
-                    "/login",
-                    data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
+                    "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
                 )
                 assert signed.status_code == 303
                 page = client.get("/playbook").text
@@ -273,6 +276,12 @@ def test_secrets_in_alert_urls_are_masked_for_those_who_only_read(
                 timeline = client.get(f"/leads/{lead}").text
                 assert "hooks.slack.com/services/***" in timeline
                 assert not any(secret in timeline for secret in SECRETS)
+                if shown:  # a manager checking a draft hears what the operator forbids
+                    draft = alerts(webhook("http://10.1.2.3/hooks"))
+                    form = {"csrf_token": csrf_in(page), "source": draft, "action": "check"}
+                    checked = client.post("/playbook", data=form)
+                    assert checked.status_code == 422
+                    assert "10.1.2.3 is a private address" in checked.text
     finally:
         server.stop()
         lh.close()
