@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     options = parser.parse_args(argv)
     arrivals = Arrivals()
+    # the receiver is on loopback, where alerts go only if the operator allows it (the
+    # leadheat processes started below inherit this)
+    os.environ["LEADHEAT_WEBHOOK_HOSTS"] = "127.0.0.1"
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'speed.db'}"
         book = Path(folder) / "playbook.toml"

@@ -157,9 +157,12 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
+def webhook_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
     """A real HTTP server on loopback that records webhooks (set ``fail_first`` and
-    ``stall_first`` before the first request to make it misbehave)."""
+    ``stall_first`` before the first request to make it misbehave). Loopback is refused to
+    alerts unless the operator allows it: the test's environment does
+    (``LEADHEAT_WEBHOOK_HOSTS=127.0.0.1``, inherited by worker processes)."""
+    monkeypatch.setenv("LEADHEAT_WEBHOOK_HOSTS", "127.0.0.1")
     receiver = WebhookReceiver().start()
     yield receiver
     receiver.stop()

@@ -102,11 +102,14 @@ class MailBox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.recipients: list[list[str]] = []
+        """The envelope's ``RCPT TO`` addresses of each message, in the same order."""
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self.lock:
             self.messages.append(message_from_bytes(envelope.original_content))
+            self.recipients.append(list(envelope.rcpt_tos))
         return "250 OK"
 
     def wait_for(self, count: int, timeout: float = 20) -> list[Message]:

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from leadheat.delivery.worker import Worker
 from leadheat.ingest.keys import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.settings import Settings
+from leadheat.store.outbox import enqueue
 from receivers import MailBox, WebhookReceiver
 
 MONDAY_10 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -358,3 +360,120 @@ def _csv(folder: Path) -> Path:
     path = folder / "leads.csv"
     path.write_text("email,title\nana@example.com,CTO\n")
     return path
+
+
+LINE_BREAKS = ["\r\n", "\r", "\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+"""Every character (and pair) ``str.splitlines()`` splits on."""
+MAIL_HEADERS = {"Subject", "From", "To", "Message-ID", "Idempotency-Key", "MIME-Version"} | {
+    "Content-Type",
+    "Content-Transfer-Encoding",
+}
+"""The headers of an alert mail, and no others."""
+
+
+def test_names_with_line_breaks_never_stall_the_outbox(
+    db_url: str, webhook_receiver: WebhookReceiver, smtp_server: tuple[str, MailBox]
+) -> None:
+    """Thirty leads named ``Eve<line break>Bcc: …`` and three ordinary ones turn hot, with
+    the worker running in the server as ``serve`` runs it: every lead gets one webhook, one
+    Slack post and one mail, the ordinary ones within seconds, no header is injected, and
+    nothing stays pending."""
+    smtp_url, box = smtp_server
+    lh = Leadheat(db_url)
+    lh.init(playbook(webhook_receiver.url, always_open=True))
+    lh.add_rep("anna@x.com")
+    tricky = {f"eve{n}@example.com": n for n in range(30)}
+    ordinary = ["ana@example.com", "bo@example.com", "cy@example.com"]
+    server = LiveServer(lh, worker=True, smtp_url=smtp_url)
+    try:
+        for email, n in tricky.items():
+            name = f"Eve {n}{LINE_BREAKS[n % len(LINE_BREAKS)]}Bcc: mallory{n}@evil.example"
+            lh.upsert_leads([LeadInput([parse_lead_key(email)], {"title": "CTO", "name": name})])
+            lh.track(email, "demo_request")
+        for email in ordinary:
+            make_hot(lh, email)
+        box.wait_for(len(tricky) + len(ordinary), timeout=10)
+        webhook_receiver.wait_for(len(tricky) + len(ordinary), "/hooks", timeout=10)
+        deadline = time.monotonic() + 10
+        while any(d.status == "pending" for d in lh.deliveries(limit=1000)):
+            assert time.monotonic() < deadline, "notifications stayed pending"
+            time.sleep(0.05)
+        time.sleep(0.5)  # time for a duplicate to arrive, if one were coming
+    finally:
+        server.stop()
+    everyone = [*tricky, *ordinary]
+    for path in ("/hooks", "/slack"):
+        posted = Counter(r.headers["Idempotency-Key"] for r in webhook_receiver.requests)
+        leads = Counter(
+            r.json()["lead"]["email"] for r in webhook_receiver.requests if r.path == "/hooks"
+        )
+        assert set(posted.values()) == {1} and leads == Counter(everyone), path
+    assert len(webhook_receiver.requests) == 2 * len(everyone)
+    about = Counter(
+        next(email for email in everyone if email in str(mail.get_payload()))
+        for mail in box.messages
+    )
+    assert about == Counter(everyone)  # the ordinary ones included: one mail each
+    for mail, recipients in zip(box.messages, box.recipients, strict=True):
+        assert recipients == ["anna@x.com"] and mail.get_all("To") == ["anna@x.com"]
+        assert mail["Bcc"] is None and mail["Cc"] is None
+        assert set(mail.keys()) == MAIL_HEADERS and len(mail.keys()) == len(MAIL_HEADERS)
+        subject = str(make_header(decode_header(mail["Subject"])))
+        assert subject.startswith("Hot lead: ") and "\n" not in subject
+        for email, n in tricky.items():
+            if email in str(mail.get_payload()):
+                assert f"Eve {n} Bcc: mallory{n}@evil.example <{email}>" in subject
+    assert {d.status for d in lh.deliveries(limit=1000)} == {"delivered"}
+    lh.close()
+
+
+def test_a_notification_that_cannot_be_built_fails_alone_and_for_good(
+    speedy: Leadheat, webhook_receiver: WebhookReceiver, smtp_server: tuple[str, MailBox]
+) -> None:
+    """A stored payload no mail can be made of (here: no lead, no deadline) fails at its first
+    attempt with the reason; the webhook queued after it is sent in the same pass."""
+    smtp_url, box = smtp_server
+    with speedy.transaction() as connection:
+        for channel, target in (("email", "anna@x.com"), ("webhook", webhook_receiver.url)):
+            enqueue(
+                connection,
+                lead_id=None,
+                clock_id=None,
+                trigger="hot",
+                channel=channel,
+                target=f"{target}/hooks" if channel == "webhook" else target,
+                secret_env=None,
+                payload={"trigger": "hot"},
+                now=MONDAY_10,
+            )
+    settings = Settings(database_url=speedy.url, smtp_url=smtp_url, max_attempts=3)
+    worker = Worker(speedy, settings)
+    try:
+        report = worker.run_once()
+    finally:
+        worker.close()
+    assert (report.delivered, report.failed, report.retrying) == (1, 1, 0)
+    (broken,) = speedy.deliveries(status="failed")
+    assert broken.channel == "email" and broken.attempts == 1 <= settings.max_attempts
+    assert broken.last_error == "cannot build the mail: KeyError: 'lead'"
+    assert len(webhook_receiver.accepted("/hooks")) == 1 and box.messages == []
+
+
+def test_the_attempt_limit_holds_when_attempts_never_reported_back(
+    speedy: Leadheat, webhook_receiver: WebhookReceiver
+) -> None:
+    """Two workers claimed the alert and died before recording the outcome: with
+    ``max_attempts`` 2 the next claim gives up on it instead of making a third attempt."""
+    make_hot(speedy, "ana@example.com")
+    for _ in range(2):
+        assert speedy.claim_deliveries(timedelta(0), 10)  # leases that end at once
+    worker = Worker(speedy, Settings(database_url=speedy.url, max_attempts=2))
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    assert webhook_receiver.requests == []
+    given_up = speedy.deliveries(status="failed")
+    assert {d.channel for d in given_up} == {"webhook", "slack", "email"}
+    assert {d.attempts for d in given_up} == {2}
+    assert {d.last_error for d in given_up} == {"gave up after 2 attempts; the last never finished"}

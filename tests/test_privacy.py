@@ -40,7 +40,7 @@ PLAYBOOK = (
     + """
 [[speed.alerts]]
 channel = "webhook"
-url = "http://127.0.0.1:9/hooks"
+url = "https://hooks.example.com/hooks"
 [[sequences.welcome.steps]]
 subject = "Welcome"
 body = "Hello {{ lead.name }}"

@@ -43,7 +43,7 @@ equals = "enterprise"
 reps = ["erin@x.com"]
 [[speed.alerts]]
 channel = "webhook"
-url = "http://127.0.0.1:9/hooks"
+url = "https://hooks.example.com/hooks"
 [[speed.alerts]]
 channel = "email"
 to = ["owner"]

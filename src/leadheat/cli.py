@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from leadheat.analytics import cli as analytics_cli
+from leadheat.delivery.egress import Egress
 from leadheat.ingest.csv_files import (
     BadRow,
     CsvImportError,
@@ -189,7 +190,8 @@ def init(
     """Create the database (or upgrade it) with the default or a given playbook."""
     source = playbook.read_text("utf-8") if playbook is not None else None
     if source is not None:
-        parse_playbook(source, str(playbook))
+        book = parse_playbook(source, str(playbook))
+        Egress.from_environment().check_playbook(book, source, str(playbook))
     version = _open().init(source)
     out.print(f"database ready at {_State.url} (playbook version {version})")
 
@@ -359,7 +361,8 @@ def playbook_show(as_json: JsonOption = False) -> None:
 @playbook_app.command("check")
 def playbook_check(file: Path) -> None:
     """Validate a playbook file; errors name the key and the line."""
-    parse_playbook(_read(file), str(file))
+    source = _read(file)
+    Egress.from_environment().check_playbook(parse_playbook(source, str(file)), source, str(file))
     out.print(f"{file}: ok")
 
 
@@ -367,8 +370,10 @@ def playbook_check(file: Path) -> None:
 def playbook_apply(file: Path) -> None:
     """Make FILE the next playbook version; every lead is re-scored by it."""
     source = _read(file)
-    parse_playbook(source, str(file))
-    version = _open().apply_playbook(source, actor=ACTOR)
+    book = parse_playbook(source, str(file))
+    egress = Egress.from_environment()
+    egress.check_playbook(book, source, str(file))
+    version = _open().apply_playbook(source, actor=ACTOR, egress=egress)
     out.print(f"playbook version {version} applied; all leads re-scored")
 
 

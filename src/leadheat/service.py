@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -80,6 +80,9 @@ from leadheat.store.suggestions import Suggestion
 from leadheat.store.watch import Watch
 from leadheat.times import as_utc, check_range, from_micros, isoformat, to_micros
 
+if TYPE_CHECKING:
+    from leadheat.delivery.egress import Egress
+
 KEY_CACHE_SECONDS = 5.0
 RACE_RETRIES = 5
 T = TypeVar("T")
@@ -132,6 +135,14 @@ class InputError(LeadheatError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def _check_outbound(source: str, egress: Egress | None) -> None:
+    """Refuse a playbook whose alerts call where the operator does not allow."""
+    # imported here: the delivery modules import the package, which imports this module
+    from leadheat.delivery.egress import Egress
+
+    (egress or Egress.from_environment()).check_playbook(parse_playbook(source), source)
 
 
 class UnknownLeadError(LeadheatError):
@@ -233,6 +244,8 @@ class Leadheat:
 
         Returns the current playbook version.
         """
+        if playbook_source is not None:
+            _check_outbound(playbook_source, None)
         migrate(self.engine)
         with self._writer.begin() as connection:
             hold_start_lock(connection)  # processes starting together store one first playbook
@@ -277,9 +290,15 @@ class Leadheat:
         with self.engine.connect() as connection:
             return playbooks.history(connection)
 
-    def apply_playbook(self, source: str, *, actor: str = DEFAULT_ACTOR) -> int:
-        """Store ``source`` as the next playbook version and re-score every lead by it."""
-        parse_playbook(source)
+    def apply_playbook(
+        self, source: str, *, actor: str = DEFAULT_ACTOR, egress: Egress | None = None
+    ) -> int:
+        """Store ``source`` as the next playbook version and re-score every lead by it.
+
+        Its alerts must call only where the operator allows (``egress``; by default the
+        limits the environment sets): see :mod:`leadheat.delivery.egress`.
+        """
+        _check_outbound(source, egress)
         now = self.clock()
         with self._writer.begin() as connection:
             version = playbooks.add_version(connection, source, now)
@@ -1346,14 +1365,17 @@ class Leadheat:
             self.outbox_ready.set()
         return count
 
-    def claim_deliveries(self, lease: timedelta, limit: int = 20) -> list[DeliveryView]:
-        """Lease due notifications to the calling worker."""
+    def claim_deliveries(
+        self, lease: timedelta, limit: int = 20, max_attempts: int | None = None
+    ) -> list[DeliveryView]:
+        """Lease due notifications to the calling worker (giving up on those that have had
+        ``max_attempts`` already)."""
         now = self.clock()
         with self.engine.connect() as connection:  # a read first: most passes find nothing
             if not outbox.any_due(connection, now):
                 return []
         with self._writer.begin() as connection:
-            return outbox.claim(connection, self.clock(), lease, limit)
+            return outbox.claim(connection, self.clock(), lease, limit, max_attempts)
 
     def deliveries_done(self, delivery_ids: Sequence[int]) -> None:
         """Record these notifications as delivered."""

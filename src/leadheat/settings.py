@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     """Seconds between a worker's passes that enrol leads by sequence rules and send digests."""
     webhook_secret: str | None = None
     """Signs webhooks (``X-Leadheat-Signature``); unset, the database's own secret does."""
+    webhook_hosts: str | None = None
+    """Comma-separated hosts webhook and Slack alerts may call (``*.example.com`` for any
+    name under it), internal ones included; unset, any host whose addresses are all public."""
+    secret_envs: str | None = None
+    """Comma-separated variables an alert's ``secret_env`` may name; unset, those starting
+    with ``LEADHEAT_WEBHOOK_SECRET``."""
     retry_base: float = Field(default=2.0, gt=0)
     """Seconds before the first retry of a failed notification; doubles each time."""
     retry_max: float = Field(default=3600.0, gt=0)

@@ -10,6 +10,7 @@ from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import LeadScore, one_line_reason
 from leadheat.service import LeadRow, LeadView
 from leadheat.speed.assignment import Rep
+from leadheat.speed.masking import mask_url
 from leadheat.store.audit import AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
@@ -151,15 +152,16 @@ def clock_json(clock: ClockView, now: datetime) -> dict[str, Any]:
     }
 
 
-def delivery_json(item: DeliveryView) -> dict[str, Any]:
-    """A notification for ``--json`` and the API (the payload as sent)."""
+def delivery_json(item: DeliveryView, *, masked: bool = False) -> dict[str, Any]:
+    """A notification for ``--json`` and the API (the payload as sent); ``masked``: a
+    webhook or Slack URL with its secrets masked, for those who only read."""
     lead = item.payload.get("lead") or {}
     return {
         "id": item.id,
         "key": item.key,
         "trigger": item.trigger,
         "channel": item.channel,
-        "target": item.target,
+        "target": mask_url(item.target) if masked and item.channel != "email" else item.target,
         "lead": {"id": item.lead_id, "email": lead.get("email")},
         "status": item.status,
         "attempts": item.attempts,

@@ -24,6 +24,7 @@ from leadheat.api.routes import (
     privacy,
     speed,
 )
+from leadheat.delivery.egress import Egress
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
@@ -67,6 +68,7 @@ def create_app(
         ),
     )
     app.state.lh = service
+    app.state.egress = Egress.from_settings(settings)
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
     app.add_middleware(Guard, max_body=settings.max_body)

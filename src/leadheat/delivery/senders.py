@@ -11,7 +11,8 @@ import json
 import smtplib
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -39,29 +40,71 @@ class SendError(Exception):
         self.permanent = permanent
 
 
-def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]) -> None:
-    """POST JSON ``body`` with leadheat's own headers plus ``headers``."""
+@contextmanager
+def building(what: str) -> Iterator[None]:
+    """Turn any failure to build a message from its stored payload into a permanent
+    :class:`SendError`: the payload is fixed when the alert is queued, so a message that
+    cannot be built now never will be, and must not hold up the others."""
+    try:
+        yield
+    except Exception as error:
+        raise SendError(
+            f"cannot build the {what}: {type(error).__name__}: {error}", permanent=True
+        ) from None
+
+
+def _post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    addresses: Sequence[str] = (),
+) -> None:
+    """POST JSON ``body`` with leadheat's own headers plus ``headers``; connected to the
+    first of ``addresses`` (IPs the caller checked) that answers, naming the URL's host in
+    ``Host`` and to TLS, or wherever ``url`` resolves when there are none."""
     sent = {
         "Content-Type": "application/json",
         "User-Agent": f"leadheat/{__version__}",
         **headers,
     }
-    try:
-        response = client.post(url, content=body, headers=sent)
-    except httpx.HTTPError as error:
-        raise SendError(f"{type(error).__name__}: {error}") from None
+    target = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if addresses:
+        sent["Host"] = target.netloc.decode("ascii").rpartition("@")[2]
+        extensions["sni_hostname"] = target.host
+    tries = [target.copy_with(host=address) for address in addresses] or [target]
+    for number, attempt in enumerate(tries, start=1):
+        try:
+            response = client.post(attempt, content=body, headers=sent, extensions=extensions)
+            break
+        except httpx.ConnectError as error:
+            if number == len(tries):
+                raise SendError(f"{type(error).__name__}: {error}") from None
+        except httpx.HTTPError as error:
+            raise SendError(f"{type(error).__name__}: {error}") from None
     if response.is_success:
         return
     permanent = 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_STATUS
-    raise SendError(f"HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
+    # the status and its reason only: a receiver's body may echo what it was sent, and
+    # last_error is shown to every reader of the deliveries
+    reason = response.reason_phrase or "no reason given"
+    raise SendError(f"HTTP {response.status_code}: {reason}"[:200], permanent=permanent)
 
 
 def send_webhook(
-    client: httpx.Client, url: str, payload: Mapping[str, Any], key: str, secret: bytes
+    client: httpx.Client,
+    url: str,
+    payload: Mapping[str, Any],
+    key: str,
+    secret: bytes,
+    addresses: Sequence[str] = (),
 ) -> None:
     """POST the JSON payload, signed: ``X-Leadheat-Signature: sha256=HMAC(secret,
-    "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    "<X-Leadheat-Timestamp>." + body)``; ``Idempotency-Key`` is the same on every retry.
+    ``addresses``: where to connect (see :mod:`leadheat.delivery.egress`)."""
+    with building("webhook"):
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     stamp = int(time.time())
     _post(
         client,
@@ -73,13 +116,21 @@ def send_webhook(
             SIGNATURE_HEADER: sign(secret, stamp, body),
             "X-Leadheat-Trigger": str(payload.get("trigger")),
         },
+        addresses,
     )
 
 
-def send_slack(client: httpx.Client, url: str, payload: Mapping[str, Any], key: str) -> None:
+def send_slack(
+    client: httpx.Client,
+    url: str,
+    payload: Mapping[str, Any],
+    key: str,
+    addresses: Sequence[str] = (),
+) -> None:
     """POST a Slack incoming-webhook message (``text`` plus blocks)."""
-    body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
-    _post(client, url, body, {IDEMPOTENCY_HEADER: key})
+    with building("Slack message"):
+        body = json.dumps(slack_message(payload), ensure_ascii=False).encode()
+    _post(client, url, body, {IDEMPOTENCY_HEADER: key}, addresses)
 
 
 @dataclass(frozen=True)
@@ -140,11 +191,12 @@ def send_email(
             normalise_email(address)
         except LeadKeyError:
             raise SendError(f"{address!r} is not one email address", permanent=True) from None
-    message = (
-        prepared_message(payload["mail"], sender, recipients, key)
-        if "mail" in payload
-        else email_message(payload, sender, recipients, key)
-    )
+    with building("mail"):
+        message = (
+            prepared_message(payload["mail"], sender, recipients, key)
+            if "mail" in payload
+            else email_message(payload, sender, recipients, key)
+        )
     try:
         smtp: smtplib.SMTP
         if server.tls:

@@ -8,14 +8,15 @@ next poll. Any number may run against one PostgreSQL database: claims are exclus
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 
+from leadheat.delivery.egress import Egress
 from leadheat.delivery.senders import SendError, SmtpServer, send_email, send_slack, send_webhook
 from leadheat.engage.nurture import PassReport, bounced, enroll_by_rules, send_digests, send_due
 from leadheat.service import Leadheat
@@ -61,18 +62,30 @@ class Worker:
         self.lh = lh
         self.settings = settings or Settings(database_url=lh.url)
         self.smtp = SmtpServer.from_url(self.settings.smtp_url) if self.settings.smtp_url else None
+        self.egress = Egress.from_settings(self.settings)
         timeout = min(10.0, self.settings.lease / 2)
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._timeout = timeout
+        self._clients: dict[str, httpx.Client] = {}
         self._secret: bytes | None = None
         self._last_sweep: datetime | None = None
         self._digests: set[str] = set()
 
     def close(self) -> None:
-        self.client.close()
+        for client in self._clients.values():
+            client.close()
+
+    def _client(self, url: str) -> httpx.Client:
+        """One HTTP client per host: calls go to a checked address, so a pooled connection
+        (authenticated by TLS as one host) must never carry a request for another host."""
+        host = urlsplit(url).hostname or ""
+        if host not in self._clients:
+            self._clients[host] = httpx.Client(timeout=self._timeout, follow_redirects=False)
+        return self._clients[host]
 
     def _signing_secret(self, env: str | None) -> bytes:
-        if env and os.environ.get(env):
-            return os.environ[env].encode()
+        named = self.egress.secret(env) if env else None
+        if named:
+            return named.encode()
         if self.settings.webhook_secret:
             return self.settings.webhook_secret.encode()
         if self._secret is None:
@@ -82,9 +95,12 @@ class Worker:
     def _send(self, item: DeliveryView) -> None:
         if item.channel == "webhook":
             secret = self._signing_secret(item.secret_env)
-            send_webhook(self.client, item.target, item.payload, item.key, secret)
+            addresses = self.egress.addresses_for(item.target)
+            client = self._client(item.target)
+            send_webhook(client, item.target, item.payload, item.key, secret, addresses)
         elif item.channel == "slack":
-            send_slack(self.client, item.target, item.payload, item.key)
+            addresses = self.egress.addresses_for(item.target)
+            send_slack(self._client(item.target), item.target, item.payload, item.key, addresses)
         elif item.channel == "email":
             send_email(self.smtp, self.settings.mail_from, item.target, item.payload, item.key)
         else:
@@ -110,35 +126,47 @@ class Worker:
 
         Successes are recorded a batch at a time, in one short transaction, so that the
         worker holds the database's write lock as little as possible while requests pour in.
+        Whatever goes wrong with one notification is that notification's failure alone: the
+        rest of the batch goes on, and what was sent is recorded even if the pass stops.
         """
         report = WorkReport(escalated=self.lh.escalate())
         report.nurtured = self.nurture()
         lease = timedelta(seconds=self.settings.lease)
         while True:
-            claimed = self.lh.claim_deliveries(lease, limit)
-            done = []
-            for item in claimed:
-                try:
-                    self._send(item)
-                except SendError as error:
-                    give_up = error.permanent or item.attempts + 1 >= self.settings.max_attempts
-                    wait = backoff(
-                        item.attempts + 1, self.settings.retry_base, self.settings.retry_max
-                    )
-                    self.lh.delivery_failed(item.id, str(error), None if give_up else wait)
-                    if give_up:
-                        report.failed += 1
-                        if item.trigger == "nurture":
-                            bounced(self.lh, item.payload)
-                        log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, error)
-                    else:
-                        report.retrying += 1
-                else:
-                    done.append(item.id)
-            self.lh.deliveries_done(done)
+            claimed = self.lh.claim_deliveries(lease, limit, self.settings.max_attempts)
+            done: list[int] = []
+            try:
+                for item in claimed:
+                    if self._deliver(item, report):
+                        done.append(item.id)
+            finally:
+                self.lh.deliveries_done(done)
             report.delivered += len(done)
             if len(claimed) < limit:
                 return report
+
+    def _deliver(self, item: DeliveryView, report: WorkReport) -> bool:
+        """Send one notification; on failure record it (retry later or give up) and say no."""
+        try:
+            self._send(item)
+            return True
+        except SendError as error:
+            reason, permanent = str(error), error.permanent
+        except Exception as error:  # a surprise here must not stop the others: retry it
+            log.exception("delivery %s (%s) failed unexpectedly", item.id, item.channel)
+            reason, permanent = f"{type(error).__name__}: {error}", False
+        attempts = item.attempts + 1  # the claim counted this one
+        give_up = permanent or attempts >= self.settings.max_attempts
+        wait = backoff(attempts, self.settings.retry_base, self.settings.retry_max)
+        self.lh.delivery_failed(item.id, reason, None if give_up else wait)
+        if give_up:
+            report.failed += 1
+            if item.trigger == "nurture":
+                bounced(self.lh, item.payload)
+            log.warning("gave up on delivery %s (%s): %s", item.id, item.channel, reason)
+        else:
+            report.retrying += 1
+        return False
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep between passes unless a write wakes it."""

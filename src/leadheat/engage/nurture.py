@@ -25,6 +25,7 @@ from leadheat.playbook import NurtureSequence, Playbook
 from leadheat.scoring.lead import score_history
 from leadheat.service import LeadheatError
 from leadheat.speed.calendar import BusinessCalendar
+from leadheat.speed.messages import one_line
 from leadheat.store import nurture
 from leadheat.store.events import NewEvent, record_events
 from leadheat.store.history import load_history
@@ -181,7 +182,7 @@ def send_due(lh: Leadheat, public_url: str, report: PassReport, limit: int = 100
             context = _context(connection, book, item.lead_id, now, link)
             context.update(sequence=item.sequence, step=item.step + 1)
             try:
-                subject = " ".join(render(step.subject, context).split())
+                subject = one_line(render(step.subject, context))
                 body = render(step.body, context)
             except Exception as error:  # a manager's template (1/0, a forbidden attribute…)
                 log.warning("sequence %s step %d: %s", item.sequence, item.step + 1, error)

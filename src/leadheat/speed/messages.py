@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
@@ -16,6 +17,12 @@ from typing import Any
 SIGNATURE_HEADER = "X-Leadheat-Signature"
 TIMESTAMP_HEADER = "X-Leadheat-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: every
+character ``str.splitlines()`` splits on is among them."""
+_LINE_BREAK = re.compile(r"\r\n|[\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 _TITLES = {
     "hot": "Hot lead",
@@ -26,6 +33,30 @@ _TITLES = {
     "reply": "Reply from your lead",
     "sla_breach": "SLA breached",
 }
+
+
+def one_line(value: object) -> str:
+    """Text fit for a mail header or a title: line breaks and control characters become
+    spaces, runs of white space one space.
+
+    Lead names, template output and the like are data anyone can send; ``Eve\\r\\nBcc: …``
+    must neither become a header of its own nor make the mail unbuildable (``email`` refuses
+    any character ``splitlines()`` splits on).
+
+    >>> one_line("Eve\\r\\nBcc: mallory@x.com\\u2028\\x1c\\x07  Jr ")
+    'Eve Bcc: mallory@x.com Jr'
+    """
+    return " ".join(_HEADER_UNSAFE.sub(" ", str(value)).split())
+
+
+def plain_text(value: str) -> str:
+    """A mail body with every kind of line break as ``\\n`` and other control characters
+    (tab aside) as spaces, so that what a reader sees is what was written.
+
+    >>> plain_text("Hi\\r\\nthere\\u2028you\\x00\\tall")
+    'Hi\\nthere\\nyou \\tall'
+    """
+    return _BODY_UNSAFE.sub(" ", _LINE_BREAK.sub("\n", value))
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -53,7 +84,7 @@ def title(payload: Mapping[str, Any]) -> str:
     if lead.get("name") and lead.get("email"):
         who = f"{lead['name']} <{lead['email']}>"
     head = _TITLES.get(payload["trigger"], payload["trigger"])
-    return f"{head}: {who} — contact by {payload['deadline']}"
+    return one_line(f"{head}: {who} — contact by {payload['deadline']}")
 
 
 def details(payload: Mapping[str, Any]) -> str:
@@ -74,7 +105,7 @@ def details(payload: Mapping[str, Any]) -> str:
             f"Breached: {breach['trigger']} due {breach['deadline']}, no touch yet"
             + (f"; reassigned to {breach['reassigned_to']}" if breach.get("reassigned_to") else "")
         )
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def text(payload: Mapping[str, Any]) -> str:
@@ -103,7 +134,7 @@ def email_message(payload: Mapping[str, Any], sender: str, to: list[str], key: s
     domain = sender.rpartition("@")[2] or "leadheat.local"
     message["Message-ID"] = f"<{key}@{domain}>"
     message[IDEMPOTENCY_HEADER] = key
-    message.set_content(text(payload))
+    message.set_content(plain_text(text(payload)))
     return message
 
 
@@ -111,13 +142,13 @@ def prepared_message(mail: Mapping[str, Any], sender: str, to: list[str], key: s
     """A mail written before it was queued (a nurture step, a digest): subject, body and
     extra headers (``List-Unsubscribe``) as they were rendered."""
     message = EmailMessage()
-    message["Subject"] = str(mail["subject"])
+    message["Subject"] = one_line(mail["subject"])
     message["From"] = sender
     message["To"] = ", ".join(to)
     domain = sender.rpartition("@")[2] or "leadheat.local"
     message["Message-ID"] = f"<{key}@{domain}>"
     message[IDEMPOTENCY_HEADER] = key
     for name, value in dict(mail.get("headers") or {}).items():
-        message[name] = str(value)
-    message.set_content(str(mail["body"]))
+        message[name] = one_line(value)
+    message.set_content(plain_text(str(mail["body"])))
     return message

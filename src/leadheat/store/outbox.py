@@ -99,18 +99,34 @@ def enqueue(
 
 
 def claim(
-    connection: Connection, now: datetime, lease: timedelta, limit: int = 20
+    connection: Connection,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 20,
+    max_attempts: int | None = None,
 ) -> list[DeliveryView]:
-    """Lease up to ``limit`` due notifications to this worker until ``now + lease``."""
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.status == "pending",
-            Delivery.next_attempt_at <= now,
-            (Delivery.leased_until.is_(None)) | (Delivery.leased_until <= now),
+    """Lease up to ``limit`` due notifications to this worker until ``now + lease``.
+
+    A due one that has had ``max_attempts`` already fails instead: its last attempt never
+    reported back (its worker was stopped mid-send), and the attempt limit is a promise.
+    """
+    due = (
+        Delivery.status == "pending",
+        Delivery.next_attempt_at <= now,
+        (Delivery.leased_until.is_(None)) | (Delivery.leased_until <= now),
+    )
+    if max_attempts is not None:
+        connection.execute(
+            update(Delivery)
+            .where(*due, Delivery.attempts >= max_attempts)
+            .values(
+                status="failed",
+                leased_until=None,
+                last_error=f"gave up after {max_attempts} attempts; the last never finished",
+            )
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
+    query = (
+        select(Delivery).where(*due).order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
     )
     if connection.dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True)

@@ -11,10 +11,12 @@ from sqlalchemy import select
 from leadheat.predict.model import Explanation
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadView
+from leadheat.speed.masking import mask_url
 from leadheat.store.clocks import ClockView
 from leadheat.store.history import load_history
 from leadheat.store.models import Lead, Touch
 from leadheat.store.nurture import list_enrollments
+from leadheat.store.outbox import DeliveryView
 
 NOTE_ATTRIBUTES = ("notes", "preferences", "concerns")
 """Lead attributes shown as notes (set them with ``PATCH /api/v1/leads/…`` or an import)."""
@@ -98,6 +100,11 @@ def notes(lh: Leadheat, lead_id: int, attributes: dict[str, Any]) -> list[Note]:
     return found
 
 
+def _where(sent: DeliveryView) -> str:
+    """Where a notification went, as every rep may see it: a URL's secrets masked."""
+    return sent.target if sent.channel == "email" else mask_url(sent.target)
+
+
 def timeline(lh: Leadheat, lead_id: int, limit: int = 100) -> list[dict[str, Any]]:
     """What happened to the lead, newest first: its events, touches, outcomes and evidence,
     the mail and alerts sent about it (nurture steps, speed-to-lead), and its enrolments."""
@@ -107,7 +114,7 @@ def timeline(lh: Leadheat, lead_id: int, limit: int = 100) -> list[dict[str, Any
             "kind": "email" if sent.channel == "email" else "alert",
             "at": sent.created_at,
             "type": sent.trigger,
-            "detail": f"{sent.channel} to {sent.target}: {sent.status}",
+            "detail": f"{sent.channel} to {_where(sent)}: {sent.status}",
         }
         for sent in lh.deliveries(lead=lead_id, limit=limit)
     ]

@@ -12,6 +12,7 @@ from leadheat.analytics.charts import comparison_chart, draw
 from leadheat.analytics.team import backtest
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.service import Leadheat
+from leadheat.speed.masking import mask_urls_in
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.render import page
@@ -32,6 +33,8 @@ def _show(
 ) -> Response:
     lh: Leadheat = request.app.state.lh
     source = lh.playbook_source()
+    if not session.account.is_manager:  # reps read what "hot" means, not where alerts go
+        source = mask_urls_in(source)
     return page(
         request,
         "playbook.html",
@@ -64,9 +67,9 @@ def playbook(request: Request, session: SessionInfo = Depends(signed_in)) -> Res
     return _show(request, session)
 
 
-def _problems(source: str) -> list[str]:
+def _problems(request: Request, source: str) -> list[str]:
     try:
-        parse_playbook(source)
+        request.app.state.egress.check_playbook(parse_playbook(source), source)
     except PlaybookError as error:
         return [str(problem) for problem in error.problems]
     return []
@@ -83,7 +86,7 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
             request, session, draft=draft, status=403,
             message="Only managers may apply a playbook.",
         )  # fmt: skip
-    problems = _problems(draft)
+    problems = _problems(request, draft)
     if not problems and form.get("action") == "backtest":
         return _backtest(request, session, draft)
     if problems or form.get("action") != "apply":
@@ -91,5 +94,7 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
         return _show(request, session, draft=draft, problems=problems, message=note,
                      status=422 if problems else 200)  # fmt: skip
     lh: Leadheat = request.app.state.lh
-    version = lh.apply_playbook(draft, actor=f"web:{session.account.email}")
+    version = lh.apply_playbook(
+        draft, actor=f"web:{session.account.email}", egress=request.app.state.egress
+    )
     return RedirectResponse(f"/playbook?done=applied+version+{version}", status_code=303)

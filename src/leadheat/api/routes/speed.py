@@ -10,6 +10,7 @@ from leadheat.api.hygiene import no_nul
 from leadheat.api.routes.leads import ERRORS, Admin, Reader, Service
 from leadheat.api.schemas import ClockOut, DeliveryOut, RepIn, RepOut, RetryOut
 from leadheat.api.security import actor
+from leadheat.store.keys import Scope
 from leadheat.views import clock_json, delivery_json, rep_json
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
@@ -48,12 +49,15 @@ def resume_rep(email: Email, lh: Service, key: Admin) -> dict[str, Any]:
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Notifications")
 def list_deliveries(
     lh: Service,
-    _key: Reader,
+    key: Reader,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
     lead: Annotated[str | None, Query(max_length=320)] = None,
     limit: Limit = 50,
 ) -> list[dict[str, Any]]:
-    return [delivery_json(item) for item in lh.deliveries(status=status, lead=lead, limit=limit)]
+    """Webhook and Slack URLs are masked unless the key is an admin's (they hold secrets)."""
+    masked = Scope.ADMIN not in key.scopes
+    found = lh.deliveries(status=status, lead=lead, limit=limit)
+    return [delivery_json(item, masked=masked) for item in found]
 
 
 @router.post(
