@@ -158,6 +158,8 @@ def test_a_failed_key_counts_against_its_senders_address(tmp_path) -> None:  # t
                 for _ in range(3)
             ]
             assert codes == [401, 401, 429]
+            last = client.post(f"{server.url}/v1/track", json={"userId": "u", "event": "e"})
+            assert last.json()["error"].startswith("too many requests for this address")
             # the REST API counts the same address: no key at all is a failed key too
             rest = client.get(f"{server.url}/api/v1/hot")
             assert rest.status_code == 429 and int(rest.headers["Retry-After"]) >= 1

@@ -71,7 +71,7 @@ def check(
 def _failed(limiter: RateLimiter | None, client: str | None) -> None:
     """A missing or unknown key takes a token from its sender's address."""
     if limiter is not None and client is not None:
-        limiter.check(f"client:{client}")
+        limiter.check(f"client:{client}", "this address (its keys were missing or unknown)")
 
 
 def client_address(request: Request) -> str | None:
