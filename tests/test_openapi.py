@@ -25,6 +25,9 @@ from leadheat.settings import Settings
 
 UNDOCUMENTED = {
     ("GET", "/healthz"),  # for load balancers, not clients
+    # the browser SDKs' own paths, aliases of the documented /v1/* (docs/api.md lists them)
+    *{("POST", f"/v1/{short}") for short in "tpigasb"},
+    ("POST", "/beacon/v1/batch"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

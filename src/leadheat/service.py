@@ -60,7 +60,16 @@ from leadheat.store.events import (
     record_events,
 )
 from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
-from leadheat.store.keys import KeyInfo, Scope, create_key, list_keys, revoke_key, verify_key
+from leadheat.store.keys import (
+    KeyInfo,
+    Scope,
+    VerifiedKeys,
+    create_key,
+    list_keys,
+    revoke_key,
+    verify_key,
+    well_formed,
+)
 from leadheat.store.leads import (
     LeadConflictError,
     LeadUpsert,
@@ -84,6 +93,10 @@ if TYPE_CHECKING:
     from leadheat.delivery.egress import Egress
 
 KEY_CACHE_SECONDS = 5.0
+"""How long a verified key is trusted without asking the database: a revocation (from
+another process too) takes effect within this."""
+KEY_CACHE_SIZE = 1024
+"""How many verified keys are remembered (by hash), the least recently used forgotten first."""
 RACE_RETRIES = 5
 T = TypeVar("T")
 PAGE_SCAN = 200
@@ -224,7 +237,7 @@ class Leadheat:
         self.engine: Engine = make_engine(url)
         self._writer = writer(self.engine)
         self._book: tuple[int, Playbook] | None = None
-        self._key_cache: dict[str, tuple[KeyInfo | None, float]] = {}
+        self._key_cache = VerifiedKeys(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
         self.outbox_ready = threading.Event()
         """Set when a write put notifications in the outbox: wakes an in-process worker."""
 
@@ -1186,9 +1199,19 @@ class Leadheat:
         return items[:limit]
 
     def create_key(
-        self, name: str, scopes: Sequence[Scope | str], *, actor: str = DEFAULT_ACTOR
+        self,
+        name: str,
+        scopes: Sequence[Scope | str],
+        *,
+        public: bool = False,
+        origins: Sequence[str] = (),
+        actor: str = DEFAULT_ACTOR,
     ) -> tuple[str, KeyInfo]:
-        """A new API key; the returned key string is shown once and never stored."""
+        """A new API key; the returned key string is shown once and never stored.
+
+        ``public`` makes a publishable key for web pages (``ingest`` alone), accepted from
+        browsers only on ``origins`` (``https://www.acme.com``); see SECURITY.md.
+        """
         self.playbook()
         try:
             wanted = frozenset(Scope(s) for s in scopes)
@@ -1199,16 +1222,16 @@ class Leadheat:
         now = self.clock()
         with self._writer.begin() as connection:
             try:
-                key, info = create_key(connection, name, wanted, now)
+                key, info = create_key(
+                    connection, name, wanted, now, public=public, origins=origins
+                )
             except ValueError as error:
                 raise LeadheatError(str(error)) from None
+            details: dict[str, Any] = {"name": name, "scopes": sorted(info.scopes)}
+            if info.public:
+                details.update(public=True, origins=list(info.origins))
             audit.record(
-                connection,
-                now,
-                actor,
-                AuditAction.KEY_CREATE,
-                f"key:{info.prefix}",
-                {"name": name, "scopes": sorted(info.scopes)},
+                connection, now, actor, AuditAction.KEY_CREATE, f"key:{info.prefix}", details
             )
         return key, info
 
@@ -1238,16 +1261,16 @@ class Leadheat:
     def verify_key(self, key: str) -> KeyInfo | None:
         """The key's record if it is valid; remembered for a few seconds so that busy
         collection endpoints do not query for every request (revocations apply within
-        :data:`KEY_CACHE_SECONDS`)."""
-        now = time.monotonic()
-        cached = self._key_cache.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        :data:`KEY_CACHE_SECONDS`). A key that does not have a key's shape is refused
+        before any lookup, and none is remembered by its text (only by its hash)."""
+        if not well_formed(key):
+            return None
+        known, cached = self._key_cache.get(key)
+        if known:
+            return cached
         with self.engine.connect() as connection:
             info = verify_key(connection, key)
-        if len(self._key_cache) > 10_000:
-            self._key_cache.clear()
-        self._key_cache[key] = (info, now + KEY_CACHE_SECONDS)
+        self._key_cache.put(key, info)
         return info
 
     # -- speed to lead: reps, clocks, the outbox -----------------------------------------

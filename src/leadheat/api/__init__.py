@@ -1,7 +1,8 @@
 """The HTTP API: ``create_app(settings)`` builds it; ``leadheat serve`` runs it.
 
 REST under ``/api/v1`` (bearer API keys with scopes), Segment-compatible collection under
-``/v1``, OpenAPI at ``/docs`` and ``/openapi.json``.
+``/v1`` and ``/beacon/v1`` (with CORS, for web pages), OpenAPI at ``/docs`` and
+``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from leadheat import __version__, web
 from leadheat.api import errors
+from leadheat.api.cors import CollectionCors
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import (
     analytics,
@@ -72,6 +74,7 @@ def create_app(
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
     app.add_middleware(Guard, max_body=settings.max_body)
+    app.add_middleware(CollectionCors)  # outermost: every collection answer carries CORS
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])
     app.include_router(playbook.router, tags=["playbook"])
@@ -82,6 +85,7 @@ def create_app(
     app.include_router(engage.router, tags=["follow-up"])
     app.include_router(engage.public)
     app.include_router(collect.router)
+    app.include_router(collect.beacon)
     web.install(app, settings)
 
     @app.get("/healthz", include_in_schema=False)

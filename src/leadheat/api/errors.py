@@ -44,7 +44,7 @@ def error(
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": message, "field": field, **extra}
-    if request is not None and request.url.path.startswith("/v1/"):
+    if request is not None and request.url.path.startswith(("/v1/", "/beacon/v1/")):
         # Segment's own shape too: SDKs (rudder-sdk-python) read ``code`` from refusals and
         # would otherwise crash and retry a batch that can never succeed.
         body.update(code=status, message=f"{field}: {message}" if field else message)

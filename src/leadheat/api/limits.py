@@ -39,11 +39,11 @@ API_ONLY_HEADERS = [
 class RateLimited(HTTPException):
     """429 with ``Retry-After``: how many whole seconds until the key may send again."""
 
-    def __init__(self, wait: float) -> None:
+    def __init__(self, wait: float, sender: str = "this API key") -> None:
         seconds = max(1, math.ceil(wait))
         super().__init__(
             429,
-            f"too many requests for this API key; retry after {seconds} s",
+            f"too many requests for {sender}; retry after {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
 
@@ -97,11 +97,11 @@ class RateLimiter:
         tokens = min(self.burst, tokens + (now - then) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
-    def check(self, key: str) -> None:
-        """Raise :class:`RateLimited` when ``key`` has no token left."""
+    def check(self, key: str, sender: str = "this API key") -> None:
+        """Raise :class:`RateLimited` (naming the ``sender``) when ``key`` has no token left."""
         wait = self.wait(key)
         if wait > 0:
-            raise RateLimited(wait)
+            raise RateLimited(wait, sender)
 
 
 class Guard:

@@ -319,8 +319,8 @@ def _parse(
     own_traits = _object(data, "traits", at("traits"))
     properties = _object(data, "properties", at("properties"))
 
-    user_id = _id(data, "userId", at("userId"))
-    anonymous_id = _id(data, "anonymousId", at("anonymousId"))
+    user_id = _id(data, "userId", at("userId"), blank_is_absent=True)
+    anonymous_id = _id(data, "anonymousId", at("anonymousId"), blank_is_absent=True)
     if user_id is None and anonymous_id is None:
         raise SegmentError(at("userId"), "give a userId or an anonymousId (or both)")
     previous_id = _id(data, "previousId", at("previousId"))
@@ -574,8 +574,17 @@ def _property_email(properties: Mapping[str, Any]) -> str | None:
         return None
 
 
-def _id(data: Mapping[str, Any], key: str, field: str) -> str | None:
-    """An identifier: a string, or a number as the SDKs accept one (``42`` is ``"42"``)."""
+def _id(
+    data: Mapping[str, Any], key: str, field: str, *, blank_is_absent: bool = False
+) -> str | None:
+    """An identifier: a string, or a number as the SDKs accept one (``42`` is ``"42"``).
+
+    ``blank_is_absent``: an empty string is no id at all (RudderStack's browser SDK sends
+    ``"userId": ""`` for every anonymous visitor).
+
+    >>> _id({"userId": ""}, "userId", "userId", blank_is_absent=True) is None
+    True
+    """
     value = data.get(key)
     if value is None:
         return None
@@ -588,6 +597,8 @@ def _id(data: Mapping[str, Any], key: str, field: str) -> str | None:
     else:
         text = str(value).strip()
     if not text:
+        if blank_is_absent:
+            return None
         raise SegmentError(field, "is empty (leave it out, or give an id)")
     if len(text) > MAX_ID_CHARS:
         raise SegmentError(field, f"is {len(text)} characters; the limit is {MAX_ID_CHARS}")

@@ -1,10 +1,17 @@
 """Segment-compatible collection: ``POST /v1/batch``, ``/v1/track``, ``/v1/identify``,
-``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias``.
+``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias``; Segment's browser short paths
+``/v1/b|t|i|p|s|g|a``; RudderStack's ``/beacon/v1/batch``.
 
-Analytics SDKs (Segment, RudderStack and their clones) post here unchanged. The write key is
-an API key with the ``ingest`` scope, sent as HTTP Basic user name or as ``writeKey`` in the
-body. Bodies may be gzip-compressed. Limits are Segment's: 32 KB a message, 500 KB a batch.
-Success is exactly ``200 {"success": true}``; one popular SDK retries anything else.
+Analytics SDKs (Segment, RudderStack and their clones) post here unchanged, from servers or
+from web pages on another origin (CORS: :mod:`leadheat.api.cors`). The write key is an API
+key with the ``ingest`` scope, sent as HTTP Basic user name, as ``writeKey`` in the query
+string or in the body. Bodies are JSON whatever their ``Content-Type`` says (browsers send
+``text/plain`` to avoid a preflight) and may be gzip-compressed. Limits are Segment's: 32 KB
+a message, 500 KB a batch. Success is exactly ``200 {"success": true}``; one popular SDK
+retries anything else.
+
+A public key is refused (403, nothing stored) when the request's ``Origin`` is not among
+its origins; requests without ``Origin`` (server SDKs) are judged by the key alone.
 """
 
 from __future__ import annotations
@@ -16,10 +23,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
+from leadheat.api.cors import REFUSED_ORIGIN
 from leadheat.api.errors import ErrorOut
 from leadheat.api.hygiene import strict_json
 from leadheat.api.schemas import SuccessOut
-from leadheat.api.security import check, ingest_limiter, service_of, write_key
+from leadheat.api.security import (
+    actor,
+    check,
+    client_address,
+    ingest_limiter,
+    service_of,
+    write_key,
+)
 from leadheat.ingest.segment import (
     CALLS,
     MAX_BATCH_BYTES,
@@ -54,7 +69,11 @@ router = APIRouter(
     responses={
         400: {"model": ErrorOut, "description": "unreadable or invalid; `field` names it"},
         401: {"model": ErrorOut, "description": "no write key, or an unknown one"},
-        403: {"model": ErrorOut, "description": "the key lacks the ingest scope"},
+        403: {
+            "model": ErrorOut,
+            "description": "the key lacks the ingest scope, or is a public key sent from "
+            "an origin it does not list",
+        },
         413: {"model": ErrorOut, "description": "the body is over the limit"},
     },
 )
@@ -99,18 +118,35 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
         raise SegmentError("body", "must be a JSON object")
     lh = service_of(request)
     key = write_key(request, data.get("writeKey"))
-    check(lh, key, Scope.INGEST, ingest_limiter(request, Scope.INGEST))
+    info = check(
+        lh,
+        key,
+        Scope.INGEST,
+        ingest_limiter(request, Scope.INGEST),
+        client=client_address(request),
+        collection=True,
+    )
+    origin = request.headers.get("origin")
+    if not info.admits(origin):
+        setattr(request.state, REFUSED_ORIGIN, True)  # no CORS header on this answer
+        raise HTTPException(
+            403,
+            f"this public key is not accepted from {(origin or '')[:100]!r}: the origin is "
+            "not among the key's (leadheat keys create NAME --public --origin …)",
+        )
     received = lh.clock()
     if call is None:
         check_size(body, MAX_BATCH_BYTES, "batch")
         message_sizes_ok(data, len(body))
-        messages = parse_batch(data, received)
+        messages = parse_batch(data, received, public=info.public)
         field = "batch"
     else:
         check_size(body, MAX_MESSAGE_BYTES, "body")
-        messages = [parse_message(data, "", received, call)]
+        messages = [parse_message(data, "", received, call, public=info.public)]
         field = ""
-    await run_in_threadpool(lh.collect, messages, field)
+    await run_in_threadpool(
+        lambda: lh.collect(messages, field, public=info.public, actor=actor(info))
+    )
     return {"success": True}
 
 
@@ -143,3 +179,22 @@ for _call in CALLS:
         summary=f"A {_call} call",
         openapi_extra=SEGMENT_BODY,
     )
+
+SHORT_PATHS = {
+    "t": "track",
+    "p": "page",
+    "i": "identify",
+    "g": "group",
+    "a": "alias",
+    "s": "screen",
+}
+"""Segment's analytics-next posts each call to a one-letter path (and a batch to ``/v1/b``)."""
+
+for _short, _call in SHORT_PATHS.items():
+    router.add_api_route(f"/{_short}", _single(_call), methods=["POST"], include_in_schema=False)
+router.add_api_route("/b", batch, methods=["POST"], include_in_schema=False)
+
+beacon = APIRouter(prefix="/beacon/v1", include_in_schema=False)
+"""RudderStack's beacon mode: ``navigator.sendBeacon`` sets no headers, so the write key
+comes in the query string (``?writeKey=…``)."""
+beacon.add_api_route("/batch", batch, methods=["POST"])
