@@ -392,6 +392,17 @@ def test_cli_report_backtest_expect(
     assert code == 1 and "31/02/2026" in err
 
 
+def test_cli_report_draws_an_owner_and_source_that_read_as_tex_as_typed(
+    team: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tex = "$\\leadheat{$"  # matplotlib's math parser fails on it
+    team.patch_lead("cy@x.com", {"owner": tex, "source": tex})
+    code, _, err = Cli(team.url, capsys)("report", "--out", str(tmp_path), "--format", "svg")
+    assert code == 0, err
+    drawn = {path.name for path in tmp_path.glob("*.svg") if f"<!-- {tex} -->" in path.read_text()}
+    assert {"by_source.svg", "by_rep.svg", "overdue.svg"} <= drawn
+
+
 def test_cli_backtest_against_another_playbook(
     team: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
