@@ -38,6 +38,13 @@ def current_playbook(connection: Connection) -> StoredPlaybook | None:
     )
 
 
+def current_version(connection: Connection) -> int | None:
+    """The newest version's number: one look at the primary key's index, cheap enough for
+    every write transaction to ask whether the playbook it scores by is still the current."""
+    version = connection.execute(select(func.max(PlaybookVersion.version))).scalar()
+    return int(version) if version is not None else None
+
+
 def add_version(connection: Connection, source: str, now: datetime) -> int:
     """Store a validated playbook as the next version and return its number."""
     book = parse_playbook(source)
