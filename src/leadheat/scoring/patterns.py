@@ -9,8 +9,7 @@ lookbehind), and a pattern that needs it is refused when the playbook is read.
 
 A pattern must also be valid Python syntax, the language the playbook documents; the two
 agree on what the shipped and documented patterns mean (``(?i)``, ``|``, ``\\b``, classes),
-except that RE2's ``\\w``, ``\\d``, ``\\s`` and ``\\b`` know ASCII only (write ``\\p{L}``
-for any letter).
+except that RE2's ``\\w``, ``\\d``, ``\\s`` and ``\\b`` know ASCII only.
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ class Pattern:
             reason = engine.error().decode("utf-8", "replace")
             raise PatternError(
                 f"{pattern!r} cannot run in linear time ({reason}): backreferences, "
-                "lookahead and lookbehind are not supported"
+                "lookahead, lookbehind, atomic groups and possessive repeats are not supported"
             )
         self.pattern = pattern
         self._engine = engine
