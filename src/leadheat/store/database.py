@@ -110,7 +110,11 @@ def hold_playbook_lock(connection: Connection, *, exclusive: bool) -> None:
     ``exclusive`` to apply a playbook, shared to score by the current one."""
     if connection.dialect.name == "postgresql":
         kind = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        connection.exec_driver_sql(f"SELECT {kind}({PLAYBOOK_LOCK})")
+        cursor = connection.connection.cursor()  # every scoring write: the driver's own cursor
+        try:
+            cursor.execute(f"SELECT {kind}({PLAYBOOK_LOCK})")
+        finally:
+            cursor.close()
 
 
 def hold_start_lock(connection: Connection) -> None:
