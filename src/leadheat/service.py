@@ -276,18 +276,22 @@ class Leadheat:
 
     def _current_book(self, connection: Connection) -> tuple[int, Playbook]:
         """The playbook current in ``connection``'s transaction, parsed only if its version
-        is not the one this process holds."""
+        is not the one this process holds. A transaction whose snapshot predates the version
+        another thread already holds gets its own (older) one, and the held one stays."""
         checked = time.monotonic()
         version = playbooks.current_version(connection)
         book = self._book
-        if book is None or book[0] != version:
-            current = playbooks.current_playbook(connection)
-            if current is None:
-                raise NotInitialisedError("the database has no playbook: run `leadheat init`")
-            book = (current.version, current.playbook)
-            self._book = book
-        self._book_checked = checked
-        return book
+        if book is not None and book[0] == version:
+            self._book_checked = checked
+            return book
+        current = playbooks.current_playbook(connection)
+        if current is None:
+            raise NotInitialisedError("the database has no playbook: run `leadheat init`")
+        found = (current.version, current.playbook)
+        if book is None or found[0] > book[0]:
+            self._book = found
+            self._book_checked = checked
+        return found
 
     def playbook_in(self, connection: Connection) -> tuple[int, Playbook]:
         """The playbook current in this write transaction, for a module that scores in one
