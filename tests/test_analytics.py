@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.playbook import default_playbook_text, parse_playbook
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
+from leadheat.web.auth import add_user
 from test_shared_data import cdnow_as_csv
 
 DAY = timedelta(days=1)
@@ -392,6 +394,17 @@ def test_cli_report_backtest_expect(
     assert code == 1 and "31/02/2026" in err
 
 
+def test_cli_report_draws_an_owner_and_source_that_read_as_tex_as_typed(
+    team: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tex = "$\\leadheat{$"  # matplotlib's math parser fails on it
+    team.patch_lead("cy@x.com", {"owner": tex, "source": tex})
+    code, _, err = Cli(team.url, capsys)("report", "--out", str(tmp_path), "--format", "svg")
+    assert code == 0, err
+    drawn = {path.name for path in tmp_path.glob("*.svg") if f"<!-- {tex} -->" in path.read_text()}
+    assert {"by_source.svg", "by_rep.svg", "overdue.svg"} <= drawn
+
+
 def test_cli_backtest_against_another_playbook(
     team: Leadheat, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -470,6 +483,29 @@ def test_api_gives_the_same_numbers(team: Leadheat) -> None:
                 "/api/v1/analytics/backtest", json={"playbook": "[decay]\nhalf_life = 3\n"}
             )
             assert wrong.status_code == 422 and wrong.json()["error"]
+    finally:
+        server.stop()
+
+
+def test_a_backtest_over_http_stops_at_its_time_limit_with_a_clear_answer(team: Leadheat) -> None:
+    add_user(team, "max@x.com", "manager", "correct horse battery")
+    server = LiveServer(team, backtest_timeout=1e-6)  # every backtest runs past it
+    candidate = DEMO_MAKES_HOT.replace("points = 25", "points = 3")
+    try:
+        headers = {"Authorization": f"Bearer {server.read_key}"}
+        with httpx.Client(base_url=server.url, headers=headers) as client:
+            stopped = client.post("/api/v1/analytics/backtest", json={"playbook": candidate})
+            assert stopped.status_code == 503
+            assert "LEADHEAT_BACKTEST_TIMEOUT" in stopped.json()["error"]
+            assert client.get("/healthz").status_code == 200
+        with httpx.Client(base_url=server.url) as manager:
+            token = re.findall(r'name="csrf_token" value="([^"]+)"', manager.get("/login").text)
+            form = {"email": "max@x.com", "password": "correct horse battery"}
+            assert manager.post("/login", data={**form, "csrf_token": token[0]}).status_code == 303
+            token = re.findall(r'name="csrf_token" value="([^"]+)"', manager.get("/playbook").text)
+            form = {"csrf_token": token[0], "source": candidate, "action": "backtest"}
+            page = manager.post("/playbook", data=form)
+            assert page.status_code == 503 and "LEADHEAT_BACKTEST_TIMEOUT" in page.text
     finally:
         server.stop()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import Cli, LiveServer
 from leadheat.times import isoformat
 
 
@@ -169,6 +171,34 @@ def test_playbook_read_and_replace(live_server: LiveServer) -> None:
         json={"source": "[decay]\nhalf_life = '3d'\n"},
     )
     assert good.json()["version"] == 2
+
+
+def test_a_playbook_applied_from_the_cli_is_the_one_a_running_server_answers_and_scores_with(
+    live_server: LiveServer, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest, read = live_server.ingest_key, live_server.read_key
+    signal = {"lead": "early@example.com", "type": "webinar_joined"}
+    assert call(live_server, ingest, "POST", "/api/v1/events", json=signal).status_code == 200
+    assert call(live_server, read, "GET", "/api/v1/playbook").json()["version"] == 1
+    assert call(live_server, read, "GET", "/api/v1/leads/early@example.com").json()["heat"] == 0
+
+    book = tmp_path / "webinars.toml"
+    book.write_text("[signals.webinar_joined]\npoints = 40\n", encoding="utf-8")
+    assert Cli(db_url, capsys)("playbook", "apply", str(book))[0] == 0  # another process's view
+
+    # the next write scores by version 2 at once: its transaction asks which version is current
+    signal = {"lead": "late@example.com", "type": "webinar_joined"}
+    assert call(live_server, ingest, "POST", "/api/v1/events", json=signal).status_code == 200
+    listed = call(live_server, read, "GET", "/api/v1/leads").json()["items"]
+    heat = {item["email"]: item["heat"] for item in listed}
+    assert heat["late@example.com"] == pytest.approx(40, rel=1e-3)
+    assert heat["early@example.com"] == pytest.approx(40, rel=1e-3)  # re-scored by the apply
+    deadline = time.monotonic() + 5
+    while call(live_server, read, "GET", "/api/v1/playbook").json()["version"] != 2:
+        assert time.monotonic() < deadline, "the server still answers version 1 after 5 s"
+        time.sleep(0.1)
+    shown = call(live_server, read, "GET", "/api/v1/leads/late@example.com").json()
+    assert shown["heat"] == pytest.approx(40, rel=1e-3)
 
 
 def test_segment_single_calls_gzip_and_limits(live_server: LiveServer) -> None:

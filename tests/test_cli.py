@@ -193,6 +193,23 @@ def test_playbook_check_names_key_and_line_and_apply_makes_a_version(
     assert [v["version"] for v in cli.json("playbook", "history")] == [1, 2]  # type: ignore[index]
 
 
+def test_playbook_check_refuses_a_pattern_that_cannot_run_in_linear_time(
+    cli: Cli, tmp_path: Path
+) -> None:
+    source = (
+        "[fit]\nqualified_at = 5\n\n"
+        "[[fit.rules]]\nfield = 'title'\nmatches = '(?i)vp'\npoints = 5\n\n"
+        "[[fit.rules]]\nfield = 'name'\nmatches = '^(\\w+) \\1$'\npoints = 1\n"
+    )
+    book = write(tmp_path / "echo.toml", source)
+    for command in ("check", "apply"):
+        code, _, err = cli("playbook", command, str(book))
+        assert code == 1
+        assert "line 11, fit.rules.1.matches: '^(\\\\w+) \\\\1$' cannot run in linear time" in err
+        assert "backreferences" in err
+    assert cli.json("playbook", "show")["version"] == 1  # type: ignore[index]
+
+
 def test_time_travel_and_lists_from_the_cli(cli: Cli) -> None:
     cli("track", "vp@example.com", "trial_signup", "--at", RECENT)
     cli("track", "vp@example.com", "demo_request", "--at", RECENT)

@@ -14,7 +14,7 @@ from leadheat.ingest.keys import LeadKey
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.events import NewEvent
-from leadheat.store.models import Event, Lead
+from leadheat.store.models import Event, Lead, LeadState
 
 TYPES = ["page_view", "product_view", "form_submit", "trial_signup", "add_to_cart", "webinar"]
 
@@ -114,3 +114,21 @@ def test_a_new_lead_whose_only_event_was_a_redelivery_still_has_a_state(lh: Lead
     listed = {row.email: row for row in lh.leads()}
     assert listed["b@example.com"].heat == 0
     assert listed["b@example.com"].temperature.value == "cold"
+
+
+def test_a_write_scores_by_the_playbook_another_process_applied_a_moment_before(
+    lh: Leadheat, db_url: str, clock: Clock
+) -> None:
+    lh.track("ana@example.com", "webinar_joined", at=NOW)
+    assert lh.playbook()[0] == 1  # this process has just read version 1
+    other = Leadheat(db_url, clock=clock)
+    try:
+        other.apply_playbook("[signals.webinar_joined]\npoints = 40\n")
+    finally:
+        other.close()
+    lh.track("bob@example.com", "webinar_joined", at=NOW)  # within the second it trusts v1
+    with lh.engine.connect() as connection:
+        versions = connection.execute(select(LeadState.playbook_version)).scalars().all()
+    assert versions == [2, 2]
+    assert [row.heat for row in lh.leads()] == [pytest.approx(40), pytest.approx(40)]
+    assert lh.playbook()[0] == 2

@@ -4,6 +4,7 @@ their age, computed in the background and refreshed on request."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import DEMO_MAKES_HOT, Clock, LiveServer
-from leadheat.analytics.report import build_report
+from leadheat.analytics.report import build_report, report_charts
 from leadheat.engage.lists import recover, tasks, winback
 from leadheat.ingest.keys import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
@@ -240,3 +241,16 @@ def test_a_view_that_could_not_be_computed_offers_to_try_again() -> None:
     assert "every 2s" not in failed and "Being computed" not in failed
     waiting = snippet.render(failure=None, snapshot=None, pending=True, view="tasks", back="/t")
     assert "Being computed" in waiting and "every 2s" in waiting and "Refresh now" not in waiting
+
+
+TEX = "$\\leadheat{$"
+"""An owner or source matplotlib would read as TeX math (and fail on)."""
+
+
+def test_an_owner_and_source_that_read_as_tex_are_drawn_as_typed(team: Leadheat) -> None:
+    team.patch_lead("ed@initech.example.com", {"owner": TEX, "source": TEX})
+    snapshot = refresh(team, "analytics::")
+    charts = dict(snapshot.body["charts"])
+    assert len(charts) == len(report_charts(build_report(team)))
+    drawn = [base64.b64decode(uri.partition(",")[2]).decode() for uri in charts.values()]
+    assert sum(f"<!-- {TEX} -->" in svg for svg in drawn) >= 3  # by source, rep, overdue

@@ -33,8 +33,9 @@ class RescoreReport:
 
 def rescore_in_process(lh: Leadheat) -> RescoreReport:
     """Re-score every lead from the database's history, in one transaction."""
-    version, book = lh.playbook()
+    lh.playbook()  # the usual "run leadheat init" errors
     with lh.transaction() as connection:
+        version, book = lh.playbook_in(connection)
         events = rebuild(connection, book, version)
         leads = connection.exec_driver_sql("SELECT count(*) FROM lead_states").scalar_one()
     return RescoreReport("local", int(leads), events)

@@ -12,14 +12,15 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -44,6 +45,7 @@ from leadheat.store.clocks import (
 )
 from leadheat.store.database import (
     DEFAULT_URL,
+    hold_playbook_lock,
     hold_start_lock,
     is_initialised,
     make_engine,
@@ -98,13 +100,39 @@ another process too) takes effect within this."""
 KEY_CACHE_SIZE = 1024
 """How many verified keys are remembered (by hash), the least recently used forgotten first."""
 RACE_RETRIES = 5
+PLAYBOOK_RECHECK_SECONDS = 1.0
+"""How long a process answers reads by the playbook version it last saw before asking the
+database again: a version applied elsewhere (the CLI, another server) shows within this.
+Writes that score ask in their own transaction every time."""
+REPLANS = 5
 T = TypeVar("T")
+P = ParamSpec("P")
 PAGE_SCAN = 200
 ORDERS = ("heat", "fit", "probability")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _on_current_playbook(
+    method: Callable[Concatenate[Leadheat, P], T],
+) -> Callable[Concatenate[Leadheat, P], T]:
+    """Run a write that scores again, from the start, when its transaction finds a newer
+    playbook than the one it read first (:class:`PlaybookMovedError`): its checks, its scores and
+    its alerts then all follow the version the transaction commits under. What runs before
+    the transaction only reads, so running it again is safe."""
+
+    @functools.wraps(method)
+    def run(self: Leadheat, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        for _ in range(REPLANS - 1):
+            try:
+                return method(self, *args, **kwargs)
+            except PlaybookMovedError:
+                continue
+        return method(self, *args, **kwargs)
+
+    return run
 
 
 def _owners(connection: Connection, lead_ids: Sequence[int]) -> dict[int, str | None]:
@@ -139,6 +167,11 @@ def _audit_owners(
 
 class LeadheatError(ValueError):
     """A request leadheat cannot carry out; the message says why and what to do."""
+
+
+class PlaybookMovedError(Exception):
+    """Raised inside a write transaction that meets a newer playbook than the one it was
+    planned with; :func:`_on_current_playbook` runs the write again by the new one."""
 
 
 class InputError(LeadheatError):
@@ -237,6 +270,8 @@ class Leadheat:
         self.engine: Engine = make_engine(url)
         self._writer = writer(self.engine)
         self._book: tuple[int, Playbook] | None = None
+        self._book_checked = -float("inf")
+        """When (``time.monotonic``) ``_book`` was last known to be the current version."""
         self._key_cache = VerifiedKeys(KEY_CACHE_SIZE, KEY_CACHE_SECONDS)
         self.outbox_ready = threading.Event()
         """Set when a write put notifications in the outbox: wakes an in-process worker."""
@@ -273,24 +308,70 @@ class Leadheat:
             else:
                 version = current.version
             signing_secret(connection, self.clock())
-        self._book = None
+        self._book_checked = -float("inf")
         return version
 
     def playbook(self) -> tuple[int, Playbook]:
-        """The current playbook and its version."""
-        if self._book is None:
+        """The current playbook and its version.
+
+        The version is asked of the database at most every :data:`PLAYBOOK_RECHECK_SECONDS`
+        (one look at an index), so a playbook applied by another process (``leadheat
+        playbook apply``, another server) is the one this process shows and scores by within
+        about a second; each version is parsed once.
+        """
+        book = self._book
+        if book is not None and time.monotonic() - self._book_checked < PLAYBOOK_RECHECK_SECONDS:
+            return book
+        if book is None:
             url = self.engine.url
             file = url.database if url.get_backend_name() == "sqlite" else None
             if file not in (None, "", ":memory:") and not Path(str(file)).exists():
                 raise NotInitialisedError(f"no database at {file}: run `leadheat init` first")
             if not is_initialised(self.engine):
                 raise NotInitialisedError("the database is not initialised: run `leadheat init`")
-            with self.engine.connect() as connection:
-                current = playbooks.current_playbook(connection)
-            if current is None:
-                raise NotInitialisedError("the database has no playbook: run `leadheat init`")
-            self._book = (current.version, current.playbook)
-        return self._book
+        with self.engine.connect() as connection:
+            return self._current_book(connection)
+
+    def _current_book(self, connection: Connection) -> tuple[int, Playbook]:
+        """The playbook current in ``connection``'s transaction, parsed only if its version
+        is not the one this process holds. A transaction whose snapshot predates the version
+        another thread already holds gets its own (older) one, and the held one stays."""
+        checked = time.monotonic()
+        version = playbooks.current_version(connection)
+        book = self._book
+        if book is not None and book[0] == version:
+            self._book_checked = checked
+            return book
+        current = playbooks.current_playbook(connection)
+        if current is None:
+            raise NotInitialisedError("the database has no playbook: run `leadheat init`")
+        found = (current.version, current.playbook)
+        if book is None or found[0] > book[0]:
+            self._book = found
+            self._book_checked = checked
+        return found
+
+    def playbook_in(self, connection: Connection) -> tuple[int, Playbook]:
+        """The playbook current in this write transaction, for a module that scores in one
+        of its own (:meth:`transaction`): it holds the playbook lock (shared), so the version
+        cannot change before the transaction ends."""
+        hold_playbook_lock(connection, exclusive=False)
+        return self._current_book(connection)
+
+    def _hold_playbook(self, connection: Connection, version: int) -> None:
+        """In a write transaction that scores by ``version``: hold the playbook lock (shared)
+        and raise :class:`PlaybookMovedError` if a newer version was applied since the write read
+        it, so that no lead is scored by a version older than the one just applied."""
+        hold_playbook_lock(connection, exclusive=False)
+        if self._current_book(connection)[0] != version:
+            raise PlaybookMovedError(version)
+
+    @contextmanager
+    def _scoring(self, version: int) -> Iterator[Connection]:
+        """A write transaction that scores by ``version`` (see :meth:`_hold_playbook`)."""
+        with self._writer.begin() as connection:
+            self._hold_playbook(connection, version)
+            yield connection
 
     def playbook_source(self) -> str:
         with self.engine.connect() as connection:
@@ -312,10 +393,12 @@ class Leadheat:
         limits the environment sets): see :mod:`leadheat.delivery.egress`.
         """
         _check_outbound(source, egress)
+        book = parse_playbook(source)
         now = self.clock()
         with self._writer.begin() as connection:
+            hold_playbook_lock(connection, exclusive=True)
             version = playbooks.add_version(connection, source, now)
-            rebuild(connection, parse_playbook(source), version)
+            rebuild(connection, book, version)
             audit.record(
                 connection,
                 now,
@@ -324,12 +407,14 @@ class Leadheat:
                 f"playbook:{version}",
                 {"version": version},
             )
-        self._book = None
+        self._book = (version, book)
+        self._book_checked = time.monotonic()
         return version
 
     # -- writing ------------------------------------------------------------------------
-    def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, again if it lost a race.
+    def _write(self, work: Callable[[Connection], T], version: int | None = None) -> T:
+        """Run ``work`` in one write transaction, again if it lost a race; one that scores
+        names the playbook ``version`` it scores by (see :meth:`_hold_playbook`).
 
         Two PostgreSQL transactions creating the same new lead at once both pass the "is it
         known?" check; the second then hits the identity's unique key. Its transaction is
@@ -341,6 +426,8 @@ class Leadheat:
         for attempt in range(RACE_RETRIES):
             try:
                 with self._writer.begin() as connection:
+                    if version is not None:
+                        self._hold_playbook(connection, version)
                     return work(connection)
             except DBAPIError as error:
                 if attempt == RACE_RETRIES - 1 or not _lost_race(error):
@@ -354,6 +441,8 @@ class Leadheat:
         now: datetime,
         work: Callable[[Connection, Watch], T],
         react: bool = True,
+        *,
+        version: int,
     ) -> T:
         """:meth:`_write` with speed to lead: ``work`` tells the watch which leads it is about
         to change and which it changed; the triggers they fire are handled in the same
@@ -367,7 +456,7 @@ class Leadheat:
             watch.react()
             return result
 
-        result = self._write(run)
+        result = self._write(run, version)
         if watch is not None and watch.queued:
             self.outbox_ready.set()
         return result
@@ -414,6 +503,7 @@ class Leadheat:
         )
         return self.record_events([event])
 
+    @_on_current_playbook
     def record_events(
         self, events: EventBatch | Sequence[NewEvent], *, react: bool = True
     ) -> RecordReport:
@@ -454,8 +544,9 @@ class Leadheat:
             return report
 
         with paused_gc():
-            return self._watched(book, now, apply, react)
+            return self._watched(book, now, apply, react, version=version)
 
+    @_on_current_playbook
     def collect(
         self,
         messages: Sequence[Message],
@@ -597,7 +688,7 @@ class Leadheat:
             return report
 
         with paused_gc():
-            return self._watched(book, now, apply)
+            return self._watched(book, now, apply, version=version)
 
     @staticmethod
     def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
@@ -611,6 +702,7 @@ class Leadheat:
             keys.append(next((k for k in before if k in known), before[1]))
         return keys
 
+    @_on_current_playbook
     def upsert_leads(
         self, leads: Sequence[LeadInput], *, react: bool = True, actor: str = DEFAULT_ACTOR
     ) -> LeadImportReport:
@@ -658,7 +750,7 @@ class Leadheat:
             watch.changed(ids)
             return ids, created
 
-        ids, created = self._watched(book, now, apply, react)
+        ids, created = self._watched(book, now, apply, react, version=version)
         distinct = len(set(ids))
         return LeadImportReport(len(leads), created, distinct - created, ids)
 
@@ -712,6 +804,7 @@ class Leadheat:
             nurture.stop_many(connection, [(lead_id, when)], "touch")
         return lead_id
 
+    @_on_current_playbook
     def outcome(
         self,
         lead: str,
@@ -726,7 +819,7 @@ class Leadheat:
         when = self._checked_at(at, book)
         if outcome not in OUTCOMES:
             raise LeadheatError(f"outcome {outcome!r} must be one of {', '.join(OUTCOMES)}")
-        with self._writer.begin() as connection:
+        with self._scoring(version) as connection:
             lead_id = self._lead_id(connection, lead)
             connection.execute(
                 insert(Outcome).values(
@@ -746,6 +839,7 @@ class Leadheat:
             )
         return lead_id
 
+    @_on_current_playbook
     def evidence(
         self, lead: str, kind: str, value: str, at: datetime | None = None, source: str = "manual"
     ) -> int:
@@ -769,7 +863,7 @@ class Leadheat:
             watch.changed([lead_id])
             return lead_id
 
-        return self._watched(book, self.clock(), apply)
+        return self._watched(book, self.clock(), apply, version=version)
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction, for modules built on the service (the predictive model)."""
@@ -819,6 +913,7 @@ class Leadheat:
             )
         return len(stored), len(touches) - len(stored)
 
+    @_on_current_playbook
     def record_outcomes(
         self, outcomes: Sequence[OutcomeInput], *, actor: str = DEFAULT_ACTOR
     ) -> tuple[int, int]:
@@ -828,7 +923,7 @@ class Leadheat:
         ``(stored, duplicates)``.
         """
         version, book = self.playbook()
-        with self._writer.begin() as connection:
+        with self._scoring(version) as connection:
             ids = self._require(connection, [o.lead for o in outcomes])
             stored = _store_unseen(
                 connection,
@@ -868,6 +963,7 @@ class Leadheat:
             )
         return len(stored), len(outcomes) - len(stored)
 
+    @_on_current_playbook
     def record_evidence(
         self, facts: Sequence[EvidenceInput], *, react: bool = True
     ) -> tuple[int, int]:
@@ -906,7 +1002,7 @@ class Leadheat:
             watch.changed(changed)
             return len(stored), len(facts) - len(stored)
 
-        return self._watched(book, self.clock(), apply, react)
+        return self._watched(book, self.clock(), apply, react, version=version)
 
     def _require(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         ids = find_leads(connection, keys)
@@ -918,11 +1014,12 @@ class Leadheat:
             )
         return ids
 
+    @_on_current_playbook
     def merge(self, keep: str | int, absorb: str | int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Merge the lead known as ``absorb`` into ``keep``; their histories become one."""
         version, book = self.playbook()
         now = self.clock()
-        with self._writer.begin() as connection:
+        with self._scoring(version) as connection:
             keep_id = self._lead_id(connection, keep)
             absorb_id = self._lead_id(connection, absorb)
             _merge(connection, book, version, keep_id, absorb_id, now, actor)
@@ -943,11 +1040,12 @@ class Leadheat:
                 connection, status=status, lead_id=lead_id, limit=limit
             )
 
+    @_on_current_playbook
     def confirm_merge(self, suggestion_id: int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Carry out an open suggested merge (audited); returns the lead that remains."""
         version, book = self.playbook()
         now = self.clock()
-        with self._writer.begin() as connection:
+        with self._scoring(version) as connection:
             found = self._open_suggestion(connection, suggestion_id)
             keep = self._lead_id(connection, found.into_lead_id)
             absorb = self._lead_id(connection, found.lead_id)
@@ -1105,6 +1203,7 @@ class Leadheat:
                 page.append(row)
         return skipped
 
+    @_on_current_playbook
     def patch_lead(
         self, lead: str | int, fields: Mapping[str, Any], *, actor: str = DEFAULT_ACTOR
     ) -> int:
@@ -1151,7 +1250,7 @@ class Leadheat:
             watch.changed([lead_id])
             return lead_id
 
-        return self._watched(book, now, apply)
+        return self._watched(book, now, apply, version=version)
 
     def timeline(self, lead: str | int, limit: int = 200) -> list[dict[str, Any]]:
         """Everything that happened to a lead, newest first: events, touches, outcomes and
@@ -1376,14 +1475,15 @@ class Leadheat:
         with self.engine.connect() as connection:
             return timings_by_rep(connection, self.clock(), since)
 
+    @_on_current_playbook
     def escalate(self) -> int:
         """Escalate every SLA clock past its deadline (the worker calls this)."""
-        _, book = self.playbook()
+        version, book = self.playbook()
         now = self.clock()
         with self.engine.connect() as connection:  # a read first: most passes find nothing
             if not due_clocks(connection, now, 1, lock=False):
                 return 0
-        count, queued = self._write(lambda c: _escalate(c, book, now))
+        count, queued = self._write(lambda c: _escalate(c, book, now), version)
         if queued:
             self.outbox_ready.set()
         return count

@@ -48,3 +48,6 @@ class Settings(BaseSettings):
     """Bytes of the largest request body any route accepts."""
     session_ttl: float = Field(default=28800.0, gt=0)
     """Seconds a dashboard sign-in lasts (8 hours); then the person signs in again."""
+    backtest_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a backtest asked over HTTP (the API, the dashboard) may run before it is
+    stopped and answered 503."""

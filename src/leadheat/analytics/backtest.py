@@ -95,10 +95,12 @@ def compare(
     current: Playbook,
     candidate: Playbook,
     horizon: timedelta = DEFAULT_HORIZON,
+    deadline: float | None = None,
 ) -> Comparison:
-    """Both playbooks over every lead of ``story``, as of each lead's first touch."""
-    before = story.decisions(current, horizon)
-    after = story.decisions(candidate, horizon)
+    """Both playbooks over every lead of ``story``, as of each lead's first touch (stopped
+    at ``deadline``, see :meth:`~leadheat.analytics.decisions.Story.decisions`)."""
+    before = story.decisions(current, horizon, deadline)
+    after = story.decisions(candidate, horizon, deadline)
     moves: Counter[tuple[str, str]] = Counter(
         (b.temperature, a.temperature)
         for b, a in zip(before, after, strict=True)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from leadheat.analytics.backtest import Comparison, SweepRow
 from leadheat.analytics.pipeline import FollowUps, Snapshot, Stage
@@ -149,7 +150,18 @@ def comparison_chart(result: Comparison) -> Chart:
 
 
 def draw(chart: Chart) -> Figure:
-    """The chart as a figure (its first axes hold the data, in ``chart`` order)."""
+    """The chart as a figure (its first axes hold the data, in ``chart`` order).
+
+    Every text is plain: labels are owners, sources and playbook names anyone may type, and
+    matplotlib would read one with two ``$`` as TeX math, failing the whole chart on
+    ``$\\leadheat{$``. Each text is marked plain here, once made; the only ones made later,
+    when the figure is rendered, are the value axis's numbers.
+
+    >>> chart = Chart("sources", "Sources", "counts", ["$\\\\leadheat{$"], {"leads": [2]})
+    >>> label = draw(chart).axes[0].get_xticklabels()[0]
+    >>> label.get_text(), label.get_parse_math()
+    ('$\\\\leadheat{$', False)
+    """
     figure = Figure(figsize=(max(6.0, 0.9 * len(chart.labels) + 2), 4.0), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(chart.title)
@@ -171,6 +183,8 @@ def draw(chart: Chart) -> Figure:
     axes.set_xlabel(chart.x_label)
     axes.set_ylabel(chart.y_label)
     axes.grid(axis="y", alpha=0.3)
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
     return figure
 
 

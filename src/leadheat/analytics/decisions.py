@@ -12,6 +12,7 @@ yet is censored (``None``) and left out of rates rather than counted as lost.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -137,19 +138,34 @@ class Story:
     sequences: dict[int, list[str]] = field(default_factory=dict)
     """The nurture sequences each lead was enrolled in by ``now``."""
 
-    def decisions(self, book: Playbook, horizon: timedelta = DEFAULT_HORIZON) -> list[Decided]:
-        """Every lead at its decision time, scored by ``book``."""
-        return [
-            decide(
-                lead,
-                book,
-                horizon,
-                self.now,
-                self.asked_at.get(lead.lead_id),
-                self.first_rep.get(lead.lead_id),
+    def decisions(
+        self,
+        book: Playbook,
+        horizon: timedelta = DEFAULT_HORIZON,
+        deadline: float | None = None,
+    ) -> list[Decided]:
+        """Every lead at its decision time, scored by ``book``; past ``deadline`` (a
+        ``time.monotonic()`` value) it stops with :class:`TooLongError`, between two leads."""
+        decided: list[Decided] = []
+        for lead in self.leads:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TooLongError(f"stopped after {len(decided)} of {len(self.leads)} leads")
+            decided.append(
+                decide(
+                    lead,
+                    book,
+                    horizon,
+                    self.now,
+                    self.asked_at.get(lead.lead_id),
+                    self.first_rep.get(lead.lead_id),
+                )
             )
-            for lead in self.leads
-        ]
+        return decided
+
+
+class TooLongError(TimeoutError):
+    """A computation over the team's history passed its time limit (a backtest asked over
+    HTTP, where the limit keeps one request from holding a worker for long)."""
 
 
 def load_story(

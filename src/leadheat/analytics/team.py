@@ -7,7 +7,9 @@ pure modules beside it.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +28,7 @@ from leadheat.analytics.backtest import (
     sweep_events,
     sweep_half_lives,
 )
-from leadheat.analytics.decisions import DEFAULT_HORIZON, load_story
+from leadheat.analytics.decisions import DEFAULT_HORIZON, TooLongError, load_story
 from leadheat.analytics.expect import (
     MIN_SIMILAR,
     Expectation,
@@ -70,14 +72,51 @@ def backtest(
     horizon: timedelta = DEFAULT_HORIZON,
     since: datetime | None = None,
     until: datetime | None = None,
+    deadline: float | None = None,
 ) -> Comparison:
     """The candidate playbook against ``against`` (default: the one in use), over every lead
-    that arrived in ``[since, until)``, each as of its first touch."""
+    that arrived in ``[since, until)``, each as of its first touch; past ``deadline`` (a
+    ``time.monotonic()`` value) it stops with
+    :class:`~leadheat.analytics.decisions.TooLongError`."""
     now = period(lh, since, until)
     current = against if against is not None else lh.playbook()[1]
     with lh.engine.connect() as connection:
         story = load_story(connection, now, since=since)
-    return compare(story, current, candidate, horizon)
+    return compare(story, current, candidate, horizon, deadline)
+
+
+async def backtest_within(
+    seconds: float,
+    lh: Leadheat,
+    candidate: Playbook,
+    against: Playbook | None = None,
+    *,
+    horizon: timedelta = DEFAULT_HORIZON,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Comparison:
+    """:func:`backtest` for a server: on a worker thread, so the event loop keeps answering
+    (health checks, other pages), and given up after ``seconds`` with
+    :class:`~leadheat.analytics.decisions.TooLongError`. The thread stops on its own at the
+    same deadline, between two leads, so an abandoned backtest does not go on working."""
+    deadline = time.monotonic() + seconds
+    work = asyncio.to_thread(
+        backtest,
+        lh,
+        candidate,
+        against,
+        horizon=horizon,
+        since=since,
+        until=until,
+        deadline=deadline,
+    )
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except TimeoutError as error:  # TooLongError from the thread, or the wait's own
+        raise TooLongError(
+            f"the backtest took longer than its limit of {seconds:g} s "
+            "(LEADHEAT_BACKTEST_TIMEOUT); try a shorter period (since, until)"
+        ) from error
 
 
 def half_life_sweep(

@@ -71,6 +71,7 @@ def create_app(
     )
     app.state.lh = service
     app.state.egress = Egress.from_settings(settings)
+    app.state.backtest_timeout = settings.backtest_timeout
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
     app.add_middleware(Guard, max_body=settings.max_body)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
+from leadheat.analytics.decisions import TooLongError
 from leadheat.ingest.csv_files import CsvImportError
 from leadheat.ingest.keys import LeadKeyError
 from leadheat.ingest.segment import SegmentError
@@ -122,6 +123,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnknownLeadError)
     async def _unknown(_: Request, exc: UnknownLeadError) -> JSONResponse:
         return error(404, str(exc), "lead")
+
+    @app.exception_handler(TooLongError)
+    async def _too_long(request: Request, exc: TooLongError) -> JSONResponse:
+        return error(503, str(exc), request=request)
 
     @app.exception_handler(NotInitialisedError)
     async def _uninitialised(_: Request, exc: NotInitialisedError) -> JSONResponse:

@@ -266,13 +266,13 @@ def mark_winback(lh: Leadheat, found: WinbackList) -> int:
     """Tag the list's leads ``previously_engaged`` (with the list's date), in one
     transaction, so that lists, exports and fit rules can tell them from never-engaged cold
     leads. Returns leads marked."""
-    version, book = lh.playbook()
     ids = [lead.lead_id for lead in found.leads]
     if not ids:
         return 0
     day = found.at.date().isoformat()
     now = lh.clock()
     with lh.transaction() as connection:
+        version, book = lh.playbook_in(connection)
         rows = connection.execute(
             select(Lead.id, Lead.attributes, Lead.public_fields).where(Lead.id.in_(ids))
         )

@@ -7,10 +7,11 @@ One vocabulary serves fit rules (``field = "title"``) and signal rules
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from leadheat.scoring.patterns import Pattern
 
 PLACEHOLDERS = frozenset({"", "select", "n/a", "na", "none", "null", "-", "unknown", "nan"})
 """Values that mean "not answered": a spreadsheet's ``Select`` is no job title."""
@@ -66,13 +67,13 @@ class Condition:
     equals: Any = None
     one_of: tuple[Any, ...] | None = None
     range: tuple[float, float] | None = None
-    matches: re.Pattern[str] | None = None
+    matches: Pattern | None = None
     present: bool | None = None
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the named value in ``values`` passes the test.
 
-        >>> Condition("title", matches=re.compile("(?i)vp")).holds({"title": "VP Sales"})
+        >>> Condition("title", matches=Pattern("(?i)vp")).holds({"title": "VP Sales"})
         True
         >>> Condition("size", range=(10, 500)).holds({"size": "1,000"})
         False
@@ -84,7 +85,7 @@ class Condition:
         >>> unknown = {"origin": "unknown"}
         >>> Condition("origin", one_of=("Unknown", "referral")).holds(unknown)
         True
-        >>> anything = Condition("origin", matches=re.compile(""))
+        >>> anything = Condition("origin", matches=Pattern(""))
         >>> Condition("origin", equals="paid").holds(unknown), anything.holds(unknown)
         (False, False)
         """
@@ -102,7 +103,7 @@ class Condition:
             number = as_number(value)
             return number is not None and self.range[0] <= number <= self.range[1]
         if self.matches is not None:
-            return self.matches.search(str(value)) is not None
+            return self.matches.search(str(value))
         return False
 
     def describe(self) -> str:

@@ -31,6 +31,10 @@ pool of every ``serve`` and ``worker`` process, whatever starts it."""
 START_LOCK = 0x1EAD4EA7
 """The PostgreSQL advisory lock that serialises schema migrations and first set-up, so that
 several processes starting at once against one database do not race to create it."""
+PLAYBOOK_LOCK = 0x1EAD9B00
+"""The PostgreSQL advisory lock between applying a playbook (exclusive) and writes that score
+(shared): a write either ends before the new version's re-score begins, or begins after it
+committed and sees the new version. (SQLite's write lock already serialises them.)"""
 
 
 def make_engine(url: str) -> Engine:
@@ -99,6 +103,18 @@ def migrate(engine: Engine) -> None:
         hold_start_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def hold_playbook_lock(connection: Connection, *, exclusive: bool) -> None:
+    """Wait for, then hold until this transaction ends, :data:`PLAYBOOK_LOCK` (PostgreSQL):
+    ``exclusive`` to apply a playbook, shared to score by the current one."""
+    if connection.dialect.name == "postgresql":
+        kind = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        cursor = connection.connection.cursor()  # every scoring write: the driver's own cursor
+        try:
+            cursor.execute(f"SELECT {kind}({PLAYBOOK_LOCK})")
+        finally:
+            cursor.close()
 
 
 def hold_start_lock(connection: Connection) -> None:

@@ -38,6 +38,19 @@ def current_playbook(connection: Connection) -> StoredPlaybook | None:
     )
 
 
+def current_version(connection: Connection) -> int | None:
+    """The newest version's number: one look at the primary key's index, cheap enough for
+    every write transaction to ask whether the playbook it scores by is still the current
+    (on the driver's own cursor: SQLAlchemy's layers cost thirty times the look itself)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("SELECT max(version) FROM playbook_versions")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
 def add_version(connection: Connection, source: str, now: datetime) -> int:
     """Store a validated playbook as the next version and return its number."""
     book = parse_playbook(source)

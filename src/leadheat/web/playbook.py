@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from leadheat.analytics.charts import comparison_chart, draw
-from leadheat.analytics.team import backtest
+from leadheat.analytics.decisions import TooLongError
+from leadheat.analytics.team import backtest_within
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.service import Leadheat
 from leadheat.speed.masking import mask_urls_in
@@ -50,11 +51,17 @@ def _show(
     )
 
 
-def _backtest(request: Request, session: SessionInfo, draft: str) -> Response:
+async def _backtest(request: Request, session: SessionInfo, draft: str) -> Response:
     """The edited playbook replayed over the past beside the current one (issue 7's
-    backtest): each lead as of its first touch, against whether it was won."""
+    backtest): each lead as of its first touch, against whether it was won. It runs on a
+    worker thread within ``LEADHEAT_BACKTEST_TIMEOUT``; past it, the page says so (503)."""
     lh: Leadheat = request.app.state.lh
-    result = backtest(lh, parse_playbook(draft, "edited"))
+    try:
+        result = await backtest_within(
+            request.app.state.backtest_timeout, lh, parse_playbook(draft, "edited")
+        )
+    except TooLongError as error:
+        return _show(request, session, draft=draft, problems=[str(error)], status=503)
     return _show(
         request, session, draft=draft,
         backtest=result.as_json(), chart=svg_image(draw(comparison_chart(result))),
@@ -88,7 +95,7 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
         )  # fmt: skip
     problems = _problems(request, draft)
     if not problems and form.get("action") == "backtest":
-        return _backtest(request, session, draft)
+        return await _backtest(request, session, draft)
     if problems or form.get("action") != "apply":
         note = "" if problems else "The edited playbook is valid (not applied yet)."
         return _show(request, session, draft=draft, problems=problems, message=note,

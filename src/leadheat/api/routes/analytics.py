@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from leadheat.analytics import team
@@ -127,12 +127,14 @@ class BacktestIn(BaseModel):
 
 
 @router.post("/backtest", summary="Replay the past under a candidate playbook")
-def backtest(body: BacktestIn, lh: Service, _key: Reader) -> dict[str, Any]:
+async def backtest(body: BacktestIn, request: Request, lh: Service, _key: Reader) -> dict[str, Any]:
     """Conversion by band, ROC-AUC of heat, share of converters hot, leads re-banded, for the
-    current and the candidate playbook. A playbook with a mistake is a 422 naming the line."""
+    current and the candidate playbook. A playbook with a mistake is a 422 naming the line;
+    one that runs past ``LEADHEAT_BACKTEST_TIMEOUT`` is stopped and answered 503."""
     candidate = parse_playbook(body.playbook, "playbook")
     against = None if body.against is None else parse_playbook(body.against, "against")
-    compared = team.backtest(
+    compared = await team.backtest_within(
+        request.app.state.backtest_timeout,
         lh,
         candidate,
         against,
