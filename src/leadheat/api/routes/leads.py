@@ -74,14 +74,25 @@ def _duration(text: str, field: str) -> timedelta:
         raise InputError(field, str(error)) from None
 
 
+MAX_CURSOR_OFFSET = 10**9
+"""More leads than any database here holds: a cursor past it was not given out."""
+
+
 def _cursor(text: str | None) -> tuple[str | None, int]:
+    """The instant and position a ``next_cursor`` carries; a 400 naming ``cursor`` for one
+    this API did not give out (a position below 0 or past any lead included)."""
     if text is None:
         return None, 0
     try:
         data = json.loads(base64.urlsafe_b64decode(text.encode()))
-        return data["at"], int(data["offset"])
+        at, offset = data["at"], data["offset"]
+        if not isinstance(at, str) or type(offset) is not int:
+            raise TypeError
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise InputError("cursor", "not a cursor this API gave out") from None
+    if not 0 <= offset <= MAX_CURSOR_OFFSET:
+        raise InputError("cursor", "not a cursor this API gave out (its position is out of range)")
+    return at, offset
 
 
 @router.get("/leads", response_model=LeadPage, summary="List leads, hottest first")
