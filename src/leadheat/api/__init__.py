@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadheat import __version__, web
-from leadheat.api import errors
+from leadheat.api import errors, logs
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import analytics, collect, engage, leads, playbook, privacy, speed
 from leadheat.service import Leadheat
@@ -28,6 +28,7 @@ def create_app(
     by every request that queues an alert (``leadheat serve`` does this by default).
     """
     settings = settings or Settings()
+    logs.install()
     service = lh or Leadheat(settings.database_url)
     service.init()
 
