@@ -61,7 +61,7 @@ def create_app(
     app.state.lh = service
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
-    app.add_middleware(Guard, max_body=settings.max_body)
+    app.add_middleware(Guard, max_body=settings.max_body, body_timeout=settings.body_timeout)
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])
     app.include_router(playbook.router, tags=["playbook"])

@@ -1,5 +1,6 @@
 """Limits for traffic from the open internet: a token bucket per API key on the ingest
-routes, a cap on every request body, and the security headers every response carries.
+routes, a cap on every request body and on the time it may take to arrive, and the security
+headers every response carries.
 
 The collection key is embedded in public web pages, so anyone can send with it; the limit
 keeps one noisy page (or one attacker) from starving the team's own traffic. Buckets live
@@ -8,6 +9,7 @@ in the process: with several ``serve`` processes each enforces its own share.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -106,11 +108,20 @@ class RateLimiter:
 
 class Guard:
     """ASGI middleware: refuse bodies over ``max_body`` bytes with 413 (before reading the
-    rest) and add the security headers to every response."""
+    rest), cut off a body that has not all arrived ``body_timeout`` seconds after the request
+    began with 408 (and close the connection), and add the security headers to every
+    response.
 
-    def __init__(self, app: App, max_body: int) -> None:
+    The time limit is on the whole body, not on each piece: a client that sends one byte
+    every two seconds never trips a per-read timeout (nor uvicorn's keep-alive timeout,
+    which only counts idle time between requests), yet holds a request and its worker for
+    as long as it likes; a few hundred such clients would hold the server.
+    """
+
+    def __init__(self, app: App, max_body: int, body_timeout: float = 30.0) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,14 +134,28 @@ class Guard:
             await _too_large(send, self.max_body, extra)
             return
         seen = 0
+        complete = False
+        deadline = time.monotonic() + self.body_timeout
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # after the body: waiting for a disconnect is not limited
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"the request body did not arrive within {self.body_timeout:g} s",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_body:
                     raise HTTPException(413, f"the body is over the limit of {self.max_body} bytes")
+            else:
+                complete = True
             return message
 
         async def secured(message: Message) -> None:
