@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from leadheat.service import Leadheat
 
@@ -54,6 +55,7 @@ def serve(url: str, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]
     raise AssertionError(f"the server did not start:\n{log.read_text()}")
 
 
+@pytest.mark.slow
 def test_keys_never_reach_the_servers_log(db_url: str, tmp_path: Path) -> None:
     lh = Leadheat(db_url)
     lh.init()

@@ -13,6 +13,7 @@ import asyncio
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -25,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BUCKETS = 10_000
+"""Buckets a limiter keeps (a few MB); past it the least recently used one is forgotten."""
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -53,6 +55,10 @@ class RateLimited(HTTPException):
 class RateLimiter:
     """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``.
 
+    At most ``capacity`` buckets are kept, the least recently used forgotten first, so a
+    flood of made-up keys neither grows memory nor resets the buckets of keys in use (it
+    cleared every bucket once, which handed an attacker being held back a fresh allowance).
+
     >>> now = [0.0]
     >>> limiter = RateLimiter(rate=2, burst=2, clock=lambda: now[0])
     >>> [limiter.wait("k") for _ in range(3)]
@@ -60,15 +66,25 @@ class RateLimiter:
     >>> now[0] = 0.5
     >>> limiter.wait("k")
     0.0
+    >>> small = RateLimiter(rate=1, burst=1, clock=lambda: now[0], capacity=2)
+    >>> small.wait("held"), small.wait("a"), small.peek("held"), small.wait("b")
+    (0.0, 0.0, 1.0, 0.0)
+    >>> small.peek("held"), small.peek("a")  # "a" was the least recently used
+    (1.0, 0.0)
     """
 
     def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int | None = None,
     ) -> None:
         self.rate = rate
         self.burst = max(burst, 1.0)
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.capacity = max(1, capacity or MAX_BUCKETS)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def wait(self, key: str) -> float:
@@ -77,16 +93,16 @@ class RateLimiter:
         with self._lock:
             tokens, then = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - then) * self.rate)
-            if tokens >= 1:
-                if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
-                    self._buckets.clear()  # a flood of made-up keys: forget, never grow
-                self._buckets[key] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate
+            taken = tokens >= 1
+            self._buckets[key] = (tokens - 1 if taken else tokens, now)
+            self._buckets.move_to_end(key)
+            while len(self._buckets) > self.capacity:
+                self._buckets.popitem(last=False)
+            return 0.0 if taken else (1 - tokens) / self.rate
 
     def peek(self, key: str) -> float:
-        """Seconds until ``key`` has a token (0 if it has one now), taking none.
+        """Seconds until ``key`` has a token (0 if it has one now), taking none; a key
+        asked about counts as used (an attacker being refused stays remembered).
 
         >>> now = [0.0]
         >>> limiter = RateLimiter(rate=1, burst=1, clock=lambda: now[0])
@@ -96,6 +112,8 @@ class RateLimiter:
         now = self.clock()
         with self._lock:
             tokens, then = self._buckets.get(key, (self.burst, now))
+            if key in self._buckets:
+                self._buckets.move_to_end(key)
         tokens = min(self.burst, tokens + (now - then) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
