@@ -111,9 +111,16 @@ def test_a_sequence_mails_each_step_until_something_stops_it(
     sent = [item for item in lh.timeline("ana@example.com") if item.get("type") == "email_sent"]
     assert len(sent) == 1 and sent[0]["properties"]["subject"] == first["Subject"]
 
-    # Ana follows her link: the page says so, and her sequence stops at once
+    # a mail scanner opens Ana's link: a page that asks, and nothing changes
     page = httpx.get(link)
-    assert page.status_code == 200 and "unsubscribed" in page.text
+    assert page.status_code == 200 and "Unsubscribe?" in page.text
+    assert "ana@example.com" in page.text and 'method="post"' in page.text
+    assert _status(lh, "ana@example.com") == ("active", 1, None)
+    # Ana presses the page's button: her sequence stops at once
+    form = dict(re.findall(r'name="([^"]+)" value="([^"]+)"', page.text))
+    action = re.search(r'action="([^"]+)"', page.text).group(1)
+    pressed = httpx.post(httpx.URL(link).join(action), data=form)
+    assert pressed.status_code == 200 and "unsubscribed" in pressed.text
     assert _status(lh, "ana@example.com") == ("stopped", 1, "unsubscribe")
     # Bo answers (an inbound event), Cy is called, Dee's next mail is due as planned
     clock.now = NOW + D
@@ -158,8 +165,9 @@ def test_a_sequence_that_nothing_stops_finishes_and_forged_links_do_nothing(
         "Last one from us",
     ]
     assert _status(lh, "ana@example.com") == ("finished", 3, None)
-    forged = httpx.get(f"{server.url}/u/NDI6ZXZlQGV4YW1wbGUuY29t.AAAAAAAAAAAAAAAAAAAAAAAA")
-    assert forged.status_code == 404
+    forged = f"{server.url}/u/NDI6ZXZlQGV4YW1wbGUuY29t.AAAAAAAAAAAAAAAAAAAAAAAA"
+    assert httpx.get(forged).status_code == 404
+    assert httpx.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 404
     assert [item.status for item in _all(lh)] == ["finished"] * 4
 
 

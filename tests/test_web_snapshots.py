@@ -12,14 +12,17 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from conftest import DEMO_MAKES_HOT, Clock, LiveServer
 from leadheat.analytics.report import build_report, report_charts
 from leadheat.engage.lists import recover, tasks, winback
 from leadheat.ingest.keys import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
+from leadheat.store.models import ViewSnapshot
 from leadheat.web.auth import add_user
 from leadheat.web.snapshots import (
+    MAX_PERIODS,
     latest,
     lost_rows,
     patch_tasks,
@@ -254,3 +257,27 @@ def test_an_owner_and_source_that_read_as_tex_are_drawn_as_typed(team: Leadheat)
     assert len(charts) == len(report_charts(build_report(team)))
     drawn = [base64.b64decode(uri.partition(",")[2]).decode() for uri in charts.values()]
     assert sum(f"<!-- {TEX} -->" in svg for svg in drawn) >= 3  # by source, rep, overdue
+
+
+@pytest.mark.slow
+def test_periods_asked_for_beyond_the_cap_are_forgotten(
+    server: LiveServer, rita: httpx.Client, clock: Clock
+) -> None:
+    """Anyone signed in may ask for any number of Analytics periods; past ``MAX_PERIODS``
+    the one computed longest ago is dropped from the queue and from the database (36
+    snapshots of half a megabyte in 45 s stayed for good)."""
+    periods = [f"2026-10-{day:02d}" for day in range(1, MAX_PERIODS + 3)]
+    for since in periods:
+        assert rita.get(f"/analytics?since={since}").status_code == 200
+    wait_for(rita, f"/analytics?since={periods[-1]}", "As of 2026-11-01 12:00:00 UTC", 120)
+    kept = [since for since in periods if latest(server.lh, f"analytics:{since}:") is not None]
+    assert periods[-1] in kept and len(kept) <= MAX_PERIODS, kept
+    # a later period pushes out the oldest snapshot, whoever asked for it
+    clock.now += timedelta(minutes=1)
+    wait_for(rita, "/analytics?since=2026-09-02", "As of 2026-11-01 12:01:00 UTC", 120)
+    with server.lh.engine.connect() as connection:
+        names = connection.execute(
+            select(ViewSnapshot.name).where(ViewSnapshot.name.startswith("analytics:"))
+        ).scalars()
+        stored = sorted(names)
+    assert len(stored) <= MAX_PERIODS and "analytics:2026-09-02:" in stored, stored

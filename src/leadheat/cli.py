@@ -240,7 +240,17 @@ def serve(
         f"leadheat serving {_State.url} at http://{shown}:{port}  (API docs: /docs)"
         + ("" if worker else "  [no worker: run `leadheat worker`]")
     )
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only from the
+    # proxies the operator names (LEADHEAT_TRUSTED_PROXIES)
+    trusted = settings.trusted_proxies.strip()
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 @app.command()

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     """Requests a second per API key on the ingest routes (0: no limit); bursts of twice it."""
     max_body: int = Field(default=5_000_000, ge=1024)
     """Bytes of the largest request body any route accepts."""
+    body_timeout: float = Field(default=30.0, gt=0)
+    """Seconds from a request's start by which its whole body must have arrived; a slower
+    one is cut off (408, connection closed), so trickling clients cannot hold the server."""
+    trusted_proxies: str = ""
+    """Addresses or networks (``10.0.0.5,192.168.1.0/24``; ``*`` for any) of the reverse
+    proxies in front of ``leadheat serve``, whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed; empty (the default): none, a request's client address
+    is its connection's. Sign-in throttling counts by client address, so a header believed
+    from anyone would let a guesser pick a new address for every guess."""
     session_ttl: float = Field(default=28800.0, gt=0)
     """Seconds a dashboard sign-in lasts (8 hours); then the person signs in again."""
     backtest_timeout: float = Field(default=30.0, gt=0)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadheat import __version__, web
-from leadheat.api import errors
+from leadheat.api import errors, logs
 from leadheat.api.cors import CollectionCors
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import (
@@ -40,6 +40,7 @@ def create_app(
     by every request that queues an alert (``leadheat serve`` does this by default).
     """
     settings = settings or Settings()
+    logs.install()
     service = lh or Leadheat(settings.database_url)
     service.init()
 
@@ -74,7 +75,7 @@ def create_app(
     app.state.backtest_timeout = settings.backtest_timeout
     if settings.rate_limit > 0:
         app.state.limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit)
-    app.add_middleware(Guard, max_body=settings.max_body)
+    app.add_middleware(Guard, max_body=settings.max_body, body_timeout=settings.body_timeout)
     app.add_middleware(CollectionCors)  # outermost: every collection answer carries CORS
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])

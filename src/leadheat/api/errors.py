@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from leadheat.analytics.decisions import TooLongError
+from leadheat.api.hygiene import TooLargeError
 from leadheat.ingest.csv_files import CsvImportError
 from leadheat.ingest.keys import LeadKeyError
 from leadheat.ingest.segment import SegmentError
@@ -115,6 +116,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         return error(400, exc.message, exc.field, request)
+
+    @app.exception_handler(TooLargeError)
+    async def _too_large(request: Request, exc: TooLargeError) -> JSONResponse:
+        return error(413, exc.message, exc.field, request)
 
     @app.exception_handler(SegmentError)
     async def _segment(request: Request, exc: SegmentError) -> JSONResponse:

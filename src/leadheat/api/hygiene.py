@@ -14,10 +14,65 @@ from typing import Any
 
 from fastapi import Request
 
-from leadheat.ingest.segment import SegmentError, check_depth
+from leadheat.ingest.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SegmentError, check_depth
 from leadheat.service import InputError
 
 NUL_JSON = b"\\u0000"
+
+
+class TooLargeError(InputError):
+    """A body or a message over the ingest limits: 413, naming it (``body``, ``[3]``)."""
+
+
+async def one_message(request: Request) -> None:
+    """Dependency for the REST routes that store one record (a lead, a touch, evidence):
+    the body is one message, held to Segment's 32 KB as on ``/v1``. A record bigger than
+    that is no lead's data but a way to fill the database (events of several MB were
+    stored before this limit)."""
+    await _sized(request, MAX_MESSAGE_BYTES)
+
+
+async def message_list(request: Request) -> None:
+    """Dependency for ``POST /api/v1/events`` (one event or a list): the body is held to a
+    batch's 500 KB and each event in a list to a message's 32 KB, as on ``/v1/batch``."""
+    body = await _sized(request, MAX_BATCH_BYTES)
+    if len(body) <= MAX_MESSAGE_BYTES:
+        return  # no event in it can be larger
+    if not body.lstrip().startswith(b"["):
+        raise _too_large(len(body), MAX_MESSAGE_BYTES)  # one event
+    items = strict_json(body)
+    for index, item in enumerate(items):
+        size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise TooLargeError(
+                f"[{index}]",
+                f"the event is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes "
+                f"({MAX_MESSAGE_BYTES // 1024} KB)",
+            )
+
+
+async def _sized(request: Request, limit: int) -> bytes:
+    """The body, refused as :class:`TooLargeError` over ``limit`` bytes (by its declared length
+    before any of it is read, and by what arrived)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    body = await request.body()
+    if len(body) > limit:
+        raise _too_large(len(body), limit)
+    return body
+
+
+def _too_large(size: int, limit: int) -> TooLargeError:
+    """
+    >>> _too_large(40_000, MAX_MESSAGE_BYTES).message
+    'the message is 40000 bytes; the limit is 32768 bytes (32 KB)'
+    """
+    what, advice = ("message", "") if limit == MAX_MESSAGE_BYTES else ("body", "; send fewer")
+    return TooLargeError(
+        "body",
+        f"the {what} is {size} bytes; the limit is {limit} bytes ({limit // 1024} KB){advice}",
+    )
 
 
 def refuse_nul(body: bytes, field: str = "body") -> None:

@@ -1,5 +1,6 @@
 """Limits for traffic from the open internet: a token bucket per API key on the ingest
-routes, a cap on every request body, and the security headers every response carries.
+routes, a cap on every request body and on the time it may take to arrive, and the security
+headers every response carries.
 
 The collection key is embedded in public web pages, so anyone can send with it; the limit
 keeps one noisy page (or one attacker) from starving the team's own traffic. Buckets live
@@ -8,9 +9,11 @@ in the process: with several ``serve`` processes each enforces its own share.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BUCKETS = 10_000
+"""Buckets a limiter keeps (a few MB); past it the least recently used one is forgotten."""
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -51,6 +55,10 @@ class RateLimited(HTTPException):
 class RateLimiter:
     """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``.
 
+    At most ``capacity`` buckets are kept, the least recently used forgotten first, so a
+    flood of made-up keys neither grows memory nor resets the buckets of keys in use (it
+    cleared every bucket once, which handed an attacker being held back a fresh allowance).
+
     >>> now = [0.0]
     >>> limiter = RateLimiter(rate=2, burst=2, clock=lambda: now[0])
     >>> [limiter.wait("k") for _ in range(3)]
@@ -58,15 +66,25 @@ class RateLimiter:
     >>> now[0] = 0.5
     >>> limiter.wait("k")
     0.0
+    >>> small = RateLimiter(rate=1, burst=1, clock=lambda: now[0], capacity=2)
+    >>> small.wait("held"), small.wait("a"), small.peek("held"), small.wait("b")
+    (0.0, 0.0, 1.0, 0.0)
+    >>> small.peek("held"), small.peek("a")  # "a" was the least recently used
+    (1.0, 0.0)
     """
 
     def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int | None = None,
     ) -> None:
         self.rate = rate
         self.burst = max(burst, 1.0)
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.capacity = max(1, capacity or MAX_BUCKETS)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def wait(self, key: str) -> float:
@@ -75,16 +93,16 @@ class RateLimiter:
         with self._lock:
             tokens, then = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - then) * self.rate)
-            if tokens >= 1:
-                if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
-                    self._buckets.clear()  # a flood of made-up keys: forget, never grow
-                self._buckets[key] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate
+            taken = tokens >= 1
+            self._buckets[key] = (tokens - 1 if taken else tokens, now)
+            self._buckets.move_to_end(key)
+            while len(self._buckets) > self.capacity:
+                self._buckets.popitem(last=False)
+            return 0.0 if taken else (1 - tokens) / self.rate
 
     def peek(self, key: str) -> float:
-        """Seconds until ``key`` has a token (0 if it has one now), taking none.
+        """Seconds until ``key`` has a token (0 if it has one now), taking none; a key
+        asked about counts as used (an attacker being refused stays remembered).
 
         >>> now = [0.0]
         >>> limiter = RateLimiter(rate=1, burst=1, clock=lambda: now[0])
@@ -94,6 +112,8 @@ class RateLimiter:
         now = self.clock()
         with self._lock:
             tokens, then = self._buckets.get(key, (self.burst, now))
+            if key in self._buckets:
+                self._buckets.move_to_end(key)
         tokens = min(self.burst, tokens + (now - then) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
@@ -106,11 +126,20 @@ class RateLimiter:
 
 class Guard:
     """ASGI middleware: refuse bodies over ``max_body`` bytes with 413 (before reading the
-    rest) and add the security headers to every response."""
+    rest), cut off a body that has not all arrived ``body_timeout`` seconds after the request
+    began with 408 (and close the connection), and add the security headers to every
+    response.
 
-    def __init__(self, app: App, max_body: int) -> None:
+    The time limit is on the whole body, not on each piece: a client that sends one byte
+    every two seconds never trips a per-read timeout (nor uvicorn's keep-alive timeout,
+    which only counts idle time between requests), yet holds a request and its worker for
+    as long as it likes; a few hundred such clients would hold the server.
+    """
+
+    def __init__(self, app: App, max_body: int, body_timeout: float = 30.0) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,14 +152,28 @@ class Guard:
             await _too_large(send, self.max_body, extra)
             return
         seen = 0
+        complete = False
+        deadline = time.monotonic() + self.body_timeout
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # after the body: waiting for a disconnect is not limited
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"the request body did not arrive within {self.body_timeout:g} s",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_body:
                     raise HTTPException(413, f"the body is over the limit of {self.max_body} bytes")
+            else:
+                complete = True
             return message
 
         async def secured(message: Message) -> None:

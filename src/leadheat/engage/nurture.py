@@ -370,6 +370,13 @@ def unsubscribe(lh: Leadheat, email: str, *, source: str, lead_id: int | None = 
         return nurture.unsubscribe(connection, email, lead_id, lh.clock(), source)
 
 
+def unsubscribe_address(lh: Leadheat, token: str) -> str | None:
+    """The address an unsubscribe link is for, or ``None`` for a forged token; nothing
+    changes (the confirm page a ``GET`` of the link shows: mail scanners follow links)."""
+    found = read_token(lh.signing_secret(), token)
+    return None if found is None else found[1]
+
+
 def unsubscribe_by_token(lh: Leadheat, token: str, *, source: str) -> str | None:
     """Honour an unsubscribe link; returns the address, or ``None`` for a forged token."""
     found = read_token(lh.signing_secret(), token)

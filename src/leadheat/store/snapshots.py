@@ -34,6 +34,21 @@ def save_snapshot(connection: Connection, snapshot: Snapshot) -> None:
     )
 
 
+def prune_snapshots(connection: Connection, prefix: str, keep: int, kept: str) -> int:
+    """Delete the snapshots whose names start with ``prefix`` beyond the ``keep`` most
+    recently computed, never ``kept`` (the one just stored); how many went."""
+    others = connection.execute(
+        select(ViewSnapshot.name)
+        .where(ViewSnapshot.name.startswith(prefix, autoescape=True), ViewSnapshot.name != kept)
+        .order_by(ViewSnapshot.computed_at.desc(), ViewSnapshot.name)
+        .offset(max(0, keep - 1))
+    ).scalars()
+    gone = list(others)
+    if gone:
+        connection.execute(delete(ViewSnapshot).where(ViewSnapshot.name.in_(gone)))
+    return len(gone)
+
+
 def load_snapshot(connection: Connection, name: str) -> Snapshot | None:
     """The view's latest snapshot, or ``None`` before the first one is computed."""
     row = connection.execute(

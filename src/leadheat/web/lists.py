@@ -13,27 +13,61 @@ from leadheat.web.render import page
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
+MAX_OFFSET = 100_000
+"""The deepest page: each page ranks every lead before it, and a filter or the CSV export
+reaches the rest."""
+MAX_TEXT = 200
+"""Characters of a filter or a search: longer than any email, name or company worth finding,
+and short enough that the database's ``LIKE`` never gives up on the pattern."""
+
+
+def _text(request: Request, name: str) -> str:
+    """A filter parameter, refused (naming it) when it is longer than any value could be.
+
+    The refusal is a ``ValueError`` the page turns into a 400 error page.
+    """
+    value = request.query_params.get(name, "").strip()
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_TEXT}")
+    return value
 
 
 def _filter(request: Request) -> ListFilter:
-    query = request.query_params
     return ListFilter(
-        temperature=query.get("temperature", "").strip(),
-        owner=query.get("owner", "").strip(),
-        source=query.get("source", "").strip(),
-        grade=query.get("grade", "").strip(),
-        search=query.get("q", "").strip(),
+        temperature=_text(request, "temperature"),
+        owner=_text(request, "owner"),
+        source=_text(request, "source"),
+        grade=_text(request, "grade"),
+        search=_text(request, "q"),
     )
 
 
+def _offset(text: str) -> int:
+    """The ``offset`` parameter: a whole number from 0 to ``MAX_OFFSET``.
+
+    >>> _offset("50"), _offset("")
+    (50, 0)
+    >>> _offset("99999999999999999999")
+    Traceback (most recent call last):
+    ...
+    ValueError: offset must be a whole number from 0 to 100000, not '99999999999999999999'
+    """
+    text = text.strip() or "0"
+    if not text.isdigit() or len(text) > len(str(MAX_OFFSET)) or int(text) > MAX_OFFSET:
+        raise ValueError(f"offset must be a whole number from 0 to {MAX_OFFSET}, not {text[:40]!r}")
+    return int(text)
+
+
 @router.get("/lists")
-def lists(request: Request, offset: int = 0, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
+def lists(request: Request, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
     lh: Leadheat = request.app.state.lh
     try:
         wanted = _filter(request)
+        offset = _offset(request.query_params.get("offset", ""))
     except ValueError as error:
         return page(request, "error.html", session, 400, message=str(error))
-    rows, more = page_of(lh, wanted, PAGE, max(0, offset))
+    rows, more = page_of(lh, wanted, PAGE, offset)
+    more = more and offset + PAGE <= MAX_OFFSET
     query = {k: v for k, v in request.query_params.items() if k != "offset" and v}
     return page(
         request,
@@ -43,7 +77,7 @@ def lists(request: Request, offset: int = 0, session: SessionInfo = Depends(sign
         wanted=wanted,
         rows=rows,
         more=more,
-        offset=max(0, offset),
+        offset=offset,
         page_size=PAGE,
         query=query,
         now=lh.clock(),

@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import make_url
 
 from leadheat.service import Leadheat
-from leadheat.web.snapshots import patch_tasks, refresh
+from leadheat.web.snapshots import MAX_PERIODS, PERIOD, patch_tasks, refresh
 
 EVERY = 60.0
 """Seconds between two snapshots of a view people are looking at."""
@@ -75,16 +75,28 @@ class Refresher:
         """A page showed the view: keep it fresh while people look; ``now`` asks for a new
         snapshot at once."""
         with self._lock:
-            self._wanted[name] = time.monotonic()
+            self._wanted.pop(name, None)
+            self._wanted[name] = time.monotonic()  # the most recently wanted last
             if now:
                 self._forced.add(name)
                 self._failed.pop(name, None)
+            periods = [view for view in self._wanted if view.startswith(PERIOD)]
+            for forgotten in periods[: max(0, len(periods) - MAX_PERIODS)]:
+                self._forget(forgotten)
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(
                     target=self._run, name="leadheat-snapshots", daemon=True
                 )
                 self._thread.start()
         self._wake.set()
+
+    def _forget(self, name: str) -> None:
+        """Stop keeping ``name`` fresh (the caller holds the lock): an analytics period
+        beyond ``MAX_PERIODS``, so a person asking for many periods queues a few at most."""
+        self._wanted.pop(name, None)
+        self._forced.discard(name)
+        self._done.pop(name, None)
+        self._failed.pop(name, None)
 
     def pending(self, name: str) -> bool:
         """Whether a new snapshot of the view is being computed or waits its turn."""

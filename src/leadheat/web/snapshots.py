@@ -29,7 +29,7 @@ from leadheat.engage.lists import LostLead, WinbackLead, recover, tasks, winback
 from leadheat.engage.tasks import Task
 from leadheat.scoring.temperature import Temperature
 from leadheat.service import Leadheat, LeadheatError
-from leadheat.store.snapshots import Snapshot, load_snapshot, save_snapshot
+from leadheat.store.snapshots import Snapshot, load_snapshot, prune_snapshots, save_snapshot
 
 LIMIT = 200
 """Rows a page shows (and a snapshot keeps per list)."""
@@ -37,6 +37,13 @@ TIMES = frozenset({"due", "last_touch", "hot_from", "hot_until", "last_engaged_a
 SPANS = frozenset({"overdue_by", "age"})
 MICROSECOND = timedelta(microseconds=1)
 VIEWS = ("tasks", "recovery", "winback", "analytics")
+PERIOD = "analytics:"
+"""The prefix of the Analytics page's views, one per period a person chose."""
+MAX_PERIODS = 6
+"""Analytics periods kept (as snapshots) and kept fresh at once. Each snapshot holds the
+report's drawn charts (about half a megabyte) and costs a replay of every lead's history
+to compute, and anyone signed in can ask for any number of periods: past this, the
+period computed longest ago is forgotten (asked for again, it is computed again)."""
 Row = TypeVar("Row")
 
 
@@ -161,6 +168,8 @@ def refresh(lh: Leadheat, name: str, at: datetime | None = None) -> Snapshot:
     snapshot = compute(lh, name, at or lh.clock())
     with lh.transaction() as connection:
         save_snapshot(connection, snapshot)
+        if name.startswith(PERIOD):
+            prune_snapshots(connection, PERIOD, MAX_PERIODS, kept=name)
     return snapshot
 
 

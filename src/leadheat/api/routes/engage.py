@@ -204,13 +204,20 @@ def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
 
 @public.get("/u/{token}")
 def unsubscribe_page(token: Annotated[str, Path(max_length=600)], request: Request) -> Any:
-    """The link in every nurture mail: one click unsubscribes (no form, no sign-in)."""
-    email = nurture.unsubscribe_by_token(request.app.state.lh, token, source="link")
+    """The link in every nurture mail: a page that asks to confirm, and changes nothing.
+
+    Mail scanners and link previews open every link in a mail, so a ``GET`` that
+    unsubscribed would unsubscribe people who never clicked; the button posts back here.
+    """
+    email = nurture.unsubscribe_address(request.app.state.lh, token)
     if email is None:
         return _page("Link not valid", "This unsubscribe link is damaged or not ours.", 404)
     return _page(
-        "You are unsubscribed",
-        f"<strong>{escape(email)}</strong> will get no more of these mails.",
+        "Unsubscribe?",
+        f"Stop these mails to <strong>{escape(email)}</strong>?</p>"
+        f'<form method="post" action="/u/{escape(token)}">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form><p>',
     )
 
 
@@ -219,5 +226,12 @@ def unsubscribe_one_click(
     token: Annotated[str, Path(max_length=600)],
     request: Request,
 ) -> Any:
-    """RFC 8058 one-click: mail programs POST ``List-Unsubscribe=One-Click`` here."""
-    return unsubscribe_page(token, request)
+    """Unsubscribe: the confirm page's button, or a mail program's RFC 8058 one-click
+    ``POST`` of ``List-Unsubscribe=One-Click``."""
+    email = nurture.unsubscribe_by_token(request.app.state.lh, token, source="link")
+    if email is None:
+        return _page("Link not valid", "This unsubscribe link is damaged or not ours.", 404)
+    return _page(
+        "You are unsubscribed",
+        f"<strong>{escape(email)}</strong> will get no more of these mails.",
+    )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from leadheat.api.errors import ErrorOut
-from leadheat.api.hygiene import no_nul
+from leadheat.api.hygiene import message_list, no_nul, one_message
 from leadheat.api.schemas import (
     DoneOut,
     EventIn,
@@ -45,6 +45,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, "the body or a parameter does not validate; `field` names it"),
     )
 }
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {
+        "model": ErrorOut,
+        "description": "over the ingest limits (32 KB a record or event, "
+        "500 KB a list of events); `field` names it",
+    }
+}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(no_nul)])
 Service = Annotated[Leadheat, Depends(leadheat)]
@@ -74,14 +81,25 @@ def _duration(text: str, field: str) -> timedelta:
         raise InputError(field, str(error)) from None
 
 
+MAX_CURSOR_OFFSET = 10**9
+"""More leads than any database here holds: a cursor past it was not given out."""
+
+
 def _cursor(text: str | None) -> tuple[str | None, int]:
+    """The instant and position a ``next_cursor`` carries; a 400 naming ``cursor`` for one
+    this API did not give out (a position below 0 or past any lead included)."""
     if text is None:
         return None, 0
     try:
         data = json.loads(base64.urlsafe_b64decode(text.encode()))
-        return data["at"], int(data["offset"])
+        at, offset = data["at"], data["offset"]
+        if not isinstance(at, str) or type(offset) is not int:
+            raise TypeError
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise InputError("cursor", "not a cursor this API gave out") from None
+    if not 0 <= offset <= MAX_CURSOR_OFFSET:
+        raise InputError("cursor", "not a cursor this API gave out (its position is out of range)")
+    return at, offset
 
 
 @router.get("/leads", response_model=LeadPage, summary="List leads, hottest first")
@@ -122,7 +140,13 @@ def hot(
     return [row_json(r) for r in lh.hot(_at(at), limit)]
 
 
-@router.post("/leads", response_model=DoneOut, summary="Create or update a lead by its keys")
+@router.post(
+    "/leads",
+    response_model=DoneOut,
+    summary="Create or update a lead by its keys",
+    dependencies=[Depends(one_message)],
+    responses=TOO_LARGE,
+)
 def upsert_lead(body: LeadIn, lh: Service, key: Ingester) -> dict[str, Any]:
     keys: list[LeadKey] = []
     try:
@@ -149,7 +173,13 @@ def get_lead(lead: str, lh: Service, _key: Reader, at: At = None) -> dict[str, A
     return view_json(lh.show(lead, _at(at)), book.fit.qualified_at)
 
 
-@router.patch("/leads/{lead}", response_model=DoneOut, summary="Change a lead's fields")
+@router.patch(
+    "/leads/{lead}",
+    response_model=DoneOut,
+    summary="Change a lead's fields",
+    dependencies=[Depends(one_message)],
+    responses=TOO_LARGE,
+)
 def patch_lead(lead: str, body: LeadPatch, lh: Service, key: Admin) -> dict[str, Any]:
     extra = body.extra_attributes()
     fields = body.model_dump(exclude_unset=True, exclude=set(extra))
@@ -177,7 +207,13 @@ def explanation(lead: str, lh: Service, _key: Reader, at: At = None) -> dict[str
     return explained
 
 
-@router.post("/events", response_model=RecordOut, summary="Record one event or a list")
+@router.post(
+    "/events",
+    response_model=RecordOut,
+    summary="Record one event or a list",
+    dependencies=[Depends(message_list)],
+    responses=TOO_LARGE,
+)
 def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> dict[str, Any]:
     """Idempotent on ``id``: sending the same event twice stores it once."""
     items = body if isinstance(body, list) else [body]
@@ -206,7 +242,13 @@ def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> di
     }
 
 
-@router.post("/leads/{lead}/touches", response_model=DoneOut, summary="Record a contact")
+@router.post(
+    "/leads/{lead}/touches",
+    response_model=DoneOut,
+    summary="Record a contact",
+    dependencies=[Depends(one_message)],
+    responses=TOO_LARGE,
+)
 def add_touch(lead: str, body: TouchIn, lh: Service, _key: Admin) -> dict[str, Any]:
     lead_id = lh.touch(
         lead,
@@ -220,13 +262,25 @@ def add_touch(lead: str, body: TouchIn, lh: Service, _key: Admin) -> dict[str, A
     return {"ok": True, "lead": lead_id}
 
 
-@router.post("/leads/{lead}/outcomes", response_model=DoneOut, summary="Record won/lost")
+@router.post(
+    "/leads/{lead}/outcomes",
+    response_model=DoneOut,
+    summary="Record won/lost",
+    dependencies=[Depends(one_message)],
+    responses=TOO_LARGE,
+)
 def add_outcome(lead: str, body: OutcomeIn, lh: Service, key: Admin) -> dict[str, Any]:
     lead_id = lh.outcome(lead, body.outcome, body.timestamp, body.reason, actor=actor(key))
     return {"ok": True, "lead": lead_id}
 
 
-@router.post("/leads/{lead}/evidence", response_model=DoneOut, summary="Record BANT evidence")
+@router.post(
+    "/leads/{lead}/evidence",
+    response_model=DoneOut,
+    summary="Record BANT evidence",
+    dependencies=[Depends(one_message)],
+    responses=TOO_LARGE,
+)
 def add_evidence(lead: str, body: EvidenceIn, lh: Service, _key: Admin) -> dict[str, Any]:
     lead_id = lh.evidence(lead, body.kind, body.value, body.timestamp, source="api")
     return {"ok": True, "lead": lead_id}
