@@ -28,7 +28,7 @@ import pyarrow.csv
 import pyarrow.parquet
 
 from conftest import NOW, SHARED_DATA, Cli, Clock
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.predict.asof import HALF_LIVES
 from leadheat.service import Leadheat, LeadInput
 from leadheat.spark.features import training_features

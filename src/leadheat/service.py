@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadheat.bulk import paused_gc
-from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook

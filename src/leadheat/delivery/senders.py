@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from leadheat import __version__
-from leadheat.ingest.keys import LeadKeyError, normalise_email
+from leadheat.identity import LeadKeyError, normalise_email
 from leadheat.speed.messages import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from leadheat.ingest.keys import LeadKeyError, normalise_email
+from leadheat.identity import LeadKeyError, normalise_email
 from leadheat.playbook import Playbook
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed.assignment import Rep
