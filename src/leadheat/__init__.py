@@ -29,8 +29,7 @@ from leadheat.service import (
 )
 from leadheat.settings import Settings
 from leadheat.store.events import NewEvent, RecordReport
-
-__version__ = "0.1.0"
+from leadheat.version import __version__
 
 __all__ = [
     "Engagement",
