@@ -198,6 +198,15 @@ def test_scoring_imports_only_the_domain() -> None:
     assert upward == []
 
 
+def test_the_domain_imports_only_the_domain() -> None:
+    upward = [
+        str(found)
+        for found in IMPORTS
+        if _within(found.importer, *DOMAIN) and not _within(found.imported, *DOMAIN)
+    ]
+    assert upward == []
+
+
 def test_only_the_cli_imports_the_cli() -> None:
     into_the_cli = [
         str(found) for found in IMPORTS if _is_cli(found.imported) and not _is_cli(found.importer)
