@@ -32,7 +32,7 @@ from rich.table import Table
 from sqlalchemy import delete, func, select
 
 from leadheat.api import create_app
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.service import Leadheat, LeadheatError, LeadInput
 from leadheat.settings import Settings
 from leadheat.store.events import NewEvent

@@ -35,7 +35,7 @@ from leadheat.analytics.team import (
     read_lead_list,
 )
 from leadheat.engage.nurture import enroll
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.playbook import default_playbook_text, parse_playbook
 from leadheat.service import Leadheat, LeadInput

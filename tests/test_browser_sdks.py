@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from conftest import LiveServer
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.service import LeadInput, UnknownLeadError
 
 ROOT = Path(__file__).resolve().parents[1]

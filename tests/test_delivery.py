@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from conftest import DEMO_MAKES_HOT, Clock, LiveServer
 from leadheat.cli import app
 from leadheat.delivery.worker import Worker
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.settings import Settings
 from leadheat.store.outbox import enqueue

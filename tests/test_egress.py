@@ -17,7 +17,7 @@ import pytest
 
 from conftest import DEMO_MAKES_HOT, Cli, Clock, LiveServer
 from leadheat.delivery.worker import Worker
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.outbox import enqueue
 from leadheat.web.auth import add_user

@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 
 from conftest import BACKENDS, NOW, LiveServer
 from leadheat.cli import ERRORS, app
+from leadheat.identity import LeadKey
 from leadheat.ingest.csv_files import (
     BadRow,
     CsvImportError,
@@ -45,7 +46,6 @@ from leadheat.ingest.csv_files import (
     parse_outcomes,
     parse_touches,
 )
-from leadheat.ingest.keys import LeadKey
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.service import Leadheat, LeadheatError, LeadInput
 from leadheat.times import (

@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 
 from conftest import NOW
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
 

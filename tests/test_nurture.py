@@ -16,7 +16,7 @@ import pytest
 from conftest import NOW, Cli, Clock, LiveServer
 from leadheat.delivery.worker import Worker
 from leadheat.engage import nurture
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.settings import Settings
 from leadheat.store.nurture import list_enrollments

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.playbook import default_playbook_text, parse_playbook
 from leadheat.rescore import rescore_in_process
 from leadheat.scoring.heat import Engagement, replay_heat

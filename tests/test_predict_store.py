@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import Clock
 from leadheat.cli import app
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.playbook import default_playbook
 from leadheat.predict import team

@@ -22,7 +22,7 @@ from sqlalchemy import Table, select
 
 from conftest import DEMO_MAKES_HOT, NOW, Cli, Clock, LiveServer
 from leadheat.engage import nurture
-from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.records import OutcomeInput
 from leadheat.service import Leadheat, LeadInput, UnknownLeadError
 from leadheat.store.models import Base, Lead

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from conftest import DEMO_MAKES_HOT, Cli, Clock, LiveServer
 from leadheat.delivery.worker import Worker
 from leadheat.engage import nurture
-from leadheat.ingest.keys import LeadKeyError, normalise_email, parse_lead_key
+from leadheat.identity import LeadKeyError, normalise_email, parse_lead_key
 from leadheat.ingest.segment import SegmentError, parse_message
 from leadheat.scoring.temperature import Temperature
 from leadheat.service import Leadheat, LeadheatError, LeadInput

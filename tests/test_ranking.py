@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from conftest import NOW, Clock
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
 

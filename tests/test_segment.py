@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.ingest.segment import (
     CALLS,
     EVENT_TYPES,

@@ -28,14 +28,15 @@ import pyarrow.csv
 import pyarrow.parquet
 
 from conftest import NOW, SHARED_DATA, Cli, Clock
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.predict.asof import HALF_LIVES
+from leadheat.predict.examples import training_examples
 from leadheat.service import Leadheat, LeadInput
 from leadheat.spark.features import training_features
 from leadheat.spark.rescore import rescore
 from leadheat.spark.tables import SCHEMAS, Source, session
 from leadheat.store.events import NewEvent
-from leadheat.store.training import load_everything, training_examples
+from leadheat.store.training import load_everything
 from leadheat.times import to_micros
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import DEMO_MAKES_HOT, Clock
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.playbook import Team, parse_playbook
 from leadheat.service import Leadheat, LeadheatError, LeadInput
 from leadheat.speed.calendar import BusinessCalendar

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import NOW, Clock
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.events import NewEvent

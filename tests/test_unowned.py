@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import DEMO_MAKES_HOT, Clock, LiveServer
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput, LeadTakenError
 from leadheat.store.audit import AuditEntry
 from leadheat.web.auth import add_user

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import DEMO_MAKES_HOT, Clock
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.web.chart import Threshold, heat_chart
 from leadheat.web.leadpage import heat_series, lead_page

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from conftest import DEMO_MAKES_HOT, Clock, LiveServer
 from leadheat.analytics.report import build_report, report_charts
 from leadheat.engage.lists import recover, tasks, winback
-from leadheat.ingest.keys import parse_lead_key
+from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.models import ViewSnapshot
 from leadheat.web.auth import add_user

@@ -20,7 +20,7 @@ import pytest
 from conftest import NOW, Cli, Clock, LiveServer
 from leadheat.analytics.rates import wilson
 from leadheat.engage.lists import recover, winback
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.ingest.records import OutcomeInput
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent

@@ -13,7 +13,7 @@ The public Python API; the CLI and the HTTP API are shells over it.
 <Temperature.WARM: 'warm'>
 """
 
-from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.playbook import Playbook, PlaybookError, default_playbook, parse_playbook
 from leadheat.scoring.heat import Engagement, Heat, HeatKey, replay_heat
 from leadheat.scoring.temperature import Temperature
@@ -29,8 +29,7 @@ from leadheat.service import (
 )
 from leadheat.settings import Settings
 from leadheat.store.events import NewEvent, RecordReport
-
-__version__ = "0.1.0"
+from leadheat.version import __version__
 
 __all__ = [
     "Engagement",

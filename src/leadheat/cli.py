@@ -23,6 +23,7 @@ from rich.table import Table
 
 from leadheat.analytics import cli as analytics_cli
 from leadheat.delivery.egress import Egress
+from leadheat.identity import LeadKeyError
 from leadheat.ingest.csv_files import (
     BadRow,
     CsvImportError,
@@ -34,7 +35,6 @@ from leadheat.ingest.csv_files import (
     parse_touches,
     write_bad_rows,
 )
-from leadheat.ingest.keys import LeadKeyError
 from leadheat.playbook import PlaybookError, parse_playbook
 from leadheat.predict.cli import model_app
 from leadheat.predict.model import ModelFileError

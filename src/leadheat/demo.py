@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent

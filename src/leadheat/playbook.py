@@ -12,9 +12,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,9 @@ from pydantic import (
 from leadheat.scoring.conditions import Condition
 from leadheat.scoring.patterns import Pattern, PatternError
 from leadheat.times import TimeFormatError, format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 EvidenceKind = Literal["need", "budget", "timeline", "authority"]
 EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("need", "budget", "timeline", "authority")
@@ -472,15 +475,26 @@ class Winback(_Section):
     horizon: Duration = timedelta(days=90)
 
 
+@cache
+def template_environment() -> SandboxedEnvironment:
+    """The one environment of the playbook's mail templates: plain text, sandboxed, forgiving
+    of missing fields. A template is checked here when the playbook is read and rendered in
+    it by ``engage/mail.py``, so what loads is what sends."""
+    from jinja2 import ChainableUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
+
 def _template(value: Any) -> Any:
     from jinja2 import TemplateSyntaxError
-
-    from leadheat.engage.mail import environment
 
     if not isinstance(value, str):
         raise ValueError("write a template as a string")
     try:
-        environment().parse(value)
+        template_environment().parse(value)
     except TemplateSyntaxError as error:
         raise ValueError(f"template line {error.lineno}: {error.message}") from None
     return value

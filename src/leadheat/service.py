@@ -26,13 +26,16 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadheat.bulk import paused_gc
-from leadheat.ingest.keys import LeadKey, parse_lead_key
+from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
 from leadheat.playbook import EVIDENCE_KINDS, Playbook, default_playbook_text, parse_playbook
 from leadheat.scoring.lead import OUTCOMES, LeadScore, evidence_in, score_history
 from leadheat.scoring.temperature import Temperature, grade
-from leadheat.speed.assignment import Rep
+from leadheat.speed.clocks import stop_clocks
+from leadheat.speed.dispatch import Dispatcher
+from leadheat.speed.ownership import AlreadyOwnedError, Taken, take_lead
+from leadheat.speed.watch import Watch
 from leadheat.store import audit, nurture, outbox, playbooks, reps, suggestions
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, AuditEntry, lead_subject
 from leadheat.store.clocks import (
@@ -40,7 +43,6 @@ from leadheat.store.clocks import (
     RepTimings,
     due_clocks,
     list_clocks,
-    stop_clocks,
     timings_by_rep,
 )
 from leadheat.store.database import (
@@ -52,7 +54,6 @@ from leadheat.store.database import (
     migrate,
     writer,
 )
-from leadheat.store.dispatch import Dispatcher
 from leadheat.store.driver import chunked
 from leadheat.store.events import (
     EventBatch,
@@ -82,13 +83,12 @@ from leadheat.store.leads import (
 )
 from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead, LeadState, Outcome, Touch
 from leadheat.store.outbox import DELIVERY_STATUSES, DeliveryView, signing_secret
-from leadheat.store.ownership import AlreadyOwnedError, Taken, take_lead
 from leadheat.store.privacy import Erasure, erase_person, export_person, person_lead_ids
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
+from leadheat.store.reps import Rep
 from leadheat.store.state import rebuild, refresh_facts
 from leadheat.store.stitching import stitch
 from leadheat.store.suggestions import Suggestion
-from leadheat.store.watch import Watch
 from leadheat.times import as_utc, check_range, from_micros, isoformat, to_micros
 
 if TYPE_CHECKING:

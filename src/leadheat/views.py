@@ -9,13 +9,13 @@ from typing import Any
 from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import LeadScore, one_line_reason
 from leadheat.service import LeadRow, LeadView
-from leadheat.speed.assignment import Rep
 from leadheat.speed.masking import mask_url
 from leadheat.store.audit import AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.store.outbox import DeliveryView
 from leadheat.store.privacy import Erasure
+from leadheat.store.reps import Rep
 from leadheat.store.suggestions import Suggestion
 from leadheat.times import isoformat
 

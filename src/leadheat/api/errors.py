@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException
 
 from leadheat.analytics.decisions import TooLongError
 from leadheat.api.hygiene import TooLargeError
+from leadheat.identity import LeadKeyError
 from leadheat.ingest.csv_files import CsvImportError
-from leadheat.ingest.keys import LeadKeyError
 from leadheat.ingest.segment import SegmentError
 from leadheat.playbook import PlaybookError
 from leadheat.service import (

@@ -19,8 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
-from leadheat import __version__
-from leadheat.ingest.keys import LeadKeyError, normalise_email
+from leadheat.identity import LeadKeyError, normalise_email
 from leadheat.speed.messages import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -30,6 +29,7 @@ from leadheat.speed.messages import (
     sign,
     slack_message,
 )
+from leadheat.version import __version__
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 

@@ -2,7 +2,8 @@
 
 Templates are written by sales managers and rendered with a lead's data, so they run in
 Jinja's sandbox (no attribute tricks reach Python) and a missing field renders as nothing
-instead of stopping a sequence for every lead that lacks it.
+instead of stopping a sequence for every lead that lacks it: the playbook's
+:func:`~leadheat.playbook.template_environment`, which checked them when the playbook was read.
 """
 
 from __future__ import annotations
@@ -11,21 +12,11 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
-from jinja2 import ChainableUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from leadheat.playbook import template_environment
 
 UNSUBSCRIBE_PATH = "/u/"
-
-
-@cache
-def environment() -> SandboxedEnvironment:
-    """The one template environment: plain text, sandboxed, forgiving of missing fields."""
-    return SandboxedEnvironment(
-        undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True
-    )
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
@@ -34,7 +25,7 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     >>> render("Hi {{ lead.name or 'there' }}, saw {{ lead.missing.thing }}!", {"lead": {}})
     'Hi there, saw !'
     """
-    return environment().from_string(template).render(**context)
+    return template_environment().from_string(template).render(**context)
 
 
 def _digest(secret: str, payload: bytes) -> str:

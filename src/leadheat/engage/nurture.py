@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from leadheat.engage.lists import tasks
 from leadheat.engage.mail import read_token, render, unsubscribe_token, unsubscribe_url
 from leadheat.engage.tasks import Task
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.playbook import NurtureSequence, Playbook
 from leadheat.scoring.lead import score_history
 from leadheat.service import LeadheatError

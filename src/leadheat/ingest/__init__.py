@@ -1,1 +1,1 @@
-"""Getting leads and their history in: validation at the edge, CSV files, lead keys."""
+"""Getting leads and their history in: validation at the edge, CSV files, Segment calls."""

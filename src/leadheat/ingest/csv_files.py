@@ -21,7 +21,7 @@ from typing import Any, Generic, TextIO, TypeVar
 from sqlalchemy import FromClause, String
 
 from leadheat.bulk import paused_gc
-from leadheat.ingest.keys import (
+from leadheat.identity import (
     MAX_ID_CHARS,
     LeadKey,
     LeadKeyError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 
 
 @dataclass(frozen=True)

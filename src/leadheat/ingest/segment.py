@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email
+from leadheat.identity import LeadKey, LeadKeyError, normalise_email
 from leadheat.times import TimeFormatError, check_range, parse_instant
 
 MAX_MESSAGE_BYTES = 32 * 1024

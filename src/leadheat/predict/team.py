@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.predict.asof import Example
+from leadheat.predict.examples import current_examples, training_examples
 from leadheat.predict.metrics import brier, paired_difference, roc_auc, score
 from leadheat.predict.model import Explanation, TabularModel, train_model
 from leadheat.predict.table import Table, TableError
@@ -128,7 +129,7 @@ def train(lh: Leadheat, horizon: timedelta) -> ModelInfo:
     now = lh.clock()
     with lh.engine.connect() as connection:
         lived = training.load_everything(connection)
-    examples, types = training.training_examples(lived, book, horizon, now)
+    examples, types = training_examples(lived, book, horizon, now)
     known = [e for e in examples if e.label is not None]
     censored = len(examples) - len(known)
     if not known:
@@ -190,7 +191,7 @@ def score_leads(lh: Leadheat, lead_ids: Sequence[int] | None = None) -> int:
         ]
     if not lived:
         return 0
-    examples = training.current_examples(lived, book, now, types)
+    examples = current_examples(lived, book, now, types)
     probabilities = model.predict_proba(_table(examples, False, model))
     with lh.transaction() as connection:
         training.store_probabilities(
@@ -213,5 +214,5 @@ def explain(lh: Leadheat, lead: str | int, top: int = 3) -> tuple[int, Explanati
     lead_id = lh.lead_id(lead)
     with lh.engine.connect() as connection:
         (lived,) = training.load_everything(connection, [lead_id])
-    (example,) = training.current_examples([lived], book, now, types)
+    (example,) = current_examples([lived], book, now, types)
     return info.version, model.explain(_table([example], False, model), 0, top)

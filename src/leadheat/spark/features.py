@@ -1,6 +1,6 @@
 """The predictive model's training rows on Spark: each lead as of its decision time.
 
-The same rows as :func:`leadheat.store.training.training_examples` over the whole store, built
+The same rows as :func:`leadheat.predict.examples.training_examples` over the whole store, built
 where the history lives. Spark groups each lead's history (events, evidence, outcomes, touches)
 into one row; leadheat's own :func:`~leadheat.predict.asof.decision_time`,
 :func:`~leadheat.predict.asof.cut`, :func:`~leadheat.predict.asof.features_as_of` and

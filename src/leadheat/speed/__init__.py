@@ -1,2 +1,4 @@
-"""Speed to lead, the pure part: business calendars, triggers, assignment and the words of
-an alert. Nothing here reads the clock or the database; ``store/`` and ``delivery/`` do."""
+"""Speed to lead: business calendars, triggers, assignment and the words of an alert (pure:
+no clock, no database), and the reaction to a write that uses them (``dispatch``, ``watch``,
+``ownership``, ``clocks``), run on the write's own connection so it commits with it or not
+at all. Persistence (the clock, rep and outbox tables) stays in ``store/``."""

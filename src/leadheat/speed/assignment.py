@@ -9,29 +9,13 @@ to one rep for every lead to the other, without any per-process state to lose.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from leadheat.playbook import OwnerRule
+from leadheat.store.reps import Rep
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Rep:
-    """A sales rep as assignment sees them."""
-
-    email: str
-    name: str | None
-    team: str
-    active: bool
-    capacity: int | None
-    """Most open hot leads at once (``None``: no limit)."""
-    weight: float
-    assigned: int
-    """Leads assigned so far (the round robin's memory)."""
-    last_assigned_at: datetime | None
 
 
 def eligible(

@@ -1,4 +1,5 @@
-"""SLA clocks: started by a trigger, stopped by the first touch, breached at the deadline.
+"""SLA clocks as stored: started by a trigger, stopped by the first touch, breached at the
+deadline (when each of these happens is decided in ``speed/``).
 
 Every clock keeps its start, deadline, stop and the working time it took, per lead and per
 rep, for the analytics that show whether the team is fast enough.
@@ -11,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
-from leadheat.playbook import Playbook
-from leadheat.speed.calendar import ALWAYS, BusinessCalendar
 from leadheat.store.models import SlaClock
 
 
@@ -131,41 +130,30 @@ def new_clock(
     return int(result.scalar_one())
 
 
-def stop_clocks(
+def open_clocks(connection: Connection, lead_id: int) -> Sequence[Row[Any]]:
+    """The lead's clocks that no touch has stopped yet (breached ones included)."""
+    return connection.execute(
+        select(SlaClock).where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
+    ).all()
+
+
+def stop_clock(
     connection: Connection,
-    book: Playbook,
-    touches: Sequence[tuple[int, datetime, str | None]],
-) -> int:
-    """Stop every open clock of these leads that started at or before one of their
-    ``(lead_id, at, rep)`` touches; the earliest such touch counts. Returns clocks stopped."""
-    by_lead: dict[int, list[tuple[datetime, str | None]]] = {}
-    for lead_id, at, rep in touches:
-        by_lead.setdefault(lead_id, []).append((at, rep))
-    stopped = 0
-    for lead_id, seen in by_lead.items():
-        seen.sort(key=lambda item: item[0])
-        open_clocks = connection.execute(
-            select(SlaClock).where(SlaClock.lead_id == lead_id, SlaClock.stopped_at.is_(None))
-        ).all()
-        for clock in open_clocks:
-            first = next(((at, rep) for at, rep in seen if at >= clock.started_at), None)
-            if first is None:
-                continue
-            at, rep = first
-            calendar = (
-                BusinessCalendar.of(book.speed.team(clock.team)) if clock.business_hours else ALWAYS
-            )
-            connection.execute(
-                update(SlaClock)
-                .where(SlaClock.id == clock.id)
-                .values(
-                    stopped_at=at,
-                    response_us=calendar.between(clock.started_at, at) // timedelta(microseconds=1),
-                    touched_by=rep,
-                )
-            )
-            stopped += 1
-    return stopped
+    clock_id: int,
+    stopped_at: datetime,
+    response: timedelta,
+    touched_by: str | None,
+) -> None:
+    """Stop one clock at a touch; ``response`` is the working time it took."""
+    connection.execute(
+        update(SlaClock)
+        .where(SlaClock.id == clock_id)
+        .values(
+            stopped_at=stopped_at,
+            response_us=response // timedelta(microseconds=1),
+            touched_by=touched_by,
+        )
+    )
 
 
 def due_clocks(

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, insert
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from leadheat.ingest.keys import IdentityKind, LeadKey
+from leadheat.identity import IdentityKind, LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import fit_summary

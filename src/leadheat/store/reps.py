@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from leadheat.ingest.keys import LeadKeyError, normalise_email
+from leadheat.identity import LeadKeyError, normalise_email
 from leadheat.playbook import Playbook
 from leadheat.scoring.temperature import Temperature
-from leadheat.speed.assignment import Rep
 from leadheat.store.models import Lead, LeadState
 from leadheat.store.models import Rep as RepRow
 from leadheat.store.ranking import judge_leads
@@ -20,6 +20,22 @@ from leadheat.store.ranking import judge_leads
 
 class UnknownRepError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Rep:
+    """A sales rep as stored, and as assignment (``speed/assignment.py``) sees them."""
+
+    email: str
+    name: str | None
+    team: str
+    active: bool
+    capacity: int | None
+    """Most open hot leads at once (``None``: no limit)."""
+    weight: float
+    assigned: int
+    """Leads assigned so far (the round robin's memory)."""
+    last_assigned_at: datetime | None
 
 
 def _rep(row: Any) -> Rep:

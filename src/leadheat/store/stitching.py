@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from leadheat.ingest.keys import LeadKey
+from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, merge_leads

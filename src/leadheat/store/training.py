@@ -1,9 +1,8 @@
-"""Reading the store's history for the predictive model: every lead cut at its decision
-time, and the trained models kept as numbered versions.
+"""Reading the store's history for the predictive model, and keeping the trained models as
+numbered versions.
 
-History is read in bulk (one query per table, grouped in memory) and each lead's is cut at its
-decision time *before* the feature builder sees it, so the builder's refusal of anything later
-is a second line of defence, not the first.
+History is read in bulk (one query per table, grouped in memory); ``predict/examples.py`` cuts
+each lead's at its decision time before the feature builder sees it.
 """
 
 from __future__ import annotations
@@ -16,15 +15,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, insert, select, update
 
-from leadheat.playbook import Playbook
-from leadheat.predict.asof import (
-    Example,
-    common_types,
-    cut,
-    decision_time,
-    features_as_of,
-    label,
-)
 from leadheat.scoring.evidence import EvidenceItem
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.store.driver import execute_many
@@ -112,55 +102,6 @@ def load_everything(connection: Connection, lead_ids: Sequence[int] | None = Non
             status=status.get(row["id"], "open"),
         )
         for row in rows
-    ]
-
-
-def training_examples(
-    lived: Sequence[Lived], book: Playbook, horizon: timedelta, now: datetime
-) -> tuple[list[Example], list[str]]:
-    """Each lead as of its decision time, labelled; oldest decision first (the model's time
-    order). Returns the examples and the event types given a column each."""
-    decided = []
-    for lead in lived:
-        at = decision_time(
-            lead.created_at, lead.touches[0] if lead.touches else None, lead.history.outcomes
-        )
-        decided.append((lead, at, cut(lead.history, at)))
-    types = common_types(history for _, _, history in decided)
-    examples = [
-        Example(
-            lead.lead_id,
-            at,
-            label(lead.history.outcomes, at, horizon, now),
-            features_as_of(
-                history, lead.created_at, [t for t in lead.touches if t <= at], at, book, types
-            ),
-        )
-        for lead, at, history in decided
-    ]
-    examples.sort(key=lambda e: (e.decided_at, e.lead_id))
-    return examples, types
-
-
-def current_examples(
-    lived: Sequence[Lived], book: Playbook, now: datetime, types: Sequence[str]
-) -> list[Example]:
-    """Each lead as it stands now: the rows a model scores."""
-    return [
-        Example(
-            lead.lead_id,
-            now,
-            None,
-            features_as_of(
-                cut(lead.history, now),
-                lead.created_at,
-                [t for t in lead.touches if t <= now],
-                now,
-                book,
-                types,
-            ),
-        )
-        for lead in lived
     ]
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from leadheat.ingest.keys import LeadKeyError, normalise_email
+from leadheat.identity import LeadKeyError, normalise_email
 from leadheat.store.models import User, WebSession
 
 ROLES = ("rep", "manager")

@@ -28,7 +28,7 @@ from leadheat.api.schemas import (
     TouchIn,
 )
 from leadheat.api.security import actor, leadheat, require
-from leadheat.ingest.keys import LeadKey, LeadKeyError, normalise_email, parse_lead_key
+from leadheat.identity import LeadKey, LeadKeyError, normalise_email, parse_lead_key
 from leadheat.service import InputError, Leadheat, LeadInput
 from leadheat.store.events import NewEvent, derived_event_id
 from leadheat.store.keys import KeyInfo, Scope

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select, update
 from leadheat.playbook import TRIGGER_NAMES, Alert, Playbook, Speed, TriggerRule
 from leadheat.scoring.lead import LeadHistory, one_line_reason, score_history
 from leadheat.scoring.temperature import Temperature
-from leadheat.speed.assignment import Rep, choose, eligible
+from leadheat.speed.assignment import choose, eligible
 from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
 from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urgent
 from leadheat.store import audit
@@ -35,7 +35,7 @@ from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead, User
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
-from leadheat.store.reps import list_reps, open_hot_counts, record_assignment
+from leadheat.store.reps import Rep, list_reps, open_hot_counts, record_assignment
 from leadheat.store.state import lock_states
 from leadheat.times import format_duration, isoformat
 

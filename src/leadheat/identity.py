@@ -1,4 +1,8 @@
-"""How a lead is named from outside: an email, an external id, or an anonymous id."""
+"""How a lead is named from outside: an email, an external id, or an anonymous id.
+
+A value of the domain, below storage: ``store/`` keeps leads by these keys, ``ingest/`` and the
+faces parse them, and none of them needs the others to know what a key is.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ def normalise_email(text: str) -> str:
     >>> normalise_email("ana@x.com,eve@y.com")
     Traceback (most recent call last):
     ...
-    leadheat.ingest.keys.LeadKeyError: 'ana@x.com,eve@y.com' is not one email address \
+    leadheat.identity.LeadKeyError: 'ana@x.com,eve@y.com' is not one email address \
 (give one address like ana@example.com: no commas, lists, names or quotes)
     """
     email = text.strip().lower()

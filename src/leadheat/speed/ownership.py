@@ -15,14 +15,13 @@ from sqlalchemy import Connection, select, update
 
 from leadheat.playbook import TRIGGER_NAMES, Playbook, TriggerName
 from leadheat.scoring.temperature import Temperature
-from leadheat.speed.assignment import Rep
 from leadheat.speed.calendar import deadline
 from leadheat.store import audit
 from leadheat.store.audit import AuditAction, lead_subject
 from leadheat.store.clocks import list_clocks, new_clock
 from leadheat.store.models import Lead, SlaClock
 from leadheat.store.ranking import judge_leads
-from leadheat.store.reps import add_rep, list_reps, record_assignment, set_active
+from leadheat.store.reps import Rep, add_rep, list_reps, record_assignment, set_active
 from leadheat.store.state import lock_states
 
 

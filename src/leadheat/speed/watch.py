@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from leadheat.playbook import Playbook
+from leadheat.speed.dispatch import Dispatcher, standings
 from leadheat.speed.triggers import Standing
-from leadheat.store.dispatch import Dispatcher, standings
 from leadheat.store.state import lock_states
 
 
