@@ -1,5 +1,5 @@
 """Commands that keep leads from going cold: ``tasks``, ``recover``, ``winback``,
-``sequences …`` and ``unsubscribe``. Registered on the main app by :func:`register`."""
+``sequences …`` and ``unsubscribe``. Registered on the main app in :mod:`leadheat.cli.app`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from leadheat import cli
+from leadheat.cli.options import AtOption, JsonOption, LimitOption, instant
+from leadheat.cli.output import emit, listing, out
+from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.engage import nurture
 from leadheat.engage.lists import mark_winback, recover, tasks, winback
 from leadheat.engage.views import enrollment_json, lost_json, task_json, winback_json
@@ -26,14 +28,14 @@ OwnerOption = Annotated[
 def tasks_command(
     owner: OwnerOption = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only tasks past due.")] = False,
-    at: cli.AtOption = None,
-    limit: cli.LimitOption = None,
-    as_json: cli.JsonOption = False,
+    at: AtOption = None,
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Follow-up tasks from the playbook's cadences: lead, due, reason, owner, next step."""
-    lh = cli._open()
-    found = tasks(lh, at=cli._at(at), owner=owner, overdue=overdue, limit=limit)
-    cli._listing(
+    lh = open_leadheat()
+    found = tasks(lh, at=instant(at), owner=owner, overdue=overdue, limit=limit)
+    listing(
         [task_json(task) for task in found],
         as_json,
         ("lead", "owner", "due", "temperature", "reason", "next step"),
@@ -56,15 +58,15 @@ def recover_command(
         ),
     ] = None,
     owner: OwnerOption = None,
-    at: cli.AtOption = None,
-    limit: cli.LimitOption = None,
-    as_json: cli.JsonOption = False,
+    at: AtOption = None,
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Lost hot leads: hot lately, not now, no outcome and no touch since; latest first."""
-    lh = cli._open()
+    lh = open_leadheat()
     span = parse_duration(within) if within else None
-    found = recover(lh, at=cli._at(at), within=span, owner=owner, limit=limit)
-    cli._listing(
+    found = recover(lh, at=instant(at), within=span, owner=owner, limit=limit)
+    listing(
         [lost_json(lost) for lost in found],
         as_json,
         ("lead", "owner", "hot from", "hot until", "now", "why it cooled"),
@@ -95,24 +97,24 @@ def winback_command(
         str | None,
         typer.Option("--horizon", help='Conversion counted within this span (default "90d").'),
     ] = None,
-    at: cli.AtOption = None,
+    at: AtOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the list; do not mark the leads.")
     ] = False,
     enroll: Annotated[
         str | None, typer.Option("--enroll", help="Enrol every lead of the list in this sequence.")
     ] = None,
-    limit: cli.LimitOption = None,
-    as_json: cli.JsonOption = False,
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Win-back list: cold leads that were engaged (expired trials, cancellations, old
     lists), marked previously_engaged, with the conversion rate to expect from history."""
-    lh = cli._open()
+    lh = open_leadheat()
     if enroll is not None:  # before anything is marked: a mistyped name changes nothing
         nurture.sequence_of(lh.playbook()[1], enroll)
     found = winback(
         lh,
-        at=cli._at(at),
+        at=instant(at),
         older_than=parse_duration(older_than) if older_than else None,
         churned=churned,
         horizon=parse_duration(horizon) if horizon else None,
@@ -122,7 +124,7 @@ def winback_command(
     if enroll is not None and not dry_run:
         for lead in found.leads:
             try:
-                nurture.enroll(lh, lead.lead_id, enroll, actor=cli.ACTOR)
+                nurture.enroll(lh, lead.lead_id, enroll, actor=ACTOR)
                 enrolled += 1
             except nurture.SequenceError:  # enrolled in it before: once per sequence ever
                 continue
@@ -131,9 +133,9 @@ def winback_command(
     if limit is not None:
         data["leads"] = data["leads"][:limit]
     if as_json:
-        cli._emit(data)
+        emit(data)
         return
-    cli._listing(
+    listing(
         data["leads"],
         False,
         ("lead", "why", "age (days)", "last interest"),
@@ -146,7 +148,7 @@ def winback_command(
     )
     expected = data["expected"]
     hot = expected["hot_rate"]
-    cli.out.print(
+    out.print(
         f"{expected['leads']:,} leads; expect {expected['expected_conversions']:.1f} "
         f"conversions ({expected['expected_rate']:.1%}, 95% {expected['low']:.1%}–"
         f"{expected['high']:.1%}) within {data['horizon']}, from {expected['sample']:,} past "
@@ -154,15 +156,15 @@ def winback_command(
         "do not plan on that here."
     )
     if not dry_run:
-        cli.out.print(
+        out.print(
             f"marked {marked:,} previously_engaged" + (f", enrolled {enrolled:,}" if enroll else "")
         )
 
 
 @sequences_app.command("list")
-def sequences_list(as_json: cli.JsonOption = False) -> None:
+def sequences_list(as_json: JsonOption = False) -> None:
     """The playbook's sequences: steps, enrol rules and how many leads are in each."""
-    lh = cli._open()
+    lh = open_leadheat()
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
         rows = list_enrollments(connection, limit=1_000_000)
@@ -179,7 +181,7 @@ def sequences_list(as_json: cli.JsonOption = False) -> None:
                 "stopped": sum(row.status == "stopped" for row in mine),
             }
         )
-    cli._listing(
+    listing(
         data,
         as_json,
         ("sequence", "steps", "rules", "active", "finished", "stopped"),
@@ -192,9 +194,9 @@ def sequences_list(as_json: cli.JsonOption = False) -> None:
 @sequences_app.command("enroll")
 def sequences_enroll(lead: str, sequence: str) -> None:
     """Enrol a lead in a sequence by hand (once per sequence)."""
-    lh = cli._open()
-    enrollment = nurture.enroll(lh, lead, sequence, actor=cli.ACTOR)
-    cli.out.print(f"enrolled {lead} in {sequence} (enrolment {enrollment})")
+    lh = open_leadheat()
+    enrollment = nurture.enroll(lh, lead, sequence, actor=ACTOR)
+    out.print(f"enrolled {lead} in {sequence} (enrolment {enrollment})")
 
 
 @sequences_app.command("stop")
@@ -205,9 +207,9 @@ def sequences_stop(
     ] = None,
 ) -> None:
     """Take a lead out of a sequence (or of all)."""
-    lh = cli._open()
-    stopped = nurture.stop(lh, lead, sequence, actor=cli.ACTOR)
-    cli.out.print(f"stopped {stopped} enrolment(s) of {lead}")
+    lh = open_leadheat()
+    stopped = nurture.stop(lh, lead, sequence, actor=ACTOR)
+    out.print(f"stopped {stopped} enrolment(s) of {lead}")
 
 
 @sequences_app.command("enrollments")
@@ -218,16 +220,16 @@ def sequences_enrollments(
         str | None, typer.Option("--status", help="active, finished or stopped.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most N, newest first.")] = 200,
-    as_json: cli.JsonOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Enrolments: sequence, mails sent, status, next send, why it stopped."""
-    lh = cli._open()
+    lh = open_leadheat()
     lead_id = lh.lead_id(lead) if lead else None
     with lh.engine.connect() as connection:
         rows = list_enrollments(
             connection, lead_id=lead_id, sequence=sequence, status=status, limit=limit
         )
-    cli._listing(
+    listing(
         [enrollment_json(row) for row in rows],
         as_json,
         ("lead", "sequence", "sent", "status", "next", "stopped because"),
@@ -246,10 +248,10 @@ def sequences_enrollments(
 def sequences_run() -> None:
     """One pass now: enrol by the playbook's rules, queue due mails and digests (the worker
     does this continuously; `leadheat worker --once` then sends them)."""
-    lh = cli._open()
+    lh = open_leadheat()
     report = nurture.run_pass(lh, Settings().public_url)
     stopped = ", ".join(f"{n} {why}" for why, n in sorted(report.stopped.items())) or "none"
-    cli.out.print(
+    out.print(
         f"enrolled {report.enrolled}, mails queued {report.queued}, digests {report.digests}, "
         f"stopped: {stopped}"
     )
@@ -257,14 +259,6 @@ def sequences_run() -> None:
 
 def unsubscribe_command(email: str) -> None:
     """Stop all nurture mail to an address (as its unsubscribe link does)."""
-    lh = cli._open()
+    lh = open_leadheat()
     new = nurture.unsubscribe(lh, email, source="cli")
-    cli.out.print(f"{email} unsubscribed" + ("" if new else " (already)"))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("tasks")(tasks_command)
-    app.command("recover")(recover_command)
-    app.command("winback")(winback_command)
-    app.command("unsubscribe")(unsubscribe_command)
-    app.add_typer(sequences_app, name="sequences")
+    out.print(f"{email} unsubscribed" + ("" if new else " (already)"))

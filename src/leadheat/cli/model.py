@@ -1,8 +1,9 @@
-"""``leadheat model``: train a conversion model on a CSV file, predict for another.
+"""``leadheat model``: train a conversion model on the team's history or a CSV file, predict
+for another, evaluate the current model, explain a lead's probability, score the open leads.
 
-A thin shell over :func:`~leadheat.predict.model.train_model` and
-:class:`~leadheat.predict.model.TabularModel`; every error is one line naming the file, line
-and column, with exit status 1.
+A thin shell over :mod:`leadheat.predict.team`, :func:`~leadheat.predict.model.train_model`
+and :class:`~leadheat.predict.model.TabularModel`; every error is one line naming the file,
+line and column, with exit status 1.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from leadheat.cli.options import JsonOption
+from leadheat.cli.output import emit, err, out
+from leadheat.cli.state import open_leadheat
 from leadheat.predict.metrics import Difference
 from leadheat.predict.model import ModelFileError, TabularModel, train_model
 from leadheat.predict.table import TableError, append_column, read_table
+from leadheat.service import Leadheat, LeadheatError
+from leadheat.times import format_duration, isoformat
 
 PROBABILITY = "probability"
 
@@ -26,8 +31,6 @@ model_app = typer.Typer(
     help="Predict conversion: train on the team's history (or a CSV), evaluate, explain, score.",
     no_args_is_help=True,
 )
-out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -113,12 +116,11 @@ def train(
 
 
 def _train_from_store(horizon_text: str) -> None:
-    from leadheat.cli import _open
     from leadheat.predict import team
     from leadheat.times import parse_duration
 
     with _one_line_errors():
-        info = team.train(_open(), parse_duration(horizon_text))
+        info = team.train(open_leadheat(), parse_duration(horizon_text))
     out.print(
         f"model version {info.version}: trained on {info.rows:,} leads with a known outcome "
         f"({_share(info.positives, info.rows)} won within {horizon_text} of the first touch); "
@@ -200,3 +202,85 @@ def predict(
     out.print(
         f"{len(table):,} rows scored (mean {PROBABILITY} {mean:.3f}), written to {predictions}"
     )
+
+
+# -- the predictive model (from the database) --------------------------------------------
+def _current_model(lh: Leadheat) -> Any:
+    from leadheat.predict import team
+
+    found = team.current(lh)
+    if found is None:
+        raise LeadheatError("no model yet: run `leadheat model train`")
+    return found
+
+
+@model_app.command("evaluate")
+def model_evaluate(as_json: JsonOption = False) -> None:
+    """How the current model did on the latest 20% of decisions, beside the baselines."""
+    info, _, _ = _current_model(open_leadheat())
+    if as_json:
+        emit(
+            {
+                "version": info.version,
+                "trained_at": isoformat(info.trained_at),
+                "horizon": format_duration(info.horizon),
+                "playbook_version": info.playbook_version,
+                "rows": info.rows,
+                "positives": info.positives,
+                "censored": info.censored,
+                "evaluation": info.evaluation,
+            }
+        )
+        return
+    out.print(
+        f"model version {info.version}, trained {isoformat(info.trained_at)} on {info.rows} "
+        f"leads ({info.positives} won within {format_duration(info.horizon)}; "
+        f"{info.censored} censored), playbook version {info.playbook_version}"
+    )
+    print_evaluation(info.evaluation)
+
+
+@model_app.command("explain")
+def model_explain(
+    lead: str,
+    top: Annotated[int, typer.Option("--top", min=1, max=20, help="Factors each way.")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """A lead's probability of converting now, and the factors that raise and lower it most
+    (the model's own per-lead contributions, in log-odds)."""
+    from leadheat.predict import team
+
+    lh = open_leadheat()
+    found = team.explain(lh, lead, top)
+    if found is None:
+        raise LeadheatError("no model yet: run `leadheat model train`")
+    version, why = found
+    data = {
+        "lead": lead,
+        "model_version": version,
+        "probability": why.probability,
+        "raising": [
+            {"feature": f.feature, "value": f.value, "contribution": f.contribution}
+            for f in why.raising
+        ],
+        "lowering": [
+            {"feature": f.feature, "value": f.value, "contribution": f.contribution}
+            for f in why.lowering
+        ],
+    }
+    if as_json:
+        emit(data)
+        return
+    out.print(f"{lead}: probability {why.probability:.1%} (model version {version})")
+    for word, factors in (("raises it", why.raising), ("lowers it", why.lowering)):
+        for factor in factors:
+            out.print(f"  {word}: {factor}")
+
+
+@model_app.command("score")
+def model_score() -> None:
+    """Store every open lead's probability as of now (run after big imports, or daily)."""
+    from leadheat.predict import team
+
+    count = team.score_leads(open_leadheat())
+    out.print(f"scored {count} open leads")

@@ -6,16 +6,15 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from leadheat.cli.output import err, out
+from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.store.users import ROLES, list_users
 from leadheat.web.auth import add_user
 
 users_app = typer.Typer(
     help="Dashboard users (reps and managers): add, list.", no_args_is_help=True
 )
-out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 PASSWORD_ENV = "LEADHEAT_PASSWORD"
 
 
@@ -31,8 +30,6 @@ def users_add(
     The password comes from $LEADHEAT_PASSWORD, else from a prompt; it is never an argument,
     which would leave it in the shell's history and the process list.
     """
-    from leadheat.cli import _open
-
     if role not in ROLES:
         err.print(f"error: --role {role!r} must be one of {', '.join(ROLES)}")
         raise typer.Exit(1)
@@ -40,7 +37,7 @@ def users_add(
         "Password", hide_input=True, confirmation_prompt=True
     )
     try:
-        account, created = add_user(_open(), email, role, password, actor="cli")
+        account, created = add_user(open_leadheat(), email, role, password, actor=ACTOR)
     except ValueError as error:  # PasswordError is one
         err.print(f"error: {error}")
         raise typer.Exit(1) from None
@@ -50,8 +47,6 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Every dashboard user and their role."""
-    from leadheat.cli import _open
-
-    with _open().engine.connect() as connection:
+    with open_leadheat().engine.connect() as connection:
         for account in list_users(connection):
             typer.echo(f"{account.email}\t{account.role}")

@@ -1,31 +1,29 @@
 """``leadheat report``, ``leadheat backtest`` and ``leadheat expect``: thin shells over
 :mod:`leadheat.analytics.report` and :mod:`leadheat.analytics.team`.
 
-Registered in :mod:`leadheat.cli` one line each; errors (a bad date, an unknown lead, a
+Registered in :mod:`leadheat.cli.app` one line each; errors (a bad date, an unknown lead, a
 playbook with a mistake) are one line with exit status 1, as everywhere in the CLI.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from leadheat.analytics.backtest import SWEEP, SweepRow, best
 from leadheat.analytics.decisions import DEFAULT_HORIZON
 from leadheat.analytics.expect import MIN_SIMILAR
 from leadheat.analytics.rates import Rate
-from leadheat.times import format_duration, parse_duration, parse_instant
-
-out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from leadheat.cli.options import JsonOption, instant
+from leadheat.cli.output import emit, err, out
+from leadheat.cli.state import open_leadheat
+from leadheat.times import format_duration, parse_duration
 
 SinceOption = Annotated[
     str | None,
@@ -48,17 +46,8 @@ HorizonOption = Annotated[
     ),
 ]
 HORIZON = format_duration(DEFAULT_HORIZON)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Format = Literal["png", "svg"]
 FormatOption = Annotated[Format, typer.Option("--format", help="Chart files: png or svg.")]
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else parse_instant(text)
-
-
-def _emit(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 def _percent(value: float | None) -> str:
@@ -97,17 +86,16 @@ def report(
     """Conversion by temperature, grade, lead age, time to first touch, source, campaign and
     rep (Wilson 95% intervals), the funnel, SLA per rep, heat now and its trend."""
     from leadheat.analytics.report import build_report, write_report
-    from leadheat.cli import _open
 
     result = build_report(
-        _open(), since=_instant(since), until=_instant(until), horizon=parse_duration(horizon)
+        open_leadheat(), since=instant(since), until=instant(until), horizon=parse_duration(horizon)
     )
     folder = out_dir if out_dir is not None or as_json else Path("leadheat-report")
     if folder is not None:
         page = write_report(result, folder, fmt)
         (err if as_json else out).print(f"report written to {page}")
     if as_json:
-        _emit(result.as_json())
+        emit(result.as_json())
         return
     data = result.as_json()
     out.print(
@@ -194,7 +182,6 @@ def backtest(
     current one; or sweep half-lives to find which decay predicts conversion best."""
     from leadheat.analytics import team
     from leadheat.analytics.charts import comparison_chart, save, sweep_chart
-    from leadheat.cli import _open
     from leadheat.playbook import parse_playbook
 
     spans = _half_lives(half_life or [], sweep)
@@ -202,8 +189,8 @@ def backtest(
         raise typer.BadParameter("give --playbook CANDIDATE.toml, or --half-life / --sweep")
     if converts_on is not None and not spans:
         raise typer.BadParameter("--converts-on goes with --half-life or --sweep")
-    lh = _open()
-    at, start, span = _instant(until), _instant(since), parse_duration(horizon)
+    lh = open_leadheat()
+    at, start, span = instant(until), instant(since), parse_duration(horizon)
     data: dict[str, Any] = {}
     charts = []
     if playbook is not None:
@@ -239,7 +226,7 @@ def backtest(
                 path.replace(out_dir / path.name)
         (err if as_json else out).print(f"charts written to {out_dir}")
     if as_json:
-        _emit(data)
+        emit(data)
         return
     if "backtest" in data:
         found = data["backtest"]
@@ -291,11 +278,10 @@ def expect(
     """Expected conversions of a campaign list, with a 95% interval, from the history of
     similar leads (temperature, age, source)."""
     from leadheat.analytics import team
-    from leadheat.cli import _open
 
     if temperature is not None and temperature not in ("hot", "warm", "cold"):
         raise typer.BadParameter(f"--temperature {temperature!r} must be hot, warm or cold")
-    lh = _open()
+    lh = open_leadheat()
     ids = None if leads is None else team.resolve(lh, team.read_lead_list(leads))
     result = team.expectation(
         lh,
@@ -306,7 +292,7 @@ def expect(
         min_similar=min_similar,
     )
     if as_json:
-        _emit(result.as_json())
+        emit(result.as_json())
         return
     out.print(
         f"{result.leads:,} leads: {result.expected:.1f} expected conversions within {horizon} "

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from leadheat.cli.output import err, out
+from leadheat.cli.state import open_leadheat
+
 ENGINES = ("local", "spark")
 
 
@@ -77,7 +77,6 @@ def rescore_command(
     Needed after a change made outside leadheat (a history loaded into the tables directly)
     or, with --engine spark, when the history is too large for one machine.
     """
-    from leadheat.cli import _open
     from leadheat.rescore import rescore_in_process, rescore_on_spark
 
     if engine not in ENGINES:
@@ -85,7 +84,7 @@ def rescore_command(
     if engine == "local":
         if source is not None or master is not None or output is not None:
             _fail("--source, --master and --output need --engine spark")
-        report = rescore_in_process(_open())
+        report = rescore_in_process(open_leadheat())
         out.print(f"re-scored {report.leads:,} leads from {report.events:,} events in process")
         return
     if source is None:
@@ -104,7 +103,7 @@ def rescore_command(
 
     try:
         report = rescore_on_spark(
-            _open(), source, source_format, master, settings, output, write_back, partitions
+            open_leadheat(), source, source_format, master, settings, output, write_back, partitions
         )
     except SourceError as error:
         _fail(str(error))

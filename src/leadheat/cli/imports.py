@@ -1,0 +1,173 @@
+"""``leadheat import``: leads, events, touches and outcomes from CSV. A file with bad rows is
+refused whole, or its good rows stored and the bad ones set aside with ``--skip-bad``: never
+a silent partial import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from leadheat.cli.output import err, out
+from leadheat.cli.state import ACTOR, open_leadheat
+from leadheat.ingest.csv_files import (
+    BadRow,
+    CsvImportError,
+    Parsed,
+    parse_events,
+    parse_leads,
+    parse_mapping,
+    parse_outcomes,
+    parse_touches,
+    write_bad_rows,
+)
+from leadheat.service import Leadheat, LeadInput
+
+import_app = typer.Typer(
+    help="Import leads, events, touches and outcomes from CSV.", no_args_is_help=True
+)
+T = TypeVar("T")
+
+TriggersOption = Annotated[
+    bool,
+    typer.Option(
+        "--triggers/--no-triggers",
+        help="Fire speed-to-lead triggers (alerts, SLA clocks) for what the file changes; "
+        "off by default: imports are usually history.",
+    ),
+]
+SkipBadOption = Annotated[
+    Path | None,
+    typer.Option("--skip-bad", help="Store the good rows; write bad rows with reasons to FILE."),
+]
+
+
+@contextmanager
+def _progress(path: Path) -> Iterator[Callable[[int], None]]:
+    size = path.stat().st_size if path.exists() else 0
+    with Progress(
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=size < 5_000_000 or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(path.name, total=size or 1)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def _settle(path: Path, parsed: Parsed[T], skip_bad: Path | None) -> list[T]:
+    """Stop on bad rows, or set them aside when asked; never a silent partial import."""
+    _set_aside(path, parsed.bad, skip_bad)
+    return parsed.rows
+
+
+def _set_aside(path: Path, bad: list[BadRow], skip_bad: Path | None) -> None:
+    if bad:
+        if skip_bad is None:
+            raise CsvImportError(path, bad)
+        write_bad_rows(skip_bad, bad)
+        err.print(f"{len(bad)} bad rows written to {skip_bad}")
+
+
+def _unknown_leads(lh: Leadheat, parsed: Parsed[Any], skip_bad: Path | None, path: Path) -> None:
+    """Touches and outcomes need leads that exist: unknown ones are bad rows."""
+    known = lh.known_leads([row.lead for row in parsed.rows])
+    kept, lines = [], []
+    for row, line in zip(parsed.rows, parsed.lines, strict=True):
+        if row.lead in known:
+            kept.append(row)
+            lines.append(line)
+        else:
+            parsed.bad.append(BadRow(line, "lead", f"no lead known as {str(row.lead)!r}"))
+    parsed.rows, parsed.lines = kept, lines
+    parsed.bad.sort(key=lambda b: b.line)
+
+
+def _summary(read: int, stored: int, duplicates: int, bad: int, extra: str = "") -> None:
+    out.print(
+        f"rows read {read}, stored {stored}, duplicates {duplicates}, bad {bad}"
+        + (f", {extra}" if extra else "")
+    )
+
+
+@import_app.command("leads")
+def import_leads(
+    file: Path,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help='Rename a column: "CSV column=field" (repeatable).'),
+    ] = None,
+    skip_bad: SkipBadOption = None,
+    triggers: TriggersOption = False,
+) -> None:
+    """Create or update leads; columns become fields and attributes."""
+    lh = open_leadheat()
+    lh.playbook()
+    with _progress(file) as progress:
+        parsed = parse_leads(file, parse_mapping(map_ or []), progress)
+    rows = _settle(file, parsed, skip_bad)
+    report = lh.upsert_leads(
+        [LeadInput(r.keys, r.fields, r.created_at) for r in rows], react=triggers, actor=ACTOR
+    )
+    _summary(
+        parsed.read,
+        report.created + report.updated,
+        0,
+        len(parsed.bad),
+        f"created {report.created}, updated {report.updated}",
+    )
+
+
+@import_app.command("events")
+def import_events(
+    file: Path, skip_bad: SkipBadOption = None, triggers: TriggersOption = False
+) -> None:
+    """Import events: lead, type, timestamp, optional id; other columns are properties."""
+    lh = open_leadheat()
+    _, book = lh.playbook()
+    with _progress(file) as progress:
+        now = lh.clock()
+        oldest = book.ingest.oldest(now)
+        parsed = parse_events(file, now, book.ingest.future_tolerance, progress, oldest)
+    _set_aside(file, parsed.bad, skip_bad)
+    report = lh.record_events(parsed.batch, react=triggers)
+    _summary(
+        parsed.read,
+        report.stored,
+        report.duplicates,
+        len(parsed.bad),
+        f"new leads {report.leads_created}",
+    )
+
+
+@import_app.command("touches")
+def import_touches(file: Path, skip_bad: SkipBadOption = None) -> None:
+    """Import touches: lead, kind, timestamp, optional direction, result, rep, note."""
+    lh = open_leadheat()
+    _, book = lh.playbook()
+    now = lh.clock()
+    parsed = parse_touches(file, now, book.ingest.future_tolerance, oldest=book.ingest.oldest(now))
+    _unknown_leads(lh, parsed, skip_bad, file)
+    rows = _settle(file, parsed, skip_bad)
+    stored, duplicates = lh.record_touches(rows)
+    _summary(parsed.read, stored, duplicates, len(parsed.bad))
+
+
+@import_app.command("outcomes")
+def import_outcomes(file: Path, skip_bad: SkipBadOption = None) -> None:
+    """Import outcomes: lead, outcome (won|lost|disqualified), timestamp, optional reason."""
+    lh = open_leadheat()
+    _, book = lh.playbook()
+    now = lh.clock()
+    parsed = parse_outcomes(file, now, book.ingest.future_tolerance, oldest=book.ingest.oldest(now))
+    _unknown_leads(lh, parsed, skip_bad, file)
+    rows = _settle(file, parsed, skip_bad)
+    stored, duplicates = lh.record_outcomes(rows, actor=ACTOR)
+    _summary(parsed.read, stored, duplicates, len(parsed.bad))

@@ -1,0 +1,93 @@
+"""``leadheat serve`` and ``leadheat worker``: the processes that run for good, the HTTP API
+and the notification worker. Their heavy imports wait until they are run."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Annotated
+
+import typer
+
+from leadheat.cli.output import err, out
+from leadheat.cli.state import database_url, open_leadheat
+from leadheat.settings import Settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also run the notification worker in this process (default: yes).",
+        ),
+    ] = True,
+) -> None:
+    """Serve the HTTP API (REST under /api/v1, Segment-compatible /v1, docs at /docs)."""
+    import uvicorn
+
+    from leadheat.api import create_app
+
+    lh = open_leadheat()
+    settings = Settings(database_url=database_url())
+    application = create_app(settings, lh=lh, worker=worker)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    out.print(
+        f"leadheat serving {database_url()} at http://{shown}:{port}  (API docs: /docs)"
+        + ("" if worker else "  [no worker: run `leadheat worker`]")
+    )
+    # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only from the
+    # proxies the operator names (LEADHEAT_TRUSTED_PROXIES)
+    trusted = settings.trusted_proxies.strip()
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
+
+
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Do what is due now, then exit (for cron and tests).")
+    ] = False,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            "--poll", min=0.05, help="Seconds between looks (default LEADHEAT_WORKER_POLL)."
+        ),
+    ] = None,
+) -> None:
+    """Send alerts from the outbox (with retries) and escalate SLA breaches.
+
+    Any number of workers may run against one PostgreSQL database.
+    """
+    import signal
+    import threading
+
+    from leadheat.delivery.worker import Worker
+
+    lh = open_leadheat()
+    lh.playbook()
+    settings = Settings(database_url=database_url())
+    if poll is not None:
+        settings = settings.model_copy(update={"worker_poll": poll})
+    runner = Worker(lh, settings)
+    try:
+        if once:
+            report = runner.run_once()
+            out.print(
+                f"escalated {report.escalated}, delivered {report.delivered}, "
+                f"retrying {report.retrying}, failed {report.failed}"
+            )
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        err.print(f"leadheat worker on {database_url()} (Ctrl-C to stop)")
+        with suppress(KeyboardInterrupt):
+            runner.run(stop)
+    finally:
+        runner.close()
