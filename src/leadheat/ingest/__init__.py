@@ -1,1 +1,2 @@
-"""Getting leads and their history in: validation at the edge, CSV files, lead keys."""
+"""Getting leads and their history in: validation at the edge, CSV files, lead keys, and
+recording it (events, leads, touches, outcomes, evidence) and merging leads that are one."""

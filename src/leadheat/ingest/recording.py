@@ -243,6 +243,8 @@ def collect(
 
 
 def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
+    """The keys a message names its person by; an alias adds the id they had before (as the
+    lead it already names, or as an anonymous visitor)."""
     keys = message.identity.keys()
     if message.previous_id is not None:  # alias: the id the person had before
         before = [
@@ -255,6 +257,11 @@ def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
 
 
 def valid_event_type(text: str) -> str:
+    """An event type as stored: trimmed, 1 to 100 characters.
+
+    >>> valid_event_type("  demo_request ")
+    'demo_request'
+    """
     name = text.strip()
     if not name or len(name) > 100:
         raise LeadheatError(f"event type {text!r} must be 1 to 100 characters")
