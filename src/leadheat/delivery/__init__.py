@@ -1,1 +1,2 @@
-"""Getting notifications out: senders for each channel and the worker that drives them."""
+"""Getting notifications out: the outbox, senders for each channel and the worker that drives
+them."""

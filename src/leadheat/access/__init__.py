@@ -1,0 +1,1 @@
+"""Who may call leadheat: API keys (``store/`` keeps their table)."""

@@ -1,0 +1,98 @@
+"""The reps who own leads: added, paused, resumed, counted, and a lead nobody owns taken by
+the first person who clicks "Take it".
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from leadheat.core import Core
+from leadheat.errors import LeadheatError, LeadTakenError, UnknownLeadError
+from leadheat.speed.ownership import AlreadyOwnedError, Taken, take_lead
+from leadheat.store import audit, reps
+from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
+from leadheat.store.reps import Rep
+
+
+def add_rep(
+    core: Core,
+    email: str,
+    *,
+    name: str | None = None,
+    team: str | None = None,
+    capacity: int | None = None,
+    weight: float = 1.0,
+    actor: str = DEFAULT_ACTOR,
+) -> Rep:
+    """Add a rep who can own leads (or update one); new reps join round robin level
+    with the others."""
+    _, book = core.playbook()
+    team = team or book.speed.default_team
+    if book.speed.teams and team not in book.speed.teams and team != book.speed.default_team:
+        raise LeadheatError(
+            f"team {team!r} is not in the playbook's [speed.teams] "
+            f"({', '.join(sorted(book.speed.teams))})"
+        )
+    now = core.clock()
+    with core.transaction() as connection:
+        try:
+            rep = reps.add_rep(
+                connection, email, now, name=name, team=team, capacity=capacity, weight=weight
+            )
+        except ValueError as error:
+            raise LeadheatError(str(error)) from None
+        audit.record(
+            connection,
+            now,
+            actor,
+            AuditAction.REP_ADD,
+            rep.email,
+            {"team": rep.team, "capacity": rep.capacity, "weight": rep.weight},
+        )
+    return rep
+
+
+def list_reps(core: Core) -> list[tuple[Rep, int]]:
+    """Every rep with the number of open hot leads they own now."""
+    _, book = core.playbook()
+    with core.engine.connect() as connection:
+        found = reps.list_reps(connection)
+        counts = reps.open_hot_counts(connection, book, core.clock(), [rep.email for rep in found])
+    return [(rep, counts.get(rep.email, 0)) for rep in found]
+
+
+def set_rep_active(core: Core, email: str, active: bool, *, actor: str = DEFAULT_ACTOR) -> Rep:
+    """Pause a rep (no new leads; they keep theirs) or resume them."""
+    with core.transaction() as connection:
+        try:
+            rep = reps.set_active(connection, email, active)
+        except reps.UnknownRepError as error:
+            raise UnknownLeadError(str(error)) from None
+        action = AuditAction.REP_RESUME if active else AuditAction.REP_PAUSE
+        audit.record(connection, core.clock(), actor, action, rep.email)
+    return rep
+
+
+def take(core: Core, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Taken:
+    """Make ``rep`` (an email) the owner of a lead nobody owns and start their SLA clock.
+
+    This is "Take it" on the dashboard: a hot lead that found no owner (no reps yet, or
+    none with room) waits for the first person to take it. The owner is set only if
+    there is still none, in one transaction with the audit record (as ``actor``'s) and
+    the clock, so a second take raises :class:`LeadTakenError` naming the first taker and
+    changes nothing. Someone who is not a rep yet becomes one, paused: they own what they
+    take, and round robin gives them nothing until ``leadheat reps resume``.
+    """
+    _, book = core.playbook()
+    now = core.clock()
+
+    def apply(connection: Connection) -> Taken:
+        lead_id = core.find_lead(connection, lead)
+        try:
+            return take_lead(connection, book, now, lead_id, rep, actor)
+        except AlreadyOwnedError as error:
+            raise LeadTakenError(error.lead_id, error.owner) from None
+        except ValueError as error:  # not an email address
+            raise LeadheatError(str(error)) from None
+
+    return core.write(apply)
