@@ -106,6 +106,8 @@ def test_drift_alarms_on_the_changed_rule_and_not_on_the_same_one(
     drops and the alarm says so; over the command line too, as JSON."""
     same = changing_rule(tmp_path / "same.csv", rows=400, seed=2)
     changed = changing_rule(tmp_path / "changed.csv", rows=400, seed=3, flip_from=0)
+    empty = assess(steady, read_table(same).take([]), [])
+    assert not empty.alarm and empty.to_json()["observed_rate"] is None
     calm = assess(steady, *_rows(same))
     assert not calm.alarm and calm.reasons == ()
     assert calm.interval[0] <= calm.predicted_rate <= calm.interval[1]

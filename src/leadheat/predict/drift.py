@@ -158,6 +158,9 @@ class Drift:
         )
         data["movers"] = [asdict(m) for m in self.movers]
         data["reasons"] = list(self.reasons)
+        for key in ("predicted_rate", "observed_rate"):
+            if math.isnan(data[key]):
+                data[key] = None  # an empty window: JSON has no NaN
         return data
 
 
