@@ -25,6 +25,13 @@ What is measured, in one run, for each data set and each of two splits:
   expected calibration error (10 equal-frequency bins), and training time in seconds (LightGBM
   on 2 threads). ``*`` marks the best of each column within a data set and split.
 
+Issue 18 adds a row per candidate family leadheat chooses from (``leadheat: trees only``,
+``linear only``, ``blend only``: ``train_model`` limited to that family), the family it
+chose, a drift scenario (``leadheat model drift``'s check of the chosen model on the test rows:
+out of time the rate moves, in the random split it does not) and the acceptance rule:
+leadheat's ROC-AUC at least the best of LightGBM defaults and the logistic regression − 0.005,
+its Brier at most their best + 0.002, on every data set and split.
+
 The goal: leadheat has the best ROC-AUC and Brier of the table on both data sets, and on the
 out-of-time split it ranks no worse than the logistic regression. The lines after the table
 say whether it does, per data set and split, each with leadheat's margin and a paired
@@ -61,8 +68,9 @@ from leadheat.predict.baselines import (
     RuleScore,
     Scorer,
 )
+from leadheat.predict.drift import Drift, assess
 from leadheat.predict.metrics import Scores, brier, paired_difference, roc_auc, score
-from leadheat.predict.model import train_model
+from leadheat.predict.model import TabularModel, train_model
 from leadheat.predict.reliability import Curve, save_reliability_plot
 from leadheat.predict.table import Table, binary_target, read_table
 
@@ -74,6 +82,12 @@ THREADS = 2
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LEADHEAT = "leadheat"
 LOGISTIC = "logistic regression"
+LIGHTGBM = "LightGBM default"
+ONLY = "leadheat: {} only"
+"""leadheat's own candidates, each on its own: not rivals in the goal lines."""
+ROC_SLACK, BRIER_SLACK = 0.005, 0.002
+"""Issue 18's acceptance: within this of the best of LightGBM default and the logistic
+regression."""
 
 out = Console(highlight=False, width=140)
 
@@ -148,8 +162,16 @@ DATA_SETS = (
 Fit = Callable[[Table, DataSet], Scorer]
 MODELS: dict[str, Fit] = {
     LEADHEAT: lambda table, data: train_model(table, data.target, seed=SEED, threads=THREADS),
+    **{
+        ONLY.format(family): (
+            lambda table, data, family=family: train_model(
+                table, data.target, families=(family,), seed=SEED, threads=THREADS
+            )
+        )
+        for family in ("trees", "linear", "blend")
+    },
     LOGISTIC: lambda table, data: Logistic.fit(table, data.target),
-    "LightGBM default": lambda table, data: DefaultLightGBM.fit(
+    LIGHTGBM: lambda table, data: DefaultLightGBM.fit(
         table, data.target, seed=SEED, threads=THREADS
     ),
     "naive Bayes (CRM)": lambda table, data: NaiveBayes.fit(table, data.target),
@@ -182,6 +204,15 @@ class Result:
     seconds: float
     probabilities: np.ndarray
     outcomes: np.ndarray
+    family: str = ""
+    """For leadheat: the family it chose."""
+    drift: Drift | None = None
+    """For leadheat: ``model drift``'s check of the model on the test rows."""
+
+
+def is_rival(name: str) -> bool:
+    """A model leadheat is measured against (not leadheat, not one of its candidates)."""
+    return name != LEADHEAT and not name.startswith("leadheat: ")
 
 
 def run(data: DataSet) -> list[Result]:
@@ -196,6 +227,7 @@ def run(data: DataSet) -> list[Result]:
             model = fit(train, data)
             seconds = time.perf_counter() - started
             probabilities = model.predict_proba(test)
+            chosen = model if name == LEADHEAT and isinstance(model, TabularModel) else None
             results.append(
                 Result(
                     data.name,
@@ -205,6 +237,8 @@ def run(data: DataSet) -> list[Result]:
                     seconds,
                     probabilities,
                     outcomes,
+                    chosen.family if chosen else "",
+                    assess(chosen, test, outcomes.tolist()) if chosen else None,
                 )
             )
     return results
@@ -252,7 +286,7 @@ def gap(
     more than the rows' noise."""
     ours = group[LEADHEAT]
     rival = (max if higher else min)(
-        (r for name, r in group.items() if name != LEADHEAT and against in (None, name)),
+        (r for name, r in group.items() if is_rival(name) and against in (None, name)),
         key=lambda r: measure(r.probabilities, r.outcomes),
     )
     difference = paired_difference(measure, ours.probabilities, rival.probabilities, ours.outcomes)
@@ -284,7 +318,7 @@ def goal(results: Sequence[Result]) -> Verdict:
     for data, split in [(r.data, r.split) for r in results if r.model == LEADHEAT]:
         group = {r.model: r for r in results if (r.data, r.split) == (data, split)}
         ours = group[LEADHEAT].scores
-        others = [r.scores for name, r in group.items() if name != LEADHEAT]
+        others = [r.scores for name, r in group.items() if is_rival(name)]
         checks = []
         for title, measure, best in (
             ("ROC-AUC", roc_auc, all(ours.roc_auc >= s.roc_auc for s in others)),
@@ -301,6 +335,41 @@ def goal(results: Sequence[Result]) -> Verdict:
             ranks_out_of_time = ranks_out_of_time and ranks
         out.print(f"goal, {data}, {split}: " + ", ".join(checks))
     return Verdict(ranks_out_of_time, tuple(misses))
+
+
+def acceptance(results: Sequence[Result]) -> bool:
+    """Issue 18's rule per data set and split (see the module docstring), with the margins
+    against the better of the two baselines and their paired bootstrap intervals; and the
+    family leadheat chose and the drift check of its model on the test rows."""
+    met = True
+    for data, split in [(r.data, r.split) for r in results if r.model == LEADHEAT]:
+        group = {r.model: r for r in results if (r.data, r.split) == (data, split)}
+        ours = group[LEADHEAT]
+        pair = (group[LIGHTGBM], group[LOGISTIC])
+        top = max(pair, key=lambda r: r.scores.roc_auc)
+        low = min(pair, key=lambda r: r.scores.brier)
+        ranks = ours.scores.roc_auc >= top.scores.roc_auc - ROC_SLACK
+        scores = ours.scores.brier <= low.scores.brier + BRIER_SLACK
+        met = met and ranks and scores
+        roc = paired_difference(roc_auc, ours.probabilities, top.probabilities, ours.outcomes)
+        bri = paired_difference(brier, ours.probabilities, low.probabilities, ours.outcomes)
+        out.print(
+            f"acceptance, {data}, {split} (chose {ours.family}): ROC-AUC "
+            f"{'yes' if ranks else 'NO'} ({roc} against {top.model}), Brier "
+            f"{'yes' if scores else 'NO'} ({bri} against {low.model})"
+        )
+        if ours.drift is not None:
+            found = ours.drift
+            out.print(
+                f"drift, {data}, {split}: observed {found.observed_rate:.3f} (95% "
+                f"{found.interval[0]:.3f} to {found.interval[1]:.3f}), predicted "
+                f"{found.predicted_rate:.3f}, ROC-AUC {found.roc_auc or float('nan'):.3f} against "
+                f"{found.holdout_roc_auc:.3f} held out; alarm {'yes' if found.alarm else 'no'}"
+                + "".join(f"; {reason}" for reason in found.reasons)
+                + "; moved most: "
+                + ", ".join(f"{m.feature} {m.psi:.3f}" for m in found.movers[:3])
+            )
+    return met
 
 
 def plot(results: Sequence[Result], folder: Path) -> list[Path]:
@@ -347,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     out.print(
         "best ROC-AUC and Brier of the table on every data set and split: "
         + ("; ".join(["NO", *verdict.misses]) if verdict.misses else "yes")
+    )
+    out.print(
+        "acceptance (issue 18) on every data set and split: "
+        + ("yes" if acceptance(results) else "NO")
     )
     for path in plot(results, args.out):
         out.print(f"reliability plot: {path}")

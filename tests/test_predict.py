@@ -221,9 +221,9 @@ def test_a_model_file_of_another_version_or_kind_is_refused(
     model: TabularModel, tmp_path: Path
 ) -> None:
     data = model.to_json()
-    write(tmp_path / "v2.json", json.dumps({**data, "version": 2}))
-    with pytest.raises(ModelFileError, match=r"v2\.json: model file format version 2; this"):
-        TabularModel.load(tmp_path / "v2.json")
+    write(tmp_path / "v3.json", json.dumps({**data, "version": 3}))
+    with pytest.raises(ModelFileError, match=r"v3\.json: model file format version 3; this"):
+        TabularModel.load(tmp_path / "v3.json")
     write(tmp_path / "other.json", json.dumps({"format": "something else"}))
     with pytest.raises(ModelFileError, match="not a leadheat model file"):
         TabularModel.load(tmp_path / "other.json")
@@ -379,7 +379,7 @@ def test_command_errors_are_one_line_with_status_1(
             "--out", str(predictions),
         )  # fmt: skip
 
-    assert "format version 99; this leadheat reads version 1" in predict(future, leads_csv)
+    assert "format version 99; this leadheat reads versions 1, 2" in predict(future, leads_csv)
     assert "leads.csv: not a leadheat model file" in predict(leads_csv, leads_csv)
     assert "missing.csv: cannot read the file" in predict(model_file, tmp_path / "missing.csv")
     shoppers = write(tmp_path / "shop.csv", "Origin,Newsletter\nForm,yes\n")

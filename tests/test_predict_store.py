@@ -4,6 +4,7 @@ future, censoring, versioned models, probabilities in every view, and real data 
 from __future__ import annotations
 
 import csv
+import json
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,33 @@ def test_cli_model_commands_on_the_store(tmp_path: Path, clock: Clock) -> None:
     assert listed.exit_code == 0 and '"probability": 0.' in listed.output
     mixed = runner.invoke(app, ["--db", db, "model", "train", "--target", "x"])
     assert mixed.exit_code == 2 and "--from-csv" in mixed.output
+    assert "chosen: " in trained.output and "  linear: ROC-AUC" in trained.output
+    drift = runner.invoke(app, ["--db", db, "model", "drift", "--window", "3650d", "--json"])
+    assert drift.exit_code == 0, drift.output
+    report = json.loads(drift.output)
+    assert report["rows"] == 400 and isinstance(report["alarm"], bool)
+    recalibrated = runner.invoke(app, ["--db", db, "model", "recalibrate", "--window", "3650d"])
+    assert recalibrated.exit_code == 0, recalibrated.output
+    assert "model version 2: calibration refitted on 400 outcomes" in recalibrated.output
+
+
+def test_drift_on_the_store_reads_only_recent_outcomes(db_url: str, clock: Clock) -> None:
+    """The window holds the leads whose outcome became known in it, scored as of their
+    decision; a shorter window holds fewer; recalibrating stores the next version."""
+    lh = Leadheat(db_url, clock=clock)
+    lh.init()
+    _population(lh, clock)
+    with pytest.raises(team.NoModelError):
+        team.drift(lh, timedelta(days=30))
+    info = team.train(lh, timedelta(days=90))
+    _, everything = team.drift(lh, timedelta(days=3650))
+    assert everything.rows == info.rows and not everything.alarm
+    _, recent = team.drift(lh, timedelta(days=90))
+    assert 0 < recent.rows < everything.rows
+    version, _, rows = team.recalibrate(lh, timedelta(days=3650))
+    assert version == 2 and rows == info.rows
+    assert team.current(lh)[0].version == 2  # type: ignore[index]
+    lh.close()
 
 
 @pytest.mark.shared_data

@@ -19,9 +19,10 @@ from rich.markup import escape
 from leadheat.cli.options import JsonOption
 from leadheat.cli.output import emit, err, out
 from leadheat.cli.state import open_leadheat
+from leadheat.predict.drift import Drift, assess, recalibrated
 from leadheat.predict.metrics import Difference
 from leadheat.predict.model import ModelFileError, TabularModel, train_model
-from leadheat.predict.table import TableError, append_column, read_table
+from leadheat.predict.table import Table, TableError, append_column, binary_target, read_table
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.times import format_duration, isoformat
 
@@ -85,19 +86,29 @@ def train(
             "decision (first touch); open leads younger than this are censored.",
         ),
     ] = "90d",
+    time: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            help="With --from-csv: put the rows in the order of this date column (ISO 8601 or "
+            "epoch seconds) instead of taking the file's order as time; not learnt from.",
+        ),
+    ] = None,
 ) -> None:
-    """Train a calibrated conversion model (LightGBM): on the database's own history (stored
-    as the next model version; every open lead gets its probability), or on a CSV file."""
+    """Train a calibrated conversion model, choosing between gradient-boosted trees, a linear
+    model and their blend by how each does on the latest rows: on the database's own history
+    (stored as the next model version; every open lead gets its probability), or on a CSV
+    file."""
     if from_csv is None:
-        if target is not None or model_path is not None or drop:
-            raise typer.BadParameter("--target, --out and --drop go with --from-csv")
+        if target is not None or model_path is not None or drop or time is not None:
+            raise typer.BadParameter("--target, --out, --drop and --time go with --from-csv")
         _train_from_store(horizon)
         return
     if target is None or model_path is None:
         raise typer.BadParameter("--from-csv needs --target COLUMN and --out MODEL")
     with _one_line_errors():
         table = read_table(from_csv)
-        model = train_model(table, target, drop or ())
+        model = train_model(table, target, drop or (), time=time)
         model.save(model_path)
     holdout = model.holdout
     left_out = [(name, "--drop") for name in drop or ()] + list(model.encoder.dropped)
@@ -112,7 +123,22 @@ def train(
         f"holdout, the latest {holdout.rows:,} rows ({holdout.positives:,} with {target} = "
         f"{model.positive}): ROC-AUC {holdout.roc_auc:.3f}; calibration: {holdout.calibration}"
     )
+    print_choice(model)
     out.print(f"model written to {model_path}")
+
+
+def print_choice(model: TabularModel) -> None:
+    """Every candidate family's held-out result, the one kept and why; a small-history note."""
+    out.print("candidates on the held-out latest rows (fitted on the earlier ones):")
+    for candidate in model.holdout.candidates:
+        out.print(f"  {candidate}")
+    out.print(f"chosen: {model.family} ({model.holdout.reason}); refitted on all rows")
+    if model.few_outcomes:
+        rarer = min(model.training_positives, model.training_rows - model.training_positives)
+        out.print(
+            f"note: few outcomes ({rarer:,} of the rarer one): the model is shrunk toward the "
+            "linear family and the base rate; expect its numbers to move as outcomes come in"
+        )
 
 
 def _train_from_store(horizon_text: str) -> None:
@@ -126,6 +152,9 @@ def _train_from_store(horizon_text: str) -> None:
         f"({_share(info.positives, info.rows)} won within {horizon_text} of the first touch); "
         f"{info.censored:,} open leads censored"
     )
+    found = team.current(open_leadheat())
+    if found is not None:
+        print_choice(found[1])
     print_evaluation(info.evaluation)
 
 
@@ -284,3 +313,131 @@ def model_score() -> None:
 
     count = team.score_leads(open_leadheat())
     out.print(f"scored {count} open leads")
+
+
+def _recent_from_csv(
+    model_path: Path | None, from_csv: Path | None, target: str | None
+) -> tuple[TabularModel, Table, list[int]] | None:
+    """With --model, --from-csv and --target: the model file and the CSV's rows as the recent
+    window; ``None`` for the database's model."""
+    if model_path is None and from_csv is None and target is None:
+        return None
+    if model_path is None or from_csv is None or target is None:
+        raise typer.BadParameter("--model, --from-csv and --target go together")
+    model = TabularModel.load(model_path)
+    table = read_table(from_csv)
+    outcomes, positive = binary_target(table, target)
+    if positive.casefold() != model.positive.casefold():
+        outcomes = [1 - o for o in outcomes]
+    return model, table, outcomes
+
+
+def print_drift(drift: Drift, window: str) -> None:
+    """A drift report for people (``--json`` gives the same as data)."""
+    out.print(
+        f"{drift.rows:,} outcomes in {window} ({drift.positives:,} converted): observed rate "
+        f"{drift.observed_rate:.3f} (95% interval {drift.interval[0]:.3f}–"
+        f"{drift.interval[1]:.3f}), mean predicted {drift.predicted_rate:.3f}"
+    )
+    if drift.roc_auc is not None and drift.roc_auc_interval is not None:
+        out.print(
+            f"ROC-AUC {drift.roc_auc:.3f} (95% interval {drift.roc_auc_interval[0]:.3f}–"
+            f"{drift.roc_auc_interval[1]:.3f}); {drift.holdout_roc_auc:.3f} on the held-out "
+            "rows at training"
+        )
+    else:
+        out.print("ROC-AUC: too few of an outcome in the window to say")
+    if drift.movers:
+        out.print(
+            "features that moved most (PSI): "
+            + ", ".join(f"{m.feature} {m.psi:.3f}" for m in drift.movers)
+        )
+    out.print(f"alarm: {'yes' if drift.alarm else 'no'}")
+    for reason in drift.reasons:
+        out.print(f"  {reason}")
+
+
+WindowOption = Annotated[
+    str,
+    typer.Option(
+        "--window", help="From the database: the leads whose outcome became known this recently."
+    ),
+]
+ModelFileOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Instead of the database's model: this model file."),
+]
+RecentCsvOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-csv",
+        help="With --model: the recent leads, with their outcome, as they were when scored.",
+    ),
+]
+RecentTargetOption = Annotated[
+    str | None, typer.Option("--target", help="With --model: the outcome column.")
+]
+
+
+@model_app.command("drift")
+def drift(
+    window: WindowOption = "30d",
+    as_json: JsonOption = False,
+    model_path: ModelFileOption = None,
+    from_csv: RecentCsvOption = None,
+    target: RecentTargetOption = None,
+) -> None:
+    """Is the model still right? Recent outcomes against what it predicted for those leads
+    when it predicted: calibration with an interval, ranking, the features that moved, and
+    an alarm."""
+    from leadheat.predict import team
+    from leadheat.times import parse_duration
+
+    with _one_line_errors():
+        found = _recent_from_csv(model_path, from_csv, target)
+        if found is None:
+            _, report = team.drift(open_leadheat(), parse_duration(window))
+            shown = f"the last {window}"
+        else:
+            report = assess(*found)
+            shown = str(from_csv)
+    if as_json:
+        emit({"window": shown, **report.to_json()})
+        return
+    print_drift(report, shown)
+
+
+@model_app.command("recalibrate")
+def recalibrate(
+    window: WindowOption = "90d",
+    model_path: ModelFileOption = None,
+    from_csv: RecentCsvOption = None,
+    target: RecentTargetOption = None,
+    model_out: Annotated[
+        Path | None, typer.Option("--out", help="With --model: write the recalibrated model here.")
+    ] = None,
+) -> None:
+    """Refit the calibration (Platt scaling) on the latest outcomes without retraining the
+    model: for when the conversion rate moved but the ranking holds."""
+    from leadheat.predict import team
+    from leadheat.times import parse_duration
+
+    with _one_line_errors():
+        found = _recent_from_csv(model_path, from_csv, target)
+        if found is None:
+            if model_out is not None:
+                raise typer.BadParameter("--out goes with --model")
+            version, calibrator, rows = team.recalibrate(open_leadheat(), parse_duration(window))
+            out.print(
+                f"model version {version}: calibration refitted on {rows:,} outcomes from the "
+                f"last {window} ({calibrator}); open leads rescored"
+            )
+            return
+        if model_out is None:
+            raise typer.BadParameter("--model needs --out MODEL")
+        fresh = recalibrated(*found)
+        fresh.save(model_out)
+    out.print(
+        f"calibration refitted on {len(found[2]):,} outcomes of {from_csv} "
+        f"({fresh.calibrator}); model written to {model_out}"
+    )

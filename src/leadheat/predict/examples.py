@@ -25,17 +25,23 @@ from leadheat.store.training import Lived
 
 
 def training_examples(
-    lived: Sequence[Lived], book: Playbook, horizon: timedelta, now: datetime
+    lived: Sequence[Lived],
+    book: Playbook,
+    horizon: timedelta,
+    now: datetime,
+    types: Sequence[str] | None = None,
 ) -> tuple[list[Example], list[str]]:
     """Each lead as of its decision time, labelled; oldest decision first (the model's time
-    order). Returns the examples and the event types given a column each."""
+    order). Returns the examples and the event types given a column each: ``types`` (a
+    trained model's, to score these rows with it), or the most common ones."""
     decided = []
     for lead in lived:
         at = decision_time(
             lead.created_at, lead.touches[0] if lead.touches else None, lead.history.outcomes
         )
         decided.append((lead, at, cut(lead.history, at)))
-    types = common_types(history for _, _, history in decided)
+    if types is None:
+        types = common_types(history for _, _, history in decided)
     examples = [
         Example(
             lead.lead_id,
@@ -48,7 +54,7 @@ def training_examples(
         for lead, at, history in decided
     ]
     examples.sort(key=lambda e: (e.decided_at, e.lead_id))
-    return examples, types
+    return examples, list(types)
 
 
 def current_examples(

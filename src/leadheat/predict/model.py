@@ -1,30 +1,35 @@
-"""The conversion model: gradient-boosted trees (LightGBM), calibrated, stored, explained.
+"""The conversion model: gradient-boosted trees (LightGBM), a linear model or their blend,
+chosen by the future, calibrated, stored, explained.
 
 Training treats row order as time (put the oldest leads first). The latest fifth of the rows
-is held out; trees grown on the rest stop where the held-out log-loss stops falling, and the
-held-out rows, the most recent the model knows, give an honest estimate of how the model does
-on the leads that come next and decide the calibration
+is held out; trees grown on the rest stop where the held-out log-loss stops falling, a linear
+model (:mod:`.linear`) is fitted on the same rows, and the held-out rows, the most recent the
+model knows, give an honest estimate of how each family and their blend do on the leads that
+come next. They choose the family (:mod:`.candidates`: the best ranking, or a simpler family
+within a hair of it) and decide the calibration
 (:func:`~leadheat.predict.calibration.choose_calibrator`): Platt scaling fitted on them, kept
-only if, fitted on their earlier half, it beat the trees' own probabilities on their later
-half; otherwise the trees' own probabilities. The final trees are then grown on *all* rows,
-for as many rounds as early stopping chose scaled by the extra rows (1.25 times), because the
+only if, fitted on their earlier half, it beat the model's own probabilities on their later
+half; otherwise the model's own probabilities. The chosen family is then refitted on *all*
+rows (a linear model on all of them; trees grown on all rows
+for as many rounds as early stopping chose scaled by the extra rows, 1.25 times), because the
 latest rows are the ones most like tomorrow's leads and should not be left out of the model;
 the calibration chosen on the held-out rows is kept for them. (On validation rows inside the
 benchmark's training sets this ranked and calibrated better on average than keeping the trees
 grown without the latest fifth, clearly so out of time, and choosing the calibration so beat
 always and never calibrating on mean Brier: docs/predict.md.)
 
-A model file is one JSON document: the encoder, the calibrator, LightGBM's own text format
-for the trees, and a format version that :meth:`TabularModel.load` checks. Nothing is
-pickled, so loading a model file never runs code from it.
+A model file is one JSON document: the family, the encoder, the calibrator, LightGBM's own
+text format for the trees and/or the linear weights, and a format version that
+:meth:`TabularModel.load` checks (version 1 files, trees only, still load). Nothing is pickled,
+so loading a model file never runs code from it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,21 +39,33 @@ import numpy.typing as npt
 from leadheat.predict.calibration import (
     CalibrationCheck,
     Calibrator,
+    Platt,
     calibrator_from_json,
+    check_calibration,
     choose_calibrator,
+    sigmoid,
 )
+from leadheat.predict.candidates import FAMILIES, Candidate, choose
 from leadheat.predict.features import Encoder, Matrix
+from leadheat.predict.linear import FEW_OUTCOMES, Linear
 from leadheat.predict.table import Table, TableError, binary_target
 
 if TYPE_CHECKING:
     import lightgbm
 
 FORMAT = "leadheat-tabular-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READS = (1, 2)
+"""Version 1 files hold trees only (no ``family``); they load as the ``trees`` family."""
 HOLDOUT_SHARE = 0.2
-"""The latest fifth of the training rows: early stopping, calibration, holdout scores."""
+"""The latest fifth of the training rows: model choice, early stopping, calibration, holdout
+scores."""
 MIN_ROWS = 40
 """Fewer rows leave too few held-out ones (8) to say anything about calibration."""
+MIN_OUTCOMES = 10
+"""Fewer than this many of either outcome and no family can be told from the base rate:
+training refuses (from :data:`~leadheat.predict.linear.FEW_OUTCOMES` down, it trains but says
+the history is small and shrinks toward the linear family and the base rate)."""
 MAX_ROUNDS = 2000
 PATIENCE = 100
 """Rounds without a better held-out log-loss before training stops."""
@@ -85,12 +102,16 @@ class Holdout:
     rows: int
     positives: int
     roc_auc: float
-    """Ranking quality of the trees grown without these rows."""
+    """Ranking quality of the chosen family fitted without these rows."""
     calibration: CalibrationCheck
-    """Platt scaling fitted on the earlier half of these rows against the trees' own
+    """Platt scaling fitted on the earlier half of these rows against the model's own
     probabilities, on the later half: the model is calibrated only if it helped there."""
     rounds: int
     """Boosting rounds early stopping chose on these rows (before scaling to all rows)."""
+    candidates: tuple[Candidate, ...] = ()
+    """Every family's result on these rows (empty in version 1 files)."""
+    reason: str = ""
+    """Why the chosen family won."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +130,11 @@ class Factor:
 class Explanation:
     """Why a lead got its probability: the features that raise and lower it most.
 
-    Contributions come from the trees themselves (TreeSHAP, LightGBM's ``pred_contrib``):
-    ``expected`` plus every feature's contribution is the lead's raw log-odds, before the
-    calibrator, which keeps their order but not their scale.
+    Contributions come from the model itself: for trees, TreeSHAP (LightGBM's
+    ``pred_contrib``); for the linear family, its terms (weight times standardised value,
+    summed over a feature's columns); for the blend, the mean of the two. ``expected`` plus
+    every feature's contribution is the lead's raw log-odds, before the calibrator, which keeps
+    their order but not their scale.
     """
 
     probability: float
@@ -128,24 +151,66 @@ class TabularModel:
     positive: str
     """The outcome value that counts as converted (``1``, ``yes``, ``Won``…)."""
     encoder: Encoder
-    booster: lightgbm.Booster
+    booster: lightgbm.Booster | None
+    """The trees (``trees`` and ``blend``), ``None`` for the linear family."""
     calibrator: Calibrator
-    """Platt scaling, or :class:`~leadheat.predict.calibration.Identity` (the trees' own
+    """Platt scaling, or :class:`~leadheat.predict.calibration.Identity` (the model's own
     probabilities) when calibrating did not help on the held-out rows."""
     holdout: Holdout
     training_rows: int
     training_positives: int
+    family: str = "trees"
+    """``trees``, ``linear`` or ``blend`` (:mod:`~leadheat.predict.candidates`)."""
+    linear: Linear | None = None
+    """The linear weights (``linear`` and ``blend``)."""
+    reference: dict[str, Any] = field(default_factory=dict)
+    """Per feature, how its training values were spread (for drift: :mod:`.drift`)."""
+
+    @property
+    def few_outcomes(self) -> bool:
+        """Whether the history held fewer than :data:`~leadheat.predict.linear.FEW_OUTCOMES`
+        of its rarer outcome: the model is shrunk toward the simpler family and the base rate.
+        """
+        rarer = min(self.training_positives, self.training_rows - self.training_positives)
+        return rarer < FEW_OUTCOMES
 
     def raw_scores(self, table: Table) -> npt.NDArray[np.float64]:
-        """The trees' log-odds for each row, before calibration (they rank the same)."""
+        """The model's log-odds for each row, before calibration (they rank the same)."""
         return self._raw(self.encoder.transform(table))
 
     def _raw(self, matrix: Matrix) -> npt.NDArray[np.float64]:
-        return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)
+        return _family_raw(self.family, self.encoder, self.booster, self.linear, matrix)
 
     def predict_proba(self, table: Table) -> npt.NDArray[np.float64]:
         """The calibrated probability that each row converts, in row order."""
         return self.calibrator(self.raw_scores(table))
+
+    def with_calibrator(self, calibrator: Calibrator) -> TabularModel:
+        """The same model with another calibration (``leadheat model recalibrate``)."""
+        return TabularModel(
+            self.target,
+            self.positive,
+            self.encoder,
+            self.booster,
+            calibrator,
+            self.holdout,
+            self.training_rows,
+            self.training_positives,
+            self.family,
+            self.linear,
+            self.reference,
+        )
+
+    def _contributions(self, matrix: Matrix) -> tuple[npt.NDArray[np.float64], float]:
+        """Per feature log-odds contributions of one row, and the expected log-odds."""
+        parts: list[tuple[npt.NDArray[np.float64], float]] = []
+        if self.booster is not None and self.family != "linear":
+            shap = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+            parts.append((shap[0, :-1], float(shap[0, -1])))
+        if self.linear is not None and self.family != "trees":
+            parts.append((self.linear.terms(self.encoder, matrix)[0], self.linear.intercept))
+        contributions = np.mean([p[0] for p in parts], axis=0)
+        return contributions, float(np.mean([p[1] for p in parts]))
 
     def explain(self, table: Table, row: int, top: int = 3) -> Explanation:
         """The ``top`` features that raise and that lower row ``row``'s score most.
@@ -153,9 +218,7 @@ class TabularModel:
         Features that do not move the score at all are never listed.
         """
         matrix = self.encoder.transform(table.take([row]))
-        contributions = np.asarray(
-            self.booster.predict(matrix, pred_contrib=True), dtype=np.float64
-        )[0]
+        contributions, expected = self._contributions(matrix)
         factors = [
             Factor(feature.name, feature.describe(float(matrix[0, k])), float(contributions[k]))
             for k, feature in enumerate(self.encoder.features)
@@ -164,7 +227,7 @@ class TabularModel:
         probability = float(self.calibrator(self._raw(matrix))[0])
         return Explanation(
             probability=probability,
-            expected=float(contributions[-1]),
+            expected=expected,
             raising=tuple(f for f in factors[:top] if f.contribution > 0),
             lowering=tuple(f for f in reversed(factors[-top:]) if f.contribution < 0),
         )
@@ -174,6 +237,7 @@ class TabularModel:
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
+            "family": self.family,
             "target": self.target,
             "positive": self.positive,
             "training_rows": self.training_rows,
@@ -188,10 +252,17 @@ class TabularModel:
                     "calibrated": _number(self.holdout.calibration.calibrated),
                 },
                 "rounds": self.holdout.rounds,
+                "candidates": [
+                    {"family": c.family, "roc_auc": c.roc_auc, "brier": _number(c.brier)}
+                    for c in self.holdout.candidates
+                ],
+                "reason": self.holdout.reason,
             },
             "encoder": self.encoder.to_json(),
             "calibrator": self.calibrator.to_json(),
-            "trees": self.booster.model_to_string(),
+            "trees": None if self.booster is None else self.booster.model_to_string(),
+            "linear": None if self.linear is None else self.linear.to_json(),
+            "reference": self.reference,
         }
 
     def save(self, path: Path) -> None:
@@ -200,7 +271,7 @@ class TabularModel:
 
     @classmethod
     def load(cls, path: Path) -> TabularModel:
-        """Read a model file, refusing anything but this format and version."""
+        """Read a model file, refusing anything but this format and the versions it reads."""
 
         try:
             data = json.loads(path.read_text("utf-8"))
@@ -221,21 +292,23 @@ class TabularModel:
             raise ModelFileError(
                 f"{source}: not a leadheat model file (make one with `leadheat model train`)"
             )
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in READS:
             raise ModelFileError(
                 f"{source}: model file format version {data.get('version')!r}; this leadheat "
-                f"reads version {FORMAT_VERSION} (train the model again with this version)"
+                f"reads versions {', '.join(map(str, READS))} (train the model again with this "
+                "version)"
             )
         holdout = data["holdout"]
         try:
             calibrator = calibrator_from_json(data["calibrator"])
         except ValueError as error:
             raise ModelFileError(f"{source}: {error}") from None
+        trees, linear = data.get("trees"), data.get("linear")
         return cls(
             target=data["target"],
             positive=data["positive"],
             encoder=Encoder.from_json(data["encoder"]),
-            booster=lightgbm.Booster(model_str=data["trees"]),
+            booster=None if trees is None else lightgbm.Booster(model_str=trees),
             calibrator=calibrator,
             holdout=Holdout(
                 rows=holdout["rows"],
@@ -247,10 +320,36 @@ class TabularModel:
                     calibrated=_float(holdout["calibration"]["calibrated"]),
                 ),
                 rounds=holdout["rounds"],
+                candidates=tuple(
+                    Candidate(c["family"], c["roc_auc"], _float(c["brier"]))
+                    for c in holdout.get("candidates", ())
+                ),
+                reason=holdout.get("reason", ""),
             ),
             training_rows=data["training_rows"],
             training_positives=data["training_positives"],
+            family=data.get("family", "trees"),
+            linear=None if linear is None else Linear.from_json(linear),
+            reference=data.get("reference") or {},
         )
+
+
+def _family_raw(
+    family: str,
+    encoder: Encoder,
+    booster: lightgbm.Booster | None,
+    linear: Linear | None,
+    matrix: Matrix,
+) -> npt.NDArray[np.float64]:
+    """A family's log-odds: the trees', the linear model's, or the mean of the two."""
+    parts = []
+    if family != "linear":
+        assert booster is not None, "trees and blend models carry trees"
+        parts.append(np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64))
+    if family != "trees":
+        assert linear is not None, "linear and blend models carry linear weights"
+        parts.append(linear.log_odds(encoder, matrix))
+    return np.asarray(np.mean(parts, axis=0), dtype=np.float64)
 
 
 def _number(value: float) -> float | None:
@@ -280,18 +379,30 @@ def train_model(
     target: str,
     drop: Iterable[str] = (),
     *,
+    time: str | None = None,
+    families: Sequence[str] = FAMILIES,
     seed: int = 7,
     threads: int = 2,
 ) -> TabularModel:
-    """Train and calibrate a model on ``table`` (oldest rows first) to predict ``target``.
+    """Train, choose and calibrate a model on ``table`` (oldest rows first) to predict
+    ``target``.
 
     ``drop`` names columns to leave out, such as fields filled in only after the outcome is
     known (they would leak it). Identifiers and constant columns are left out without asking
-    (see :class:`~leadheat.predict.features.Encoder`).
+    (see :class:`~leadheat.predict.features.Encoder`). ``time`` names a date column to put the
+    rows in time order by (it is not learnt from); without it, the rows' order is time.
+    ``families`` limits the candidates (the benchmark scores each family on its own).
     """
     import lightgbm
     from sklearn.metrics import roc_auc_score
 
+    from leadheat.predict.stability import spread
+
+    if not families or set(families) - set(FAMILIES):
+        raise ValueError(f"families must be some of {', '.join(FAMILIES)}: got {families!r}")
+    if time is not None:
+        table = sort_by_time(table, time)
+        drop = [*drop, time]
     outcomes, positive = binary_target(table, target)
     if len(table) < MIN_ROWS:
         raise TableError(
@@ -299,6 +410,13 @@ def train_model(
             "(the latest fifth is held out to calibrate)"
         )
     y = np.asarray(outcomes, dtype=np.int_)
+    rarer = int(min(y.sum(), len(y) - y.sum()))
+    if rarer < MIN_OUTCOMES:
+        which = f"{target} = {positive}" if y.sum() == rarer else f"{target} other than {positive}"
+        raise TableError(
+            f'{table.source}: column "{target}": only {rarer} rows with {which}; training needs '
+            f"at least {MIN_OUTCOMES} of each outcome (record more outcomes first)"
+        )
     encoder = Encoder.fit(table.without(drop), exclude=[target])
     if not encoder.features:
         raise TableError(f"{table.source}: no column left to learn from")
@@ -333,11 +451,28 @@ def train_model(
         callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)],
     )
     rounds = trial.best_iteration or MAX_ROUNDS
-    raw = np.asarray(trial.predict(matrix[held], raw_score=True), dtype=np.float64)
-    booster = lightgbm.train(
-        params, dataset(slice(None)), num_boost_round=round(rounds / (1 - HOLDOUT_SHARE))
+    trial_linear = Linear.fit(encoder, matrix[learn], y[learn])
+    raw = {
+        family: _family_raw(family, encoder, trial, trial_linear, matrix[held])
+        for family in ("trees", "linear", "blend")
+        if family in families
+    }
+    candidates = tuple(
+        Candidate(family, float(roc_auc_score(y[held], scores)), _held_brier(scores, y[held]))
+        for family, scores in raw.items()
     )
-    calibrator, check = choose_calibrator(raw, y[held])
+    few = rarer < FEW_OUTCOMES
+    winner, reason = choose(candidates, few_outcomes=few)
+    family = winner.family
+    booster = None
+    if family != "linear":
+        booster = lightgbm.train(
+            params, dataset(slice(None)), num_boost_round=round(rounds / (1 - HOLDOUT_SHARE))
+        )
+    linear = Linear.fit(encoder, matrix, y) if family != "trees" else None
+    calibrator, check = choose_calibrator(raw[family], y[held])
+    if few and isinstance(calibrator, Platt):
+        calibrator = _toward_base_rate(calibrator)
     return TabularModel(
         target=target,
         positive=positive,
@@ -345,12 +480,71 @@ def train_model(
         booster=booster,
         calibrator=calibrator,
         holdout=Holdout(
-            rows=len(raw),
+            rows=len(y) - cut,
             positives=int(y[held].sum()),
-            roc_auc=float(roc_auc_score(y[held], raw)),
+            roc_auc=winner.roc_auc,
             calibration=check,
             rounds=rounds,
+            candidates=candidates,
+            reason=reason,
         ),
         training_rows=len(y),
         training_positives=int(y.sum()),
+        family=family,
+        linear=linear,
+        reference=spread(encoder, matrix),
     )
+
+
+def _held_brier(scores: npt.NDArray[np.float64], outcomes: npt.NDArray[np.int_]) -> float:
+    """The Brier score a family would get with the calibration it would be given: on the
+    later half of the held-out rows, calibrated on the earlier half only if that helped."""
+    check = check_calibration(scores, outcomes)
+    if math.isnan(check.raw):
+        return float(np.mean((sigmoid(scores) - outcomes) ** 2))
+    return check.calibrated if check.helps else check.raw
+
+
+def _toward_base_rate(platt: Platt) -> Platt:
+    """With few outcomes, a calibration slope above 1 (sharpening the scores) rests on a few
+    dozen rows: it is capped at 1, so probabilities never spread further from the base rate
+    than the model itself put them.
+
+    >>> _toward_base_rate(Platt(1.6, -0.5)), _toward_base_rate(Platt(0.7, -0.5))
+    (Platt(slope=1.0, intercept=-0.5), Platt(slope=0.7, intercept=-0.5))
+    """
+    return Platt(min(platt.slope, 1.0), platt.intercept)
+
+
+def sort_by_time(table: Table, column: str) -> Table:
+    """``table``'s rows in the order of the dates in ``column`` (ISO 8601 or epoch seconds),
+    the oldest first; rows with the same date keep their order. A date without a UTC offset
+    is taken as UTC: only the order matters here.
+
+    >>> from leadheat.predict.table import parse_table
+    >>> rows = sort_by_time(parse_table(["at,x", "2026-03-01,b", "2026-01-01,a"]), "at")
+    >>> list(rows.column("x"))
+    ['a', 'b']
+    """
+    from datetime import UTC, datetime
+
+    from leadheat.times import TimeFormatError, parse_instant
+
+    if column not in table.columns:
+        raise TableError(f'{table.source}: no column "{column}" (named by --time)')
+    instants = []
+    for line, value in zip(table.lines, table.column(column), strict=True):
+        if value is None:
+            raise TableError(f'{table.source}: line {line}, column "{column}": no date')
+        try:
+            instants.append(parse_instant(value))
+            continue
+        except TimeFormatError as error:
+            problem = str(error)
+        try:
+            naive = datetime.fromisoformat(value)
+            instants.append(naive if naive.tzinfo else naive.replace(tzinfo=UTC))
+        except ValueError:
+            raise TableError(f'{table.source}: line {line}, column "{column}": {problem}') from None
+    order = sorted(range(len(table)), key=lambda i: instants[i])
+    return table.take(order)

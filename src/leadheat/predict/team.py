@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.predict.asof import Example
+from leadheat.predict.calibration import Calibrator
+from leadheat.predict.drift import Drift, assess, recalibrated
 from leadheat.predict.examples import current_examples, training_examples
 from leadheat.predict.metrics import brier, paired_difference, roc_auc, score
 from leadheat.predict.model import Explanation, TabularModel, train_model
@@ -216,3 +218,63 @@ def explain(lh: Leadheat, lead: str | int, top: int = 3) -> tuple[int, Explanati
         (lived,) = training.load_everything(connection, [lead_id])
     (example,) = current_examples([lived], book, now, types)
     return info.version, model.explain(_table([example], False, model), 0, top)
+
+
+def recent_outcomes(
+    lh: Leadheat, window: timedelta
+) -> tuple[ModelInfo, TabularModel, Table, list[int]]:
+    """The current model, and the leads whose outcome became known in the last ``window``
+    (a recorded win or loss, or the horizon running out), each as of its decision time, when
+    the model's prediction for it was made: the features never see anything later (see
+    :mod:`.asof`), and their outcomes."""
+    found = current(lh)
+    if found is None:
+        raise NoModelError("no model yet: run `leadheat model train`")
+    info, model, types = found
+    _, book = lh.playbook()
+    now = lh.clock()
+    with lh.engine.connect() as connection:
+        lived = training.load_everything(connection)
+    examples, _ = training_examples(lived, book, info.horizon, now, types)
+    histories = {lead.lead_id: lead.history for lead in lived}
+    since = now - window
+    recent = []
+    for example in examples:
+        if example.label is None:
+            continue
+        outcomes = histories[example.lead_id].outcomes
+        known_at = min((o.at for o in outcomes), default=example.decided_at + info.horizon)
+        if since <= known_at <= now:
+            recent.append(example)
+    return info, model, _table(recent, False, model), [e.label or 0 for e in recent]
+
+
+def drift(lh: Leadheat, window: timedelta) -> tuple[ModelInfo, Drift]:
+    """How the current model did on the outcomes of the last ``window`` (:mod:`.drift`)."""
+    info, model, table, outcomes = recent_outcomes(lh, window)
+    return info, assess(model, table, outcomes)
+
+
+def recalibrate(lh: Leadheat, window: timedelta) -> tuple[int, Calibrator, int]:
+    """Refit the current model's calibration on the outcomes of the last ``window``, store it
+    as the next model version (same trees and weights, same evaluation) and rescore the open
+    leads. Returns the new version, its calibrator and the outcomes it was fitted on."""
+    info, model, table, outcomes = recent_outcomes(lh, window)
+    fresh = recalibrated(model, table, outcomes)
+    found = current(lh)
+    assert found is not None, "recent_outcomes found it"
+    with lh.transaction() as connection:
+        number = training.store_model(
+            connection,
+            trained_at=lh.clock(),
+            horizon=info.horizon,
+            playbook_version=info.playbook_version,
+            rows=info.rows,
+            positives=info.positives,
+            censored=info.censored,
+            event_types=found[2],
+            evaluation=info.evaluation,
+            document=json.dumps(fresh.to_json()),
+        )
+    score_leads(lh)
+    return number, fresh.calibrator, len(outcomes)
