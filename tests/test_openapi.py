@@ -44,6 +44,7 @@ UNDOCUMENTED = {
     ("POST", "/leads/{lead_id}/outcome"),
     ("POST", "/leads/{lead_id}/evidence"),
     ("POST", "/leads/{lead_id}/sequence"),
+    ("POST", "/leads/{lead_id}/take"),
     ("GET", "/lists"),
     ("GET", "/lists.csv"),
     ("GET", "/playbook"),
