@@ -22,6 +22,16 @@ RITA = "rita@example.com"
 
 
 @pytest.fixture
+def lh(tmp_path: Path) -> Iterator[Leadheat]:
+    """SQLite alone: the throttle lives in the server's memory, whatever the database (the
+    sign-in itself runs on both in tests/test_web_auth.py)."""
+    instance = Leadheat(f"sqlite:///{tmp_path / 'leadheat.db'}")
+    instance.init()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
 def server(lh: Leadheat) -> Iterator[LiveServer]:
     add_user(lh, RITA, "rep", PASSWORD)
     running = LiveServer(lh)
@@ -86,12 +96,11 @@ def test_a_flood_of_junk_failures_does_not_reset_an_attackers_throttle(
 
 
 @pytest.mark.slow
-def test_forwarded_headers_are_believed_only_from_configured_proxies(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_forwarded_headers_are_believed_only_from_configured_proxies(tmp_path: Path) -> None:
     """``leadheat serve`` ignores ``X-Forwarded-For`` unless LEADHEAT_TRUSTED_PROXIES names
     the client (uvicorn believed it from any loopback client): a guesser cannot take a new
     address for every guess."""
+    db_url = f"sqlite:///{tmp_path / 'leadheat.db'}"
     lh = Leadheat(db_url)
     lh.init()
     add_user(lh, RITA, "rep", PASSWORD)
