@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import DEMO_MAKES_HOT, LiveServer
+from conftest import DEMO_MAKES_HOT, Clock, LiveServer
 from leadheat.ingest.keys import parse_lead_key
-from leadheat.service import LeadInput
+from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
 from leadheat.web.auth import add_user
+from test_followup import selling_day
 
 CHROMIUM = Path(os.environ.get("LEADHEAT_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -313,3 +314,31 @@ def test_hot_now_says_what_state_each_lead_is_in_and_what_it_did(
     lars = page.locator("tr", has=page.get_by_role("link", name="Lars Lost"))
     expect(lars.locator(".closed")).to_have_text("lost")
     expect(lars.locator(".temp")).to_have_count(0)
+
+
+def test_the_tasks_page_lists_what_sells_first_with_overdue_in_calendar_time(
+    lh: Leadheat, clock: Clock, browser: playwright_api.Browser
+) -> None:
+    """Hot leads nobody called head Tasks, then overdue tasks hottest first; overdue time
+    reads as a person counts it, with the working time beneath; no task for a student."""
+    selling_day(lh, clock)
+    add_user(lh, "max@example.com", "manager", PASSWORD)
+    server = LiveServer(lh)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server.url + "/login?next=/tasks%3Fscope%3Dteam")
+        page.get_by_label("Email").fill("max@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect = playwright_api.expect
+        rows = page.locator("table tbody tr")
+        expect(rows.first).to_contain_text("olga@example.com", timeout=30_000)
+        names = [name.partition("@")[0] for name in rows.locator("th").all_inner_texts()]
+        assert names == ["olga", "nina", "hank", "wendy", "carl"]
+        expect(rows.nth(0)).to_contain_text("never contacted")
+        wendy = rows.nth(3)  # due Tuesday 11:00, now Wednesday 15:00
+        expect(wendy.locator(".clock.breached")).to_have_text("1d 4h overdue")
+        expect(wendy.locator(".sub")).to_have_text("12h 0m of working time")
+        shot(page, "tasks-order")
+    finally:
+        server.stop()

@@ -118,7 +118,7 @@ def relative(at: datetime | None, now: datetime) -> str:
     """
     if at is None:
         return ""
-    return f"in {human_span(at - now)}" if at >= now else f"{human_span(now - at)} ago"
+    return f"in {human_span(at - now)}" if at > now else f"{human_span(now - at)} ago"
 
 
 def parse_instant(text: str) -> datetime:
