@@ -342,3 +342,40 @@ def test_the_tasks_page_lists_what_sells_first_with_overdue_in_calendar_time(
         shot(page, "tasks-order")
     finally:
         server.stop()
+
+
+def test_the_api_docs_render_from_the_server_alone(
+    live_server: LiveServer, browser: playwright_api.Browser
+) -> None:
+    """Swagger UI and ReDoc draw the API with every request going to the server itself (any
+    other is refused, as a network with no way out would), the pages' CSP refusing nothing
+    but ReDoc's own logo."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    own = live_server.url
+    elsewhere: list[str] = []
+    refused: list[str] = []
+
+    def only_here(route: playwright_api.Route) -> None:
+        url = route.request.url
+        if url.startswith((own + "/", "data:", "blob:")):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    expect = playwright_api.expect
+    page.goto(own + "/docs")
+    expect(page.get_by_role("heading", name=re.compile("^leadheat"))).to_be_visible()
+    expect(page.get_by_text("/api/v1/tasks", exact=True).first).to_be_visible()
+    shot(page, "api-docs")
+    page.goto(own + "/redoc")
+    expect(page.get_by_role("heading", name=re.compile("^leadheat"))).to_be_visible()
+    expect(page.get_by_text("Follow-up tasks in the order that sells").first).to_be_attached()
+    # ReDoc's sidebar always asks for Redocly's logo from their CDN: the page's CSP refuses
+    # it before any request leaves, and ReDoc then drops the image
+    expect(page.locator('img[alt="redocly logo"]')).to_have_count(0)
+    shot(page, "api-redoc")
+    assert elsewhere == []
+    assert [m for m in refused if "cdn.redoc.ly/redoc/logo-mini.svg" not in m] == []
