@@ -311,9 +311,15 @@ def test_hot_now_says_what_state_each_lead_is_in_and_what_it_did(
     shot(page, "lead-closed")
 
     page.goto(team.url + "/lists?q=wonka")
+    expect(page.locator("#count")).to_have_text("1 lead")
     lars = page.locator("tr", has=page.get_by_role("link", name="Lars Lost"))
     expect(lars.locator(".closed")).to_have_text("lost")
     expect(lars.locator(".temp")).to_have_count(0)
+    page.goto(team.url + "/lists")
+    expect(page.locator("#count")).to_have_text("5 leads")
+    page.goto(team.url + "/lists?temperature=hot")  # judged: exact on the last page
+    expect(page.locator("#count")).to_have_text("5 leads")
+    shot(page, "lists-count")
 
 
 def test_the_tasks_page_lists_what_sells_first_with_overdue_in_calendar_time(

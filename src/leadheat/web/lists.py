@@ -8,7 +8,7 @@ from fastapi.responses import Response, StreamingResponse
 from leadheat.service import Leadheat
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import signed_in
-from leadheat.web.listing import ListFilter, csv_lines, matching, page_of
+from leadheat.web.listing import ListFilter, count_of, csv_lines, matching, page_of
 from leadheat.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -34,6 +34,9 @@ def lists(request: Request, offset: int = 0, session: SessionInfo = Depends(sign
     except ValueError as error:
         return page(request, "error.html", session, 400, message=str(error))
     rows, more = page_of(lh, wanted, PAGE, max(0, offset))
+    total = count_of(lh, wanted)
+    if total is None and not more and (rows or offset <= 0):  # the last page: all judged
+        total = max(0, offset) + len(rows)
     query = {k: v for k, v in request.query_params.items() if k != "offset" and v}
     return page(
         request,
@@ -43,6 +46,7 @@ def lists(request: Request, offset: int = 0, session: SessionInfo = Depends(sign
         wanted=wanted,
         rows=rows,
         more=more,
+        total=total,
         offset=max(0, offset),
         page_size=PAGE,
         query=query,
