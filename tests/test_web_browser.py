@@ -103,6 +103,7 @@ def test_a_rep_works_a_lead_from_arrival_to_won(
     expect(page.get_by_role("heading", name="Lea Lead", exact=True)).to_be_visible()
     expect(page.locator("svg.chart")).to_be_visible()
     expect(page.locator("#h-sla + ul .clock")).to_have_text("running")
+    expect(page.locator("p.why")).to_contain_text("demo request")  # what it did, then the rule
     shot(page, "lead")
 
     page.get_by_label("Touch kind").select_option("call")

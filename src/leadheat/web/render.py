@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from leadheat.scoring.lead import what_it_did
 from leadheat.store.users import SessionInfo
 from leadheat.times import human_span, relative
 
@@ -31,6 +32,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["stamp"] = stamp
 templates.env.globals["relative"] = relative
 templates.env.globals["span"] = human_span
+templates.env.globals["what_it_did"] = what_it_did
 
 
 def page(
