@@ -19,11 +19,22 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from conftest import DEMO_MAKES_HOT, SHARED_DATA, Cli, Clock, LiveServer
 from leadheat.analytics.breakdowns import by_key
-from leadheat.analytics.charts import Chart, comparison_chart, draw, rates_chart, sweep_chart
+from leadheat.analytics.charts import (
+    COLOURS,
+    Chart,
+    comparison_chart,
+    draw,
+    rates_chart,
+    sweep_chart,
+)
 from leadheat.analytics.decisions import Decided
 from leadheat.analytics.rates import SMALL_GROUP, rate, roc_auc, significant, wilson
 from leadheat.analytics.report import build_report, report_charts, write_report
@@ -284,8 +295,11 @@ def _drawn(chart: Chart) -> None:
     rates (or counts), error bars span the Wilson interval, lines pass through the points."""
     axes = draw(chart).axes[0]
     assert axes.get_title() == chart.title
-    labels = [tick.get_text().split("\n")[0] for tick in axes.get_xticklabels()]
-    assert labels == chart.labels
+    labels = [tick.get_text().split("\nn=")[0] for tick in axes.get_xticklabels()]
+    assert [label.replace("\n", " ") for label in labels] == [
+        " ".join(label.split()) if "\n" in shown else label
+        for label, shown in zip(chart.labels, labels, strict=True)
+    ]
     if chart.kind == "lines":
         for line, values in zip(axes.get_lines(), chart.series.values(), strict=True):
             expected = [math.nan if v is None else v for v in values]
@@ -762,3 +776,71 @@ def test_cdnow_which_half_life_predicts_a_repeat_purchase(
     assert found["best_half_life"] in ("60d", "90d", "180d")
     assert rows["90d"]["roc_auc"] > 0.78 and rows["90d"]["roc_auc"] > rows["1w"]["roc_auc"] + 0.02
     assert all(r["roc_auc"] > 0.7 for r in rows.values())
+
+
+# -- readable at the dashboard's widths: geometry of what was drawn -------------------------
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def _rendered(chart: Chart) -> tuple[Figure, RendererBase]:
+    """The chart drawn at 100 dpi, saved under ``test-artifacts/`` for a person to look at."""
+    figure = draw(chart)
+    FigureCanvasAgg(figure)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    figure.draw(renderer)
+    ARTIFACTS.mkdir(exist_ok=True)
+    figure.savefig(ARTIFACTS / f"chart-{chart.name}.png", dpi=100)
+    return figure, renderer
+
+
+def _overlapping(boxes: list[Bbox], gap: float = 3.0) -> list[tuple[int, int]]:
+    """Pairs of boxes closer than ``gap`` pixels: text that touches does not read."""
+    grown = [box.padded(gap / 2) for box in boxes]
+    return [
+        (i, j)
+        for i in range(len(grown))
+        for j in range(i + 1, len(grown))
+        if grown[i].overlaps(grown[j])
+    ]
+
+
+def test_charts_are_drawn_at_one_scale_with_labels_apart_and_empty_axes_readable() -> None:
+    """The grade chart's twelve bars at the same scale as a three-bar chart (its text was
+    specks once the page fitted its wide figure into a column), long source names that do not
+    run into each other, and an SLA chart with no clocks whose rate axis reads 0 %, 2 %, …
+    rather than "0%" six times."""
+    grades = [f"{letter}{digit}" for letter in "ABC" for digit in "1234"]
+    grade_chart = rates_chart(
+        "by_grade", "By grade", [rate(g, 300 - 20 * i, 1200 + 37 * i) for i, g in enumerate(grades)]
+    )
+    bands = rates_chart("by_temperature", "By temperature", [rate(t, 90, 900) for t in COLOURS])
+    wide, renderer = _rendered(grade_chart)
+    narrow, _ = _rendered(bands)
+    assert tuple(wide.get_size_inches()) == tuple(narrow.get_size_inches())
+    bars = [bar.get_window_extent(renderer) for bar in wide.axes[0].patches]
+    assert len(bars) == 12 and min(box.width for box in bars) >= 20  # pixels at 100 dpi
+    assert _overlapping(bars, gap=1.0) == []
+    ticks = [t.get_window_extent(renderer) for t in wide.axes[0].get_xticklabels()]
+    assert _overlapping(ticks) == []
+
+    sources = [
+        "Google Ads – brand campaign",
+        "LinkedIn sponsored content",
+        "Partner referral (Acme)",
+        "Webinar: pipeline hygiene",
+        "Organic search",
+        "Trade show Berlin 2026",
+        "Newsletter footer",
+    ]
+    by_source = rates_chart("by_source", "By source", [rate(s, 8, 80) for s in sources])
+    figure, renderer = _rendered(by_source)
+    ticks = [t.get_window_extent(renderer) for t in figure.axes[0].get_xticklabels()]
+    assert _overlapping(ticks) == []
+    assert all(figure.bbox.contains(box.x0, box.y0) for box in ticks)  # none cut off
+
+    sla = rates_chart("sla", "SLA clocks met, per rep", [rate(r, 0, 0) for r in ("ana", "bo")])
+    figure, _ = _rendered(sla)
+    axes = figure.axes[0]
+    shown = [t.get_text() for t in axes.get_yticklabels() if t.get_text()]
+    assert len(shown) == len(set(shown)) > 2, shown
+    assert "nothing to show for this period" in [t.get_text() for t in axes.texts]

@@ -101,7 +101,7 @@ def test_retries_with_backoff_until_the_receiver_accepts(
     assert len(keys) == 2 and sorted(keys.values()) == [2, 3]  # same key on every retry
     (mail,) = box.messages
     assert mail["To"] == "anna@x.com" and "Hot lead" in mail["Subject"]
-    assert "ana@example.com" in mail.get_payload() and "demo_request" in mail.get_payload()
+    assert "ana@example.com" in mail.get_payload() and "demo request" in mail.get_payload()
     attempts = {d.channel: d.attempts for d in speedy.deliveries()}
     assert {d.status for d in speedy.deliveries()} == {"delivered"}
     assert attempts["email"] == 1 and sorted([attempts["slack"], attempts["webhook"]]) == [2, 3]

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import NOW, Cli, Clock, LiveServer
 from leadheat.engage.lists import tasks
-from leadheat.service import Leadheat
+from leadheat.identity import parse_lead_key
+from leadheat.service import Leadheat, LeadInput
 from receivers import MailBox
 
 PLAYBOOK = """
@@ -208,3 +209,55 @@ def test_each_rep_gets_one_digest_per_working_day_when_the_day_starts(
         assert len(box.wait_for(2)) == 2  # and again on Tuesday
     finally:
         worker.close()
+
+
+def selling_day(book: Leadheat, clock: Clock) -> None:
+    """Wednesday 2026-11-04 15:00: two hot leads nobody has called (Olga since Tuesday, Nina
+    since this morning), a hot one called a week ago (Hank), a warm one overdue since
+    Tuesday 11:00 (Wendy), a cold one overdue since Monday (Carl), a student who asked for a
+    demo (Stu) and a won lead (Wally)."""
+    book.apply_playbook(
+        PLAYBOOK + '[[fit.rules]]\nfield = "title"\nmatches = "(?i)student"\ndisqualify = true\n'
+    )
+    clock.now = datetime(2026, 10, 1, 10, tzinfo=UTC)  # Thursday
+    book.track("carl@example.com", "page_view")  # cold, never contacted: due Nov 2 09:00
+    clock.now = datetime(2026, 10, 27, 11, tzinfo=UTC)
+    book.track("hank@example.com", "demo", clock.now - H)
+    book.touch("hank@example.com", "call", rep="anna@team.example")  # hot: due Nov 3 11:00
+    book.track("wendy@example.com", "visit", datetime(2026, 10, 20, 10, tzinfo=UTC))
+    book.touch("wendy@example.com", "call", datetime(2026, 10, 20, 11, tzinfo=UTC))
+    clock.now = at(4, 15)  # Wednesday 15:00
+    book.track("hank@example.com", "demo", at(2, 10))  # still hot
+    book.track("olga@example.com", "demo", at(3, 10))  # hot, waiting since Tuesday
+    book.track("nina@example.com", "demo", at(4, 10))  # hot, waiting since this morning
+    book.upsert_leads([LeadInput([parse_lead_key("stu@example.com")], {"title": "Student"})])
+    book.track("stu@example.com", "demo", at(4, 11))
+    book.track("wally@example.com", "demo", at(4, 9))
+    book.outcome("wally@example.com", "won")
+
+
+def test_tasks_come_in_the_order_that_sells_with_none_for_the_disqualified(
+    book: Leadheat, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hot leads nobody has called first (the longest waiting first), then overdue tasks
+    hottest first, then the rest; overdue in calendar time with the working time beside it;
+    no task for a student (disqualified by fit) or a lead with an outcome."""
+    selling_day(book, clock)
+    found = tasks(book, at=clock.now)
+    assert [(t.lead.partition("@")[0], t.temperature.value) for t in found] == [
+        ("olga", "hot"),
+        ("nina", "hot"),
+        ("hank", "hot"),
+        ("wendy", "warm"),
+        ("carl", "cold"),
+    ]
+    wendy = found[3]  # due Tuesday 11:00: 28 hours ago, 12 of them working hours
+    assert (wendy.late_by, wendy.overdue_by) == (28 * H, 12 * H)
+
+    listed = Cli(book.url, capsys).json("tasks", "--at", "2026-11-04T15:00:00Z")
+    assert [item["lead"] for item in listed] == [task.lead for task in found]
+    keys = {"lead", "due", "reason", "owner", "next_step", "overdue", "overdue_seconds"}
+    assert keys | {"temperature", "last_touch", "cadence"} <= listed[3].keys()
+    assert listed[3]["overdue_seconds"] == 12 * 3600
+    assert listed[3]["overdue_calendar_seconds"] == 28 * 3600
+    assert [item["never_contacted"] for item in listed] == [True, True, False, False, True]

@@ -155,7 +155,7 @@ def test_a_lead_turning_hot_gets_an_owner_a_clock_and_one_alert_per_channel(
     assert payload["lead"]["email"] == "ana@example.com"
     assert payload["owner"]["email"] == owner
     assert payload["deadline"] == "2026-11-02T10:05:00Z"
-    assert "demo_request" in payload["why"] and payload["action"]
+    assert "demo request" in payload["why"] and payload["action"]
     assert next(d for d in hot if d.channel == "email").target == owner
     # still hot after more interest: no second alert
     team.track("ana@example.com", "page_view")

@@ -13,7 +13,7 @@ from leadheat.identity import parse_lead_key
 from leadheat.service import Leadheat, LeadInput
 from leadheat.web.chart import Threshold, heat_chart
 from leadheat.web.leadpage import heat_series, lead_page
-from leadheat.web.listing import ListFilter, ListRow, csv_lines, matching, page_of
+from leadheat.web.listing import ListFilter, ListRow, count_of, csv_lines, matching, page_of
 from leadheat.web.queue import hot_queue
 
 PEOPLE = [
@@ -175,3 +175,13 @@ def test_a_cold_list_skips_only_the_leads_surely_warm_or_hot(lh: Leadheat, clock
     expected = [row.email for row in everyone if row.temperature == "cold"]
     assert sorted(expected) == ["churned@x.example.com", "never@x.example.com", "old@x.example.com"]
     assert [row.email for row in matching(lh, ListFilter(temperature="cold"))] == expected
+
+
+def test_lists_count_what_sql_can_count_exactly(team: Leadheat) -> None:
+    assert count_of(team, ListFilter()) == len(PEOPLE)
+    assert count_of(team, ListFilter(owner="RITA@x.com")) == 3
+    assert count_of(team, ListFilter(search="acme")) == 2
+    assert count_of(team, ListFilter(source="ads", search="initech")) == 1
+    # a temperature or a grade is judged lead by lead: the page counts as it goes
+    assert count_of(team, ListFilter(temperature="hot")) is None
+    assert count_of(team, ListFilter(grade="A")) is None

@@ -181,7 +181,7 @@ def test_pages_show_the_snapshot_its_age_and_refresh_on_request(
 
     clock.now += timedelta(minutes=3)
     html = rita.get("/tasks?scope=team").text
-    assert "As of 2026-11-01 12:00:00 UTC (3:00 ago)" in html  # staleness is shown
+    assert "As of 2026-11-01 12:00:00 UTC (3m 0s ago)" in html  # staleness is shown
     server.lh.upsert_leads(
         [LeadInput(keys=[parse_lead_key("gus@hooli.example.com")], fields={"name": "Gus"})],
         react=False,

@@ -87,6 +87,40 @@ def format_duration(span: timedelta) -> str:
     return f"{span.total_seconds()}s"
 
 
+def human_span(span: timedelta) -> str:
+    """A span in the two largest units a person needs, the one format every page and list
+    uses (``24m 2s``, not ``24:02`` beside ``1h 1m``).
+
+    >>> human_span(timedelta(days=2, hours=5, minutes=7)), human_span(timedelta(seconds=1442))
+    ('2d 5h', '24m 2s')
+    >>> human_span(timedelta(hours=3, minutes=2)), human_span(timedelta(seconds=-5))
+    ('3h 2m', '0s')
+    """
+    seconds = max(0, int(span.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def relative(at: datetime | None, now: datetime) -> str:
+    """``in 3h 2m`` or ``2d 5h ago``; empty for no time.
+
+    >>> now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    >>> relative(now + timedelta(hours=3), now), relative(now - timedelta(days=2), now)
+    ('in 3h 0m', '2d 0h ago')
+    """
+    if at is None:
+        return ""
+    return f"in {human_span(at - now)}" if at > now else f"{human_span(now - at)} ago"
+
+
 def parse_instant(text: str) -> datetime:
     """Read an ISO 8601 timestamp with an offset, or epoch seconds, as aware UTC.
 

@@ -9,6 +9,7 @@ server thread.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Literal
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.ticker import PercentFormatter
 
 from leadheat.analytics.backtest import Comparison, SweepRow
 from leadheat.analytics.pipeline import FollowUps, Snapshot, Stage
@@ -27,6 +29,13 @@ FORMATS = ("png", "svg")
 COLOURS = {"hot": "#d62728", "warm": "#ff7f0e", "cold": "#1f77b4"}
 BAR = "#4c72b0"
 SMALL = "#b0b7c3"
+SIZE = (7.2, 4.2)
+"""Every chart's size in inches. One size, so that pages showing charts side by side at one
+width show their text at one size too (a chart as wide as its labels once shrank the grade
+chart's twelve labels to specks)."""
+EMPTY_TOP = 0.1
+"""The rate axis's least top: 0–10 %, so an empty chart's ticks read 0 %, 2 %, … instead of
+"0 %" six times."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ def draw(chart: Chart) -> Figure:
     >>> label.get_text(), label.get_parse_math()
     ('$\\\\leadheat{$', False)
     """
-    figure = Figure(figsize=(max(6.0, 0.9 * len(chart.labels) + 2), 4.0), layout="constrained")
+    figure = Figure(figsize=SIZE, layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(chart.title)
     if chart.kind == "lines":
@@ -171,21 +180,59 @@ def draw(chart: Chart) -> Figure:
         _bars(axes, chart)
     if len(chart.series) > 1:
         axes.legend()
-    names = chart.labels
+    room = _room(chart.labels)
+    names = [tick_label(label, room) for label in chart.labels]
     if chart.counts:
-        names = [f"{label}\nn={n:,}" for label, n in zip(chart.labels, chart.counts, strict=True)]
+        names = [
+            f"{name}\nn={count_label(n, room)}" for name, n in zip(names, chart.counts, strict=True)
+        ]
     axes.set_xticks(range(len(chart.labels)), names, fontsize=8)
+    if any(len(line) > room for name in names for line in name.split("\n")):
+        axes.tick_params(axis="x", labelrotation=90)  # a word longer than its room
     if chart.kind == "rates":
-        axes.yaxis.set_major_formatter("{x:.0%}")
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))  # 2.5%, not "2%" and "8%"
         tops = [v or 0.0 for values in chart.series.values() for v in values]
         tops += [chart.high[i] for i, n in enumerate(chart.counts) if n and chart.high]
-        axes.set_ylim(0, min(1.0, max([1e-3, *tops]) * 1.1))
+        axes.set_ylim(0, min(1.0, max([EMPTY_TOP, *tops]) * 1.1))
+    if not any(v for values in chart.series.values() for v in values) and not any(chart.counts):
+        axes.text(0.5, 0.5, "nothing to show for this period", transform=axes.transAxes,
+                  ha="center", va="center", color="#57606a")  # fmt: skip
     axes.set_xlabel(chart.x_label)
     axes.set_ylabel(chart.y_label)
     axes.grid(axis="y", alpha=0.3)
     for text in figure.findobj(Text):
         text.set_parse_math(False)
     return figure
+
+
+def _room(labels: Sequence[str]) -> int:
+    """Characters of 8 pt text that fit under one label's bar at :data:`SIZE` (about
+    0.075 in a character with a space between labels; the labels share the axes' 85 % of the
+    width)."""
+    return max(6, int(SIZE[0] * 0.85 / max(1, len(labels)) / 0.075))
+
+
+def count_label(leads: int, room: int) -> str:
+    """A bar's number of leads, shortened to thousands when ``n=1,234`` would not fit.
+
+    >>> count_label(1234, 12), count_label(1234, 6), count_label(980, 6)
+    ('1,234', '1.2k', '980')
+    """
+    full = f"{leads:,}"
+    return full if len(full) + 2 <= room or leads < 1000 else f"{leads / 1000:.1f}k"
+
+
+def tick_label(label: str, room: int) -> str:
+    """A label wrapped at word breaks to ``room`` characters a line, so that long source or
+    campaign names stand side by side instead of running into each other; a label that fits
+    is left as typed.
+
+    >>> tick_label("Google Ads – brand campaign", 12), tick_label("hot", 12)
+    ('Google Ads –\\nbrand\\ncampaign', 'hot')
+    """
+    if len(label) <= room:
+        return label
+    return "\n".join(textwrap.wrap(label, room, break_long_words=False)) or label
 
 
 def _lines(axes: Axes, chart: Chart) -> None:

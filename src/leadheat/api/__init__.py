@@ -63,6 +63,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own assets by leadheat.web.apidocs
+        redoc_url=None,
         title="leadheat",
         version=__version__,
         description=(

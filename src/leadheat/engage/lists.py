@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from leadheat.engage.expect import Expectation, age_bucket, expect, marks
 from leadheat.engage.spells import RANK, spells
-from leadheat.engage.tasks import Task, plan
+from leadheat.engage.tasks import Task, plan, selling_order
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import score_history, status_at
 from leadheat.scoring.temperature import Temperature
@@ -80,8 +80,10 @@ def tasks(
     limit: int | None = None,
     lead_ids: Sequence[int] | None = None,
 ) -> list[Task]:
-    """Every open lead's next follow-up at ``at`` (now), most overdue first; only the leads
-    in ``lead_ids`` when given (the dashboard patches its snapshot with one lead's task)."""
+    """Every open lead's next follow-up at ``at`` (now), in the order that sells
+    (:func:`selling_order`: hot leads never contacted first); none for a lead its fit
+    disqualifies or one with an outcome. Only the leads in ``lead_ids`` when given (the
+    dashboard patches its snapshot with one lead's task)."""
     at = at or lh.clock()
     book, lived, teams = _load(lh, owner, lead_ids)
     cadence = book.cadence
@@ -92,7 +94,10 @@ def tasks(
         touches = [t for t in lead.touches if t <= at]
         last_touch = touches[-1] if touches else None
         start = max(last_touch or lead.created_at, lead.created_at)
-        temperature = score_history(lead.history, book, at).temperature
+        score = score_history(lead.history, book, at)
+        if score.fit.disqualified_by:  # a student, an intern: nothing to follow up
+            continue
+        temperature = score.temperature
         rule = cadence.rule(temperature.value)
         if not rule.enabled:
             continue
@@ -122,7 +127,7 @@ def tasks(
         if overdue and not task.overdue:
             continue
         found.append(task)
-    found.sort(key=lambda task: (task.due, task.lead_id))
+    found.sort(key=selling_order)
     return found[:limit] if limit is not None else found
 
 

@@ -10,7 +10,12 @@ of temperature re-plans it without a job having to notice. The rules:
   turned hotter since that touch is due on the hotter cadence, but never before the moment
   it turned (heating up brings the follow-up forward, not into the past before the rise);
 * the due instant falls in the owner's team hours when ``[cadence] business_hours`` is on,
-  and overdue time is counted in working time.
+  and overdue time is counted in working time (beside the calendar time people read);
+* a lead disqualified by its fit (a student, an intern) gets none: there is nothing to sell.
+
+Tasks are listed in the order that sells (:func:`selling_order`): hot leads nobody has
+contacted yet first, longest waiting first; then overdue tasks by temperature; then the rest
+by when they are due.
 """
 
 from __future__ import annotations
@@ -41,6 +46,40 @@ class Task:
     next_step: str
     last_touch: datetime | None
     cadence: str
+    late_by: timedelta = timedelta(0)
+    """Calendar time since ``due`` (zero when not overdue): "3d 2h overdue" as a person
+    counts it, where ``overdue_by`` may say 14h of working time. (A default, so that a
+    dashboard snapshot stored before it existed still reads.)"""
+
+    @property
+    def never_contacted(self) -> bool:
+        return self.last_touch is None
+
+
+_HOTTEST_FIRST = {Temperature.HOT: 0, Temperature.WARM: 1, Temperature.COLD: 2}
+
+
+def selling_order(task: Task) -> tuple[int, int, datetime, int]:
+    """The sort key of the order that sells: a hot lead nobody has contacted yet first (the
+    longest waiting first), then overdue tasks hottest first (most overdue first within a
+    temperature), then the rest by when they are due.
+
+    >>> from datetime import UTC
+    >>> def task(temp, due, touched=None, overdue=True):
+    ...     return Task(1, "x", None, None, temp, datetime(2026, 1, due, tzinfo=UTC), overdue,
+    ...                 timedelta(0), "", "", touched, "1d")
+    >>> found = [task(Temperature.COLD, 1), task(Temperature.WARM, 2),
+    ...          task(Temperature.HOT, 9, datetime(2026, 1, 1, tzinfo=UTC)),
+    ...          task(Temperature.HOT, 5), task(Temperature.HOT, 3),
+    ...          task(Temperature.HOT, 20, overdue=False)]
+    >>> [(t.temperature.value, t.due.day) for t in sorted(found, key=selling_order)]
+    [('hot', 3), ('hot', 5), ('hot', 20), ('hot', 9), ('warm', 2), ('cold', 1)]
+    """
+    if task.temperature is Temperature.HOT and task.never_contacted:
+        return (0, 0, task.due, task.lead_id)
+    if task.overdue:
+        return (1, _HOTTEST_FIRST[task.temperature], task.due, task.lead_id)
+    return (2, 0, task.due, task.lead_id)
 
 
 def _later(start: datetime, every: str, calendar: BusinessCalendar, hours: bool) -> datetime:
@@ -99,6 +138,7 @@ def plan(
         rule.next_step,
         last_touch,
         rule.every,
+        at - due if overdue else timedelta(0),
     )
 
 

@@ -25,6 +25,8 @@ def task_json(task: Task) -> dict[str, Any]:
         "due": isoformat(task.due),
         "overdue": task.overdue,
         "overdue_seconds": round(task.overdue_by.total_seconds()),
+        "overdue_calendar_seconds": round(task.late_by.total_seconds()),
+        "never_contacted": task.never_contacted,
         "temperature": task.temperature.value,
         "reason": task.reason,
         "next_step": task.next_step,

@@ -22,6 +22,7 @@ from leadheat.scoring.evidence import (
 from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.heat import Engagement, Heat
 from leadheat.scoring.temperature import LeadFacts, Temperature, classify, forecast, grade
+from leadheat.times import relative
 
 OUTCOMES = ("won", "lost", "disqualified")
 
@@ -193,15 +194,57 @@ def score_history(
     )
 
 
+def signals_said(score: LeadScore, top: int = 3) -> str:
+    """What the lead did, in words: its ``top`` signals by heat, each with how often and how
+    long ago (a rep reads "demo request 2h 0m ago", not "heat 62.4 >= 20").
+
+    >>> from leadheat.playbook import default_playbook
+    >>> from datetime import UTC, timedelta
+    >>> now = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    >>> seen = [EventRecord("demo_request", now - timedelta(hours=2))] + [
+    ...     EventRecord("email_click", now - timedelta(minutes=m)) for m in (5, 30, 90)]
+    >>> signals_said(score_history(LeadHistory({}, seen), default_playbook(), now))
+    'demo request 2h 0m ago, email click ×3 (last 5m 0s ago)'
+    """
+    said = []
+    for signal in [s for s in score.signals if s.heat > 0][:top]:
+        name = signal.type.replace("_", " ")
+        ago = relative(signal.last_at, score.at)
+        said.append(
+            f"{name} ×{signal.events} (last {ago})" if signal.events > 1 else f"{name} {ago}"
+        )
+    return ", ".join(said)
+
+
+def evidence_said(score: LeadScore) -> str:
+    """The evidence the lead gave that is still fresh, with what it said (shortened): empty
+    when there is none."""
+    fresh = [
+        f"{kind} {_short(status.value)}".rstrip()
+        for kind, status in score.evidence.items()
+        if status.state is EvidenceState.FRESH
+    ]
+    return "evidence: " + ", ".join(fresh) if fresh else ""
+
+
+def _short(value: str | None, width: int = 40) -> str:
+    text = " ".join((value or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def what_it_did(score: LeadScore) -> str:
+    """Why a rep should call, as the queue shows it: what the lead did and the evidence it
+    gave (the webhook's alert says the same inside :func:`one_line_reason`)."""
+    return "; ".join(part for part in (signals_said(score), evidence_said(score)) if part)
+
+
 def one_line_reason(score: LeadScore) -> str:
     """Why the lead is at its temperature, short enough for a list or an alert."""
     parts = [f"{score.temperature.value} {score.grade}"]
-    top = [s for s in score.signals if s.heat > 0][:3]
-    if top:
-        parts.append(", ".join(f"{s.type} {s.heat:.1f}" for s in top))
+    if said := signals_said(score):
+        parts.append(said)
     matched = [c.field for c in score.fit.checks if c.matched and not c.disqualify]
     parts.append(f"fit {score.fit.points:g}" + (f" ({', '.join(matched)})" if matched else ""))
-    fresh = [k for k, s in score.evidence.items() if s.state is EvidenceState.FRESH]
-    if fresh:
-        parts.append("evidence: " + ", ".join(fresh))
+    if evidence := evidence_said(score):
+        parts.append(evidence)
     return "; ".join(parts)

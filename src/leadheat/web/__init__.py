@@ -13,12 +13,12 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadheat.settings import Settings
-from leadheat.web import analytics, followup, lists, pages, playbook, signin
+from leadheat.web import analytics, apidocs, followup, lists, pages, playbook, signin
 from leadheat.web.refresh import Refresher
 from leadheat.web.render import page
 
 STATIC = Path(__file__).with_name("static")
-MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 static_router = APIRouter(include_in_schema=False)
 
 
@@ -29,7 +29,8 @@ def _asset(name: str) -> bytes:
 
 @static_router.get("/static/{name}")
 def static(name: str) -> Response:
-    """The dashboard's own script and stylesheet (only the files shipped in ``static/``)."""
+    """The dashboard's own script, stylesheet and icon, and the API docs' vendored assets
+    (only the files shipped in ``static/``)."""
     if name not in {p.name for p in STATIC.iterdir()} or Path(name).suffix not in MEDIA_TYPES:
         raise HTTPException(404, f"no static file {name!r}")
     return Response(
@@ -40,6 +41,12 @@ def static(name: str) -> Response:
 
 
 API_PREFIXES = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/healthz")
+
+
+@static_router.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon browsers ask for on their own (pages name ``/static/favicon.svg``)."""
+    return static("favicon.svg")
 
 
 def wants_page(request: Request) -> bool:
@@ -81,6 +88,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     _page_errors(app)
     for module_router in (
         static_router, signin.router, pages.router, lists.router, followup.router,
-        analytics.router, playbook.router,
+        analytics.router, playbook.router, apidocs.router,
     ):  # fmt: skip
         app.include_router(module_router)

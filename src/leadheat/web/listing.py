@@ -258,6 +258,26 @@ def page_of(
     return rows[:limit], len(rows) > limit
 
 
+def count_of(lh: Leadheat, wanted: ListFilter) -> int | None:
+    """How many leads the filter matches, when SQL alone can say (an owner, a source, a
+    search, or none); ``None`` with a temperature or a grade, which only judging every
+    candidate at this instant would tell (seconds at 100,000 leads, for a count).
+
+    The page then counts what it has judged: exact on the last page, "more follow" before.
+    """
+    if wanted.temperature or wanted.grade:
+        return None
+    _, book = lh.playbook()
+    narrowed = _candidates(book, wanted)
+    leads = (
+        narrowed if narrowed is not None else select(Lead.id).where(Lead.merged_into_id.is_(None))
+    )
+    with lh.engine.connect() as connection:
+        return int(
+            connection.execute(select(func.count()).select_from(leads.subquery())).scalar_one()
+        )
+
+
 def cell(value: object) -> str:
     """A CSV cell a spreadsheet will not run: text starting like a formula gets a quote.
 

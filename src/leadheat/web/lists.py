@@ -8,7 +8,7 @@ from fastapi.responses import Response, StreamingResponse
 from leadheat.service import Leadheat
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import signed_in
-from leadheat.web.listing import ListFilter, csv_lines, matching, page_of
+from leadheat.web.listing import ListFilter, count_of, csv_lines, matching, page_of
 from leadheat.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -67,6 +67,9 @@ def lists(request: Request, session: SessionInfo = Depends(signed_in)) -> Respon
     except ValueError as error:
         return page(request, "error.html", session, 400, message=str(error))
     rows, more = page_of(lh, wanted, PAGE, offset)
+    total = count_of(lh, wanted)
+    if total is None and not more and (rows or offset == 0):  # the last page: all judged
+        total = offset + len(rows)
     more = more and offset + PAGE <= MAX_OFFSET
     query = {k: v for k, v in request.query_params.items() if k != "offset" and v}
     return page(
@@ -77,6 +80,7 @@ def lists(request: Request, session: SessionInfo = Depends(signed_in)) -> Respon
         wanted=wanted,
         rows=rows,
         more=more,
+        total=total,
         offset=offset,
         page_size=PAGE,
         query=query,

@@ -12,9 +12,11 @@ from sqlalchemy import Connection, func, select, union_all
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.heat import Heat, HeatKey
+from leadheat.scoring.lead import score_history, what_it_did
 from leadheat.scoring.temperature import Temperature, forecast, grade
 from leadheat.service import Leadheat
-from leadheat.store.models import HeatKeyRow, Lead, SlaClock
+from leadheat.store.history import load_histories
+from leadheat.store.models import HeatKeyRow, Lead, SlaClock, Touch
 from leadheat.store.ranking import (
     Ranked,
     heat_at_least,
@@ -35,10 +37,28 @@ class QueueItem:
     heat: float
     grade: str
     reason: str
+    """The temperature's rule ("qualified, heat 62.4 >= 20, fresh evidence")."""
+    did: str
+    """What the lead did and the evidence it gave (:func:`what_it_did`): the "why" a rep reads."""
     hot_until: datetime | None
     sla_deadline: datetime | None
     """The earliest deadline of the lead's running SLA clocks; ``None`` when none runs."""
+    last_touch: datetime | None
+    """The team's latest touch; ``None``: never touched."""
+    status: str
+    """``open`` or the outcome (``lost``: a lead let go can still be hot)."""
     probability: float | None
+
+    @property
+    def clock(self) -> str:
+        """The SLA column's state: ``closed`` (an outcome), ``running``, ``touched`` (no
+        clock runs and the team has been in touch) or ``never`` (no clock runs and nobody has
+        ever touched the lead: the one a rep must not read as handled)."""
+        if self.status != "open":
+            return "closed"
+        if self.sla_deadline is not None:
+            return "running"
+        return "touched" if self.last_touch is not None else "never"
 
 
 def _heats(connection: Connection, ids: Sequence[int]) -> dict[int, Heat]:
@@ -62,6 +82,15 @@ def _deadlines(connection: Connection, ids: Sequence[int]) -> dict[int, datetime
     return dict(rows.all())
 
 
+def _last_touches(connection: Connection, ids: Sequence[int], now: datetime) -> dict[int, datetime]:
+    rows = connection.execute(
+        select(Touch.lead_id, func.max(Touch.occurred_at))
+        .where(Touch.lead_id.in_(ids), Touch.occurred_at <= now)
+        .group_by(Touch.lead_id)
+    )
+    return dict(rows.all())
+
+
 def _items(
     connection: Connection, book: Playbook, now: datetime, ranked: Sequence[Ranked]
 ) -> list[QueueItem]:
@@ -78,9 +107,12 @@ def _items(
     }
     heats = _heats(connection, ids)
     deadlines = _deadlines(connection, ids)
+    touched = _last_touches(connection, ids, now)
+    histories = load_histories(connection, ids)
     items = []
     for r in ranked:
         lead = leads[r.lead_id]
+        score = score_history(histories[r.lead_id], book, now, r.facts.probability)
         items.append(
             QueueItem(
                 lead_id=r.lead_id,
@@ -90,8 +122,11 @@ def _items(
                 heat=r.heat,
                 grade=grade(r.facts.fit, r.facts.disqualified, r.heat, book),
                 reason=r.verdict.reason,
+                did=what_it_did(score),
                 hot_until=forecast(heats[r.lead_id], r.facts, r.verdict, now, book).hot_until,
                 sla_deadline=deadlines.get(r.lead_id),
+                last_touch=touched.get(r.lead_id),
+                status=r.status,
                 probability=r.facts.probability,
             )
         )

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from leadheat.analytics.charts import draw
 from leadheat.analytics.report import build_report, report_charts
 from leadheat.engage.lists import LostLead, WinbackLead, recover, tasks, winback
-from leadheat.engage.tasks import Task
+from leadheat.engage.tasks import Task, selling_order
 from leadheat.scoring.temperature import Temperature
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.snapshots import Snapshot, load_snapshot, prune_snapshots, save_snapshot
@@ -34,7 +34,7 @@ from leadheat.store.snapshots import Snapshot, load_snapshot, prune_snapshots, s
 LIMIT = 200
 """Rows a page shows (and a snapshot keeps per list)."""
 TIMES = frozenset({"due", "last_touch", "hot_from", "hot_until", "last_engaged_at"})
-SPANS = frozenset({"overdue_by", "age"})
+SPANS = frozenset({"overdue_by", "late_by", "age"})
 MICROSECOND = timedelta(microseconds=1)
 VIEWS = ("tasks", "recovery", "winback", "analytics")
 PERIOD = "analytics:"
@@ -118,9 +118,10 @@ def _owner_key(owner: str | None) -> str:
 
 
 def _task_lists(found: Sequence[Task]) -> dict[str, Any]:
-    """The team's first tasks and each owner's, due first. Overdue tasks come first in due
-    order, so a page's "overdue only" is the overdue part of the same list."""
-    ordered = sorted(found, key=lambda task: (task.due, task.lead_id))
+    """The team's first tasks and each owner's, in the order that sells
+    (:func:`selling_order`), so a page's "overdue only" is the overdue part of the same
+    list."""
+    ordered = sorted(found, key=selling_order)
     owners: dict[str, list[Any]] = {}
     for task in ordered:
         mine = owners.setdefault(_owner_key(task.owner), [])
@@ -211,7 +212,8 @@ class WinbackView:
 
 
 def task_rows(snapshot: Snapshot, owner: str | None, overdue: bool) -> list[Task]:
-    """The team's tasks (``owner`` None) or one owner's, due first, overdue only if asked."""
+    """The team's tasks (``owner`` None) or one owner's, in the order that sells, overdue
+    only if asked."""
     rows = (
         snapshot.body["team"]
         if owner is None

@@ -34,7 +34,9 @@ class TaskOut(BaseModel):
     owner: str | None
     due: str
     overdue: bool
-    overdue_seconds: int
+    overdue_seconds: int = Field(description="Working time past due (the cadence's hours).")
+    overdue_calendar_seconds: int = Field(description="Calendar time past due.")
+    never_contacted: bool = Field(description="Nobody on the team has touched the lead yet.")
     temperature: str
     reason: str
     next_step: str
@@ -89,7 +91,11 @@ def _span(text: str | None, field: str) -> timedelta | None:
     return None if text is None else _duration(text, field)
 
 
-@router.get("/tasks", response_model=list[TaskOut], summary="Follow-up tasks, most overdue first")
+@router.get(
+    "/tasks",
+    response_model=list[TaskOut],
+    summary="Follow-up tasks in the order that sells (hot never-contacted first)",
+)
 def list_tasks(
     lh: Service,
     _key: Reader,
