@@ -153,7 +153,7 @@ FORM = """
 document.getElementById('demo').addEventListener('submit', (event) => {
   event.preventDefault()
   const traits = Object.fromEntries([...new FormData(event.target)].filter(([, v]) => v))
-  site.analytics.identify('web-' + traits.email.split('@')[0], { ...traits, company: 'Initech' })
+  site.analytics.identify({ ...traits, company: 'Initech' })  // as README says: no userId
   site.analytics.track('form_submit', { form: 'demo' })
   document.getElementById('sent').hidden = false
 })
