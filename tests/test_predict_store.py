@@ -7,24 +7,32 @@ import csv
 import json
 import random
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conftest import Clock
+from conftest import Clock, LiveServer
 from leadheat.cli import app
+from leadheat.engage.lists import tasks
 from leadheat.identity import parse_lead_key
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.playbook import default_playbook
 from leadheat.predict import team
+from leadheat.predict.alarm import save_check
 from leadheat.predict.asof import LeakageError, cut, features_as_of
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
+from leadheat.store.snapshots import load_snapshot
+from leadheat.web.auth import add_user
+from receivers import MailBox
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
 DAY = timedelta(days=1)
 
 
@@ -169,6 +177,14 @@ def test_cli_model_commands_on_the_store(tmp_path: Path, clock: Clock) -> None:
     assert drift.exit_code == 0, drift.output
     report = json.loads(drift.output)
     assert report["rows"] == 400 and isinstance(report["alarm"], bool)
+    kept = Leadheat(db)
+    with kept.engine.connect() as connection:
+        stored = load_snapshot(connection, "drift:model:1")
+    kept.close()
+    assert stored is not None and stored.body["window"] == "3650d"
+    assert stored.body["version"] == 1 and stored.body["computed_at"]
+    report.pop("window")  # "the last 3650d"
+    assert {key: stored.body[key] for key in report} == report
     recalibrated = runner.invoke(app, ["--db", db, "model", "recalibrate", "--window", "3650d"])
     assert recalibrated.exit_code == 0, recalibrated.output
     assert "model version 2: calibration refitted on 400 outcomes" in recalibrated.output
@@ -191,6 +207,75 @@ def test_drift_on_the_store_reads_only_recent_outcomes(db_url: str, clock: Clock
     assert version == 2 and rows == info.rows
     assert team.current(lh)[0].version == 2  # type: ignore[index]
     lh.close()
+
+
+def test_a_drift_alarm_shows_by_the_probability_and_in_the_digest(
+    db_url: str, clock: Clock, smtp_server: tuple[str, MailBox]
+) -> None:
+    """The current model's latest stored check: without an alarm neither the lead page nor
+    the rep's digest says anything; with one both name it (a check of another model
+    version does not count)."""
+    from leadheat.delivery.worker import Worker
+    from leadheat.settings import Settings
+
+    lh = Leadheat(db_url, clock=clock)
+    lh.init()
+    _population(lh, clock)
+    info = team.train(lh, timedelta(days=90))
+    monday = (clock.now + timedelta(days=7 - clock.now.weekday())).replace(hour=9, minute=30)
+    # open leads due for a follow-up on Monday: one for the quiet digest, one for the loud
+    lead, other = (task.lead_id for task in tasks(lh, at=monday)[:2])
+    lh.add_rep("anna@team.example", name="Anna")
+    lh.patch_lead(lead, {"owner": "anna@team.example"})
+    add_user(lh, "max@example.com", "manager", PASSWORD)
+    clock.now = monday
+    server = LiveServer(lh)
+    smtp_url, box = smtp_server
+    worker = Worker(lh, Settings(database_url=lh.url, smtp_url=smtp_url))
+    browser = httpx.Client(base_url=server.url)
+    try:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
+        assert token is not None
+        signed = browser.post(
+            "/login",
+            data={"email": "max@example.com", "password": PASSWORD, "csrf_token": token[1]},
+        )
+        assert signed.status_code == 303, signed.text
+
+        def page() -> str:
+            shown = browser.get(f"/leads/{lead}")
+            assert shown.status_code == 200 and "chance to convert" in shown.text
+            return shown.text
+
+        assert "drift" not in page()
+        _, steady = team.drift(lh, timedelta(days=3650))
+        assert not steady.alarm
+        save_check(lh, info.version, steady, "3650d")
+        reason = "ranking dropped: ROC-AUC 0.550 against 0.800 on the held-out rows"
+        alarmed = replace(steady, alarm=True, reasons=(reason,))
+        save_check(lh, info.version + 1, alarmed, "30d")  # not the model in use
+        assert "drift" not in page()
+        assert worker.run_once().nurtured == 1
+        (quiet,) = box.wait_for(1)
+        assert quiet["To"] == "anna@team.example"
+        assert "drift" not in quiet.get_payload(decode=True).decode()
+
+        clock.now = monday + timedelta(hours=1)
+        save_check(lh, info.version, alarmed, "30d")
+        line = f"Model drift alarm (checked {clock.now:%Y-%m-%d %H:%M} UTC): {reason}"
+        assert line in page()
+        lh.add_rep("otto@team.example", name="Otto")
+        lh.patch_lead(other, {"owner": "otto@team.example"})
+        assert worker.run_once().nurtured == 1
+        loud = box.wait_for(2)[1]
+        assert loud["To"] == "otto@team.example"
+        text = loud.get_payload(decode=True).decode().replace("\r\n", "\n")
+        assert f"Good morning, Otto.\n\n{line}\n\n" in text
+    finally:
+        browser.close()
+        worker.close()
+        server.stop()
+        lh.close()
 
 
 @pytest.mark.shared_data

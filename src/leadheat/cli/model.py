@@ -389,14 +389,17 @@ def drift(
 ) -> None:
     """Is the model still right? Recent outcomes against what it predicted for those leads
     when it predicted: calibration with an interval, ranking, the features that moved, and
-    an alarm."""
+    an alarm (from the database, kept for the dashboard and the digest)."""
     from leadheat.predict import team
+    from leadheat.predict.alarm import save_check
     from leadheat.times import parse_duration
 
     with _one_line_errors():
         found = _recent_from_csv(model_path, from_csv, target)
         if found is None:
-            _, report = team.drift(open_leadheat(), parse_duration(window))
+            lh = open_leadheat()
+            info, report = team.drift(lh, parse_duration(window))
+            save_check(lh, info.version, report, window)  # for the dashboard and the digest
             shown = f"the last {window}"
         else:
             report = assess(*found)

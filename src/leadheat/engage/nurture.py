@@ -22,6 +22,7 @@ from leadheat.engage.mail import read_token, render, unsubscribe_token, unsubscr
 from leadheat.engage.tasks import Task
 from leadheat.identity import LeadKey
 from leadheat.playbook import NurtureSequence, Playbook
+from leadheat.predict.alarm import current_alarm
 from leadheat.scoring.lead import score_history
 from leadheat.service import LeadheatError
 from leadheat.speed.calendar import BusinessCalendar
@@ -239,7 +240,9 @@ def digest_key(rep: str, day: str) -> str:
 
 def send_digests(lh: Leadheat, report: PassReport, handled: set[str] | None = None) -> None:
     """Each active rep's tasks for the day, once per working day, from when their team's
-    day starts (nothing is sent to a rep with no task due by the day's end). ``handled``
+    day starts (nothing is sent to a rep with no task due by the day's end), after a line
+    on the model's drift alarm when its latest check sounded one (the probabilities the
+    tasks' order leans on may be off). ``handled``
     remembers the digests this process already settled, so that a day of passes reads the
     leads once, not once a minute."""
     _, book = lh.playbook()
@@ -270,6 +273,12 @@ def send_digests(lh: Leadheat, report: PassReport, handled: set[str] | None = No
     due_reps = [item for item in due_reps if item[2] not in sent]
     if not due_reps:
         return
+    alarm = current_alarm(lh)
+    warning = (
+        f"Model drift alarm (checked {alarm.checked_at:%Y-%m-%d %H:%M} UTC): {alarm.reason}\n\n"
+        if alarm is not None
+        else ""
+    )
     by_owner: dict[str, list[Task]] = {}
     for task in tasks(lh, at=now):
         if task.owner:
@@ -286,7 +295,7 @@ def send_digests(lh: Leadheat, report: PassReport, handled: set[str] | None = No
         ]
         overdue = sum(t.overdue for t in mine)
         body = (
-            f"Good morning{', ' + rep.name if rep.name else ''}.\n\n"
+            f"Good morning{', ' + rep.name if rep.name else ''}.\n\n{warning}"
             f"{len(mine)} follow-ups today, {overdue} overdue:\n\n" + "\n\n".join(lines) + "\n"
         )
         with lh.transaction() as connection:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from leadheat.predict.alarm import DriftAlarm, current_alarm
 from leadheat.predict.model import Explanation
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadView
@@ -57,6 +58,8 @@ class LeadPage:
     notes: list[Note]
     explanation: tuple[int, Explanation] | None
     """(model version, why) when a model has been trained."""
+    drift_alarm: DriftAlarm | None
+    """The model's latest drift check, when it sounded the alarm (shown by the probability)."""
     merges: list[MergeHint]
     """Open suggested merges with another lead, for a person to decide."""
 
@@ -172,10 +175,13 @@ def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
     _, book = lh.playbook()
     now = view.score.at
     explanation = None
+    drift_alarm = None
     if view.score.probability is not None:
         from leadheat.predict import team
 
         explanation = team.explain(lh, lead_id)
+        if explanation is not None:
+            drift_alarm = current_alarm(lh, explanation[0])
     return LeadPage(
         lead_id=lead_id,
         view=view,
@@ -187,5 +193,6 @@ def lead_page(lh: Leadheat, lead: str | int) -> LeadPage:
         timeline=timeline(lh, lead_id),
         notes=notes(lh, lead_id, dict(view.lead.get("attributes") or {})),
         explanation=explanation,
+        drift_alarm=drift_alarm,
         merges=merge_hints(lh, lead_id),
     )
