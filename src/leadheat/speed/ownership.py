@@ -134,8 +134,9 @@ class Assigned:
 
     @property
     def changed(self) -> bool:
-        """Whether the owner changed (assigning a lead to its owner changes nothing)."""
-        return self.previous != self.rep.email
+        """Whether the owner changed: assigning a lead to its owner, in any case (a CRM may
+        spell ``Rita@Example.com``), changes nothing."""
+        return self.previous is None or self.previous.casefold() != self.rep.email.casefold()
 
 
 def assign_lead(
@@ -162,11 +163,11 @@ def assign_lead(
     if rep is None:
         raise UnknownRepError(f"no rep {email!r} (add one with `leadheat reps add {email}`)")
     previous = connection.execute(select(Lead.owner).where(Lead.id == lead_id)).scalar_one()
-    if previous == rep.email:
+    if previous is not None and previous.casefold() == rep.email.casefold():  # theirs already
         running = next(
             iter(list_clocks(connection, lead_id=lead_id, open_only=True, limit=1)), None
         )
-        if running is None or running.owner != rep.email:
+        if running is None or (running.owner or "").casefold() != rep.email.casefold():
             return Assigned(lead_id, previous, rep, None, None)
         return Assigned(lead_id, previous, rep, running.id, running.deadline)
     connection.execute(
