@@ -42,6 +42,7 @@ UNDOCUMENTED = {
     ("GET", "/leads/{lead_id}"),
     ("POST", "/leads/{lead_id}/touch"),
     ("POST", "/leads/{lead_id}/take"),
+    ("POST", "/leads/{lead_id}/assign"),
     ("POST", "/leads/{lead_id}/outcome"),
     ("POST", "/leads/{lead_id}/evidence"),
     ("POST", "/leads/{lead_id}/sequence"),

@@ -309,3 +309,50 @@ def test_take_needs_the_csrf_token(server: LiveServer, fresh: Leadheat, sign_in:
     assert fresh.show(ana).lead["owner"] is None
     unknown = rep.post("/leads/999/take", data={"csrf_token": csrf_in(rep.get("/").text)})
     assert unknown.status_code == 400 and "no lead with id 999" in unknown.text
+
+
+def test_a_manager_assigns_on_the_lead_page_and_the_clock_follows(
+    server: LiveServer, fresh: Leadheat, sign_in: SignIn
+) -> None:
+    ana = _hot_lead(fresh, "ana@x.com")
+    (waiting,) = fresh.sla_clocks(lead=ana)
+    fresh.add_rep(REP)
+    fresh.add_rep("sam@example.com")
+    rep, _ = sign_in(REP)
+    page = rep.get(f"/leads/{ana}")
+    assert 'action="/leads/' + str(ana) + '/assign"' not in page.text  # reps take, not assign
+    refused = rep.post(f"/leads/{ana}/assign", data={"csrf_token": csrf_in(page.text), "rep": REP})
+    assert refused.status_code == 403 and fresh.show(ana).lead["owner"] is None
+
+    manager, _ = sign_in(MANAGER)
+    page = manager.get(f"/leads/{ana}")
+    assert f'action="/leads/{ana}/assign"' in page.text
+    assert re.findall(r'<select id="a-rep" name="rep">(.*?)</select>', page.text) == [
+        f"<option>{REP}</option><option>sam@example.com</option>"
+    ]
+    token = csrf_in(page.text)
+    assert manager.post(f"/leads/{ana}/assign", data={"rep": REP}).status_code == 403  # no CSRF
+    done = manager.post(f"/leads/{ana}/assign", data={"csrf_token": token, "rep": REP})
+    assert done.status_code == 200 and done.history[0].status_code == 303
+    assert "Saved: assignment." in done.text
+    assert f"<option selected>{REP}</option>" in done.text
+    moved = manager.post(
+        f"/leads/{ana}/assign", data={"csrf_token": token, "rep": "sam@example.com"}
+    )
+    assert moved.status_code == 200 and fresh.show(ana).lead["owner"] == "sam@example.com"
+    assert [(r.actor, r.detail["from"], r.detail["to"]) for r in owner_records(fresh, ana)] == [
+        (f"web:{MANAGER}", REP, "sam@example.com"),  # newest first
+        (f"web:{MANAGER}", None, REP),
+    ]
+    (clock,) = fresh.sla_clocks(lead=ana, open_only=True)
+    assert (clock.id, clock.owner, clock.deadline) == (
+        waiting.id,
+        "sam@example.com",
+        waiting.deadline,
+    )
+    unknown = manager.post(
+        f"/leads/{ana}/assign", data={"csrf_token": token, "rep": "nobody@example.com"}
+    )
+    assert unknown.status_code == 400
+    assert "nobody@example.com" in unknown.text and "leadheat reps add" in unknown.text
+    assert fresh.show(ana).lead["owner"] == "sam@example.com"

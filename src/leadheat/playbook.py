@@ -7,6 +7,7 @@ playbooks are sales managers, not parsers.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -731,6 +732,57 @@ def default_playbook_text() -> str:
 
 def default_playbook() -> Playbook:
     return parse_playbook(default_playbook_text(), "default playbook")
+
+
+def fallback_notes(text: str) -> list[str]:
+    """One note per section of the shipped playbook that the playbook ``text`` leaves out
+    and whose built-in defaults differ from the shipped ones, naming what that drops: a
+    section left out is not the shipped one but the bare defaults, so a playbook without
+    ``[evidence]`` no longer reads a ``pain`` property as need, unless it says so.
+
+    >>> for note in fallback_notes('[decay]\\nhalf_life = "3d"\\n[signals.demo_request]\\n'
+    ...         'points = 25\\n[fit]\\n[temperature]\\n[ingest]\\n'):
+    ...     print(note[:68])
+    no [evidence]: built-in defaults apply, dropping the shipped need pa
+    >>> fallback_notes(default_playbook_text())
+    []
+    """
+    given = tomllib.loads(text)
+    shipped_text = tomllib.loads(default_playbook_text())
+    shipped, bare = default_playbook(), Playbook()
+    notes = []
+    for section, raw in shipped_text.items():
+        if section in given or not isinstance(raw, dict):
+            continue
+        ours, theirs = getattr(shipped, section), getattr(bare, section)
+        if isinstance(ours, dict):  # [signals.*]: what each names goes
+            dropped = [f"{section} {', '.join(name for name in raw if name not in theirs)}"]
+        else:
+            dropped = [
+                _dropped(key, value, getattr(theirs, key))
+                for key, value in raw.items()
+                if getattr(ours, key) != getattr(theirs, key)
+            ]
+        if dropped:
+            what = "; ".join(dropped)
+            notes.append(f"no [{section}]: built-in defaults apply, dropping the shipped {what}")
+    return notes
+
+
+def _dropped(key: str, shipped: Any, bare: Any) -> str:
+    """What the bare default of ``key`` lacks of the shipped value, as the TOML says it.
+
+    >>> _dropped("need", ["need", "pain"], ["need"]), _dropped("ttl", "90d", timedelta(days=7))
+    ('need pain', 'ttl = "90d"')
+    >>> _dropped("rules", [{"field": "title"}, {"field": "title"}, {"field": "country"}], [])
+    '3 rules (on title, country)'
+    """
+    if isinstance(shipped, list) and shipped and all(isinstance(x, dict) for x in shipped):
+        fields = dict.fromkeys(str(item.get("field", "?")) for item in shipped)
+        return f"{len(shipped)} {key} (on {', '.join(fields)})"
+    if isinstance(shipped, list):
+        return f"{key} {', '.join(str(item) for item in shipped if item not in bare)}"
+    return f"{key} = {json.dumps(shipped)}"
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")

@@ -47,7 +47,7 @@ from leadheat.ingest.segment import Message
 from leadheat.reading import LeadRow, LeadView
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed import roster, sla
-from leadheat.speed.ownership import Taken
+from leadheat.speed.ownership import Assigned, Taken
 from leadheat.store.audit import DEFAULT_ACTOR, AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.database import DEFAULT_URL
@@ -292,6 +292,10 @@ class Leadheat(Core):
     def take(self, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Taken:
         """Make ``rep`` the owner of a lead nobody owns and start their SLA clock."""
         return roster.take(self, lead, rep, actor=actor)
+
+    def assign(self, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Assigned:
+        """Make the known rep ``rep`` the owner of a lead (owned or not) and start their clock."""
+        return roster.assign(self, lead, rep, actor=actor)
 
     def sla_clocks(
         self,

@@ -32,7 +32,7 @@ from leadheat.cli.output import err
 from leadheat.cli.playbook import playbook_app
 from leadheat.cli.privacy import audit_log, erase, export_lead
 from leadheat.cli.record import evidence, outcome, touch, track
-from leadheat.cli.reps import reps_app
+from leadheat.cli.reps import assign, reps_app
 from leadheat.cli.rescore import rescore_command
 from leadheat.cli.serve import serve, worker
 from leadheat.cli.setup import demo, init
@@ -98,6 +98,7 @@ app.command("hot")(hot)
 app.command("leads")(leads)
 app.command("show")(show)
 app.command("sla")(sla)
+app.command("assign")(assign)
 app.command("export")(export_lead)
 app.command("erase")(erase)
 app.command("audit")(audit_log)

@@ -4,8 +4,10 @@ a silent partial import."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,7 +27,8 @@ from leadheat.ingest.csv_files import (
     parse_touches,
     write_bad_rows,
 )
-from leadheat.service import Leadheat, LeadInput
+from leadheat.playbook import Playbook
+from leadheat.service import Leadheat, LeadheatError, LeadInput
 
 import_app = typer.Typer(
     help="Import leads, events, touches and outcomes from CSV.", no_args_is_help=True
@@ -125,9 +128,40 @@ def import_leads(
     )
 
 
+def unscored(book: Playbook, types: Iterable[str]) -> list[str]:
+    """One line per event type the playbook has no ``[signals.*]`` for, most events first:
+    the count, and the scored type it may be a typo of. Such events are stored at 0 points,
+    so a misspelt type would otherwise cool every lead that sent it without a word.
+
+    >>> from leadheat.playbook import parse_playbook
+    >>> book = parse_playbook("[signals.demo_request]\\npoints = 25\\n")
+    >>> for line in unscored(book, ["demo_requets", "demo_request", "webinar", "webinar"]):
+    ...     print(line)
+    webinar: 2 events
+    demo_requets: 1 event (did you mean demo_request?)
+    """
+    counts = Counter(kind for kind in types if kind not in book.signals)
+    lines = []
+    for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        near = get_close_matches(kind, list(book.signals), n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        lines.append(f"{kind}: {count} event{'' if count == 1 else 's'}{hint}")
+    return lines
+
+
 @import_app.command("events")
 def import_events(
-    file: Path, skip_bad: SkipBadOption = None, triggers: TriggersOption = False
+    file: Path,
+    skip_bad: SkipBadOption = None,
+    triggers: TriggersOption = False,
+    strict_types: Annotated[
+        bool,
+        typer.Option(
+            "--strict-types",
+            help="Refuse the file (nothing stored) when any event type is not scored by "
+            "the playbook.",
+        ),
+    ] = False,
 ) -> None:
     """Import events: lead, type, timestamp, optional id; other columns are properties."""
     lh = open_leadheat()
@@ -137,6 +171,12 @@ def import_events(
         oldest = book.ingest.oldest(now)
         parsed = parse_events(file, now, book.ingest.future_tolerance, progress, oldest)
     _set_aside(file, parsed.bad, skip_bad)
+    lines = unscored(book, parsed.batch.types)
+    if lines and strict_types:
+        raise LeadheatError(
+            f"{file}: event types the playbook does not score (--strict-types; nothing "
+            f"stored): {'; '.join(lines)}"
+        )
     report = lh.record_events(parsed.batch, react=triggers)
     _summary(
         parsed.read,
@@ -145,6 +185,10 @@ def import_events(
         len(parsed.bad),
         f"new leads {report.leads_created}",
     )
+    if lines:
+        out.print("event types the playbook does not score (stored at 0 points):")
+        for line in lines:
+            out.print(f"  {line}", highlight=False)
 
 
 @import_app.command("touches")

@@ -13,7 +13,7 @@ from leadheat.cli.options import JsonOption
 from leadheat.cli.output import emit, listing, out
 from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.delivery.egress import Egress
-from leadheat.playbook import parse_playbook
+from leadheat.playbook import fallback_notes, parse_playbook
 from leadheat.service import LeadheatError
 from leadheat.times import isoformat
 
@@ -38,6 +38,7 @@ def playbook_check(file: Path) -> None:
     source = _read(file)
     Egress.from_environment().check_playbook(parse_playbook(source, str(file)), source, str(file))
     out.print(f"{file}: ok")
+    _notes(source)
 
 
 @playbook_app.command("apply")
@@ -49,6 +50,13 @@ def playbook_apply(file: Path) -> None:
     egress.check_playbook(book, source, str(file))
     version = open_leadheat().apply_playbook(source, actor=ACTOR, egress=egress)
     out.print(f"playbook version {version} applied; all leads re-scored")
+    _notes(source)
+
+
+def _notes(source: str) -> None:
+    """Say which left-out sections fall back to the built-in defaults, and what that drops."""
+    for note in fallback_notes(source):
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 @playbook_app.command("history")

@@ -1,4 +1,5 @@
-"""``leadheat reps``: the sales reps who own leads, and who round robin gives new ones to."""
+"""``leadheat reps``: the sales reps who own leads, and who round robin gives new ones to;
+``leadheat assign``: a lead given to one of them by hand."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from leadheat.cli.options import JsonOption
 from leadheat.cli.output import listing, out
 from leadheat.cli.state import ACTOR, open_leadheat
+from leadheat.times import isoformat
 from leadheat.views import rep_json
 
 reps_app = typer.Typer(
@@ -70,3 +72,14 @@ def reps_resume(email: str) -> None:
     """Give a paused rep new leads again."""
     rep = open_leadheat().set_rep_active(email, True, actor=ACTOR)
     out.print(f"resumed {rep.email}")
+
+
+def assign(lead: str, rep: str) -> None:
+    """Make a rep the owner of a lead (owned or not), audited, with the SLA clock a take starts."""
+    done = open_leadheat().assign(lead, rep, actor=ACTOR)
+    if not done.changed:
+        out.print(f"lead {done.lead_id} is {done.rep.email}'s already")
+        return
+    before = done.previous or "nobody"
+    due = "" if done.deadline is None else f"; touch it by {isoformat(done.deadline)}"
+    out.print(f"lead {done.lead_id}: {before} -> {done.rep.email}{due}")

@@ -28,6 +28,7 @@ from leadheat.identity import (
     normalise_email,
     parse_lead_key,
 )
+from leadheat.ingest import segment
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.store.events import EventBatch, derived_event_id
 from leadheat.store.models import COMMON_FIELDS, Lead, Touch
@@ -383,6 +384,15 @@ def _text(row: Mapping[str, str], column: str, width: int = 100) -> str:
     return value
 
 
+def _event_type(text: str) -> str:
+    """A row's event type as every ingest path stores it: snake_case, as the Segment routes
+    store a track call's name (``"Demo Request"`` → ``demo_request``)."""
+    name = segment.snake_case(_text({"type": text}, "type"))
+    if not name:
+        raise _RowError("type", "has no letters or digits")
+    return name
+
+
 def _optional(row: Mapping[str, str], column: str, width: int | None = None) -> str | None:
     value = row.get(column, "").strip()
     if width is not None and len(value) > width:
@@ -460,7 +470,7 @@ def _parse_events(
                 lead = lead_keys[text] = _lead({"lead": text})
             event_type = types.get(values[at_type])
             if event_type is None:
-                event_type = types[values[at_type]] = _text({"type": values[at_type]}, "type")
+                event_type = types[values[at_type]] = _event_type(values[at_type])
             stamp = values[at_time]
             try:
                 moment = fromisoformat(stamp)

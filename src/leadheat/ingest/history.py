@@ -13,7 +13,6 @@ from sqlalchemy import Connection, insert, select
 
 from leadheat.core import Core, on_current_playbook
 from leadheat.errors import LeadheatError
-from leadheat.ingest.recording import valid_event_type
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.playbook import EVIDENCE_KINDS
 from leadheat.scoring.lead import OUTCOMES
@@ -47,7 +46,7 @@ def touch(
         connection.execute(
             insert(Touch).values(
                 lead_id=lead_id,
-                kind=valid_event_type(kind),
+                kind=_touch_kind(kind),
                 occurred_at=when,
                 direction=direction,
                 result=result,
@@ -266,3 +265,16 @@ def _store_unseen(
     if fresh:
         connection.execute(insert(model), fresh)
     return fresh
+
+
+def _touch_kind(text: str) -> str:
+    """A touch's kind as stored: trimmed, 1 to 100 characters, otherwise as the team writes
+    it, as a CSV of touches stores it (event types, not kinds, are snake_cased).
+
+    >>> _touch_kind("  call ")
+    'call'
+    """
+    kind = text.strip()
+    if not kind or len(kind) > 100:
+        raise LeadheatError(f"touch kind {text!r} must be 1 to 100 characters")
+    return kind

@@ -16,7 +16,7 @@ from leadheat.core import Core, on_current_playbook
 from leadheat.errors import InputError, LeadheatError
 from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.leads import audit_owners, owners
-from leadheat.ingest.segment import Message
+from leadheat.ingest.segment import Message, snake_case
 from leadheat.scoring.lead import evidence_in
 from leadheat.speed.watch import Watch
 from leadheat.store import audit, suggestions
@@ -43,11 +43,12 @@ def track(
     _, book = core.playbook()
     when = core.checked_at(at, book)
     props = dict(properties) if properties else None
+    kind = valid_event_type(event_type)
     event = NewEvent(
         key,
-        valid_event_type(event_type),
+        kind,
         when,
-        event_id or derived_event_id(key, event_type, when, props, 0),
+        event_id or derived_event_id(key, kind, when, props, 0),
         props,
     )
     return record_events(core, [event])
@@ -257,12 +258,17 @@ def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
 
 
 def valid_event_type(text: str) -> str:
-    """An event type as stored: trimmed, 1 to 100 characters.
+    """An event type as stored: its snake_case form, as the Segment-compatible routes store
+    a track call's name, so that ``"Demo Request"``, ``"demo-request"`` and ``"demoRequest"``
+    sent by any path are the one type the playbook scores as ``demo_request``; 1 to 100
+    characters.
 
-    >>> valid_event_type("  demo_request ")
-    'demo_request'
+    >>> valid_event_type("  demo_request "), valid_event_type("Demo Request")
+    ('demo_request', 'demo_request')
     """
-    name = text.strip()
+    name = snake_case(text)
     if not name or len(name) > 100:
-        raise LeadheatError(f"event type {text!r} must be 1 to 100 characters")
+        raise LeadheatError(
+            f"event type {text!r} must have 1 to 100 letters, digits or underscores"
+        )
     return name

@@ -21,7 +21,14 @@ from leadheat.store.audit import AuditAction, lead_subject
 from leadheat.store.clocks import list_clocks, new_clock
 from leadheat.store.models import Lead, SlaClock
 from leadheat.store.ranking import judge_leads
-from leadheat.store.reps import Rep, add_rep, list_reps, record_assignment, set_active
+from leadheat.store.reps import (
+    Rep,
+    UnknownRepError,
+    add_rep,
+    list_reps,
+    record_assignment,
+    set_active,
+)
 from leadheat.store.state import lock_states
 
 
@@ -112,6 +119,71 @@ def take_lead(
         )
     clock_id, due = _clock_for(connection, book, now, lead_id, rep)
     return Taken(lead_id, rep, joined, clock_id, due)
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """What an assign did: the owner before and now, and the clock that runs for the new one."""
+
+    lead_id: int
+    previous: str | None
+    rep: Rep
+    clock_id: int | None
+    deadline: datetime | None
+    """When the owner must have touched the lead; ``None`` when no clock runs."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the owner changed: assigning a lead to its owner, in any case (a CRM may
+        spell ``Rita@Example.com``), changes nothing."""
+        return self.previous is None or self.previous.casefold() != self.rep.email.casefold()
+
+
+def assign_lead(
+    connection: Connection, book: Playbook, now: datetime, lead_id: int, email: str, actor: str
+) -> Assigned:
+    """Make the known rep ``email`` the owner of a lead, whoever owns it now, in the caller's
+    transaction: the owner, the audit record (from and to) and the clock as a take sets them.
+
+    Unlike a take, an assign may replace an owner, and it never adds a rep: a mistyped email
+    would otherwise own the lead unseen, so an unknown one raises :class:`UnknownRepError`
+    saying how to add it. The clock follows :func:`take_lead`'s rule: the running one passes
+    to the new owner with its deadline (the lead has waited since it started), a late one
+    leaves a new one from now, and a hot lead with none gets a ``hot`` one.
+    """
+    lock_states(connection, [lead_id])
+    rep = next(
+        (
+            known
+            for known in list_reps(connection, lock=True)
+            if known.email.casefold() == email.casefold()
+        ),
+        None,
+    )
+    if rep is None:
+        raise UnknownRepError(f"no rep {email!r} (add one with `leadheat reps add {email}`)")
+    previous = connection.execute(select(Lead.owner).where(Lead.id == lead_id)).scalar_one()
+    if previous is not None and previous.casefold() == rep.email.casefold():  # theirs already
+        running = next(
+            iter(list_clocks(connection, lead_id=lead_id, open_only=True, limit=1)), None
+        )
+        if running is None or (running.owner or "").casefold() != rep.email.casefold():
+            return Assigned(lead_id, previous, rep, None, None)
+        return Assigned(lead_id, previous, rep, running.id, running.deadline)
+    connection.execute(
+        update(Lead).where(Lead.id == lead_id).values(owner=rep.email, updated_at=now)
+    )
+    record_assignment(connection, rep.email, now)
+    audit.record(
+        connection,
+        now,
+        actor,
+        AuditAction.OWNER,
+        lead_subject(lead_id),
+        {"from": previous, "to": rep.email, "why": "assigned"},
+    )
+    clock_id, due = _clock_for(connection, book, now, lead_id, rep)
+    return Assigned(lead_id, previous, rep, clock_id, due)
 
 
 def _clock_for(

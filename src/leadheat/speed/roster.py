@@ -8,7 +8,13 @@ from sqlalchemy import Connection
 
 from leadheat.core import Core
 from leadheat.errors import LeadheatError, LeadTakenError, UnknownLeadError
-from leadheat.speed.ownership import AlreadyOwnedError, Taken, take_lead
+from leadheat.speed.ownership import (
+    AlreadyOwnedError,
+    Assigned,
+    Taken,
+    assign_lead,
+    take_lead,
+)
 from leadheat.store import audit, reps
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
 from leadheat.store.reps import Rep
@@ -93,6 +99,27 @@ def take(core: Core, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -
         except AlreadyOwnedError as error:
             raise LeadTakenError(error.lead_id, error.owner) from None
         except ValueError as error:  # not an email address
+            raise LeadheatError(str(error)) from None
+
+    return core.write(apply)
+
+
+def assign(core: Core, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Assigned:
+    """Make the known rep ``rep`` (an email) the owner of a lead, owned or not, audited as
+    ``actor``'s from the old owner to the new, with the SLA clock a take would give them.
+
+    This is ``leadheat assign`` and the lead page's "Assign": a hot lead an import or a
+    playbook change left unowned, or one a rep hands over. An email that is no rep's raises
+    :class:`LeadheatError` naming it and ``leadheat reps add``; nothing changes then.
+    """
+    _, book = core.playbook()
+    now = core.clock()
+
+    def apply(connection: Connection) -> Assigned:
+        lead_id = core.find_lead(connection, lead)
+        try:
+            return assign_lead(connection, book, now, lead_id, rep, actor)
+        except reps.UnknownRepError as error:
             raise LeadheatError(str(error)) from None
 
     return core.write(apply)

@@ -112,6 +112,7 @@ def lead(request: Request, lead_id: int, session: SessionInfo = Session) -> Resp
         outcomes=OUTCOMES,
         evidence_kinds=EVIDENCE_KINDS,
         sequences=sorted(lh.playbook()[1].sequences),
+        reps=[rep.email for rep, _ in lh.reps()] if session.account.is_manager else [],
         message=request.query_params.get("done", ""),
     )
 
@@ -204,6 +205,22 @@ async def evidence(request: Request, lead_id: int, session: SessionInfo = Sessio
     except LeadheatError as error:
         return _failed(request, session, error)
     return _done(request, form, lead_id, "evidence")
+
+
+@router.post("/leads/{lead_id}/assign")
+async def assign(request: Request, lead_id: int, session: SessionInfo = Session) -> Response:
+    """A manager's "Assign": a known rep owns the lead, owned or not, audited as theirs, with
+    the SLA clock a take would start. Reps take leads; they do not hand out others'."""
+    form = await _action(request, session)
+    email = session.account.email
+    if not session.account.is_manager:
+        return page(request, "error.html", session, 403, message="Only managers may assign.")
+    try:
+        _lh(request).assign(f"id:{lead_id}", form.get("rep", ""), actor=f"web:{email}")
+    except LeadheatError as error:
+        return _failed(request, session, error)
+    _tasks_changed(request, lead_id)
+    return _done(request, form, lead_id, "assignment")
 
 
 @router.post("/leads/{lead_id}/take")

@@ -28,7 +28,9 @@ from leadheat.api.schemas import (
     TouchIn,
 )
 from leadheat.api.security import actor, leadheat, require
+from leadheat.errors import LeadheatError
 from leadheat.identity import LeadKey, LeadKeyError, normalise_email, parse_lead_key
+from leadheat.ingest.recording import valid_event_type
 from leadheat.service import InputError, Leadheat, LeadInput
 from leadheat.store.events import NewEvent, derived_event_id
 from leadheat.store.keys import KeyInfo, Scope
@@ -232,8 +234,12 @@ def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> di
         if at > now + book.ingest.future_tolerance:
             raise InputError(f"{where}timestamp", f"{isoformat(at)} is in the future")
         properties = {**(item.model_extra or {}), **(item.properties or {})} or None
-        event_id = item.id or derived_event_id(key, item.type, at, properties, 0)
-        events.append(NewEvent(key, item.type, at, event_id, properties))
+        try:
+            kind = valid_event_type(item.type)
+        except LeadheatError as error:
+            raise InputError(f"{where}type", str(error)) from None
+        event_id = item.id or derived_event_id(key, kind, at, properties, 0)
+        events.append(NewEvent(key, kind, at, event_id, properties))
     report = lh.record_events(events)
     return {
         "stored": report.stored,
