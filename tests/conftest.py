@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
@@ -206,3 +210,42 @@ class Cli:
         code, out, err = self(*args, "--json")
         assert code == 0, err
         return json.loads(out)
+
+
+def free_port() -> int:
+    """A loopback port free at the moment of asking."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def serve(url: str, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``leadheat serve`` in a process of its own (its log in ``log``), once it answers;
+    ``env`` adds ``LEADHEAT_*`` settings."""
+    with log.open("ab") as sink:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "leadheat",
+                "--db",
+                url,
+                "serve",
+                "--port",
+                str(port),
+                "--no-worker",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LEADHEAT_RATE_LIMIT": "0", **env},
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError(f"the server did not start:\n{log.read_text()}")

@@ -5,11 +5,7 @@ must be stored exactly once, and the stored heat must equal a replay of the hist
 from __future__ import annotations
 
 import base64
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,45 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from conftest import free_port, serve
 from leadheat.service import Leadheat
 from leadheat.store.models import Event
 
 KILLS = 3
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "leadheat",
-                "--db",
-                url,
-                "serve",
-                "--port",
-                str(port),
-                "--no-worker",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LEADHEAT_RATE_LIMIT": "0"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.05)
-    server.kill()
-    raise AssertionError(f"the server did not start:\n{log.read_text()}")
 
 
 @pytest.mark.slow
@@ -66,7 +28,7 @@ def test_acknowledged_events_survive_sigkill(db_url: str, tmp_path: Path) -> Non
     lh.init()
     key, _ = lh.create_key("durability", ["ingest"])
     auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
-    port = _port()
+    port = free_port()
     acknowledged: set[str] = set()
     stop = threading.Event()
     now = datetime.now(UTC)
@@ -101,7 +63,7 @@ def test_acknowledged_events_survive_sigkill(db_url: str, tmp_path: Path) -> Non
                     pending = None
 
     log = tmp_path / "server.log"
-    server = _serve(db_url, port, log)
+    server = serve(db_url, port, log)
     sender = threading.Thread(target=send)
     sender.start()
     try:
@@ -112,7 +74,7 @@ def test_acknowledged_events_survive_sigkill(db_url: str, tmp_path: Path) -> Non
                 time.sleep(0.01)
             server.send_signal(signal.SIGKILL)  # mid-ingestion: requests are in flight
             server.wait(10)
-            server = _serve(db_url, port, log)
+            server = serve(db_url, port, log)
         time.sleep(0.5)
     finally:
         stop.set()

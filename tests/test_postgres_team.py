@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from conftest import free_port
 from leadheat.identity import parse_lead_key
 from leadheat.playbook import default_playbook_text, parse_playbook
 from leadheat.rescore import rescore_in_process
@@ -39,13 +39,6 @@ LEADS = 12
 EVENTS = 2_400
 BATCH = 40
 TYPES = ("page_view", "product_view", "demo_request", "email_open", "trial_expired")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:

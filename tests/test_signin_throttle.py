@@ -10,12 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, free_port, serve
 from leadheat.api import limits
 from leadheat.service import Leadheat
 from leadheat.web.auth import add_user
 from leadheat.web.signin import SignInThrottle
-from test_server_logs import free_port, serve
 from test_web_auth import PASSWORD, csrf_in
 
 RITA = "rita@example.com"
