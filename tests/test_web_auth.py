@@ -333,19 +333,15 @@ def test_a_rep_enrols_a_lead_in_a_sequence(
 def test_passwords_and_session_cookies_are_never_logged(db_url: str, tmp_path: Path) -> None:
     """A real ``leadheat serve`` process with its access log: sign in (right and wrong
     password), use the session, sign out; neither secret appears in what it printed."""
-    import socket
-
-    from test_durability import _serve
+    from conftest import free_port, serve
 
     lh = Leadheat(db_url)
     lh.init()
     add_user(lh, "rita@example.com", "rep", PASSWORD)
     lh.close()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = tmp_path / "server.log"
-    server = _serve(db_url, port, log)
+    server = serve(db_url, port, log)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             token = csrf_in(client.get("/login").text)
