@@ -147,7 +147,8 @@ class SignalRule(_ConditionSpec):
     """Points for an event of this type whose property passes a test (e.g. the pricing page)."""
 
     property: str
-    points: float = Field(ge=0, le=MAX_POINTS)
+    points: float = Field(ge=-MAX_POINTS, le=MAX_POINTS)
+    """Negative points pull heat down (see :class:`Signal`)."""
 
     @cached_property
     def condition(self) -> Condition:
@@ -155,9 +156,12 @@ class SignalRule(_ConditionSpec):
 
 
 class Signal(_Section):
-    """What one event type is worth; the first matching rule overrides ``points``."""
+    """What one event type is worth; the first matching rule overrides ``points``.
 
-    points: float = Field(default=0, ge=0, le=MAX_POINTS)
+    Negative points (``careers_view``, ``unsubscribe``) pull heat down and decay like any
+    other; ``0`` carries no heat."""
+
+    points: float = Field(default=0, ge=-MAX_POINTS, le=MAX_POINTS)
     half_life: HalfLife | None = None
     rules: list[SignalRule] = Field(default_factory=list)
 
