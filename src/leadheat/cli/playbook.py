@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -86,3 +86,138 @@ def _read(file: Path) -> str:
         raise LeadheatError(f"{file}: no such file") from None
     except UnicodeDecodeError as error:
         raise LeadheatError(f"{file}: not valid UTF-8 at byte {error.start}") from None
+
+
+@playbook_app.command("suggest")
+def playbook_suggest(
+    out_file: Annotated[
+        Path, typer.Option("--out", dir_okay=False, help="Write the suggested playbook here.")
+    ],
+    horizon: Annotated[
+        str,
+        typer.Option("--horizon", help="Judge heat by conversion within this long (backtest)."),
+    ] = "30d",
+    signals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signals",
+            help="Fit only these signal types (repeatable or comma-separated); the others "
+            "keep their values.",
+        ),
+    ] = None,
+    converts_on: Annotated[
+        str | None,
+        typer.Option(
+            "--converts-on",
+            help="Learn from an event type (e.g. purchase: what predicts the next one?) "
+            "instead of won outcomes.",
+        ),
+    ] = None,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            min=0,
+            max=0.9,
+            help="Share of the latest conversions kept out of the fit to forecast the gain "
+            "(0: fit on everything, no forecast).",
+        ),
+    ] = 0.3,
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=0, help="Bootstrap refits for the intervals.")
+    ] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Learn each signal's points and half-life from the stored history and write the
+    current playbook with them (review it, `backtest` it, then `playbook apply` it)."""
+    from leadheat.analytics.proposal import from_store
+    from leadheat.times import parse_duration
+
+    wanted = None
+    if signals:
+        wanted = [part.strip() for value in signals for part in value.split(",") if part.strip()]
+    result = from_store(
+        open_leadheat(),
+        horizon=parse_duration(horizon),
+        signals=wanted,
+        converts_on=converts_on,
+        holdout=holdout,
+        resamples=resamples,
+    )
+    Egress.from_environment().check_playbook(
+        parse_playbook(result.source, str(out_file)), result.source, str(out_file)
+    )
+    staging = out_file.with_name(f".{out_file.name}.tmp")
+    staging.write_text(result.source, "utf-8")
+    staging.replace(out_file)
+    data = result.as_json()
+    data["out"] = str(out_file)
+    if as_json:
+        emit(data)
+        return
+    _print_suggestion(data)
+    out.print(f"suggested playbook written to {out_file}; apply it with `leadheat playbook apply`")
+
+
+def _print_suggestion(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out.print(
+        f"learned from {data['conversions']:,} conversions ({data['converts_on']}) before "
+        f"{data['fitted_until']}, {data['resamples']} resamples"
+    )
+    table = Table("signal", "leads", "points", "95%", "half-life", "95%", "was", "")
+    for s in data["signals"]:
+        low, high = s["points_interval"]
+        h_low, h_high = s["half_life_days_interval"]
+        table.add_row(
+            s["type"],
+            f"{s['leads']:,}",
+            f"{s['points']:g}",
+            f"{low:.3g}–{high:.3g}" if s["status"] == "fitted" else "",
+            s["half_life"],
+            f"{h_low:.3g}–{h_high:.3g}d" if s["status"] == "fitted" else "",
+            f"{s['was_points']:g} / {s['was_half_life']}",
+            "" if s["status"] == "fitted" else "kept: too little data",
+        )
+    out.print(table)
+    shares = data["shares"]
+    out.print(
+        f"share of time hot / warm: current {shares['current']['hot']:.1%} / "
+        f"{shares['current']['warm']:.1%}, suggested {shares['suggested']['hot']:.1%} / "
+        f"{shares['suggested']['warm']:.1%}"
+    )
+    held = data["held_out"]
+    if held is not None:
+
+        def auc(side: dict[str, Any]) -> str:
+            low, high = side["interval"]
+            if side["roc_auc"] is None:
+                return "–"
+            return f"{side['roc_auc']:.3f} ({low:.3f}–{high:.3f})"
+
+        gain = held["gain"]
+        out.print(
+            f"held out {held['from']} to {held['until']} ({held['rows']:,} snapshots, "
+            f"{held['converted']:,} converted within {data['horizon']}): ROC-AUC of heat "
+            f"current {auc(held['current'])}, suggested {auc(held['suggested'])}, gain "
+            f"{auc(gain)}"
+        )
+    found = data["backtest"]
+    if found is not None:
+        out.print(
+            f"backtest of the later {found['leads']:,} leads ({found['censored']:,} censored), "
+            f"won within {found['horizon']} of the first touch"
+        )
+        for side in ("current", "candidate"):
+            judged = found[side]
+            value = judged["roc_auc"]
+            hot = judged["converters_hot"]
+            bands = ", ".join(
+                f"{r['bucket']} {r['won']}/{r['leads']}" for r in judged["by_temperature"]
+            )
+            out.print(
+                f"  {side}: ROC-AUC {'–' if value is None else f'{value:.3f}'}; converters "
+                f"hot {hot['won']:,} of {hot['leads']:,}; {bands}"
+            )
+    out.print(data["diff"] or "no change", highlight=False, markup=False)
