@@ -421,7 +421,7 @@ def evaluation_rows_subset(histories: Histories, rows: Rows, pick: Any) -> Rows:
     return rows_at(histories, rows.lead[pick], rows.at[pick], rows.label[pick])
 
 
-def _gain(before: Floats, after: Floats, rows: Rows, resamples: int = 200) -> dict[str, Any]:
+def _gain(before: Floats, after: Floats, rows: Rows, resamples: int = 100) -> dict[str, Any]:
     from leadheat.analytics.rates import roc_auc
 
     labels = rows.label.astype(bool)

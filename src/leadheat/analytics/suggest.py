@@ -412,7 +412,7 @@ def evaluation_rows(
 
 
 def auc_with_interval(
-    scores: Floats, rows: Rows, resamples: int = 200, seed: int = 1
+    scores: Floats, rows: Rows, resamples: int = 100, seed: int = 1
 ) -> tuple[float | None, float | None, float | None]:
     """ROC-AUC of ``scores`` against the rows' labels, with a 95 % bootstrap interval over
     leads."""
