@@ -6,6 +6,7 @@ playbook that passes ``playbook check``, with a diff, a held-out forecast and th
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from datetime import timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import Cli, Clock
+from conftest import Cli, Clock, LiveServer
 from leadheat.analytics.proposal import _current_heat, suggest
 from leadheat.analytics.rates import roc_auc
 from leadheat.analytics.suggest import DAY_US, Histories, evaluation_rows
@@ -24,6 +25,7 @@ from leadheat.playbook import parse_playbook
 from leadheat.service import Leadheat
 from leadheat.store.events import NewEvent
 from leadheat.times import from_micros
+from leadheat.web.auth import add_user
 
 LAW = {  # signal: (log-hazard per unit of decayed sum, half-life in days)
     "demo_request": (1.2, 3.0),
@@ -231,3 +233,36 @@ def test_cli_suggest_writes_a_checked_playbook_with_diff_forecast_and_backtest(
     out.unlink()
     code, _, err = cli("playbook", "suggest", "--out", str(out), "--converts-on", "nothing")
     assert code == 1 and "--converts-on 'nothing'" in err and not out.exists()
+
+
+CHROMIUM = Path(os.environ.get("LEADHEAT_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_dashboard_suggests_from_our_history_and_applies_it(live_server: LiveServer) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    lh = live_server.lh
+    if not lh.url.startswith("sqlite"):
+        pytest.skip("the page over the store: the CLI test covers PostgreSQL")
+    lh.apply_playbook(CURRENT)
+    _store(lh, generate(350, seed=11, base=0.002))
+    add_user(lh, "max@example.com", "manager", "correct horse battery")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        page = browser.new_page()
+        page.goto(live_server.url + "/login?next=/playbook")
+        page.get_by_label("Email").fill("max@example.com")
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Suggest from our history").click()
+        heading = page.get_by_role("heading", name="Suggested from our history")
+        playwright_api.expect(heading).to_be_visible(timeout=30_000)  # polled until done
+        playwright_api.expect(page.get_by_text("Forecast: fitted on the history")).to_be_visible()
+        playwright_api.expect(page.locator("pre.diff")).to_contain_text("+++ suggested")
+        draft = page.get_by_label("Edited playbook (TOML)").input_value()
+        assert "# was 5 / 7d; 95 % " in draft
+        page.get_by_role("button", name="Apply", exact=True).click()
+        playwright_api.expect(page.get_by_text("applied version 3")).to_be_visible()
+        browser.close()
+    assert lh.playbook()[1].signals["careers_view"].points < 0
+    assert "# was 5 / 7d" in lh.playbook_source()

@@ -3,6 +3,10 @@ and (managers only) checking and applying an edited version."""
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -93,6 +97,9 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
             request, session, draft=draft, status=403,
             message="Only managers may apply a playbook.",
         )  # fmt: skip
+    if form.get("action") == "suggest":
+        job = _start(request)
+        return RedirectResponse(f"/playbook/suggestion/{job}", status_code=303)
     problems = _problems(request, draft)
     if not problems and form.get("action") == "backtest":
         return await _backtest(request, session, draft)
@@ -105,3 +112,78 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
         draft, actor=f"web:{session.account.email}", egress=request.app.state.egress
     )
     return RedirectResponse(f"/playbook?done=applied+version+{version}", status_code=303)
+
+
+@dataclass
+class Suggesting:
+    """A "Suggest from our history" job: it runs on its own thread (a fit takes seconds to
+    minutes), stopped at ``LEADHEAT_BACKTEST_TIMEOUT``; the page polls it."""
+
+    started: float = field(default_factory=time.monotonic)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+MAX_JOBS = 20
+
+
+def _jobs(request: Request) -> dict[str, Suggesting]:
+    state = request.app.state
+    if not hasattr(state, "suggestions"):
+        state.suggestions = {}
+    jobs: dict[str, Suggesting] = state.suggestions
+    return jobs
+
+
+def _start(request: Request) -> str:
+    from leadheat.analytics.proposal import from_store
+
+    lh: Leadheat = request.app.state.lh
+    timeout: float = request.app.state.backtest_timeout
+    jobs = _jobs(request)
+    while len(jobs) >= MAX_JOBS:  # the oldest go first
+        jobs.pop(next(iter(jobs)))
+    name = uuid.uuid4().hex
+    job = jobs[name] = Suggesting()
+
+    def run() -> None:
+        try:
+            found = from_store(lh, resamples=20, deadline=time.monotonic() + timeout)
+            job.result = found.as_json() | {"source": found.source}
+        except TooLongError:
+            job.error = (
+                f"the suggestion took longer than its limit of {timeout:g} s "
+                "(LEADHEAT_BACKTEST_TIMEOUT)"
+            )
+        except Exception as error:  # shown on the page: nothing to learn from, and why
+            job.error = str(error)
+        finally:
+            job.done.set()
+
+    threading.Thread(target=run, name=f"suggest-{name[:8]}", daemon=True).start()
+    return name
+
+
+@router.get("/playbook/suggestion/{job}")
+def suggestion(
+    request: Request,
+    job: str,
+    session: SessionInfo = Depends(signed_in),  # noqa: B008
+) -> Response:
+    """The suggestion's progress, then its table, forecast, backtest and diff, with the
+    suggested playbook in the editor ready to check, backtest or apply."""
+    if not session.account.is_manager:
+        return _show(request, session, status=403, message="Only managers may apply a playbook.")
+    found = _jobs(request).get(job)
+    if found is None:
+        return _show(request, session, status=404, problems=["No such suggestion (start again)."])
+    if not found.done.is_set():
+        return _show(request, session, suggesting=job, message="Learning from your history…")
+    if found.error is not None:
+        return _show(request, session, status=422, problems=[found.error])
+    assert found.result is not None
+    return _show(
+        request, session, draft=found.result["source"], suggestion=found.result,
+        message="Suggested from your history (not applied yet): review, then Apply.",
+    )  # fmt: skip
