@@ -5,7 +5,6 @@ playbook that passes ``playbook check``, with a diff, a held-out forecast and th
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -113,7 +112,7 @@ def test_suggest_recovers_a_known_law_and_forecasts_its_gain() -> None:
         history, parse_playbook(FLAT), FLAT, end=end, horizon=timedelta(days=30), resamples=5
     )
     book = parse_playbook(result.source, "suggested")
-    for name, (points, half_life) in LAW.items():
+    for name, (_, half_life) in LAW.items():
         got = book.half_life_for(name) / timedelta(days=1)
         assert 1 / 1.5 <= got / half_life <= 1.5, (name, got, half_life)
     reference = "email_click"
@@ -153,7 +152,10 @@ def test_suggest_recovers_a_known_law_and_forecasts_its_gain() -> None:
 
 CURRENT = (
     '# our guess\nname = "ours"\n[decay]\nhalf_life = "7d"\n'
-    + FLAT.replace("[signals.pricing_view]\npoints = 5", "[signals.pricing_view]  # the pricing page\npoints = 5")
+    + FLAT.replace(
+        "[signals.pricing_view]\npoints = 5",
+        "[signals.pricing_view]  # the pricing page\npoints = 5",
+    )
     + "[signals.webinar_noshow]\npoints = 2\n"
     + '[[signals.page_view.rules]]\nproperty = "url"\nmatches = "/pricing"\npoints = 6\n'
     + "[temperature]\nhot_heat = 20\nwarm_heat = 5\nhot_requires = []\n"
@@ -209,10 +211,12 @@ def test_cli_suggest_writes_a_checked_playbook_with_diff_forecast_and_backtest(
     assert book.signals["careers_view"].points < 0 < book.signals["demo_request"].points
     assert book.half_life_for("demo_request") < book.half_life_for("email_click")
     # the team's own file: its comments and other tables stay, changed lines say why
-    assert text.startswith("# our guess\nname = \"ours\"")
+    assert text.startswith('# our guess\nname = "ours"')
     assert "hot_requires = []" in text and "[[signals.page_view.rules]]" in text
     demo = next(line for line in text.splitlines() if line.startswith("points") and "was 5" in line)
-    assert re.search(r"# was 5 / 7d; 95 % -?[\d.]+–-?[\d.]+ / [\d.]+[dh]–[\d.]+[dh]; \d+ leads", demo)
+    assert re.search(
+        r"# was 5 / 7d; 95 % -?[\d.]+–-?[\d.]+ / [\d.]+[dh]–[\d.]+[dh]; \d+ leads", demo
+    )
     assert data["diff"].startswith("--- current\n+++ suggested\n")
     assert data["held_out"]["suggested"]["roc_auc"] is not None
     assert len(data["held_out"]["gain"]["interval"]) == 2

@@ -89,7 +89,9 @@ def from_story(story: Story, book: Playbook) -> Histories:
     return _arrays(names, lead, at, kind, weight, start, end, won_lead, won_at)
 
 
-def from_events(rows: Sequence[tuple[int, str, int, Any]], book: Playbook, converts_on: str) -> Histories:
+def from_events(
+    rows: Sequence[tuple[int, str, int, Any]], book: Playbook, converts_on: str
+) -> Histories:
     """Each event of type ``converts_on`` is a conversion (and a signal too); a lead is at
     risk from its first event until the last stored event."""
     names: dict[str, int] = {}
@@ -312,7 +314,15 @@ def _written(
                 f"{MIN_LEADS} and {MIN_CONVERTED})"
             )
             suggested.append(
-                Suggested(s, was_points, was_half, was_points, was_half, (was_points,) * 2, (was_half,) * 2)  # type: ignore[arg-type]
+                Suggested(
+                    s,
+                    was_points,
+                    was_half,
+                    was_points,
+                    was_half,
+                    (was_points,) * 2,
+                    (was_half,) * 2,
+                )
             )
             if s.name in book.signals:
                 kept[s.name] = reason
@@ -320,7 +330,10 @@ def _written(
         points = float(number(scale * s.coefficient))
         half = timedelta(days=s.half_life_days)
         low, high = sorted((scale * s.coefficient_interval[0], scale * s.coefficient_interval[1]))
-        interval = (timedelta(days=s.half_life_interval[0]), timedelta(days=s.half_life_interval[1]))
+        interval = (
+            timedelta(days=s.half_life_interval[0]),
+            timedelta(days=s.half_life_interval[1]),
+        )
         row = Suggested(s, was_points, was_half, points, half, (low, high), interval)
         suggested.append(row)
         comment = (

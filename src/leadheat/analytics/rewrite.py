@@ -56,7 +56,8 @@ def duration(span: timedelta) -> str:
     """A half-life as a playbook writes it: whole days from 20 days up, tenths of a day from
     one day (a rounded 3.4 days would be 12 % off), else hours.
 
-    >>> duration(timedelta(days=24.4)), duration(timedelta(days=3.44)), duration(timedelta(hours=7.2))
+    >>> day = timedelta(days=1)
+    >>> duration(24.4 * day), duration(3.44 * day), duration(timedelta(hours=7.2))
     ('24d', '3.4d', '7h')
     """
     days = span / timedelta(days=1)
@@ -101,7 +102,8 @@ def rewrite(source: str, changes: list[Change], kept: dict[str, str]) -> str:
             extra.append(f'half_life = "{duration(change.half_life)}"')
         out[at:at] = extra
 
-    for line in lines:
+    for original in lines:
+        line = original
         header = _HEADER.match(line)
         rules = _RULES.match(line)
         if header or rules or _TABLE.match(line):
