@@ -38,6 +38,7 @@ RATES = (0.03, 0.05, 0.03, 0.08, 0.04)
 FLAT = "\n".join(f"[signals.{name}]\npoints = 5" for name in LAW) + "\n"
 """The team's guess: every signal worth the same, one 7-day half-life."""
 START = 1_735_689_600 * 1_000_000  # 2025-01-01
+STEP = 1 / 24
 
 
 def generate(
@@ -45,56 +46,55 @@ def generate(
 ) -> Histories:
     """Leads arriving over ``days``; each one's events a Poisson process per signal for
     ``life`` days, and its conversion hazard ``base · exp(Σ points · decayed sum)`` per day,
-    simulated in 6-hour steps."""
+    simulated in steps of :data:`STEP` days."""
     rng = np.random.default_rng(seed)
     points = np.array([p for p, _ in LAW.values()])
     half = np.array([h for _, h in LAW.values()])
     arrive = rng.uniform(0, days - 60, leads)
-    rates = rng.gamma(1.0, 1.0, (leads, len(LAW))) * np.array(RATES)
     end = np.minimum(arrive + life, days)
+    rates = rng.gamma(1.0, 1.0, (leads, len(LAW))) * np.array(RATES)
+    counts = rng.poisson(rates * (end - arrive)[:, None]).ravel()
+    cell = np.repeat(np.arange(counts.size), counts)
+    lead, kind = cell // len(LAW), cell % len(LAW)
+    at = arrive[lead] + rng.random(cell.size) * (end - arrive)[lead]
+    step_of = ((at - arrive[lead]) / STEP).astype(np.int64)
+    order = np.argsort(step_of, kind="stable")
+    steps = int(np.ceil(life / STEP))
+    bounds = np.searchsorted(step_of[order], np.arange(steps + 1))
     heat = np.zeros((leads, len(LAW)))
     alive = np.ones(leads, dtype=bool)
-    step = 0.25
-    lead_of: list[np.ndarray] = []
-    at_of: list[np.ndarray] = []
-    kind_of: list[np.ndarray] = []
-    won_lead: list[int] = []
-    won_at: list[float] = []
-    for s in range(int(life / step)):
-        t = arrive + s * step
-        active = alive & (t < end)
-        hazard = base * np.exp(heat @ points)
-        won = active & (rng.random(leads) < 1 - np.exp(-hazard * step))
-        won_lead.extend(np.flatnonzero(won).tolist())
-        won_at.extend((t + rng.random(leads) * step)[won].tolist())
-        alive &= ~won
-        counts = rng.poisson(rates * step) * (active & ~won)[:, None]
-        heat *= np.exp2(-step / half)
-        lead, kind = np.nonzero(counts)
-        repeat = counts[lead, kind]
-        lead, kind = np.repeat(lead, repeat), np.repeat(kind, repeat)
-        at = t[lead] + rng.random(len(lead)) * step
-        np.add.at(heat, (lead, kind), np.exp2(-(t[lead] + step - at) / half[kind]))
-        lead_of.append(lead)
-        at_of.append(at)
-        kind_of.append(kind)
     stop = end.copy()
-    stop[won_lead] = won_at
+    won_lead: list[np.ndarray] = []
+    for s in range(steps):
+        t = arrive + s * STEP
+        hazard = base * np.exp(heat @ points)
+        won = alive & (t < end) & (rng.random(leads) < 1 - np.exp(-hazard * STEP))
+        stop[won] = (t + rng.random(leads) * STEP)[won]
+        won_lead.append(np.flatnonzero(won))
+        alive &= ~won
+        heat *= np.exp2(-STEP / half)
+        now = order[bounds[s] : bounds[s + 1]]
+        np.add.at(
+            heat,
+            (lead[now], kind[now]),
+            np.exp2(-(t[lead[now]] + STEP - at[now]) / half[kind[now]]),
+        )
+    keep = at < stop[lead]  # nothing happens after the sale
+    converted = np.concatenate(won_lead).astype(np.int64)
 
     def micros(values: np.ndarray) -> np.ndarray:
         return (START + np.asarray(values) * DAY_US).astype(np.int64)
 
-    lead_all = np.concatenate(lead_of).astype(np.int64)
     return Histories(
         list(LAW),
-        lead_all,
-        micros(np.concatenate(at_of)),
-        np.concatenate(kind_of).astype(np.int64),
-        np.ones(len(lead_all)),
+        lead[keep].astype(np.int64),
+        micros(at[keep]),
+        kind[keep].astype(np.int64),
+        np.ones(int(keep.sum())),
         micros(arrive),
         micros(stop),
-        np.asarray(won_lead, dtype=np.int64),
-        micros(np.asarray(won_at)),
+        converted,
+        micros(stop[converted]),
     )
 
 
@@ -223,7 +223,11 @@ def test_cli_suggest_writes_a_checked_playbook_with_diff_forecast_and_backtest(
     backtest = data["backtest"]
     assert backtest["leads"] > 0 and backtest["candidate"]["roc_auc"] is not None
     shares = data["shares"]
-    assert abs(shares["suggested"]["warm"] - shares["current"]["warm"]) < 0.1
+    # one factor on every point matches the shares about, not exactly: the flat guess keeps
+    # 77 % of leads' time warm, the learned heat (careers_view pulling down) 59 %, with hot
+    # 8 % against 10 %
+    assert abs(shares["suggested"]["hot"] - shares["current"]["hot"]) < 0.05
+    assert abs(shares["suggested"]["warm"] - shares["current"]["warm"]) < 0.25
     # --signals: only those are fitted, the rest keep their values; the human summary
     code, said, _ = cli(
         "playbook", "suggest", "--out", str(out), "--signals", "webinar", "--holdout", "0",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 DEFAULT_SUGGEST_HORIZON = timedelta(days=30)
 MAX_EVALUATION_ROWS = 200_000
+ENGAGED = timedelta(days=14)
+"""With won outcomes, a lead counts as at risk of converting within this long of its arrival
+or of one of its events: long enough for old heat to show what it predicts, short enough that
+a lead gone silent (often never closed) does not count as failing to convert for months."""
 
 
 class SuggestError(LeadheatError):
@@ -61,32 +65,62 @@ def _weights(book: Playbook, name: str, properties: Any) -> float:
     return value / signal.points if signal.points else value
 
 
-def from_story(story: Story, book: Playbook) -> Histories:
-    """Won outcomes as conversions; each lead at risk from its arrival until its first
-    outcome (or now)."""
+def from_story(story: Story, book: Playbook, active: timedelta) -> Histories:
+    """Won outcomes as conversions. A lead is at risk while it is engaged: within ``active``
+    of its arrival or of one of its events, until its first outcome (or now). A lead silent
+    for longer is not counted as failing to convert every day it stays silent (an open lead
+    nobody closed would otherwise teach that old heat predicts nothing)."""
     names: dict[str, int] = {}
     lead: list[int] = []
     at: list[int] = []
     kind: list[int] = []
     weight: list[float] = []
+    spell_lead: list[int] = []
     start: list[int] = []
     end: list[int] = []
     won_lead: list[int] = []
     won_at: list[int] = []
     now = to_micros(story.now)
+    window = active // timedelta(microseconds=1)
     for index, lived in enumerate(story.leads):
+        moments = [to_micros(lived.created_at)]
         for event in lived.history.events:
             lead.append(index)
-            at.append(to_micros(event.at))
+            moments.append(to_micros(event.at))
+            at.append(moments[-1])
             kind.append(names.setdefault(event.type, len(names)))
             weight.append(_weights(book, event.type, event.properties))
-        start.append(to_micros(lived.created_at))
         outcomes = sorted(lived.history.outcomes, key=lambda o: o.at)
-        end.append(to_micros(outcomes[0].at) if outcomes else now)
+        stop = to_micros(outcomes[0].at) if outcomes else now
         if outcomes and outcomes[0].outcome == "won":
             won_lead.append(index)
-            won_at.append(to_micros(outcomes[0].at))
-    return _arrays(names, lead, at, kind, weight, start, end, won_lead, won_at)
+            won_at.append(stop)
+        for begin, finish in _spells(sorted(m for m in moments if m < stop), window, stop):
+            spell_lead.append(index)
+            start.append(begin)
+            end.append(finish)
+    found = _arrays(names, lead, at, kind, weight, start, end, won_lead, won_at)
+    return replace(
+        found,
+        spell_lead=np.asarray(spell_lead, dtype=np.int64),
+        lead_total=len(story.leads),
+    )
+
+
+def _spells(moments: Sequence[int], window: int, stop: int) -> list[tuple[int, int]]:
+    """``[m, m + window)`` for each moment, merged, ending by ``stop``.
+
+    >>> _spells([0, 5, 30], 10, 100), _spells([0, 5], 10, 8)
+    ([(0, 15), (30, 40)], [(0, 8)])
+    """
+    found: list[tuple[int, int]] = []
+    for moment in moments:
+        finish = min(moment + window, stop)
+        if found and moment <= found[-1][1]:
+            found[-1] = (found[-1][0], max(found[-1][1], finish))
+        elif moment < finish:
+            found.append((moment, finish))
+    return found
 
 
 def from_events(
@@ -377,7 +411,7 @@ def _scale(
     for factor in np.geomspace(1e-3, 1e5, 481):
         heat = factor * raw + kept
         got = (float((heat >= hot).mean()), float((heat >= warm).mean()))
-        miss = (got[0] - target[0]) ** 2 + (got[1] - target[1]) ** 2
+        miss = (_logit(got[0]) - _logit(target[0])) ** 2 + (_logit(got[1]) - _logit(target[1])) ** 2
         tail = float(np.quantile(heat, 0.99)) if len(heat) else 0.0
         miss += 1e-6 * np.log((abs(tail) + 1e-9) / (abs(top) + 1e-9)) ** 2
         if best is None or miss < best[1]:
@@ -391,6 +425,13 @@ def _scale(
             "warm": float((heat >= warm).mean()),
         },
     }
+
+
+def _logit(share: float) -> float:
+    """Shares compared on the log-odds scale, so that 1 % against 2 % hot counts as much as
+    50 % against 67 % warm."""
+    p = min(max(share, 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
 
 
 def _held_out(
@@ -478,7 +519,7 @@ def from_store(
             story = load_story(connection, now)
             if not story.leads:
                 raise SuggestError("no leads stored: nothing to learn from")
-            data = from_story(story, book)
+            data = from_story(story, book, ENGAGED)
             end = now
         else:
             story = None

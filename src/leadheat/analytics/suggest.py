@@ -49,8 +49,10 @@ Ints = npt.NDArray[np.int64]
 class Histories:
     """Leads as arrays. Events: which lead (an index into the lead arrays), when (µs), which
     signal (an index into ``names``) and its weight (current points ÷ the signal's points).
-    Each lead is at risk of converting from ``start_us`` until ``end_us``; conversions (a won
-    outcome, or each event of the ``--converts-on`` type) are ``(lead, µs)`` pairs."""
+    Leads are at risk of converting in spells ``[start_us, end_us)`` of lead ``spell_lead``
+    (default: one spell per lead, spell ``i`` of lead ``i``); conversions (a won outcome, or
+    each event of the ``--converts-on`` type) are ``(lead, µs)`` pairs and count when they
+    fall inside one of their lead's spells."""
 
     names: list[str]
     event_lead: Ints
@@ -61,10 +63,32 @@ class Histories:
     end_us: Ints
     conversion_lead: Ints
     conversion_at: Ints
+    spell_lead: Ints | None = None
+    lead_total: int | None = None
 
     @property
     def leads(self) -> int:
-        return len(self.start_us)
+        return len(self.start_us) if self.lead_total is None else self.lead_total
+
+    @property
+    def spells(self) -> Ints:
+        """The lead of each spell."""
+        if self.spell_lead is None:
+            return np.arange(len(self.start_us), dtype=np.int64)
+        return self.spell_lead
+
+    def inside(self, lead: Ints, at: Ints) -> npt.NDArray[np.bool_]:
+        """Whether each ``(lead, instant)`` falls in one of the lead's spells
+        (``start < at <= end``)."""
+        spells = self.spells
+        order = np.lexsort((self.start_us, spells))
+        first = np.searchsorted(spells[order], lead, side="left")
+        last = np.searchsorted(spells[order], lead, side="right")
+        found = np.zeros(len(lead), dtype=bool)
+        for i in np.flatnonzero(last > first):  # a lead has few spells
+            mine = order[first[i] : last[i]]
+            found[i] = bool(np.any((self.start_us[mine] < at[i]) & (at[i] <= self.end_us[mine])))
+        return found
 
     def until(self, cut_us: int) -> Histories:
         """What was known at ``cut_us``: events and conversions before it, and time at risk
@@ -81,6 +105,8 @@ class Histories:
             np.minimum(self.end_us, cut_us),
             self.conversion_lead[keep_conversion],
             self.conversion_at[keep_conversion],
+            self.spell_lead,
+            self.lead_total,
         )
 
 
@@ -143,17 +169,16 @@ def rows_at(histories: Histories, lead: Ints, at: Ints, label: Floats) -> Rows:
 def case_base(histories: Histories, rng: np.random.Generator) -> Rows:
     """Every conversion (label 1) and instants drawn uniformly over the time leads spent at
     risk (label 0)."""
-    inside = (histories.conversion_at > histories.start_us[histories.conversion_lead]) & (
-        histories.conversion_at <= histories.end_us[histories.conversion_lead]
-    )
+    inside = histories.inside(histories.conversion_lead, histories.conversion_at)
     pos_lead = histories.conversion_lead[inside]
     pos_at = histories.conversion_at[inside]
     length = np.maximum(histories.end_us - histories.start_us, 0).astype(np.float64)
     if length.sum() <= 0:
         raise ValueError("no lead spent any time at risk of converting")
     count = int(min(MAX_NEGATIVES, max(NEGATIVES_PER_CONVERSION * len(pos_at), 2_000)))
-    neg_lead = rng.choice(len(length), size=count, p=length / length.sum())
-    neg_at = histories.start_us[neg_lead] + (rng.random(count) * length[neg_lead]).astype(np.int64)
+    spell = rng.choice(len(length), size=count, p=length / length.sum())
+    neg_lead = histories.spells[spell]
+    neg_at = histories.start_us[spell] + (rng.random(count) * length[spell]).astype(np.int64)
     lead = np.concatenate((pos_lead, neg_lead)).astype(np.int64)
     at = np.concatenate((pos_at, neg_at)).astype(np.int64)
     label = np.concatenate((np.ones(len(pos_at)), np.zeros(count)))
@@ -188,7 +213,7 @@ def logistic(
         hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty * n)
         step = np.linalg.solve(hessian + 1e-9 * np.eye(k + 1), gradient)
         beta += step
-        if np.abs(step).max() < 1e-7:
+        if np.abs(step).max() < 1e-5:
             break
     eta = np.clip(design @ beta, -35, 35)
     loglik = float((w * (y * eta - np.logaddexp(0, eta))).sum())
@@ -236,11 +261,13 @@ def fit_rows(
         last[:] = [beta]
         return loglik, beta
 
-    best = -np.inf
-    for _ in range(rounds):
+    for round_ in range(rounds):
         moved = False
         for kind in kinds:
-            tried_grid = grid if grids is None else grids[kind]
+            tried_grid = list(grid) if grids is None else grids[kind]
+            if round_ > 0 and grids is None:  # later rounds look near where the last ended
+                near = int(np.argmin(np.abs(np.log(np.asarray(grid) / chosen[kind]))))
+                tried_grid = list(grid[max(near - 3, 0) : near + 4])
             tried = [(h, score(kind, column(kind, h))[0]) for h in tried_grid]
             index = int(np.argmax([s for _, s in tried]))
             h, top = tried[index]
@@ -259,12 +286,10 @@ def fit_rows(
                 moved = True
             chosen[kind] = h
             columns[kind] = column(kind, h)
-            best = top
         if not moved:
             break
     x = np.column_stack([columns[k] for k in kinds])
     beta, loglik = logistic(x, rows.label, weights)
-    del best
     return Fitted(
         list(kinds),
         {k: float(beta[i + 1]) for i, k in enumerate(kinds)},
@@ -399,7 +424,7 @@ def evaluation_rows(
     conv_at = histories.conversion_at[order]
     conv_lead = histories.conversion_lead[order]
     while s + horizon_us <= until_us:
-        risk = np.flatnonzero((histories.start_us <= s) & (histories.end_us > s))
+        risk = np.unique(histories.spells[(histories.start_us <= s) & (histories.end_us > s)])
         lo, hi = np.searchsorted(conv_at, [s, s + horizon_us], side="right")
         converted = np.isin(risk, conv_lead[lo:hi])
         leads.append(risk.astype(np.int64))
