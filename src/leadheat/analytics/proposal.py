@@ -509,11 +509,13 @@ def from_store(
     resamples: int = 50,
     seed: int = 0,
     deadline: float | None = None,
+    until: datetime | None = None,
 ) -> Suggestion:
-    """:func:`suggest` over the store, as of now."""
+    """:func:`suggest` over the store, as of ``until`` (default now): only what was known
+    then."""
     _, book = lh.playbook()
     source = lh.playbook_source()
-    now = lh.clock()
+    now = until or lh.clock()
     with lh.engine.connect() as connection:
         if converts_on is None:
             story = load_story(connection, now)
@@ -523,7 +525,8 @@ def from_store(
             end = now
         else:
             story = None
-            rows = read_events(connection, book)
+            micros = to_micros(now)
+            rows = [r for r in read_events(connection, book) if r[2] <= micros]
             if not rows:
                 raise SuggestError("no events stored: nothing to learn from")
             data = from_events(rows, book, converts_on)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from leadheat.cli.options import JsonOption
+from leadheat.cli.options import JsonOption, instant
 from leadheat.cli.output import emit, listing, out
 from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.delivery.egress import Egress
@@ -126,6 +126,12 @@ def playbook_suggest(
     resamples: Annotated[
         int, typer.Option("--resamples", min=0, help="Bootstrap refits for the intervals.")
     ] = 50,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help="As of this time: only what was known by then (default: now)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Learn each signal's points and half-life from the stored history and write the
@@ -143,6 +149,7 @@ def playbook_suggest(
         converts_on=converts_on,
         holdout=holdout,
         resamples=resamples,
+        until=instant(until),
     )
     Egress.from_environment().check_playbook(
         parse_playbook(result.source, str(out_file)), result.source, str(out_file)
@@ -163,8 +170,8 @@ def _print_suggestion(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     out.print(
-        f"learned from {data['conversions']:,} conversions ({data['converts_on']}) before "
-        f"{data['fitted_until']}, {data['resamples']} resamples"
+        f"learned from {data['conversions']:,} conversions ({data['converts_on']}), "
+        f"{data['resamples']} resamples"
     )
     table = Table("signal", "leads", "points", "95%", "half-life", "95%", "was", "")
     for s in data["signals"]:
@@ -198,7 +205,8 @@ def _print_suggestion(data: dict[str, Any]) -> None:
 
         gain = held["gain"]
         out.print(
-            f"held out {held['from']} to {held['until']} ({held['rows']:,} snapshots, "
+            f"forecast: fitted before {held['from']}, judged from then to {held['until']} "
+            f"({held['rows']:,} snapshots, "
             f"{held['converted']:,} converted within {data['horizon']}): ROC-AUC of heat "
             f"current {auc(held['current'])}, suggested {auc(held['suggested'])}, gain "
             f"{auc(gain)}"
