@@ -392,6 +392,8 @@ def _pages_by_heat(
     ids = [row[0] for row in connection.execute(cold.order_by(LeadState.lead_id))]
     for start in range(0, len(ids), PAGE):
         yield [(lead_id, 0.0) for lead_id in ids[start : start + PAGE]]
+    if not book.has_negative_signals:
+        return
     only_negative = select(HeatKeyRow.lead_id).where(
         HeatKeyRow.half_life_us < 0,
         HeatKeyRow.lead_id.not_in(select(HeatKeyRow.lead_id).where(HeatKeyRow.half_life_us > 0)),
