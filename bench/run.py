@@ -18,7 +18,9 @@ Rows (data labelled in the table):
    against importing it.
 3. **hot now**: the top 50 hot leads among 1,000,000 (p50 of repeated calls) against
    scoring every lead (one SQL scan of every key and its facts, heat vectorised, top 50 by
-   ``argpartition``); both must name the same 50 leads.
+   ``argpartition``); both must name the same 50 leads. Then the same with a negative signal
+   (``careers_view``, -10 points, half-life 2 days) seen by a tenth of the leads: the index
+   is read by the positive keys and each row read is lowered by its negative keys.
 4. **HTTP batched ingestion**: ``POST /v1/batch`` of 100 Segment ``track`` calls against
    one ``leadheat serve`` (``bench/ingest_http.py``), as a share of row 1's in-process rate.
 5. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
@@ -293,14 +295,22 @@ def bench_apply_playbook(database: Path, events: int, import_rate: float) -> Row
 
 
 # -- 3. hot now --------------------------------------------------------------------------
-def build_leads(path: Path, leads: int) -> Playbook:
+NEGATIVE_SIGNAL = '\n[signals.careers_view]\npoints = -10\nhalf_life = "2d"\n'
+
+
+def build_leads(path: Path, leads: int, negative_share: float = 0.0) -> Playbook:
     """A leadheat database of ``leads`` SYNTHETIC leads with their states and heat keys:
     1-5 events each within ten days before a last activity spread over a year (folded by
-    leadheat's own kernel), half of them qualified, a third with fresh evidence."""
+    leadheat's own kernel), half of them qualified, a third with fresh evidence; with
+    ``negative_share``, that share of leads also viewed the careers page (-10 points, 2
+    days) within three days of their last activity."""
+    from leadheat.playbook import default_playbook_text
     from leadheat.scoring.rescoring import fold_activity
 
     with Leadheat(f"sqlite:///{path}") as lh:
         lh.init()
+        if negative_share:
+            lh.apply_playbook(default_playbook_text() + NEGATIVE_SIGNAL)
         _, book = lh.playbook()
     rng = np.random.default_rng(11)
     per_lead = rng.integers(1, 6, leads)
@@ -309,14 +319,20 @@ def build_leads(path: Path, leads: int) -> Playbook:
     at_us = np.repeat(last, per_lead) - rng.integers(0, 10 * 86_400_000_000, len(lead_ids))
     points = rng.choice([1.0, 3.0, 8.0, 10.0, 20.0], len(lead_ids))
     span = book.decay.half_life // MICRO
+    spans = np.full(len(lead_ids), span, dtype=np.int64)
+    if negative_share:
+        looked = np.flatnonzero(rng.random(leads) < negative_share)
+        lead_ids = np.concatenate([lead_ids, looked + 1])
+        at_us = np.concatenate(
+            [at_us, last[looked] - rng.integers(0, 3 * 86_400_000_000, len(looked))]
+        )
+        points = np.concatenate([points, np.full(len(looked), -10.0)])
+        spans = np.concatenate(
+            [spans, np.full(len(looked), book.half_life_for("careers_view") // MICRO)]
+        )
     activity = fold_activity(
-        lead_ids,
-        at_us,
-        points,
-        np.full(len(lead_ids), span, dtype=np.int64),
-        np.zeros(len(lead_ids), dtype=np.bool_),
+        lead_ids, at_us, points, spans, np.zeros(len(lead_ids), dtype=np.bool_)
     )
-    (keys_leads, whole, frac) = activity.keys[span]
     qualified = rng.random(leads) < 0.5
     fresh = rng.random(leads) < 0.33
     until = np.where(fresh, to_micros(NOW) + 30 * 86_400_000_000, to_micros(NOW) - 1)
@@ -344,16 +360,17 @@ def build_leads(path: Path, leads: int) -> Playbook:
             strict=True,
         ),
     )
-    connection.executemany(
-        "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)",
-        zip(
-            keys_leads.tolist(),
-            [span] * len(keys_leads),
-            whole.tolist(),
-            frac.tolist(),
-            strict=True,
-        ),
-    )
+    for signed_span, (keys_leads, whole, frac) in activity.keys.items():
+        connection.executemany(
+            "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)",
+            zip(
+                keys_leads.tolist(),
+                [signed_span] * len(keys_leads),
+                whole.tolist(),
+                frac.tolist(),
+                strict=True,
+            ),
+        )
     connection.execute("COMMIT")
     connection.execute("ANALYZE")
     connection.close()
@@ -373,10 +390,20 @@ def full_scan(path: Path, book: Playbook, limit: int) -> list[int]:
         "JOIN lead_states s ON s.lead_id = k.lead_id WHERE k.half_life_us = ?",
         (span,),
     ).fetchall()
+    lowering = connection.execute(
+        "SELECT lead_id, -half_life_us, whole, frac FROM heat_keys WHERE half_life_us < 0"
+    ).fetchall()
     connection.close()
     lead, whole, frac, qualified, until, status, engaged, churned = zip(*rows, strict=True)
     turns, rest = divmod(now_us, span)
     heat = np.exp2((np.array(whole) - turns) + (np.array(frac) - rest / span))
+    if lowering:
+        low_lead, low_span, low_whole, low_frac = (np.array(c) for c in zip(*lowering, strict=True))
+        low_turns, low_rest = np.divmod(now_us, low_span)
+        pulled = np.exp2((low_whole - low_turns) + (low_frac - low_rest / low_span))
+        order = np.argsort(np.array(lead))
+        at = order[np.searchsorted(np.array(lead)[order], low_lead)]
+        np.subtract.at(heat, at, pulled)
     engaged_at = np.array(engaged, dtype=np.int64)
     hot = (
         np.array(qualified, dtype=np.bool_)
@@ -394,9 +421,9 @@ def full_scan(path: Path, book: Playbook, limit: int) -> list[int]:
     return [int(i) for i in ids[np.lexsort((ids, -heat[top]))]]
 
 
-def bench_hot(root: Path, leads: int, calls: int) -> Row:
-    path = root / "hot.db"
-    book = build_leads(path, leads)
+def bench_hot(root: Path, leads: int, calls: int, negative_share: float = 0.0) -> Row:
+    path = root / ("hot-negative.db" if negative_share else "hot.db")
+    book = build_leads(path, leads, negative_share)
     scan = best(lambda: timed(lambda: full_scan(path, book, 50)), 2)
     expected = full_scan(path, book, 50)
     with Leadheat(f"sqlite:///{path}") as lh, lh.engine.connect() as connection:
@@ -408,9 +435,10 @@ def bench_hot(root: Path, leads: int, calls: int) -> Row:
             latencies.append(time.perf_counter() - start)
     p50 = statistics.median(latencies)
     same = "same 50 leads" if got == expected else "DIFFERENT leads"
+    signals = f"; {negative_share:.0%} with a negative signal" if negative_share else ""
     return Row(
         "hot now: top 50 (p50)",
-        f"{leads:,} leads, synthetic; {same}",
+        f"{leads:,} leads, synthetic{signals}; {same}",
         f"{p50 * 1000:,.2f} ms",
         f"scoring every lead {scan * 1000:,.0f} ms",
         scan / p50,
@@ -511,6 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         if database is not None:
             rows.append(bench_apply_playbook(database, imports, in_process))
         rows.append(bench_hot(root, leads, 101))
+        rows.append(bench_hot(root, leads, 101, negative_share=0.1))
         rows.append(bench_http(root, http_s, in_process))
         rows.extend(bench_predict())
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")

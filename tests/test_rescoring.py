@@ -21,7 +21,7 @@ from leadheat.times import from_micros, to_micros
 SPANS = (timedelta(hours=1), timedelta(days=7), timedelta(days=30))
 event = st.tuples(
     st.sampled_from([3, 4, 10**12, -7]),  # dense, then sparse and negative ids
-    st.sampled_from([0.0, 0.5, 1.0, 20.0]),
+    st.sampled_from([0.0, 0.5, 1.0, 20.0, -0.25, -6.0]),  # negative: pulls heat down
     st.integers(0, 2),
     st.datetimes(datetime(1990, 1, 1), datetime(2090, 1, 1), timezones=st.just(UTC)),
     st.booleans(),
@@ -52,11 +52,13 @@ def test_fold_activity_equals_the_event_by_event_fold(
             found = np.flatnonzero(leads == lead)
             if len(found):
                 at = int(found[0])
-                folded.keys[timedelta(microseconds=span_us)] = HeatKey(
-                    int(whole[at]), float(frac[at])
-                )
-        assert folded.keys.keys() == heat.keys.keys()
-        assert math.isclose(folded.at(now), heat.at(now), rel_tol=1e-12)
+                folded.set_row(span_us, int(whole[at]), float(frac[at]))
+        assert folded.positive.keys() == heat.positive.keys()
+        assert folded.negative.keys() == heat.negative.keys()
+        assert math.isclose(folded.raised_at(now), heat.raised_at(now), rel_tol=1e-12)
+        assert math.isclose(folded.pulled_down_at(now), heat.pulled_down_at(now), rel_tol=1e-12)
+        scale = folded.raised_at(now) + folded.pulled_down_at(now)
+        assert math.isclose(folded.at(now), heat.at(now), rel_tol=1e-12, abs_tol=1e-12 * scale)
         engaged = [to_micros(r[3]) for r in mine if r[1] > 0]
         churned = [to_micros(r[3]) for r in mine if r[4]]
         assert activity.events[position] == len(mine)

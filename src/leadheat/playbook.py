@@ -624,6 +624,25 @@ class Playbook(_Section):
         return tuple(sorted(spans))
 
     @cached_property
+    def positive_half_lives(self) -> tuple[timedelta, ...]:
+        """The half-lives of the points that add heat: the heat index scans these keys (a
+        lead's heat is at most its positive part, so they bound it)."""
+        spans = {
+            self.half_life_for(name)
+            for name, signal in self.signals.items()
+            if signal.points > 0 or any(rule.points > 0 for rule in signal.rules)
+        }
+        return tuple(sorted(spans)) or (self.decay.half_life,)
+
+    @cached_property
+    def has_negative_signals(self) -> bool:
+        """Whether any signal or signal rule is worth less than 0 points (pulls heat down)."""
+        return any(
+            signal.points < 0 or any(rule.points < 0 for rule in signal.rules)
+            for signal in self.signals.values()
+        )
+
+    @cached_property
     def evidence_names(self) -> dict[str, EvidenceKind]:
         """Property/attribute name → the BANT kind it carries."""
         names: dict[str, EvidenceKind] = {}

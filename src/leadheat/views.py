@@ -54,7 +54,8 @@ def row_json(row: LeadRow) -> dict[str, Any]:
 
 
 def explanation_json(score: LeadScore, qualified_at: float) -> dict[str, Any]:
-    """Why the lead has its score: heat by signal, fit rules matched and missed, evidence."""
+    """Why the lead has its score: heat by signal (``pulled_down``: the negative signals and
+    what each takes off heat now), fit rules matched and missed, evidence."""
     by_state: dict[str, list[str]] = {state.value: [] for state in EvidenceState}
     for kind, status in score.evidence.items():
         by_state[status.state.value].append(kind)
@@ -69,6 +70,15 @@ def explanation_json(score: LeadScore, qualified_at: float) -> dict[str, Any]:
                 "last_at": isoformat(s.last_at),
             }
             for s in score.signals
+        ],
+        "pulled_down": [
+            {
+                "type": s.type,
+                "events": s.events,
+                "heat": s.heat,
+                "last_at": isoformat(s.last_at),
+            }
+            for s in score.pulled_down
         ],
         "fit": {
             "points": score.fit.points,
@@ -106,6 +116,7 @@ def view_json(view: LeadView, qualified_at: float) -> dict[str, Any]:
         "last_engaged_at": isoformat(score.last_engaged_at),
         "hot_until": isoformat(score.hot_until),
         "warm_until": isoformat(score.warm_until),
+        "hot_from": isoformat(score.hot_from),
         "evidence": {
             kind: {
                 "state": status.state.value,

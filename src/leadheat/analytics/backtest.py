@@ -185,7 +185,7 @@ def sweep_half_lives(
         at = rows[i].decided_at
         for event in lead.history.events:
             value = book.points_for(event.type, event.properties)
-            if event.at <= at and value > 0:
+            if event.at <= at and value != 0:  # negative signals pull heat down here too
                 index.append(i)
                 ages.append((at - event.at) // MICRO)
                 points.append(value)

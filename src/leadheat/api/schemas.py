@@ -182,6 +182,10 @@ class LeadOut(BaseModel):
     explanation: dict[str, Any]
     hot_until: str | None
     warm_until: str | None
+    hot_from: str | None = Field(
+        default=None,
+        description="Not hot now, but hot by itself then, as a negative signal fades.",
+    )
     probability: float | None = None
     probability_at: str | None = None
 

@@ -96,6 +96,13 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         out.print(f"hot until {data['hot_until']}")
     if data["warm_until"]:
         out.print(f"warm until {data['warm_until']}")
+    if data["hot_from"]:
+        out.print(f"hot from {data['hot_from']} (as a negative signal fades)")
+    if pulled := data["explanation"]["pulled_down"]:
+        out.print(
+            "pulled down by "
+            + ", ".join(f"{s['type']} {s['heat']:.2f} (last {s['last_at']})" for s in pulled)
+        )
     table = Table(
         "signal", "events", "heat now", "last", title="heat by signal", title_justify="left"
     )

@@ -17,6 +17,7 @@ lead's :class:`HeatKey`:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from leadheat.times import EPOCH
+from leadheat.times import EPOCH, MAX_INSTANT
 
 _LOG2_E = 1 / math.log(2)
 
@@ -102,64 +103,213 @@ class Engagement:
     half_life: timedelta
 
 
-class Heat:
-    """A lead's heat: one :class:`HeatKey` per half-life in use.
+def signed_span_us(half_life: timedelta, negative: bool) -> int:
+    """How a heat key's half-life is stored: microseconds, negated for the key of the part
+    that pulls heat down (events worth less than 0 points).
 
-    Fold events in with :meth:`add` in any order; the result equals :func:`replay_heat` over
-    the sorted history.
+    >>> signed_span_us(timedelta(seconds=1), False), signed_span_us(timedelta(seconds=1), True)
+    (1000000, -1000000)
+    """
+    micros = half_life // timedelta(microseconds=1)
+    return -micros if negative else micros
+
+
+def span_of(signed_us: int) -> tuple[timedelta, bool]:
+    """The half-life and the sign (``True``: negative part) of a stored key's half-life."""
+    return timedelta(microseconds=abs(signed_us)), signed_us < 0
+
+
+class Heat:
+    """A lead's heat: a :class:`HeatKey` per half-life for the events worth more than 0 points
+    (:attr:`positive`) and one per half-life for those worth less (:attr:`negative`, keyed by
+    ``log2`` of the absolute sum).
+
+    ``H(t) = P(t) − N(t)``: heat is the exact signed sum of every event's decayed points, not
+    floored at 0 (an account's heat is the sum of its leads'). Fold events in with
+    :meth:`add` in any order; the result equals :func:`replay_heat` over the sorted history.
+    Stored rows use :func:`signed_span_us` (negative half-life: the negative part).
 
     >>> from datetime import UTC
     >>> week = timedelta(days=7)
     >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
     >>> heat = Heat()
     >>> heat.add(Engagement(t0 + week, 10, week)); heat.add(Engagement(t0, 10, week))
-    >>> round(heat.at(t0 + week), 12)
-    15.0
+    >>> heat.add(Engagement(t0 + week, -4, timedelta(days=1)))
+    >>> round(heat.at(t0 + week), 12), round(heat.pulled_down_at(t0 + week), 12)
+    (11.0, 4.0)
     """
 
-    __slots__ = ("keys",)
+    __slots__ = ("negative", "positive")
 
-    def __init__(self, keys: Mapping[timedelta, HeatKey] | None = None) -> None:
-        self.keys: dict[timedelta, HeatKey] = dict(keys or {})
+    def __init__(
+        self,
+        positive: Mapping[timedelta, HeatKey] | None = None,
+        negative: Mapping[timedelta, HeatKey] | None = None,
+    ) -> None:
+        self.positive: dict[timedelta, HeatKey] = dict(positive or {})
+        self.negative: dict[timedelta, HeatKey] = dict(negative or {})
+
+    @staticmethod
+    def of_rows(rows: Iterable[tuple[int, int, float]]) -> Heat:
+        """A heat from stored ``(signed half-life µs, whole, frac)`` rows."""
+        heat = Heat()
+        for signed_us, whole, frac in rows:
+            heat.set_row(signed_us, whole, frac)
+        return heat
+
+    def set_row(self, signed_us: int, whole: int, frac: float) -> None:
+        """Set one key from a stored row (see :func:`signed_span_us`)."""
+        span, negative = span_of(int(signed_us))
+        (self.negative if negative else self.positive)[span] = HeatKey(int(whole), float(frac))
+
+    def rows(self) -> list[tuple[int, int, float]]:
+        """The keys as stored rows ``(signed half-life µs, whole, frac)``."""
+        return [
+            (signed_span_us(span, negative), key.whole, key.frac)
+            for negative, keys in ((False, self.positive), (True, self.negative))
+            for span, key in sorted(keys.items())
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.positive or self.negative)
 
     def add(self, engagement: Engagement) -> None:
-        """Fold in one event: O(1), whatever the history before it."""
-        if engagement.points <= 0:
+        """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""
+        if engagement.points == 0:
             return
-        key = HeatKey.of_event(engagement.points, engagement.at, engagement.half_life)
-        current = self.keys.get(engagement.half_life)
-        self.keys[engagement.half_life] = key if current is None else current.plus(key)
+        keys = self.positive if engagement.points > 0 else self.negative
+        key = HeatKey.of_event(abs(engagement.points), engagement.at, engagement.half_life)
+        current = keys.get(engagement.half_life)
+        keys[engagement.half_life] = key if current is None else current.plus(key)
+
+    def raised_at(self, now: datetime) -> float:
+        """``P(now)``: the heat of the events worth more than 0 points (an upper bound)."""
+        return math.fsum(key.heat_at(now, span) for span, key in self.positive.items())
+
+    def pulled_down_at(self, now: datetime) -> float:
+        """``N(now) >= 0``: how much the negative signals take off heat at ``now``."""
+        return math.fsum(key.heat_at(now, span) for span, key in self.negative.items())
 
     def at(self, now: datetime) -> float:
-        """Heat at ``now``: the sum of each half-life's decayed part."""
-        return math.fsum(key.heat_at(now, span) for span, key in self.keys.items())
+        """Heat at ``now``: the sum of each half-life's decayed part, less the negative ones."""
+        if not self.negative:
+            return self.raised_at(now)
+        return math.fsum(
+            [key.heat_at(now, span) for span, key in self.positive.items()]
+            + [-key.heat_at(now, span) for span, key in self.negative.items()]
+        )
+
+    def _terms(self, now: datetime) -> list[tuple[timedelta, float]]:
+        """``H(now + s) = Σ c · 2^(−s/h)``: the net coefficient ``c`` of each half-life."""
+        net: dict[timedelta, list[float]] = {}
+        for sign, keys in ((1.0, self.positive), (-1.0, self.negative)):
+            for span, key in keys.items():
+                net.setdefault(span, []).append(sign * key.heat_at(now, span))
+        return [(span, math.fsum(parts)) for span, parts in sorted(net.items())]
 
     def cools_below(self, theta: float, now: datetime) -> datetime | None:
-        """When, with no new events, heat falls below ``theta``; ``None`` if it already is.
+        """The first instant after ``now`` at which, with no new events, heat is below
+        ``theta``; ``None`` if it already is.
 
-        One half-life has the closed form ``now + h·log2(H/θ)``; a sum of several is
-        monotone, so it is bracketed and bisected to the microsecond.
+        Positive heat alone is monotone: one half-life has the closed form
+        ``now + h·log2(H/θ)``. With negative parts heat may fall, rise and fall again (a fast
+        negative fading under a slow positive), so every crossing is found
+        (:func:`crossings`) and the first one down is taken.
         """
         if self.at(now) < theta:
             return None
-        if len(self.keys) == 1:
-            ((span, key),) = self.keys.items()
+        if not self.negative and len(self.positive) == 1:
+            ((span, key),) = self.positive.items()
             turns = key.log2_heat_at(now, span) - math.log2(theta)
             return now + span * turns
-        share = theta / len(self.keys)
-        low = now
-        high = max(
-            now + span * max(0.0, key.log2_heat_at(now, span) - math.log2(share))
-            for span, key in self.keys.items()
-        )
-        step = timedelta(microseconds=1)
-        while high - low > step:
-            middle = low + (high - low) / 2
-            if self.at(middle) >= theta:
-                low = middle
+        for offset, rising in crossings(self._terms(now), theta):
+            if not rising:
+                return _after(now, offset)
+        return _after(now, 0.0)  # at theta exactly now and falling at once
+
+    def warms_to(self, theta: float, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which, with no new events, heat reaches
+        ``theta`` by itself (a negative signal fading faster than the positive ones);
+        ``None`` if it is there already or never gets there."""
+        if not self.negative or self.at(now) >= theta:
+            return None
+        for offset, rising in crossings(self._terms(now), theta):
+            if rising:
+                return _after(now, offset)
+        return None
+
+
+def _after(now: datetime, offset_us: float) -> datetime:
+    """``now`` plus a crossing's offset, rounded up to the microsecond, within 1970–2100."""
+    if offset_us >= (MAX_INSTANT - now) / timedelta(microseconds=1):
+        return MAX_INSTANT
+    return now + timedelta(microseconds=math.ceil(offset_us))
+
+
+def crossings(terms: Iterable[tuple[timedelta, float]], theta: float) -> list[tuple[float, bool]]:
+    """Every instant ``s > 0`` (µs from now) where ``Σ c·2^(−s/h)`` crosses ``theta``, with
+    whether it crosses upwards, in time order.
+
+    ``f(s) = −θ + Σ cⱼ e^(−λⱼ s)`` is an exponential sum with rates ``0 < λ₁ < …``; it has
+    no more positive roots than its coefficients have sign changes (Descartes' rule for
+    exponential sums), and multiplying by ``e^(λ₁ s)`` and differentiating leaves a sum
+    of one term fewer whose roots split time into intervals on which ``f`` is monotone
+    (Rolle). So the roots are isolated recursively, each bracketed in a monotone piece and
+    bisected to float precision; past the instant where every term is below ``θ/n`` heat
+    stays under ``θ``, which bounds the search.
+
+    A fast positive, a slower negative and a slow positive: heat 10 falls below 5, rises
+    above it again as the negative fades, then cools for good:
+
+    >>> day = timedelta(days=1)
+    >>> terms = [(day, 30.0), (4 * day, -30.0), (60 * day, 10.0)]
+    >>> [(round(s / 86_400e6, 3), up) for s, up in crossings(terms, 5)]
+    [(0.373, False), (12.069, True), (59.984, False)]
+    """
+    rates: dict[float, float] = {0.0: -theta}
+    horizon = 0.0
+    listed = [(span / timedelta(microseconds=1), c) for span, c in terms if c != 0]
+    for span_us, c in listed:
+        rate = math.log(2) / span_us
+        rates[rate] = rates.get(rate, 0.0) + c
+        horizon = max(horizon, span_us * max(0.0, math.log2(len(listed) * abs(c) / theta)))
+    ordered = sorted((rate, c) for rate, c in rates.items() if c != 0)
+    if len(ordered) < 2 or horizon <= 0:
+        return []
+    return _roots(ordered, 0.0, horizon * (1 + 1e-9) + 1.0)
+
+
+def _value(terms: list[tuple[float, float]], s: float) -> float:
+    """``Σ c·e^(−(λ − λ₁)s)``: the exponential sum times ``e^(λ₁ s)``, same sign, no
+    underflow."""
+    low = terms[0][0]
+    return math.fsum(c * math.exp(-(rate - low) * s) for rate, c in terms)
+
+
+def _roots(terms: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, bool]]:
+    """Sign changes of ``Σ c·e^(−λ s)`` on ``(lo, hi)``, rates ascending, in order: the
+    first instant of the new sign (as a float) and whether it is ``>= 0``."""
+    if len(terms) < 2:
+        return []
+    low = terms[0][0]
+    slope = [(rate - low, -(rate - low) * c) for rate, c in terms[1:]]
+    cuts = [lo, *(root for root, _ in _roots(slope, lo, hi)), hi]
+    found = []
+    for start, end in itertools.pairwise(cuts):
+        below = _value(terms, start) < 0
+        if below == (_value(terms, end) < 0):
+            continue
+        a, b = start, end
+        for _ in range(200):  # monotone on [a, b]: bisect to adjacent floats
+            middle = a + (b - a) / 2
+            if middle <= a or middle >= b:
+                break
+            if (_value(terms, middle) < 0) == below:
+                a = middle
             else:
-                high = middle
-        return high
+                b = middle
+        found.append((b, below))
+    return found
 
 
 def replay_heat(history: Iterable[Engagement], now: datetime) -> float:
@@ -170,7 +320,7 @@ def replay_heat(history: Iterable[Engagement], now: datetime) -> float:
     return math.fsum(
         item.points * 2.0 ** (-((now - item.at) / item.half_life))
         for item in history
-        if item.at <= now and item.points > 0
+        if item.at <= now and item.points != 0
     )
 
 

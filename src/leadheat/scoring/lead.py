@@ -54,12 +54,18 @@ class LeadHistory:
 
 @dataclass(frozen=True)
 class SignalHeat:
-    """The heat one event type contributes now, for the explanation."""
+    """The heat one event type contributes now, for the explanation. A type whose events
+    are worth less than 0 points (a negative signal, or a rule such as an unsubscribe link)
+    has a second entry for those, with ``heat < 0``: what pulls the lead's heat down."""
 
     type: str
     events: int
     heat: float
     last_at: datetime
+
+    @property
+    def pulls_down(self) -> bool:
+        return self.heat < 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,13 @@ class LeadScore:
     last_engaged_at: datetime | None
     events_seen: int
     probability: float | None = None
+    hot_from: datetime | None = None
+    """Not hot now, but hot by itself then, as a negative signal fades (:class:`Forecast`)."""
+
+    @property
+    def pulled_down(self) -> tuple[SignalHeat, ...]:
+        """The negative signals and what each takes off heat now, most first."""
+        return tuple(sorted((s for s in self.signals if s.heat < 0), key=lambda s: s.heat))
 
 
 def evidence_in(
@@ -127,8 +140,9 @@ def facts_at(
         if event.at > now:
             continue
         points = book.points_for(event.type, event.properties)
-        if points > 0:
+        if points != 0:  # less than 0: a negative signal, which pulls heat down
             heat.add(Engagement(event.at, points, book.half_life_for(event.type)))
+        if points > 0:  # interest: only what adds heat
             last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
         if event.type in churn_types:
             churned = event.at if churned is None else max(churned, event.at)
@@ -162,12 +176,17 @@ def score_history(
             by_type[event.type].append(event)
     signals = []
     for event_type, events in by_type.items():
-        contribution = math.fsum(
-            points * 2.0 ** (-((now - e.at) / book.half_life_for(event_type)))
-            for e in events
-            if (points := book.points_for(event_type, e.properties)) > 0
-        )
-        signals.append(SignalHeat(event_type, len(events), contribution, max(e.at for e in events)))
+        span = book.half_life_for(event_type)
+        worth = [(e, book.points_for(event_type, e.properties)) for e in events]
+        raising = [(e, p) for e, p in worth if p >= 0]
+        lowering = [(e, p) for e, p in worth if p < 0]
+        for part in (raising, lowering):
+            if part:
+                contribution = math.fsum(
+                    p * 2.0 ** (-((now - e.at) / span)) for e, p in part if p != 0
+                )
+                last = max(e.at for e, _ in part)
+                signals.append(SignalHeat(event_type, len(part), contribution, last))
     signals.sort(key=lambda s: (-s.heat, s.type))
     heat_now = heat.at(now)
     verdict = classify(heat_now, facts, now, book)
@@ -191,6 +210,7 @@ def score_history(
         last_engaged_at=facts.last_engaged_at,
         events_seen=sum(len(v) for v in by_type.values()),
         probability=probability,
+        hot_from=f.hot_from,
     )
 
 
@@ -216,6 +236,29 @@ def signals_said(score: LeadScore, top: int = 3) -> str:
     return ", ".join(said)
 
 
+def pulled_down_said(score: LeadScore, top: int = 3) -> str:
+    """What pulled heat down, in words: the ``top`` negative signals with what each takes
+    off heat now; empty when none does.
+
+    >>> from leadheat.playbook import parse_playbook
+    >>> from datetime import UTC, timedelta
+    >>> book = parse_playbook('[signals.demo_request]\\npoints = 30\\n'
+    ...     '[signals.careers_view]\\npoints = -10\\nhalf_life = "1d"')
+    >>> now = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    >>> seen = [EventRecord("demo_request", now - timedelta(hours=2)),
+    ...     EventRecord("careers_view", now - timedelta(days=1))]
+    >>> pulled_down_said(score_history(LeadHistory({}, seen), book, now))
+    'pulled down by careers view -5 (1d 0h ago)'
+    """
+    said = [
+        f"{s.type.replace('_', ' ')} {s.heat:.3g}"
+        + (f" ×{s.events} (last {relative(s.last_at, score.at)})" if s.events > 1 else "")
+        + ("" if s.events > 1 else f" ({relative(s.last_at, score.at)})")
+        for s in score.pulled_down[:top]
+    ]
+    return "pulled down by " + ", ".join(said) if said else ""
+
+
 def evidence_said(score: LeadScore) -> str:
     """The evidence the lead gave that is still fresh, with what it said (shortened): empty
     when there is none."""
@@ -235,7 +278,8 @@ def _short(value: str | None, width: int = 40) -> str:
 def what_it_did(score: LeadScore) -> str:
     """Why a rep should call, as the queue shows it: what the lead did and the evidence it
     gave (the webhook's alert says the same inside :func:`one_line_reason`)."""
-    return "; ".join(part for part in (signals_said(score), evidence_said(score)) if part)
+    parts = (signals_said(score), pulled_down_said(score), evidence_said(score))
+    return "; ".join(part for part in parts if part)
 
 
 def one_line_reason(score: LeadScore) -> str:
@@ -243,6 +287,8 @@ def one_line_reason(score: LeadScore) -> str:
     parts = [f"{score.temperature.value} {score.grade}"]
     if said := signals_said(score):
         parts.append(said)
+    if lowered := pulled_down_said(score):
+        parts.append(lowered)
     matched = [c.field for c in score.fit.checks if c.matched and not c.disqualify]
     parts.append(f"fit {score.fit.points:g}" + (f" ({', '.join(matched)})" if matched else ""))
     if evidence := evidence_said(score):

@@ -42,7 +42,9 @@ class Activity:
     last_engaged_at: npt.NDArray[np.int64]
     churned_at: npt.NDArray[np.int64]
     keys: dict[int, Keys]
-    """Heat keys by half-life in microseconds, for the leads with events worth points."""
+    """Heat keys by signed half-life in microseconds
+    (:func:`~leadheat.scoring.heat.signed_span_us`: negative for the part that pulls heat
+    down), for the leads with events worth points."""
 
 
 def fold_activity(
@@ -54,7 +56,8 @@ def fold_activity(
 ) -> Activity:
     """Fold events, one entry per event in each array, into per-lead :class:`Activity`.
 
-    Events worth no points carry no heat and are no engagement, but count as events. (This
+    Events worth no points carry no heat and are no engagement, but count as events; events
+    worth less than 0 points fold into the negative keys and are no engagement either. (This
     is :meth:`SignalTable.fold` with every event its own type.)
 
     >>> day = 86_400_000_000
@@ -110,23 +113,25 @@ class SignalTable:
                 f"one lead, type code and instant per event, got {len(lead_ids)} lead ids, "
                 f"{len(type_codes)} type codes and {len(at_us)} instants"
             )
-        engaged = self.points > 0
-        # one entry per event in fold_activity: most playbooks have one half-life, found
-        # without copying or sorting the column
-        low = self.half_life_us.min(where=engaged, initial=np.iinfo(np.int64).max)
-        high = self.half_life_us.max(where=engaged, initial=np.iinfo(np.int64).min)
+        heated = self.points != 0
+        # heat keys per signed half-life (negative: the part that pulls heat down,
+        # signed_span_us); one entry per event in fold_activity: most playbooks have one
+        # half-life and no negative signal, found without copying or sorting the column
+        signed = np.where(self.points < 0, -self.half_life_us, self.half_life_us)
+        low = signed.min(where=heated, initial=np.iinfo(np.int64).max)
+        high = signed.max(where=heated, initial=np.iinfo(np.int64).min)
         if low == high:
             spans = np.array([low], dtype=np.int64)
-            span_slot = np.where(engaged, 0, -1)
+            span_slot = np.where(heated, 0, -1)
         else:
-            spans = np.unique(self.half_life_us[engaged])
-            span_slot = np.where(engaged, np.searchsorted(spans, self.half_life_us), -1)
+            spans = np.unique(signed[heated])
+            span_slot = np.where(heated, np.searchsorted(spans, signed), -1)
         index = LeadSlots.of(lead_ids)
         counts, first, last_engaged, churned_at, top, total = compiled_fold()(
             index.slots,
             np.asarray(at_us, dtype=np.int64),
             np.asarray(type_codes, dtype=np.intp),
-            np.log2(self.points, out=np.zeros(len(self.points)), where=engaged),
+            np.log2(np.abs(self.points), out=np.zeros(len(self.points)), where=heated),
             span_slot,
             self.churn,
             spans,
@@ -175,8 +180,9 @@ def _fold_events(
     size: int,
 ) -> tuple[PerSlot, PerSlot, PerSlot, PerSlot, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per slot: event count, first event, last engagement, last churn (``-1``: never);
-    per half-life row and slot: the heat key as a half-life count ``top`` (:data:`NONE`:
-    no engagement) and the sum of terms ``2^((t − top·h)/h + log2 p)``.
+    per signed half-life row (negative: a negative signal's part) and slot: the heat key as
+    a half-life count ``top`` (:data:`NONE`: no such event) and the sum of terms
+    ``2^((t − top·h)/h + log2 |p|)``.
 
     Every array is read once, in order: each lead's ``top`` is its latest event's half-life
     count so far, and when a later event raises it the sum is rescaled by ``2^−Δ``, an exact
@@ -205,8 +211,11 @@ def _fold_events(
         row = span_of[code]
         if row < 0:
             continue
-        last_engaged[slot] = max(last_engaged[slot], at)
         span = spans[row]
+        if span > 0:  # only what adds heat is interest
+            last_engaged[slot] = max(last_engaged[slot], at)
+        else:
+            span = -span
         if top[row, slot] == NONE or at - base[row, slot] >= span:
             turns = at // span
             if top[row, slot] != NONE:

@@ -129,20 +129,33 @@ def grade(fit: float, disqualified: bool, heat: float, book: Playbook) -> str:
 
 @dataclass(frozen=True)
 class Forecast:
-    """When the lead stops being hot, and stops being at least warm, if nothing happens."""
+    """When the lead stops being hot, and stops being at least warm, if nothing happens; and
+    when a lead that is not hot becomes hot by itself (only a negative signal fading under a
+    slower positive one does that), ``None`` if it does not."""
 
     hot_until: datetime | None
     warm_until: datetime | None
+    hot_from: datetime | None = None
 
 
 def forecast(
     heat: Heat, facts: LeadFacts, verdict: Verdict, now: datetime, book: Playbook
 ) -> Forecast:
-    """Cool-down times: heat crossing the thresholds (``t + h·log2(H/θ)``), evidence going
-    stale, the warm window closing and ``cold_after`` passing, whichever comes first."""
+    """Cool-down times: heat first crossing the thresholds downwards (``t + h·log2(H/θ)`` for
+    one half-life; every crossing is found when negative signals make heat rise again,
+    :meth:`Heat.cools_below`), evidence going stale, the warm window closing and
+    ``cold_after`` passing, whichever comes first. ``hot_from``: for a lead not hot now, the
+    first instant heat reaches ``hot_heat`` by itself, if the lead is hot then."""
     rules = book.temperature
+    hot_from = None
+    if verdict.temperature is not Temperature.HOT and facts.last_engaged_at is not None:
+        rises = heat.warms_to(rules.hot_heat, now)
+        if rises is not None:
+            lifted = max(heat.at(rises), rules.hot_heat)  # θ within float noise at the crossing
+            if classify(lifted, facts, rises, book).temperature is Temperature.HOT:
+                hot_from = rises
     if verdict.temperature is Temperature.COLD or facts.last_engaged_at is None:
-        return Forecast(None, None)
+        return Forecast(None, None, hot_from)
     cold_at = facts.last_engaged_at + rules.cold_after
     warm_by_heat = heat.cools_below(rules.warm_heat, now)
     window_end = facts.last_engaged_at + rules.warm_window
@@ -157,4 +170,4 @@ def forecast(
         if facts.evidence_until is not None:
             limits.append(facts.evidence_until)
         hot_until = min(limits)
-    return Forecast(hot_until, warm_until)
+    return Forecast(hot_until, warm_until, hot_from)

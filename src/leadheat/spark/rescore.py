@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ import numpy as np
 from leadheat.playbook import parse_playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
-from leadheat.scoring.heat import Heat, HeatKey
+from leadheat.scoring.heat import Heat
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import fold_activity
 from leadheat.scoring.temperature import LeadFacts, classify
@@ -214,7 +214,7 @@ def score_partition(
             spans, wholes, fracs = [], [], []
             for key in sorted(_items(lead["keys"]), key=lambda k: int(k["half_life_us"])):
                 span = int(key["half_life_us"])
-                heat.keys[timedelta(microseconds=span)] = HeatKey(int(key["whole"]), key["frac"])
+                heat.set_row(span, int(key["whole"]), float(key["frac"]))
                 spans.append(span)
                 wholes.append(int(key["whole"]))
                 fracs.append(float(key["frac"]))

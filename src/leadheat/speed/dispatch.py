@@ -225,6 +225,9 @@ class Dispatcher:
                 "heat": round(score.heat, 3),
                 "fit": score.fit.points,
                 "hot_until": isoformat(score.hot_until) if score.hot_until else None,
+                "pulled_down": [
+                    {"type": s.type, "heat": round(s.heat, 3)} for s in score.pulled_down
+                ],
             },
             "owner": _owner(owner, owner_email),
             "assignment": assignment,

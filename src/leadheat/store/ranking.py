@@ -6,6 +6,12 @@ the same index backwards. With several half-lives (per-signal overrides) heat is
 one part per half-life: "heat ≥ θ" needs only the leads with some part ≥ θ/K, verified
 afterwards, and "hottest first" is Fagin's threshold algorithm over the per-half-life scans.
 
+Negative signals (events worth less than 0 points) keep their own keys, under the negated
+half-life, outside every scan: heat is the positive part less the negative one, so the
+positive part bounds it from above. Scans read the positive keys as before, the few rows read
+get their exact heat (one primary-key lookup of their negative keys), and a scan stops once
+the positive bound of what is left is below what it needs.
+
 Questions about the past (``at`` earlier than the latest stored fact) are answered from
 history instead, since the state already holds what happened after.
 """
@@ -158,9 +164,9 @@ def iter_leads(
 
 def heat_at_least(book: Playbook, theta: float, now: datetime) -> list[Select[int]]:
     """Leads that *may* have heat ≥ θ now: some part ≥ θ/K. A union of index range scans."""
-    share = theta / len(book.half_lives)
+    share = theta / len(book.positive_half_lives)
     parts = []
-    for span in book.half_lives:
+    for span in book.positive_half_lives:
         key = HeatKey.threshold(share, now, span)
         parts.append(
             select(HeatKeyRow.lead_id).where(
@@ -183,7 +189,7 @@ def _hot_from_index(
     exclude_won: bool,
     unowned: bool = False,
 ) -> list[Ranked]:
-    if limit is not None and len(book.half_lives) == 1:
+    if limit is not None and len(book.positive_half_lives) == 1:
         return _hottest_first(connection, book, now, limit, exclude_won, unowned)
     candidates = _union(heat_at_least(book, book.temperature.hot_heat, now)).subquery()
     query = select(candidates.c.lead_id).join(LeadState, LeadState.lead_id == candidates.c.lead_id)
@@ -215,7 +221,7 @@ def _hottest_first(
     at a time, stopping at ``limit``. A top-50 reads a few hundred index entries however
     many leads are hot: the first page asks for little more than ``limit``. ``unowned``
     keeps the leads nobody owns (a join to their lead rows by key)."""
-    (span,) = book.half_lives
+    (span,) = book.positive_half_lives
     floor = HeatKey.threshold(book.temperature.hot_heat, now, span)
     query = (
         select(HeatKeyRow.whole, HeatKeyRow.frac, LeadState)
@@ -242,9 +248,15 @@ def _hottest_first(
                 tuple_(HeatKeyRow.whole, HeatKeyRow.frac, HeatKeyRow.lead_id) < tuple_(*after)
             )
         rows = connection.execute(page.limit(size)).mappings().all()
-        heat = 0.0
+        lowered = (
+            _pulled_down(connection, now, [row["lead_id"] for row in rows])
+            if book.has_negative_signals
+            else {}
+        )
+        bound = 0.0  # the positive part of the last row read: no lead after it is hotter
         for row in rows:
-            heat = HeatKey(row["whole"], row["frac"]).heat_at(now, span)
+            bound = HeatKey(row["whole"], row["frac"]).heat_at(now, span)
+            heat = bound - lowered.get(row["lead_id"], 0.0)
             facts, status = _facts_of(row)
             verdict = classify(heat, facts, now, book)
             if verdict.temperature is Temperature.HOT:
@@ -256,7 +268,7 @@ def _hottest_first(
         after = (last["whole"], last["frac"], last["lead_id"])
         # Enough once the page ends below the last one chosen: leads of equal heat are then
         # all in, and the ties go to the lower lead id as in every other list.
-        if len(chosen) >= limit and heat < chosen[limit - 1].heat:
+        if len(chosen) >= limit and bound < chosen[limit - 1].heat:
             break
         size = min(4 * size, 4096)
     return chosen[:limit]
@@ -304,8 +316,21 @@ def _heats(connection: Connection, now: datetime, ids: Sequence[int]) -> list[tu
                 HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
             ).where(HeatKeyRow.lead_id.in_(chunk))
         ):
-            keys[lead_id].keys[timedelta(microseconds=span_us)] = HeatKey(whole, frac)
+            keys[lead_id].set_row(span_us, whole, frac)
     return [(lead_id, keys[lead_id].at(now) if lead_id in keys else 0.0) for lead_id in ids]
+
+
+def _pulled_down(connection: Connection, now: datetime, ids: Sequence[int]) -> dict[int, float]:
+    """What the negative signals take off these leads' heat now (leads without: left out)."""
+    keys: dict[int, Heat] = defaultdict(Heat)
+    for start in range(0, len(ids), CHUNK):
+        for lead_id, span_us, whole, frac in connection.execute(
+            select(
+                HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
+            ).where(HeatKeyRow.lead_id.in_(ids[start : start + CHUNK]), HeatKeyRow.half_life_us < 0)
+        ):
+            keys[lead_id].set_row(span_us, whole, frac)
+    return {lead_id: heat.pulled_down_at(now) for lead_id, heat in keys.items()}
 
 
 def _pages_by_heat(
@@ -315,9 +340,12 @@ def _pages_by_heat(
 
     Fagin's threshold algorithm: read each half-life's index in descending key order; a lead
     seen anywhere gets its exact total; it can be emitted once its total is at least the sum
-    of the last heats read from each index, which bounds every lead not yet seen.
+    of the last heats read from each index, which bounds every lead not yet seen (negative
+    signals only lower a lead's heat below that bound). Then the leads without a positive
+    key: heat 0 without any key, then those whose negative signals put them below 0, with
+    those of the scanned leads whose total is below 0.
     """
-    spans = book.half_lives
+    spans = book.positive_half_lives
     cursors: dict[timedelta, tuple[int, float, int] | None] = dict.fromkeys(spans)
     exhausted: set[timedelta] = set()
     bound: dict[timedelta, float] = dict.fromkeys(spans, math.inf)
@@ -358,12 +386,24 @@ def _pages_by_heat(
             page.append((lead_id, -negative))
         if page:
             yield page
-        if len(exhausted) == len(spans) and not pending:
+        if len(exhausted) == len(spans) and (not pending or -pending[0][0] < threshold):
             break
     cold = select(LeadState.lead_id).where(LeadState.lead_id.not_in(select(HeatKeyRow.lead_id)))
     ids = [row[0] for row in connection.execute(cold.order_by(LeadState.lead_id))]
     for start in range(0, len(ids), PAGE):
         yield [(lead_id, 0.0) for lead_id in ids[start : start + PAGE]]
+    if not book.has_negative_signals:
+        return
+    only_negative = select(HeatKeyRow.lead_id).where(
+        HeatKeyRow.half_life_us < 0,
+        HeatKeyRow.lead_id.not_in(select(HeatKeyRow.lead_id).where(HeatKeyRow.half_life_us > 0)),
+    )
+    below = sorted({row[0] for row in connection.execute(only_negative)})
+    left = [(-negative, lead_id) for negative, lead_id in pending]
+    left += [(heat, lead_id) for lead_id, heat in _heats(connection, now, below)]
+    left.sort(key=lambda item: (-item[0], item[1]))
+    for start in range(0, len(left), PAGE):
+        yield [(lead_id, heat) for heat, lead_id in left[start : start + PAGE]]
 
 
 def _judge(
@@ -432,11 +472,14 @@ def _from_history(connection: Connection, book: Playbook, now: datetime) -> list
         spans = np.fromiter(
             (book.half_life_for(r[1]) // MICRO for r in rows), dtype=np.int64, count=len(rows)
         )
-        for span in np.unique(spans[points > 0]):
-            mask = (spans == span) & (points > 0)
-            leads, whole, frac = fold_keys(lead_ids[mask], at_us[mask], points[mask], int(span))
+        signed = np.where(points < 0, -spans, spans)  # negative: a negative signal's part
+        for span in np.unique(signed[points != 0]).tolist():
+            mask = (signed == span) & (points != 0)
+            leads, whole, frac = fold_keys(
+                lead_ids[mask], at_us[mask], np.abs(points[mask]), abs(span)
+            )
             for lead, w, f in zip(leads.tolist(), whole.tolist(), frac.tolist(), strict=True):
-                heats[lead].keys[timedelta(microseconds=int(span))] = HeatKey(w, f)
+                heats[lead].set_row(span, w, f)
         for (lead, event_type, at, _), worth in zip(rows, points.tolist(), strict=True):
             if worth > 0:
                 engaged_at[lead] = max(engaged_at.get(lead, at), at)

@@ -109,7 +109,9 @@ def fold_batch(
     fresh: Mapping[int, tuple[int, float, bool, bool, int | None]] | None = None,
 ) -> None:
     """Fold new events into their leads' heat keys, last engagement, last churn, event count
-    and ``created_at``: a few array operations per batch and one write per lead.
+    and ``created_at``: a few array operations per batch and one write per lead. Events
+    worth less than 0 points fold into the negative keys (stored under the negated
+    half-life, :func:`~leadheat.scoring.heat.signed_span_us`) and are no engagement.
 
     ``fresh`` maps leads created by this batch, which have no state row yet and nothing
     stored to merge with, to their ``(playbook version, fit, qualified, disqualified,
@@ -132,10 +134,12 @@ def fold_batch(
     known = [lead for lead in leads.tolist() if lead not in fresh]
     stored_state = _stored_states(connection, known)
     stored_keys = _stored_keys(connection, known)
-    for span in np.unique(batch.half_life_us[engaged]).tolist():
-        mask = engaged & (batch.half_life_us == span)
+    heated = batch.points != 0
+    signed = np.where(batch.points < 0, -batch.half_life_us, batch.half_life_us)
+    for span in np.unique(signed[heated]).tolist():  # negative: a negative signal's part
+        mask = heated & (signed == span)
         key_leads, whole, frac = fold_keys(
-            batch.lead_ids[mask], batch.at_us[mask], batch.points[mask], int(span)
+            batch.lead_ids[mask], batch.at_us[mask], np.abs(batch.points[mask]), abs(int(span))
         )
         old = [stored_keys.get((lead, span)) for lead in key_leads.tolist()]
         had = np.array([item is not None for item in old], dtype=np.bool_)

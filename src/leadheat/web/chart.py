@@ -46,8 +46,8 @@ def heat_chart(
     def x(at: datetime) -> float:
         return LEFT + plot_w * (at - start).total_seconds() / total
 
-    def y(value: float) -> float:
-        return TOP + plot_h * (1 - value / top)
+    def y(value: float) -> float:  # heat below 0 (negative signals) is drawn on the axis
+        return TOP + plot_h * (1 - max(value, 0.0) / top)
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '

@@ -77,7 +77,7 @@ def heat_series(
         for e in history.events
         if e.at <= now
     ]
-    engagements = [e for e in engagements if e.points > 0]
+    engagements = [e for e in engagements if e.points != 0]
     if not engagements:
         return []
     start = max(now - span, min(e.at for e in engagements) - timedelta(hours=1))

@@ -138,14 +138,14 @@ def _heat_now(
         return heat
     exponent = np.empty(len(keys))
     for span_us in np.unique(keys[:, 1]):
-        turns, rest = divmod(now - EPOCH, timedelta(microseconds=int(span_us)))
+        span = timedelta(microseconds=abs(int(span_us)))  # negative: a negative signal's part
+        turns, rest = divmod(now - EPOCH, span)
         rows = keys[:, 1] == span_us
-        exponent[rows] = (keys[rows, 2] - turns) + (
-            keys[rows, 3] - rest / timedelta(microseconds=int(span_us))
-        )
+        exponent[rows] = (keys[rows, 2] - turns) + (keys[rows, 3] - rest / span)
+    sign = np.where(keys[:, 1] < 0, -1.0, 1.0)
     position = np.searchsorted(ids, keys[:, 0].astype(np.int64))
     known = (position < len(ids)) & (ids[np.minimum(position, len(ids) - 1)] == keys[:, 0])
-    np.add.at(heat, position[known], np.exp2(np.minimum(exponent[known], 1023.0)))
+    np.add.at(heat, position[known], sign[known] * np.exp2(np.minimum(exponent[known], 1023.0)))
     return heat
 
 
@@ -172,11 +172,12 @@ def _hottest_ids(
     ``skipped`` where that saves work (a caller still filters).
 
     With one half-life the heat index is already in that order, so only the chunks the page
-    needs are read; leads without a key (no engagement: heat 0) come last. With several,
-    every candidate's heat is computed (vectorised) and sorted."""
+    needs are read; leads without a key (no engagement: heat 0) come last. With several, or
+    with negative signals (which the index order does not see), every candidate's heat is
+    computed (vectorised) and sorted."""
     everyone = select(Lead.id).where(Lead.merged_into_id.is_(None))
-    if len(book.half_lives) == 1:
-        (span,) = book.half_lives
+    if len(book.positive_half_lives) == 1 and not book.has_negative_signals:
+        (span,) = book.positive_half_lives
         keyed = select(HeatKeyRow.lead_id).where(
             HeatKeyRow.half_life_us == span // timedelta(microseconds=1)
         )

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select, union_all
 
 from leadheat.playbook import Playbook
-from leadheat.scoring.heat import Heat, HeatKey
+from leadheat.scoring.heat import Heat
 from leadheat.scoring.lead import score_history, what_it_did
 from leadheat.scoring.temperature import Temperature, forecast, grade
 from leadheat.service import Leadheat
@@ -69,7 +69,7 @@ def _heats(connection: Connection, ids: Sequence[int]) -> dict[int, Heat]:
         ).where(HeatKeyRow.lead_id.in_(ids))
     )
     for lead_id, span_us, whole, frac in rows:
-        heats[lead_id].keys[timedelta(microseconds=span_us)] = HeatKey(whole, frac)
+        heats[lead_id].set_row(span_us, whole, frac)
     return heats
 
 
