@@ -237,8 +237,10 @@ def test_cli_suggest_writes_a_checked_playbook_with_diff_forecast_and_backtest(
     assert "demo_request" not in said.split("+++ suggested")[0]
     after = parse_playbook(out.read_text("utf-8"))
     assert after.signals["demo_request"].points == 5 and after.signals["webinar"].points != 5
-    # a stream with no such event: one line naming the flag, nothing written
+    # a stream with no such event, a signal never seen: one line naming the flag, nothing written
     out.unlink()
+    code, _, err = cli("playbook", "suggest", "--out", str(out), "--signals", "webinar,nope")
+    assert code == 1 and "--signals: no stored event has the type nope" in err
     code, _, err = cli("playbook", "suggest", "--out", str(out), "--converts-on", "nothing")
     assert code == 1 and "--converts-on 'nothing'" in err and not out.exists()
 

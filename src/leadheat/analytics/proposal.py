@@ -273,6 +273,9 @@ def suggest(
     playbooks on the leads that arrived after the fit."""
     if len(histories.conversion_at) == 0:
         raise SuggestError("no conversions in the history: nothing to learn from")
+    unknown = sorted(set(signals or ()) - set(histories.names))
+    if unknown:
+        raise SuggestError(f"--signals: no stored event has the type {', '.join(unknown)}")
     horizon_us = horizon // timedelta(microseconds=1)
     end_us = to_micros(end)
     cut_us = end_us
