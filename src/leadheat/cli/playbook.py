@@ -222,7 +222,13 @@ def _print_suggestion(data: dict[str, Any]) -> None:
             value = judged["roc_auc"]
             hot = judged["converters_hot"]
             bands = ", ".join(
-                f"{r['bucket']} {r['won']}/{r['leads']}" for r in judged["by_temperature"]
+                f"{r['bucket']} {r['won']}/{r['leads']}"
+                + (
+                    f" ({r['rate']:.1%}, 95% {r['low']:.1%}–{r['high']:.1%})"
+                    if r["rate"] is not None
+                    else ""
+                )
+                for r in judged["by_temperature"]
             )
             out.print(
                 f"  {side}: ROC-AUC {'–' if value is None else f'{value:.3f}'}; converters "
