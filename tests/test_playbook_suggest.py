@@ -276,3 +276,17 @@ def test_dashboard_suggests_from_our_history_and_applies_it(live_server: LiveSer
         browser.close()
     assert lh.playbook()[1].signals["careers_view"].points < 0
     assert "# was 5 / 7d" in lh.playbook_source()
+
+
+def test_signals_the_playbook_never_scored_are_added_with_thresholds_that_mean_something() -> None:
+    history = generate(800, seed=3)
+    end = from_micros(int(history.end_us.max()))
+    result = suggest(history, parse_playbook(""), "", end=end, holdout=0, resamples=0)
+    book = parse_playbook(result.source)
+    assert set(book.signals) == set(LAW)  # appended after the (empty) playbook
+    assert "points = " in result.source and "# new; no intervals (--resamples 0); " in result.source
+    # nobody was ever warm under the old playbook: aim at 1 % of the time hot, 5 % warm
+    assert result.shares["current"] == {"hot": 0.0, "warm": 0.0}
+    assert result.shares["aimed"] == {"hot": 0.01, "warm": 0.05}
+    assert 0 < result.shares["suggested"]["hot"] < result.shares["suggested"]["warm"]
+    assert result.evaluated is None and result.backtest is None

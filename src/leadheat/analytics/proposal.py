@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SUGGEST_HORIZON = timedelta(days=30)
 MAX_EVALUATION_ROWS = 200_000
+FALLBACK_SHARES = (0.01, 0.05)
 ENGAGED = timedelta(days=14)
 """With won outcomes, a lead counts as at risk of converting within this long of its arrival
 or of one of its events: long enough for old heat to show what it predicts, short enough that
@@ -373,10 +374,15 @@ def _written(
         )
         row = Suggested(s, was_points, was_half, points, half, (low, high), interval)
         suggested.append(row)
-        comment = (
-            f"was {number(was_points)} / {duration(was_half)}; 95 % {number(low)}–{number(high)}"
-            f" / {duration(interval[0])}–{duration(interval[1])}; {s.leads} leads"
+        was = (
+            f"was {number(was_points)} / {duration(was_half)}" if s.name in book.signals else "new"
         )
+        evidence = (
+            f"95 % {number(low)}–{number(high)} / {duration(interval[0])}–{duration(interval[1])}"
+            if learned.resamples
+            else "no intervals (--resamples 0)"
+        )
+        comment = f"{was}; {evidence}; {s.leads} leads"
         signal = book.signals.get(s.name)
         factor = None
         if signal is not None and signal.rules and signal.points:
@@ -406,9 +412,12 @@ def _scale(
     current: Floats, raw: Floats, kept: Floats, book: Playbook
 ) -> tuple[float, dict[str, dict[str, float]]]:
     """The factor on the learned points that keeps the shares of time leads spend at or
-    above the hot and the warm heat closest to the current playbook's."""
+    above the hot and the warm heat closest to the current playbook's. A playbook under which
+    these leads are never warm (it scores none of their signals) has no shares to keep: then
+    the aim is 1 % of the time hot and 5 % warm, so the thresholds still mean something."""
     hot, warm = book.temperature.hot_heat, book.temperature.warm_heat
-    target = (float((current >= hot).mean()), float((current >= warm).mean()))
+    now = (float((current >= hot).mean()), float((current >= warm).mean()))
+    target = now if now[1] > 0 else FALLBACK_SHARES
     top = float(np.quantile(current, 0.99)) if len(current) else 0.0
     best: tuple[float, float] | None = None
     for factor in np.geomspace(1e-3, 1e5, 481):
@@ -422,7 +431,8 @@ def _scale(
     factor = best[0] if best else 1.0
     heat = factor * raw + kept
     return factor, {
-        "current": {"hot": target[0], "warm": target[1]},
+        "current": {"hot": now[0], "warm": now[1]},
+        "aimed": {"hot": target[0], "warm": target[1]},
         "suggested": {
             "hot": float((heat >= hot).mean()),
             "warm": float((heat >= warm).mean()),
