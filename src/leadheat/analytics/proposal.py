@@ -35,6 +35,7 @@ from leadheat.analytics.suggest import (
     case_base,
     evaluation_rows,
     learn,
+    rows_at,
 )
 from leadheat.playbook import Playbook, parse_playbook
 from leadheat.service import LeadheatError
@@ -465,7 +466,7 @@ def _held_out(
         pick = np.sort(
             np.random.default_rng(seed).choice(len(rows.lead), MAX_EVALUATION_ROWS, replace=False)
         )
-        rows = evaluation_rows_subset(histories, rows, pick)
+        rows = rows_at(histories, rows.lead[pick], rows.at[pick], rows.label[pick])
     before = _current_heat(rows, current, index)
     after = _current_heat(rows, candidate, index)
     a = auc_with_interval(before, rows)
@@ -480,12 +481,6 @@ def _held_out(
         "suggested": {"roc_auc": b[0], "interval": [b[1], b[2]]},
         "gain": gain,
     }
-
-
-def evaluation_rows_subset(histories: Histories, rows: Rows, pick: Any) -> Rows:
-    from leadheat.analytics.suggest import rows_at
-
-    return rows_at(histories, rows.lead[pick], rows.at[pick], rows.label[pick])
 
 
 def _gain(before: Floats, after: Floats, rows: Rows, resamples: int = 100) -> dict[str, Any]:

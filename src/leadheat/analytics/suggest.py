@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -456,15 +454,3 @@ def auc_with_interval(
             found.append(value)
     low, high = _interval(found, estimate)
     return estimate, low, high
-
-
-def days(span: timedelta) -> float:
-    return span / timedelta(days=1)
-
-
-def as_json_interval(pair: tuple[float, float]) -> list[float]:
-    return [pair[0], pair[1]]
-
-
-def describe(learned: Learned) -> dict[str, Any]:
-    return {"rows": learned.rows, "conversions": learned.conversions}
