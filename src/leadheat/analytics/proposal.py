@@ -33,6 +33,8 @@ from leadheat.analytics.suggest import (
     SignalFit,
     auc_with_interval,
     case_base,
+    engaged,
+    engaged_window,
     evaluation_rows,
     learn,
     rows_at,
@@ -48,10 +50,6 @@ if TYPE_CHECKING:
 DEFAULT_SUGGEST_HORIZON = timedelta(days=30)
 MAX_EVALUATION_ROWS = 200_000
 FALLBACK_SHARES = (0.01, 0.05)
-ENGAGED = timedelta(days=14)
-"""With won outcomes, a lead counts as at risk of converting within this long of its arrival
-or of one of its events: long enough for old heat to show what it predicts, short enough that
-a lead gone silent (often never closed) does not count as failing to convert for months."""
 
 
 class SuggestError(LeadheatError):
@@ -67,69 +65,39 @@ def _weights(book: Playbook, name: str, properties: Any) -> float:
     return value / signal.points if signal.points else value
 
 
-def from_story(story: Story, book: Playbook, active: timedelta) -> Histories:
-    """Won outcomes as conversions. A lead is at risk while it is engaged: within ``active``
-    of its arrival or of one of its events, until its first outcome (or now). A lead silent
-    for longer is not counted as failing to convert every day it stays silent (an open lead
-    nobody closed would otherwise teach that old heat predicts nothing)."""
+def from_story(story: Story, book: Playbook) -> Histories:
+    """Won outcomes as conversions; each lead from its arrival until its first outcome (or
+    now), cut to the times it is engaged (:func:`~leadheat.analytics.suggest.engaged`)."""
     names: dict[str, int] = {}
     lead: list[int] = []
     at: list[int] = []
     kind: list[int] = []
     weight: list[float] = []
-    spell_lead: list[int] = []
     start: list[int] = []
     end: list[int] = []
     won_lead: list[int] = []
     won_at: list[int] = []
     now = to_micros(story.now)
-    window = active // timedelta(microseconds=1)
     for index, lived in enumerate(story.leads):
-        moments = [to_micros(lived.created_at)]
         for event in lived.history.events:
             lead.append(index)
-            moments.append(to_micros(event.at))
-            at.append(moments[-1])
+            at.append(to_micros(event.at))
             kind.append(names.setdefault(event.type, len(names)))
             weight.append(_weights(book, event.type, event.properties))
         outcomes = sorted(lived.history.outcomes, key=lambda o: o.at)
-        stop = to_micros(outcomes[0].at) if outcomes else now
+        start.append(to_micros(lived.created_at))
+        end.append(to_micros(outcomes[0].at) if outcomes else now)
         if outcomes and outcomes[0].outcome == "won":
             won_lead.append(index)
-            won_at.append(stop)
-        for begin, finish in _spells(sorted(m for m in moments if m < stop), window, stop):
-            spell_lead.append(index)
-            start.append(begin)
-            end.append(finish)
-    found = _arrays(names, lead, at, kind, weight, start, end, won_lead, won_at)
-    return replace(
-        found,
-        spell_lead=np.asarray(spell_lead, dtype=np.int64),
-        lead_total=len(story.leads),
-    )
-
-
-def _spells(moments: Sequence[int], window: int, stop: int) -> list[tuple[int, int]]:
-    """``[m, m + window)`` for each moment, merged, ending by ``stop``.
-
-    >>> _spells([0, 5, 30], 10, 100), _spells([0, 5], 10, 8)
-    ([(0, 15), (30, 40)], [(0, 8)])
-    """
-    found: list[tuple[int, int]] = []
-    for moment in moments:
-        finish = min(moment + window, stop)
-        if found and moment <= found[-1][1]:
-            found[-1] = (found[-1][0], max(found[-1][1], finish))
-        elif moment < finish:
-            found.append((moment, finish))
-    return found
+            won_at.append(end[-1])
+    return _arrays(names, lead, at, kind, weight, start, end, won_lead, won_at)
 
 
 def from_events(
     rows: Sequence[tuple[int, str, int, Any]], book: Playbook, converts_on: str
 ) -> Histories:
-    """Each event of type ``converts_on`` is a conversion (and a signal too); a lead is at
-    risk from its first event until the last stored event."""
+    """Each event of type ``converts_on`` is a conversion (and a signal too); a lead from its
+    first event until the last stored event, cut to the times it is engaged."""
     names: dict[str, int] = {}
     leads: dict[int, int] = {}
     lead: list[int] = []
@@ -227,6 +195,8 @@ class Suggestion:
     fitted_until: datetime
     evaluated: dict[str, Any] | None
     backtest: Comparison | None
+    engaged: timedelta | None = None
+    """How long after its latest activity a lead counted as at risk (None: as given)."""
 
     @property
     def diff(self) -> str:
@@ -244,6 +214,7 @@ class Suggestion:
             "horizon": format_duration(self.horizon),
             "converts_on": self.mode,
             "fitted_until": isoformat(self.fitted_until),
+            "engaged_days": None if self.engaged is None else self.engaged / timedelta(days=1),
             "rows": self.learned.rows,
             "conversions": self.learned.conversions,
             "resamples": self.learned.resamples,
@@ -529,7 +500,7 @@ def from_store(
             story = load_story(connection, now)
             if not story.leads:
                 raise SuggestError("no leads stored: nothing to learn from")
-            data = from_story(story, book, ENGAGED)
+            data = from_story(story, book)
             end = now
         else:
             story = None
@@ -539,8 +510,10 @@ def from_store(
                 raise SuggestError("no events stored: nothing to learn from")
             data = from_events(rows, book, converts_on)
             end = from_micros(int(data.event_at.max()))
-    return suggest(
-        data, book, source, horizon=horizon, end=end, signals=signals, holdout=holdout,
-        resamples=resamples, mode=converts_on or "won", seed=seed, story=story,
-        deadline=deadline,
+    window = engaged_window(data)
+    found = suggest(
+        engaged(data, window), book, source, horizon=horizon, end=end, signals=signals,
+        holdout=holdout, resamples=resamples, mode=converts_on or "won", seed=seed,
+        story=story, deadline=deadline,
     )  # fmt: skip
+    return replace(found, engaged=timedelta(microseconds=window))

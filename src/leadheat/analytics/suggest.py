@@ -454,3 +454,71 @@ def auc_with_interval(
             found.append(value)
     low, high = _interval(found, estimate)
     return estimate, low, high
+
+
+ENGAGED_QUANTILE = 0.9
+FALLBACK_ENGAGED_US = 14 * DAY_US
+
+
+def engaged_window(histories: Histories) -> int:
+    """How long after its latest activity (an event, or its arrival) a lead still converts:
+    the 90th percentile of that time over the conversions (14 days with fewer than
+    :data:`MIN_CONVERTED`), at least a day. Longer silences are taken as a lead gone."""
+    order = np.lexsort((histories.event_at, histories.event_lead))
+    ev_lead = histories.event_lead[order]
+    ev_at = histories.event_at[order]
+    conv_lead, conv_at = histories.conversion_lead, histories.conversion_at
+    if len(conv_at) < MIN_CONVERTED:
+        return FALLBACK_ENGAGED_US
+    origin = int(min(ev_at.min(initial=0), conv_at.min(initial=0)))
+    ms = (int(max(ev_at.max(initial=0), conv_at.max(initial=0))) - origin) // 1000 + 2
+    ev_key = ev_lead * ms + (ev_at - origin) // 1000
+    latest = np.searchsorted(ev_key, conv_lead * ms + (conv_at - origin) // 1000, "left") - 1
+    found = (latest >= 0) & (ev_lead[np.maximum(latest, 0)] == conv_lead)
+    since = histories.start_us[conv_lead]  # spells are per lead here
+    since = np.where(found, np.maximum(ev_at[np.maximum(latest, 0)], since), since)
+    gaps = conv_at - since
+    gaps = gaps[gaps > 0]
+    if len(gaps) < MIN_CONVERTED:
+        return FALLBACK_ENGAGED_US
+    return max(int(np.quantile(gaps, ENGAGED_QUANTILE)), DAY_US)
+
+
+def engaged(histories: Histories, window_us: int) -> Histories:
+    """One spell per lead (arrival to stop) cut to the times the lead is engaged: within
+    ``window_us`` of its arrival or of one of its events."""
+    order = np.lexsort((histories.event_at, histories.event_lead))
+    ev_lead = histories.event_lead[order]
+    ev_at = histories.event_at[order]
+    bounds = np.searchsorted(ev_lead, np.arange(histories.leads + 1))
+    spell_lead: list[int] = []
+    start: list[int] = []
+    end: list[int] = []
+    for lead in range(histories.leads):
+        arrival, stop = int(histories.start_us[lead]), int(histories.end_us[lead])
+        moments = ev_at[bounds[lead] : bounds[lead + 1]]
+        moments = np.concatenate(([arrival], moments[(moments >= arrival) & (moments < stop)]))
+        finish = np.minimum(moments + window_us, stop)
+        # a new spell starts where a moment comes after every earlier spell has ended
+        reach = np.maximum.accumulate(finish)
+        fresh = np.concatenate(([True], moments[1:] > reach[:-1]))
+        heads = np.flatnonzero(fresh)
+        tails = np.concatenate((heads[1:] - 1, [len(moments) - 1]))
+        for head, tail in zip(heads, tails, strict=True):
+            if reach[tail] > moments[head]:
+                spell_lead.append(lead)
+                start.append(int(moments[head]))
+                end.append(int(reach[tail]))
+    return Histories(
+        histories.names,
+        histories.event_lead,
+        histories.event_at,
+        histories.event_kind,
+        histories.event_weight,
+        np.asarray(start, dtype=np.int64),
+        np.asarray(end, dtype=np.int64),
+        histories.conversion_lead,
+        histories.conversion_at,
+        np.asarray(spell_lead, dtype=np.int64),
+        histories.leads,
+    )

@@ -169,9 +169,12 @@ def playbook_suggest(
 def _print_suggestion(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    engaged = data["engaged_days"]
     out.print(
         f"learned from {data['conversions']:,} conversions ({data['converts_on']}), "
         f"{data['resamples']} resamples"
+        + ("" if engaged is None else f"; a lead counts as engaged {engaged:.3g} days after")
+        + ("" if engaged is None else " its latest activity")
     )
     table = Table("signal", "leads", "points", "95%", "half-life", "95%", "was", "")
     for s in data["signals"]:
