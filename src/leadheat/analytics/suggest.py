@@ -191,31 +191,48 @@ def logistic(
     warm: Floats | None = None,
 ) -> tuple[Floats, float]:
     """Coefficients (intercept first) and log-likelihood of a ridge-damped logistic
-    regression, by Newton's method on standardised columns."""
+    regression, by Newton's method on standardised columns, each step halved until the
+    penalised likelihood rises (a warm start far from the optimum must not diverge)."""
     n, k = x.shape
     w = np.ones(n) if weights is None else weights
     scale = np.sqrt((w[:, None] * x * x).sum(0) / max(w.sum(), 1.0))
     scale[scale == 0] = 1.0
     design = np.hstack((np.ones((n, 1)), x / scale))
-    beta = np.zeros(k + 1)
-    mean = float((w * y).sum() / max(w.sum(), 1.0))
-    beta[0] = np.log(max(mean, 1e-9) / max(1 - mean, 1e-9))
-    if warm is not None and len(warm) == k + 1:
-        beta = np.concatenate(([warm[0]], warm[1:] * scale))
-    penalty = np.full(k + 1, RIDGE * max(w.sum(), 1.0) / n)
+    penalty = np.full(k + 1, RIDGE * max(w.sum(), 1.0))
     penalty[0] = 0.0
+
+    def objective(beta: Floats) -> tuple[float, float]:
+        eta = design @ beta
+        loglik = float((w * (y * eta - np.logaddexp(0, eta))).sum())
+        return loglik - 0.5 * float((penalty * beta * beta).sum()), loglik
+
+    cold = np.zeros(k + 1)
+    mean = float((w * y).sum() / max(w.sum(), 1.0))
+    cold[0] = np.log(max(mean, 1e-9) / max(1 - mean, 1e-9))
+    beta = cold
+    if warm is not None and len(warm) == k + 1:
+        start = np.concatenate(([warm[0]], warm[1:] * scale))
+        if objective(start)[0] > objective(cold)[0]:
+            beta = start
+    current = objective(beta)[0]
     for _ in range(iterations):
-        eta = np.clip(design @ beta, -35, 35)
-        p = 1 / (1 + np.exp(-eta))
-        gradient = design.T @ (w * (y - p)) - penalty * beta * n
-        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty * n)
+        eta = design @ beta
+        p = 0.5 * (1 + np.tanh(0.5 * eta))
+        gradient = design.T @ (w * (y - p)) - penalty * beta
+        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty)
         step = np.linalg.solve(hessian + 1e-9 * np.eye(k + 1), gradient)
-        beta += step
+        for _ in range(30):
+            trial = beta + step
+            value = objective(trial)[0]
+            if value >= current - 1e-9:
+                break
+            step = step / 2
+        else:
+            break
+        beta, current = trial, value
         if np.abs(step).max() < 1e-5:
             break
-    eta = np.clip(design @ beta, -35, 35)
-    loglik = float((w * (y * eta - np.logaddexp(0, eta))).sum())
-    return np.concatenate(([beta[0]], beta[1:] / scale)), loglik
+    return np.concatenate(([beta[0]], beta[1:] / scale)), objective(beta)[1]
 
 
 @dataclass(frozen=True)
