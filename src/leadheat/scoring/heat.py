@@ -170,9 +170,6 @@ class Heat:
             for span, key in sorted(keys.items())
         ]
 
-    def __bool__(self) -> bool:
-        return bool(self.positive or self.negative)
-
     def add(self, engagement: Engagement) -> None:
         """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""
         if engagement.points == 0:
