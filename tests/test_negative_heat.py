@@ -146,7 +146,7 @@ def test_crossings_of_a_non_monotone_heat_are_the_first_ones(
     heat = Heat()
     for item in history:
         heat.add(item)
-    tolerance = timedelta(seconds=1)
+    tolerance = timedelta(milliseconds=1)
     cools = heat.cools_below(theta, NOW)
     expected = first_crossing(history, theta, NOW, down=True)
     if cools is None or expected is None:
@@ -419,3 +419,21 @@ def test_the_lead_page_says_what_pulled_heat_down_and_when_it_is_hot_again(
     assert "pulled down by careers view -36.7 (3h 0m ago)" in page  # the why line
     assert "Pulled down by careers_view (-36.7, 3h 0m ago)." in page
     assert "Hot from " in page and "as a negative signal fades" in page
+
+
+@settings(max_examples=100, deadline=None)
+@given(engagements, engagements)
+def test_the_heat_of_two_histories_is_the_sum_of_their_heats(
+    one: list[Engagement], other: list[Engagement]
+) -> None:
+    """What an account's heat (the sum over its leads) rests on, with either sign."""
+    a, b, both = Heat(), Heat(), Heat()
+    for item in one:
+        a.add(item)
+        both.add(item)
+    for item in other:
+        b.add(item)
+        both.add(item)
+    scale = scale_of(one + other, NOW)
+    assert math.isclose(a.plus(b).at(NOW), both.at(NOW), abs_tol=1e-12 * scale + 1e-300)
+    assert math.isclose(a.plus(b).at(NOW), a.at(NOW) + b.at(NOW), abs_tol=1e-12 * scale + 1e-300)
