@@ -162,4 +162,4 @@ def test_zero_point_events_carry_no_heat() -> None:
     heat = Heat()
     heat.add(Engagement(datetime(2024, 1, 1, tzinfo=UTC), 0, timedelta(days=7)))
     assert heat.at(datetime(2024, 1, 2, tzinfo=UTC)) == 0
-    assert not heat and heat.rows() == []
+    assert heat.rows() == []

@@ -170,8 +170,23 @@ class Heat:
             for span, key in sorted(keys.items())
         ]
 
-    def __bool__(self) -> bool:
-        return bool(self.positive or self.negative)
+    def plus(self, other: Heat) -> Heat:
+        """The heat of both histories together (an account's from its leads'): one log-add
+        per half-life and sign, so ``a.plus(b).at(t) == a.at(t) + b.at(t)``.
+
+        >>> from datetime import UTC
+        >>> day, t0 = timedelta(days=1), datetime(2024, 1, 1, tzinfo=UTC)
+        >>> a, b = Heat(), Heat()
+        >>> a.add(Engagement(t0, 8, day)); b.add(Engagement(t0, -2, day))
+        >>> a.plus(b).at(t0 + day)
+        3.0
+        """
+        both = Heat(self.positive, self.negative)
+        for mine, theirs in ((both.positive, other.positive), (both.negative, other.negative)):
+            for span, key in theirs.items():
+                current = mine.get(span)
+                mine[span] = key if current is None else current.plus(key)
+        return both
 
     def add(self, engagement: Engagement) -> None:
         """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""

@@ -37,6 +37,7 @@ from sqlalchemy import (
     type_coerce,
     union,
 )
+from sqlalchemy.orm import aliased
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
@@ -394,9 +395,12 @@ def _pages_by_heat(
         yield [(lead_id, 0.0) for lead_id in ids[start : start + PAGE]]
     if not book.has_negative_signals:
         return
-    only_negative = select(HeatKeyRow.lead_id).where(
+    positive = aliased(HeatKeyRow)
+    only_negative = select(HeatKeyRow.lead_id).where(  # a key lookup per lead pulled down
         HeatKeyRow.half_life_us < 0,
-        HeatKeyRow.lead_id.not_in(select(HeatKeyRow.lead_id).where(HeatKeyRow.half_life_us > 0)),
+        ~select(positive.lead_id)
+        .where(positive.lead_id == HeatKeyRow.lead_id, positive.half_life_us > 0)
+        .exists(),
     )
     below = sorted({row[0] for row in connection.execute(only_negative)})
     left = [(-negative, lead_id) for negative, lead_id in pending]
