@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from conftest import Cli, Clock
+from conftest import Cli, Clock, LiveServer
 from leadheat.accounts import account, accounts
+from leadheat.identity import parse_lead_key
 from leadheat.ingest.segment import parse_batch
 from leadheat.service import Leadheat, LeadInput
-from leadheat.identity import parse_lead_key
 
 _examples = itertools.count()
 
@@ -205,3 +206,84 @@ def test_merges_erasures_and_moves_keep_the_sum_exact(lh: Leadheat, clock: Clock
     with lh.engine.connect() as connection:  # stored: no sum over members on read
         stored = connection.execute(text("SELECT COUNT(*) FROM account_heat_keys")).scalar()
     assert stored == 1
+
+
+ALERTING = """
+[signals.trial_signup]
+points = 15
+[speed.teams.default]
+manager = "boss@example.com"
+[[speed.alerts]]
+channel = "webhook"
+url = "https://hooks.example.com/hooks"
+"""
+
+
+def test_an_account_turning_hot_is_announced_once_to_its_owner_and_owns_its_new_leads(
+    db_url: str, clock: Clock
+) -> None:
+    lh = Leadheat(db_url, clock=clock)
+    try:
+        lh.init(ALERTING)
+        for rep in ("rita@x.com", "sam@x.com", "tom@x.com"):
+            lh.add_rep(rep)
+        lh.track("ana@umbrella.com", "trial_signup")
+        lh.track("bo@umbrella.com", "trial_signup")
+        assert not [d for d in lh.deliveries() if d.trigger == "account_hot"]
+        lh.track("cy@umbrella.com", "trial_signup")  # 45 >= 40: the account turns hot
+        lh.track("cy@umbrella.com", "trial_signup")  # hotter, still hot: no second alert
+        (alert,) = [d for d in lh.deliveries() if d.trigger == "account_hot"]
+        assert alert.payload["account"]["account"] == "umbrella.com"
+        assert alert.payload["account"]["members"] == 3
+        owner = alert.payload["owner"]["email"]
+        assert account(lh, "umbrella.com").row.owner == owner  # round robin gave it an owner
+        (running,) = lh.sla_clocks(lead=alert.payload["lead"]["id"], open_only=True)
+        assert running.owner == owner
+        # a new lead of the owned account is the account owner's, before any round robin
+        lh.track("di@umbrella.com", "page_view")
+        assert lh.show("di@umbrella.com").lead["owner"] == owner
+        lh.track("ed@initech.com", "page_view")
+        assert lh.show("ed@initech.com").lead["owner"] is None
+        # cooled down and hot again: a new hot spell, a new alert
+        clock.now += timedelta(days=30)
+        for who in ("ana", "bo", "cy"):
+            lh.track(f"{who}@umbrella.com", "trial_signup")
+        assert len([d for d in lh.deliveries() if d.trigger == "account_hot"]) == 2
+    finally:
+        lh.close()
+
+
+def test_rest_lists_shows_and_assigns_accounts(live_server: LiveServer) -> None:
+    lh = live_server.lh
+    for who in ("ana", "bo", "cy"):
+        lh.track(f"{who}@umbrella.com", "trial_signup", datetime.now(UTC))
+    lh.add_rep("rita@x.com")
+    read = {"Authorization": f"Bearer {live_server.read_key}"}
+    admin = {"Authorization": f"Bearer {live_server.admin_key}"}
+    with httpx.Client(base_url=live_server.url, timeout=10) as http:
+        listed = http.get("/api/v1/accounts", params={"temperature": "hot"}, headers=read)
+        assert listed.status_code == 200, listed.text
+        (row,) = listed.json()
+        assert row["account"] == "umbrella.com" and row["members"] == 3
+        assert row["temperature"] == "hot" and row["hot_until"] is not None
+        one = http.get("/api/v1/accounts/umbrella.com", headers=read).json()
+        assert one["heat"] == pytest.approx(math.fsum(m["heat"] for m in one["members"]))
+        assert {m["lead"] for m in one["members"]} == {
+            "ana@umbrella.com",
+            "bo@umbrella.com",
+            "cy@umbrella.com",
+        }
+        missing = http.get("/api/v1/accounts/nowhere.example", headers=read)
+        assert missing.status_code == 404 and missing.json()["field"] == "account"
+        denied = http.patch(
+            "/api/v1/accounts/umbrella.com", json={"owner": "rita@x.com"}, headers=read
+        )
+        assert denied.status_code == 403
+        patched = http.patch(
+            "/api/v1/accounts/umbrella.com", json={"owner": "rita@x.com"}, headers=admin
+        )
+        assert patched.status_code == 200 and patched.json()["owner"] == "rita@x.com"
+        unknown = http.patch(
+            "/api/v1/accounts/umbrella.com", json={"owner": "nobody@x.com"}, headers=admin
+        )
+        assert unknown.status_code == 400 and "nobody@x.com" in unknown.json()["error"]

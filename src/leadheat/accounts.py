@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from leadheat.core import Core
-from leadheat.errors import LeadheatError
+from leadheat.errors import LeadheatError, UnknownAccountError
 from leadheat.scoring.accounts import AccountTemperature
 from leadheat.store import audit
 from leadheat.store.account_views import (
@@ -24,10 +24,6 @@ from leadheat.store.driver import select_all
 from leadheat.times import isoformat
 
 TEMPERATURES = tuple(t.value for t in AccountTemperature)
-
-
-class UnknownAccountError(LeadheatError):
-    """No account is known by that key."""
 
 
 def temperature_of(value: AccountTemperature | str | None) -> AccountTemperature | None:
