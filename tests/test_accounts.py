@@ -52,7 +52,7 @@ def test_account_heat_is_the_sum_of_its_members_heat_at_any_instant(
 ) -> None:
     run = next(_examples)
     start = clock.now
-    domains = {"a": f"a{run}.example.org", "b": f"b{run}.example.org"}
+    domains = {"a": f"a{run}.acme.io", "b": f"b{run}.acme.io"}
     people = [f"p{i}-{run}@{domains['a' if i < 3 else 'b']}" for i in range(6)]
     gone: set[int] = set()
     for kind, who, what, extra in steps:

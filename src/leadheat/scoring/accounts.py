@@ -62,13 +62,23 @@ def domain_of(text: str) -> str | None:
     return value if _DOMAIN.match(value) else None
 
 
+RESERVED = frozenset({"example.com", "example.net", "example.org", "localhost"})
+"""Domains reserved for documentation and tests (RFC 2606, RFC 6761): nobody's company."""
+_RESERVED_TLDS = (".example", ".test", ".invalid", ".localhost", ".local")
+
+
 def is_company_domain(domain: str) -> bool:
-    """Whether a domain can be an account: not free mail, not disposable.
+    """Whether a domain can be an account: not free mail, not disposable, not reserved for
+    examples.
 
     >>> is_company_domain("acme.com"), is_company_domain("gmail.com"), \
-is_company_domain("mailinator.com")
-    (True, False, False)
+is_company_domain("mailinator.com"), is_company_domain("example.com")
+    (True, False, False, False)
     """
+    if domain in RESERVED or domain.endswith(_RESERVED_TLDS):
+        return False
+    if any(domain.endswith("." + reserved) for reserved in RESERVED):
+        return False
     return domain not in personal_domains()
 
 
