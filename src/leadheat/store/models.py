@@ -226,7 +226,7 @@ class AccountMember(Base):
 
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    since: Mapped[datetime | None] = mapped_column(Instant)
+    since: Mapped[datetime | None] = mapped_column(Instant, index=True)
     source: Mapped[str] = mapped_column(String(30))
     """What placed it: ``account``, ``company_domain``, ``group`` or ``email``."""
 
@@ -241,7 +241,7 @@ class AccountPastMember(Base):
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     since: Mapped[datetime | None] = mapped_column(Instant)
-    until: Mapped[datetime] = mapped_column(Instant)
+    until: Mapped[datetime] = mapped_column(Instant, index=True)
 
 
 class AccountHeatKey(Base):

@@ -53,6 +53,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_account_members_account_id"), ["account_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_account_members_since"), ["since"], unique=False)
     op.create_table(
         "account_past_members",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -70,6 +71,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_account_past_members_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_account_past_members_until"), ["until"], unique=False
         )
     op.create_table(
         "account_heat_keys",
@@ -93,10 +97,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_account_heat_keys_rank")
     op.drop_table("account_heat_keys")
     with op.batch_alter_table("account_past_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_past_members_until"))
         batch_op.drop_index(batch_op.f("ix_account_past_members_account_id"))
         batch_op.drop_index(batch_op.f("ix_account_past_members_lead_id"))
     op.drop_table("account_past_members")
     with op.batch_alter_table("account_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_members_since"))
         batch_op.drop_index(batch_op.f("ix_account_members_account_id"))
     op.drop_table("account_members")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
