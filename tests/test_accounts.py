@@ -219,7 +219,7 @@ url = "https://hooks.example.com/hooks"
 """
 
 
-def test_an_account_turning_hot_is_announced_once_to_its_owner_and_owns_its_new_leads(
+def test_an_account_turning_hot_is_announced_once_and_its_owner_gets_its_new_leads(
     db_url: str, clock: Clock
 ) -> None:
     lh = Leadheat(db_url, clock=clock)
@@ -230,20 +230,21 @@ def test_an_account_turning_hot_is_announced_once_to_its_owner_and_owns_its_new_
         lh.track("ana@umbrella.com", "trial_signup")
         lh.track("bo@umbrella.com", "trial_signup")
         assert not [d for d in lh.deliveries() if d.trigger == "account_hot"]
+        lh.set_account_owner("umbrella.com", "rita@x.com")
         lh.track("cy@umbrella.com", "trial_signup")  # 45 >= 40: the account turns hot
         lh.track("cy@umbrella.com", "trial_signup")  # hotter, still hot: no second alert
         (alert,) = [d for d in lh.deliveries() if d.trigger == "account_hot"]
         assert alert.payload["account"]["account"] == "umbrella.com"
         assert alert.payload["account"]["members"] == 3
-        owner = alert.payload["owner"]["email"]
-        assert account(lh, "umbrella.com").row.owner == owner  # round robin gave it an owner
+        assert alert.payload["owner"]["email"] == "rita@x.com"
         (running,) = lh.sla_clocks(lead=alert.payload["lead"]["id"], open_only=True)
-        assert running.owner == owner
-        # a new lead of the owned account is the account owner's, before any round robin
+        assert running.owner == "rita@x.com"  # the owned account's new lead went to rita
+        assert lh.show("cy@umbrella.com").lead["owner"] == "rita@x.com"
+        # before any round robin, whatever triggers fire
         lh.track("di@umbrella.com", "page_view")
-        assert lh.show("di@umbrella.com").lead["owner"] == owner
-        lh.track("ed@initech.com", "page_view")
-        assert lh.show("ed@initech.com").lead["owner"] is None
+        assert lh.show("di@umbrella.com").lead["owner"] == "rita@x.com"
+        lh.track("ed@initech.com", "trial_signup")
+        assert lh.show("ed@initech.com").lead["owner"] in ("sam@x.com", "tom@x.com")
         # cooled down and hot again: a new hot spell, a new alert
         clock.now += timedelta(days=30)
         for who in ("ana", "bo", "cy"):
@@ -287,3 +288,40 @@ def test_rest_lists_shows_and_assigns_accounts(live_server: LiveServer) -> None:
             "/api/v1/accounts/umbrella.com", json={"owner": "nobody@x.com"}, headers=admin
         )
         assert unknown.status_code == 400 and "nobody@x.com" in unknown.json()["error"]
+
+
+def test_conversion_by_account_temperature_and_coverage_and_a_backtest(
+    lh: Leadheat, clock: Clock
+) -> None:
+    from leadheat.analytics import team
+    from leadheat.analytics.report import build_report
+    from leadheat.playbook import default_playbook_text, parse_playbook
+
+    start = clock.now
+    for who in ("ana", "bo", "cy"):
+        lh.track(f"{who}@umbrella.com", "trial_signup", start)
+    lh.track("di@initech.com", "trial_signup", start)
+    lh.track("ed@gmail.com", "trial_signup", start)
+    clock.now = start + timedelta(hours=1)
+    for email in ("ana@umbrella.com", "di@initech.com", "ed@gmail.com"):
+        lh.touch(email, "call")  # the decision: ana's account is hot (45), di's warm (15)
+    clock.now = start + timedelta(days=2)
+    lh.outcome("ana@umbrella.com", "won")
+    lh.outcome("di@initech.com", "lost")
+    lh.outcome("ed@gmail.com", "lost")
+    report = build_report(lh)
+
+    def counts(key: str) -> dict[str, tuple[int, int]]:
+        return {r.bucket: (r.won, r.leads) for r in report.breakdowns[key] if r.leads}
+
+    assert counts("by_account_temperature") == {"hot": (1, 1), "warm": (0, 1), "no account": (0, 1)}
+    assert counts("by_coverage") == {
+        "3+ engaged": (1, 1),
+        "1 engaged": (0, 1),
+        "no account": (0, 1),
+    }
+    # a candidate that asks more of an account: umbrella was only warm at the first touch
+    stricter = parse_playbook(default_playbook_text().replace("hot_heat = 40", "hot_heat = 60"))
+    compared = team.backtest(lh, stricter).as_json()["accounts"]
+    assert compared["current"]["converters_at_hot_accounts"]["won"] == 1
+    assert compared["candidate"]["converters_at_hot_accounts"]["won"] == 0

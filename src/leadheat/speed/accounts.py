@@ -1,7 +1,8 @@
 """Speed to lead for accounts: an account turning hot (``account_hot``) is announced once,
-to its owner (an account without one gets one by the owner rules and round robin, as a lead
-would), with an SLA clock on the member to call first; and a lead of an owned account is
-its owner's before any round robin.
+to its owner (to the owner of its hottest member when nobody owns the account: owning an
+account is the team's decision, ``leadheat account ACCOUNT --owner REP``), with an SLA
+clock on the member to call first; and a lead of an owned account is its owner's before
+any round robin.
 
 An account's heat only rises when something is written, so comparing its ``hot_until``
 just before the write (kept by :mod:`leadheat.store.accounts`) with the one after finds each
@@ -18,14 +19,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, select
 
 from leadheat.playbook import Playbook
-from leadheat.speed.assignment import choose, eligible
 from leadheat.speed.calendar import deadline
-from leadheat.store import audit
 from leadheat.store.account_views import account_view
-from leadheat.store.audit import AuditAction
 from leadheat.store.clocks import start_clock
 from leadheat.store.driver import select_all
-from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead
 from leadheat.store.reps import Rep
 from leadheat.times import isoformat, to_micros
@@ -89,21 +86,13 @@ def announce(dispatcher: Dispatcher, account_id: int) -> int:
     lead_row = connection.execute(select(Lead).where(Lead.id == first.lead_id)).mappings().one()
     owner_email = view.row.owner
     owner = dispatcher._rep(owner_email)
-    assignment = "kept the account's owner"
+    assignment = "the account's owner"
     if owner_email is None and dispatcher._rep(lead_row["owner"]) is not None:
-        owner_email = lead_row["owner"]  # the rep who works its hottest member works it
+        owner_email = lead_row["owner"]  # nobody owns the account: whoever works that lead
         owner = dispatcher._rep(owner_email)
-        assignment = "the owner of its hottest member: the account's new owner"
-        _set_owner(dispatcher, account_id, view.row.key, owner_email, "owner of its hottest member")
-    if owner_email is None:
-        candidates, why = eligible(speed.owners, lead_attributes(lead_row), dispatcher.reps())
-        owner = choose(candidates, dispatcher.open_hot())
-        if owner is not None:
-            owner_email = owner.email
-            assignment = f"{why}: the account's new owner"
-            _set_owner(dispatcher, account_id, view.row.key, owner_email, why)
-        else:
-            assignment = f"{why}: no active rep with room"
+        assignment = "nobody owns the account: the owner of its hottest member"
+    elif owner_email is None:
+        assignment = "nobody owns the account or its hottest member"
     team_name = owner.team if owner is not None else speed.default_team
     team = speed.team(team_name)
     due, _ = deadline(rule, team, now)
@@ -153,21 +142,3 @@ def announce(dispatcher: Dispatcher, account_id: int) -> int:
         "business_hours": rule.business_hours,
     }
     return dispatcher._queue(rule.name, first.lead_id, clock_id, payload)
-
-
-def _set_owner(dispatcher: Dispatcher, account_id: int, key: str, email: str, why: str) -> None:
-    connection = dispatcher.connection
-    connection.exec_driver_sql(
-        "UPDATE accounts SET owner = ? WHERE id = ?"
-        if connection.dialect.paramstyle == "qmark"
-        else "UPDATE accounts SET owner = %s WHERE id = %s",
-        (email, account_id),
-    )
-    audit.record(
-        connection,
-        dispatcher.now,
-        "speed-to-lead",
-        AuditAction.ACCOUNT_OWNER,
-        f"account:{key}",
-        {"from": None, "to": email, "why": why},
-    )

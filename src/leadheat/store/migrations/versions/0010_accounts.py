@@ -72,9 +72,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_account_past_members_account_id"), ["account_id"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_account_past_members_until"), ["until"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_account_past_members_until"), ["until"], unique=False)
     op.create_table(
         "account_heat_keys",
         sa.Column("account_id", sa.Integer(), nullable=False),
