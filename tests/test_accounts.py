@@ -325,3 +325,25 @@ def test_conversion_by_account_temperature_and_coverage_and_a_backtest(
     compared = team.backtest(lh, stricter).as_json()["accounts"]
     assert compared["current"]["converters_at_hot_accounts"]["won"] == 1
     assert compared["candidate"]["converters_at_hot_accounts"]["won"] == 0
+
+
+def test_a_segment_group_call_names_the_account_with_its_traits(lh: Leadheat) -> None:
+    lh.track("ana@acme.com", "demo_request")
+    batch = {
+        "batch": [
+            {
+                "type": "group",
+                "userId": "u-ana",
+                "groupId": "Acme-HQ",
+                "traits": {"name": "Acme Inc", "industry": "Anvils", "employees": 120},
+                "context": {"traits": {"email": "ana@acme.com"}},
+            }
+        ]
+    }
+    lh.collect(parse_batch(batch, lh.clock()))
+    view = account(lh, "Acme-HQ")
+    assert (view.row.key, view.row.name) == ("Acme-HQ", "Acme Inc")
+    assert [m.email for m in view.members] == ["ana@acme.com"]
+    assert view.row.heat == pytest.approx(lh.show("ana@acme.com").score.heat, rel=1e-12)
+    assert account(lh, "acme.com").members == ()  # moved, audited
+    assert [e.detail["to"] for e in lh.audit_log(action="account.move")] == ["Acme-HQ"]
