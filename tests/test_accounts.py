@@ -347,3 +347,13 @@ def test_a_segment_group_call_names_the_account_with_its_traits(lh: Leadheat) ->
     assert view.row.heat == pytest.approx(lh.show("ana@acme.com").score.heat, rel=1e-12)
     assert account(lh, "acme.com").members == ()  # moved, audited
     assert [e.detail["to"] for e in lh.audit_log(action="account.move")] == ["Acme-HQ"]
+
+
+def test_lists_order_accounts_by_heat_with_the_cold_ones_last(lh: Leadheat, clock: Clock) -> None:
+    lh.upsert_leads([LeadInput([parse_lead_key("zed@quiet.com")], {"title": "CTO"})])
+    lh.track("ana@warm.com", "trial_signup")
+    for who in ("ana", "bo", "cy"):
+        lh.track(f"{who}@hot.com", "trial_signup")
+    assert [row.key for row in accounts(lh)] == ["hot.com", "warm.com", "quiet.com"]
+    assert [row.key for row in accounts(lh, temperature="cold")] == ["quiet.com"]
+    assert [row.key for row in accounts(lh, limit=1)] == ["hot.com"]

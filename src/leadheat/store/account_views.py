@@ -140,17 +140,19 @@ def list_accounts(
     elif temperature is AccountTemperature.WARM:
         where.append("warm_until > ? AND (hot_until IS NULL OR hot_until <= ?)")
         params += [micros, micros]
-        order = "warm_until DESC, id"
+        order = "warm_until DESC NULLS LAST, id"
     elif temperature is AccountTemperature.COLD:
         where.append("(warm_until IS NULL OR warm_until <= ?)")
         params.append(micros)
-        order = "warm_until DESC, id"
+        order = "warm_until DESC NULLS LAST, id"
     else:
-        order = "warm_until DESC, id"
+        order = "warm_until DESC NULLS LAST, id"
     if owner is not None:
         where.append("LOWER(owner) = ?")
         params.append(owner.casefold())
-    exact = len(book.half_lives) == 1 or temperature is not AccountTemperature.HOT
+    # With one half-life the order of hot_until and warm_until is the order of heat now, so
+    # the first rows are the hottest; with several it is not, and every row is judged.
+    exact = len(book.half_lives) == 1
     sql = "SELECT id, key, name, domain, owner FROM accounts"
     if where:
         sql += " WHERE " + " AND ".join(where)
