@@ -357,3 +357,37 @@ def test_lists_order_accounts_by_heat_with_the_cold_ones_last(lh: Leadheat, cloc
     assert [row.key for row in accounts(lh)] == ["hot.com", "warm.com", "quiet.com"]
     assert [row.key for row in accounts(lh, temperature="cold")] == ["quiet.com"]
     assert [row.key for row in accounts(lh, limit=1)] == ["hot.com"]
+
+
+def test_concurrent_writers_to_one_account_lose_no_heat(db_url: str) -> None:
+    """Four writers adding to the same accounts at once (PostgreSQL: row locks on the
+    accounts keep every log-add; SQLite has one writer anyway)."""
+    import random
+    import threading
+
+    with Leadheat(db_url) as first:
+        first.init()
+    now = datetime.now(UTC)
+    failed: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        with Leadheat(db_url) as lh:
+            try:
+                for _ in range(10):
+                    who = f"p{rng.randrange(8)}@{rng.choice(['acme.io', 'initech.io'])}"
+                    lh.track(who, rng.choice(TYPES), now - timedelta(hours=rng.randrange(90)))
+            except Exception as error:  # reported below: a thread's failure is the test's
+                failed.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    with Leadheat(db_url) as lh:
+        at = datetime.now(UTC)
+        for key in ("acme.io", "initech.io"):
+            heat, total = _member_sum(lh, key, at)
+            assert heat == pytest.approx(total, rel=1e-9), key
