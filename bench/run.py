@@ -21,6 +21,9 @@ Rows (data labelled in the table):
    ``argpartition``); both must name the same 50 leads. Then the same with a negative signal
    (``careers_view``, -10 points, half-life 2 days) seen by a tenth of the leads: the index
    is read by the positive keys and each row read is lowered by its negative keys.
+3b. **hot accounts**: the top 50 hot accounts among 100,000 (of three leads each; p50 of
+   repeated calls, what ``leadheat accounts --temperature hot`` and the Accounts page ask)
+   against scoring every account's stored key; both must name the same 50.
 4. **HTTP batched ingestion**: ``POST /v1/batch`` of 100 Segment ``track`` calls against
    one ``leadheat serve`` (``bench/ingest_http.py``), as a share of row 1's in-process rate.
 5. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
@@ -448,6 +451,132 @@ def bench_hot(root: Path, leads: int, calls: int, negative_share: float = 0.0) -
 
 
 # -- 4. HTTP -----------------------------------------------------------------------------
+# -- 3b. hot accounts --------------------------------------------------------------------
+def build_accounts(path: Path, accounts: int, members: int = 3) -> Playbook:
+    """A leadheat database of ``accounts`` SYNTHETIC accounts of ``members`` leads each: each
+    account's key the log-sum of its members' (leadheat's own kernels), its forecasts by
+    :func:`~leadheat.scoring.accounts.falls_to`, as the store keeps them."""
+    from leadheat.scoring.accounts import falls_to, fold_account_keys
+    from leadheat.scoring.heat import HeatKey
+    from leadheat.scoring.rescoring import fold_activity
+
+    with Leadheat(f"sqlite:///{path}") as lh:
+        lh.init()
+        _, book = lh.playbook()
+    rng = np.random.default_rng(13)
+    leads = accounts * members
+    lead_ids = np.arange(1, leads + 1)
+    account_of = (lead_ids - 1) // members + 1
+    last = to_micros(NOW) - rng.integers(0, 120 * 86_400_000_000, accounts)
+    at_us = np.repeat(last, members) - rng.integers(0, 5 * 86_400_000_000, leads)
+    points = rng.choice([1.0, 3.0, 8.0, 10.0, 20.0], leads)
+    span = book.decay.half_life // MICRO
+    activity = fold_activity(
+        lead_ids,
+        at_us,
+        points,
+        np.full(leads, span, dtype=np.int64),
+        np.zeros(leads, dtype=np.bool_),
+    )
+    keys_leads, whole, frac = activity.keys[span]
+    ids, a_whole, a_frac = fold_account_keys(account_of[keys_leads - 1], whole, frac)
+    half_life = book.decay.half_life
+    forecasts = []
+    for w, f in zip(a_whole.tolist(), a_frac.tolist(), strict=True):
+        keys = {half_life: HeatKey(w, f)}
+        hot, warm = falls_to(keys, book.accounts.hot_heat), falls_to(keys, book.accounts.warm_heat)
+        forecasts.append((to_micros(hot) if hot else None, to_micros(warm) if warm else None))
+    created = to_micros(NOW) - 400 * 86_400_000_000
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("BEGIN")
+    connection.executemany(
+        "INSERT INTO leads (id, email, title, attributes, created_at, updated_at) "
+        "VALUES (?, ?, ?, '{}', ?, ?)",
+        (
+            (
+                i,
+                f"p{i}@a{(i - 1) // members + 1}.com",
+                "VP Sales" if i % 3 else "Engineer",
+                created,
+                created,
+            )
+            for i in lead_ids.tolist()
+        ),
+    )
+    connection.executemany(
+        "INSERT INTO accounts (id, key, domain, traits, created_at, updated_at, hot_until, "
+        "warm_until) VALUES (?, ?, ?, '{}', ?, ?, ?, ?)",
+        (
+            (a, f"a{a}.com", f"a{a}.com", created, created, hot, warm)
+            for a, (hot, warm) in zip(ids.tolist(), forecasts, strict=True)
+        ),
+    )
+    connection.executemany(
+        "INSERT INTO account_members (lead_id, account_id, since, source) VALUES (?, ?, NULL, "
+        "'email')",
+        zip(lead_ids.tolist(), account_of.tolist(), strict=True),
+    )
+    connection.executemany(
+        "INSERT INTO account_heat_keys (account_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)",
+        zip(ids.tolist(), [span] * len(ids), a_whole.tolist(), a_frac.tolist(), strict=True),
+    )
+    connection.execute("COMMIT")
+    connection.execute("ANALYZE")
+    connection.close()
+    return book
+
+
+def account_scan(path: Path, book: Playbook, limit: int) -> list[str]:
+    """Score every account: one SQL scan of every account key, heat vectorised, the hot ones
+    hottest first by ``argpartition``."""
+    span = book.decay.half_life // MICRO
+    now_us = to_micros(NOW)
+    connection = sqlite3.connect(path)
+    rows = connection.execute(
+        "SELECT a.key, k.account_id, k.whole, k.frac FROM account_heat_keys k "
+        "JOIN accounts a ON a.id = k.account_id WHERE k.half_life_us = ?",
+        (span,),
+    ).fetchall()
+    connection.close()
+    key, account, whole, frac = zip(*rows, strict=True)
+    turns, rest = divmod(now_us, span)
+    heat = np.exp2((np.array(whole) - turns) + (np.array(frac) - rest / span))
+    candidates = np.flatnonzero(heat >= book.accounts.hot_heat)
+    if len(candidates) > limit:
+        candidates = candidates[np.argpartition(-heat[candidates], limit)[:limit]]
+    ids = np.array(account)[candidates]
+    order = np.lexsort((ids, -heat[candidates]))
+    return [key[i] for i in candidates[order].tolist()]
+
+
+def bench_hot_accounts(root: Path, accounts: int, calls: int) -> Row:
+    from leadheat.store.account_views import hot_accounts
+
+    path = root / "accounts.db"
+    book = build_accounts(path, accounts)
+    scan = best(lambda: timed(lambda: account_scan(path, book, 50)), 2)
+    expected = account_scan(path, book, 50)
+    with Leadheat(f"sqlite:///{path}") as lh, lh.engine.connect() as connection:
+        got = [r.key for r in hot_accounts(connection, book, NOW, 50)]
+        latencies = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            hot_accounts(connection, book, NOW, 50)
+            latencies.append(time.perf_counter() - start)
+    p50 = statistics.median(latencies)
+    same = "same 50 accounts" if got == expected else "DIFFERENT accounts"
+    return Row(
+        "hot accounts: top 50 (p50)",
+        f"{accounts:,} accounts of 3 leads, synthetic; {same}",
+        f"{p50 * 1000:,.2f} ms",
+        f"scoring every account {scan * 1000:,.0f} ms",
+        scan / p50,
+        "<= 5 ms",
+        p50 <= 0.005 and got == expected,
+    )
+
+
 def bench_http(root: Path, seconds: float, in_process_rate: float) -> Row:
     url = f"sqlite:///{root / 'http.db'}"
     with Leadheat(url) as lh:
@@ -540,6 +669,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(bench_apply_playbook(database, imports, in_process))
         rows.append(bench_hot(root, leads, 101))
         rows.append(bench_hot(root, leads, 101, negative_share=0.1))
+        rows.append(bench_hot_accounts(root, leads // 10, 101))
         rows.append(bench_http(root, http_s, in_process))
         rows.extend(bench_predict())
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")

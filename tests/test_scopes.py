@@ -24,6 +24,9 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/leads/{lead}/evidence"): "admin",
     ("POST", "/api/v1/events"): "ingest",
     ("GET", "/api/v1/hot"): "read",
+    ("GET", "/api/v1/accounts"): "read",
+    ("GET", "/api/v1/accounts/{account_key}"): "read",
+    ("PATCH", "/api/v1/accounts/{account_key}"): "admin",
     ("GET", "/api/v1/playbook"): "read",
     ("PUT", "/api/v1/playbook"): "admin",
     ("GET", "/api/v1/reps"): "read",
@@ -84,6 +87,7 @@ def _url(server: LiveServer, path: str) -> str:
         .replace("{email}", "nobody@example.com")
         .replace("{delivery_id}", "1")
         .replace("{suggestion_id}", "1")
+        .replace("{account_key}", "acme.com")
     )
     return f"{server.url}{filled}"
 

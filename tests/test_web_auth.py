@@ -73,7 +73,8 @@ def sign_in(server: LiveServer) -> Iterator[SignIn]:
 
 def test_pages_need_a_session(server: LiveServer) -> None:
     pages = ("/", "/hot/rows", "/lists", "/lists.csv", "/playbook", "/leads/1", "/tasks")
-    for path in (*pages, "/recovery", "/winback", "/analytics"):
+    pages += ("/accounts/acme.com",)
+    for path in (*pages, "/recovery", "/winback", "/analytics", "/accounts", "/accounts/rows"):
         reply = httpx.get(server.url + path)
         assert reply.status_code == 303, path
         assert reply.headers["location"].startswith("/login?next=")

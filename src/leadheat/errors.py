@@ -26,6 +26,10 @@ class UnknownLeadError(LeadheatError):
     pass
 
 
+class UnknownAccountError(LeadheatError):
+    """No account is known by that key."""
+
+
 class NotInitialisedError(LeadheatError):
     pass
 

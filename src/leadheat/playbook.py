@@ -203,6 +203,61 @@ class Temperature(_Section):
         return self
 
 
+_ACCOUNT_ROLES: tuple[tuple[str, str], ...] = (
+    (
+        "economic_buyer",
+        r"(?i)\b(ceo|cfo|coo|cto|cio|cro|chief|founder|owner|president|vp|vice president|"
+        r"head of|director)\b",
+    ),
+    ("champion", r"(?i)\b(manager|lead|principal|architect|senior)\b"),
+    ("user", r"(?i)\b(engineer|developer|analyst|specialist|associate|consultant|admin)"),
+)
+"""The shipped role rules, first match wins (``default_playbook.toml`` says the same)."""
+
+
+class AccountRole(_Section):
+    """A buying-group role a member's title gives them: the first rule whose pattern the
+    title matches (a title matching none has no role)."""
+
+    role: Annotated[str, Field(min_length=1, max_length=50)]
+    title_matches: Annotated[str, AfterValidator(_pattern)]
+
+    @cached_property
+    def pattern(self) -> Pattern:
+        return Pattern(self.title_matches)
+
+
+class Accounts(_Section):
+    """Accounts: the heat of a whole buying group (the sum of its members' heat)."""
+
+    enabled: bool = True
+    hot_heat: float = Field(default=40, ge=MIN_HEAT)
+    warm_heat: float = Field(default=10, ge=MIN_HEAT)
+    recent: Duration = timedelta(days=14)
+    """Coverage: members with an interest signal within this are engaged."""
+    roles: list[AccountRole] = Field(
+        default_factory=lambda: [
+            AccountRole(role=role, title_matches=pattern) for role, pattern in _ACCOUNT_ROLES
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Accounts:
+        if self.warm_heat > self.hot_heat:
+            raise ValueError(f"warm_heat {self.warm_heat:g} is above hot_heat {self.hot_heat:g}")
+        return self
+
+    def role_of(self, title: str | None) -> str | None:
+        """The role a title gives, by the first rule it matches.
+
+        >>> Accounts().role_of("VP Engineering"), Accounts().role_of("Data Analyst")
+        ('economic_buyer', 'user')
+        """
+        if not title:
+            return None
+        return next((rule.role for rule in self.roles if rule.pattern.search(title)), None)
+
+
 class Grade(_Section):
     """Fit needed for letters A, B and C (D below C); default 2x, 1x and 0.5x ``qualified_at``."""
 
@@ -221,7 +276,9 @@ class Ingest(_Section):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-TriggerName = Literal["hot", "new_qualified", "trial_signup", "warm", "form_submit", "reply"]
+TriggerName = Literal[
+    "hot", "new_qualified", "trial_signup", "warm", "form_submit", "reply", "account_hot"
+]
 TRIGGER_NAMES: tuple[TriggerName, ...] = (
     "hot",
     "new_qualified",
@@ -229,9 +286,17 @@ TRIGGER_NAMES: tuple[TriggerName, ...] = (
     "warm",
     "form_submit",
     "reply",
+    "account_hot",
 )
 AlertTrigger = Literal[
-    "hot", "new_qualified", "trial_signup", "warm", "form_submit", "reply", "sla_breach"
+    "hot",
+    "new_qualified",
+    "trial_signup",
+    "warm",
+    "form_submit",
+    "reply",
+    "account_hot",
+    "sla_breach",
 ]
 _WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
@@ -316,6 +381,11 @@ TRIGGER_DEFAULTS: dict[TriggerName, tuple[str, tuple[str, ...], str]] = {
     "warm": ("1 business day", (), "Send something useful and book a call."),
     "form_submit": ("1h", ("form_submit",), "Answer the form the owner's lead sent."),
     "reply": ("1h", ("reply",), "Answer the reply."),
+    "account_hot": (
+        "1h",
+        (),
+        "Call the account: several people there are engaged; find who decides.",
+    ),
 }
 """Per trigger: SLA, the event types that fire it (event triggers) and what to do."""
 
@@ -586,6 +656,7 @@ class Playbook(_Section):
     recover: Recover = Field(default_factory=Recover)
     winback: Winback = Field(default_factory=Winback)
     sequences: dict[str, NurtureSequence] = Field(default_factory=dict)
+    accounts: Accounts = Field(default_factory=Accounts)
 
     def half_life_for(self, event_type: str) -> timedelta:
         """The half-life that decays this event type's heat."""

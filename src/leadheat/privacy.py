@@ -8,7 +8,7 @@ from typing import Any
 
 from leadheat.core import Core
 from leadheat.errors import LeadheatError
-from leadheat.store import audit
+from leadheat.store import accounts, audit
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, AuditEntry, lead_subject
 from leadheat.store.privacy import Erasure, erase_person, export_person, person_lead_ids
 from leadheat.times import isoformat
@@ -44,9 +44,13 @@ def erase(core: Core, lead: str | int, *, actor: str = DEFAULT_ACTOR) -> Erasure
     SLA clocks and notifications. What remains is an audit record with the internal
     number and the count of rows removed per table: no personal data."""
     now = core.clock()
+    _, book = core.playbook()
     with core.transaction() as connection:
         lead_id = core.find_lead(connection, lead)
+        # the accounts the person was in lose their heat, and their part of the past
+        touched = accounts.accounts_about(connection, person_lead_ids(connection, lead_id))
         erased = erase_person(connection, lead_id)
+        accounts.recompute(connection, book.accounts, touched)
         audit.record(
             connection,
             now,

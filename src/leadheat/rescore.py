@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadheat.service import Leadheat
-from leadheat.store import playbooks
+from leadheat.store import accounts, playbooks
 from leadheat.store.scores import ScoredLead, write_scores
 from leadheat.store.state import rebuild
 
@@ -79,6 +79,7 @@ def rescore_on_spark(
             with lh.transaction() as connection:
                 for batch in _batches(row.asDict() for row in scores.toLocalIterator()):
                     written += write_scores(connection, version, batch)
+                accounts.recompute(connection, current.playbook.accounts)
         else:
             written = scores.count()
     finally:

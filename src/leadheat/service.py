@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadheat import privacy, reading
+from leadheat import accounts, privacy, reading
 from leadheat.access import keys as api_keys
 from leadheat.core import Core, utc_now
 from leadheat.delivery import outbox
@@ -48,6 +48,7 @@ from leadheat.reading import LeadRow, LeadView
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed import roster, sla
 from leadheat.speed.ownership import Assigned, Taken
+from leadheat.store.account_views import AccountRow, AccountView
 from leadheat.store.audit import DEFAULT_ACTOR, AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.database import DEFAULT_URL
@@ -239,6 +240,28 @@ class Leadheat(Core):
     def timeline(self, lead: str | int, limit: int = 200) -> list[dict[str, Any]]:
         """Everything that happened to a lead, newest first."""
         return reading.timeline(self, lead, limit)
+
+    # -- accounts -----------------------------------------------------------------------
+    def accounts(
+        self,
+        *,
+        temperature: str | None = None,
+        owner: str | None = None,
+        at: datetime | None = None,
+        limit: int | None = 50,
+    ) -> list[AccountRow]:
+        """Accounts hottest first (of one temperature or owner), as of ``at``."""
+        return accounts.accounts(self, temperature=temperature, owner=owner, at=at, limit=limit)
+
+    def account(self, account: str, at: datetime | None = None) -> AccountView:
+        """One account (by key or domain) as of ``at``: heat, members, coverage, evidence."""
+        return accounts.account(self, account, at)
+
+    def set_account_owner(
+        self, account: str, rep: str | None, *, actor: str = DEFAULT_ACTOR
+    ) -> str | None:
+        """Make the known rep ``rep`` the account's owner (``None``: nobody); audited."""
+        return accounts.set_owner(self, account, rep, actor=actor)
 
     # -- API keys -----------------------------------------------------------------------
     def create_key(

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from leadheat.analytics.accounts import JudgedAccounts, Members, account_decisions, judge_accounts
 from leadheat.analytics.breakdowns import TEMPERATURES, by_temperature
 from leadheat.analytics.decisions import DEFAULT_HORIZON, Decided, Story
 from leadheat.analytics.rates import Rate, rate, roc_auc, significant
@@ -75,6 +76,8 @@ class Comparison:
     candidate: Judged
     rebanded: list[tuple[str, str, int]]
     """``(temperature under current, under candidate, leads)`` for every pair that differs."""
+    accounts: tuple[JudgedAccounts, JudgedAccounts] | None = None
+    """The current and the candidate ``[accounts]``: leads by their account's temperature."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,12 @@ class Comparison:
                 {"from": before, "to": after, "leads": n} for before, after, n in self.rebanded
             ],
             "rebanded_leads": sum(n for _, _, n in self.rebanded),
+            "accounts": None
+            if self.accounts is None
+            else {
+                "current": self.accounts[0].as_json(),
+                "candidate": self.accounts[1].as_json(),
+            },
         }
 
 
@@ -96,9 +105,11 @@ def compare(
     candidate: Playbook,
     horizon: timedelta = DEFAULT_HORIZON,
     deadline: float | None = None,
+    members: Members | None = None,
 ) -> Comparison:
     """Both playbooks over every lead of ``story``, as of each lead's first touch (stopped
-    at ``deadline``, see :meth:`~leadheat.analytics.decisions.Story.decisions`)."""
+    at ``deadline``, see :meth:`~leadheat.analytics.decisions.Story.decisions`); with
+    ``members``, each playbook's ``[accounts]`` judged too."""
     before = story.decisions(current, horizon, deadline)
     after = story.decisions(candidate, horizon, deadline)
     moves: Counter[tuple[str, str]] = Counter(
@@ -117,6 +128,12 @@ def compare(
             (b, a, n)
             for (b, a), n in sorted(moves.items(), key=lambda m: (order[m[0][0]], order[m[0][1]]))
         ],
+        accounts=None
+        if members is None
+        else (
+            judge_accounts(current.name, account_decisions(members, current, before)),
+            judge_accounts(candidate.name, account_decisions(members, candidate, after)),
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadheat.analytics import breakdowns
+from leadheat.analytics.accounts import account_breakdowns
 from leadheat.analytics.charts import (
     Chart,
     funnel_chart,
@@ -52,6 +53,14 @@ BREAKDOWNS = {
     "by_campaign": ("Conversion by campaign", "campaign"),
     "by_rep": ("Conversion by rep", "rep"),
     "by_sequence": ("Conversion by nurture sequence", "sequence"),
+    "by_account_temperature": (
+        "Conversion by the temperature of the lead's account at the first touch",
+        "account temperature",
+    ),
+    "by_coverage": (
+        "Conversion by people engaged at the lead's account at the first touch",
+        "account coverage",
+    ),
 }
 """Every breakdown: its key in the JSON, its chart title, its axis."""
 TREND_POINTS = 8
@@ -104,6 +113,7 @@ def build_report(
         rows = story.decisions(book, horizon)
         start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
         sla = sla_by_rep(connection, now, since)
+        by_account = account_breakdowns(connection, book, rows)
     follow_ups = overdue_by_owner(tasks(lh, at=now))
     trend = snapshots(story.leads, book, trend_instants(start, now, TREND_POINTS))
     tables = {
@@ -116,6 +126,7 @@ def build_report(
         "by_campaign": breakdowns.by_campaign(rows),
         "by_rep": breakdowns.by_rep(rows),
         "by_sequence": breakdowns.by_sequence(rows, story.sequences),
+        **by_account,
     }
     return Report(
         since, now, horizon, rows, tables, funnel(rows), sla, follow_ups, trend[-1], trend

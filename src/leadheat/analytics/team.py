@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import select
 
+from leadheat.analytics.accounts import Members
 from leadheat.analytics.backtest import (
     SWEEP,
     Comparison,
@@ -82,7 +83,8 @@ def backtest(
     current = against if against is not None else lh.playbook()[1]
     with lh.engine.connect() as connection:
         story = load_story(connection, now, since=since)
-    return compare(story, current, candidate, horizon, deadline)
+        members = Members(connection)
+    return compare(story, current, candidate, horizon, deadline, members)
 
 
 async def backtest_within(

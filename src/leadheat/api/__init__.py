@@ -17,6 +17,7 @@ from leadheat.api import errors, logs
 from leadheat.api.cors import CollectionCors
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import (
+    accounts,
     analytics,
     collect,
     engage,
@@ -81,6 +82,7 @@ def create_app(
     app.add_middleware(CollectionCors)  # outermost: every collection answer carries CORS
     errors.install(app)
     app.include_router(leads.router, tags=["leads"])
+    app.include_router(accounts.router, tags=["accounts"])
     app.include_router(playbook.router, tags=["playbook"])
     app.include_router(speed.router, tags=["speed to lead"])
     app.include_router(privacy.router, tags=["privacy"])

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from leadheat.analytics.decisions import TooLongError
 from leadheat.api.hygiene import TooLargeError
+from leadheat.errors import UnknownAccountError
 from leadheat.identity import LeadKeyError
 from leadheat.ingest.csv_files import CsvImportError
 from leadheat.ingest.segment import SegmentError
@@ -128,6 +129,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnknownLeadError)
     async def _unknown(_: Request, exc: UnknownLeadError) -> JSONResponse:
         return error(404, str(exc), "lead")
+
+    @app.exception_handler(UnknownAccountError)
+    async def _unknown_account(_: Request, exc: UnknownAccountError) -> JSONResponse:
+        return error(404, str(exc), "account")
 
     @app.exception_handler(TooLongError)
     async def _too_long(request: Request, exc: TooLongError) -> JSONResponse:

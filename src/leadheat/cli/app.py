@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from leadheat.cli.accounts import account_command, accounts_command
 from leadheat.cli.analytics import backtest, expect, report
 from leadheat.cli.deliveries import deliveries_app
 from leadheat.cli.engage import (
@@ -97,6 +98,8 @@ app.command("merge")(merge)
 app.command("hot")(hot)
 app.command("leads")(leads)
 app.command("show")(show)
+app.command("accounts")(accounts_command)
+app.command("account")(account_command)
 app.command("sla")(sla)
 app.command("assign")(assign)
 app.command("export")(export_lead)

@@ -16,7 +16,7 @@ from leadheat.errors import LeadheatError
 from leadheat.identity import LeadKey
 from leadheat.scoring.lead import evidence_in
 from leadheat.speed.watch import Watch
-from leadheat.store import audit
+from leadheat.store import accounts, audit
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, lead_subject
 from leadheat.store.driver import chunked
 from leadheat.store.history import load_lead
@@ -99,6 +99,7 @@ def upsert_leads(
                 version,
                 now,
                 book,
+                actor=actor,
             )
         except LeadConflictError as error:
             raise LeadheatError(str(error)) from None
@@ -170,6 +171,7 @@ def patch_lead(
                 {"from": row["owner"], "to": common["owner"]},
             )
         refresh_facts(connection, book, version, [lead_id])
+        accounts.place(connection, book, [lead_id], now, actor)
         watch.changed([lead_id])
         return lead_id
 

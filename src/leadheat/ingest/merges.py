@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from leadheat.core import Core, on_current_playbook
 from leadheat.errors import LeadheatError, UnknownLeadError
 from leadheat.playbook import Playbook
-from leadheat.store import audit, suggestions
+from leadheat.store import accounts, audit, suggestions
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, lead_subject
 from leadheat.store.leads import merge_leads
 from leadheat.store.state import rebuild
@@ -107,6 +107,7 @@ def _merge(
         return
     merge_leads(connection, keep, absorb, now)
     rebuild(connection, book, version, [keep])
+    accounts.place(connection, book, [keep], now, actor)
     audit.record(
         connection, now, actor, AuditAction.LEAD_MERGE, lead_subject(keep), {"absorbed": absorb}
     )

@@ -210,6 +210,7 @@ def collect(
                 book,
                 public=public,
                 refused=refused,
+                actor=actor,
             )
             if owners_given:
                 audit_owners(connection, now, actor, before, ids)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select, update
 from leadheat.playbook import TRIGGER_NAMES, Alert, Playbook, Speed, TriggerRule
 from leadheat.scoring.lead import LeadHistory, one_line_reason, score_history
 from leadheat.scoring.temperature import Temperature
+from leadheat.speed.accounts import account_owner_of
 from leadheat.speed.assignment import choose, eligible
 from leadheat.speed.calendar import BusinessCalendar, deadline, sla_span
 from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urgent
@@ -101,11 +102,19 @@ class Dispatcher:
     def assign(
         self, lead_id: int, attributes: Mapping[str, Any], hot: bool, exclude: str | None = None
     ) -> tuple[Rep | None, str]:
-        """Choose and record an owner for the lead; ``(None, why)`` when nobody can take it."""
-        candidates, why = eligible(self.book.speed.owners, attributes, self.reps())
-        if exclude is not None:
-            candidates = [rep for rep in candidates if rep.email != exclude]
-        rep = choose(candidates, self.open_hot())
+        """Choose and record an owner for the lead; ``(None, why)`` when nobody can take it.
+
+        A lead of an account someone owns goes to that owner (if an active rep) before any
+        owner rule or round robin: one company, one rep."""
+        owned = account_owner_of(self.connection, lead_id)
+        rep = self._rep(owned[1]) if owned is not None else None
+        if owned is not None and rep is not None and rep.active and rep.email != exclude:
+            why = f"owner of account {owned[0]}"
+        else:
+            candidates, why = eligible(self.book.speed.owners, attributes, self.reps())
+            if exclude is not None:
+                candidates = [rep for rep in candidates if rep.email != exclude]
+            rep = choose(candidates, self.open_hot())
         if rep is None:
             return None, f"{why}: no active rep with room"
         previous = self.connection.execute(
@@ -141,6 +150,8 @@ class Dispatcher:
         speed = self.book.speed
         if not speed.enabled:
             return 0
+        lead_ids = list(lead_ids)
+        self._owned_accounts(before, lead_ids)
         after = standings(self.connection, self.book, self.now, lead_ids)
         candidates = [
             lead_id
@@ -184,6 +195,23 @@ class Dispatcher:
             queued += self._fire(urgent, rows[lead_id], after[lead_id], histories[lead_id])
         self.notices += queued
         return queued
+
+    def _owned_accounts(self, before: Mapping[int, Standing], lead_ids: Sequence[int]) -> None:
+        """New leads nobody owns, of an account someone does, go to the account's owner."""
+        fresh = [lead for lead in lead_ids if lead not in before]
+        if not fresh:
+            return
+        unowned = {
+            row[0]
+            for row in self.connection.execute(
+                select(Lead.id).where(Lead.id.in_(fresh), Lead.owner.is_(None))
+            )
+        }
+        for lead in sorted(unowned):
+            owned = account_owner_of(self.connection, lead)
+            rep = self._rep(owned[1]) if owned is not None else None
+            if rep is not None and rep.active:
+                self.assign(lead, {}, False)
 
     def _fire(
         self, chosen: Fired, row: Mapping[Any, Any], standing: Standing, history: LeadHistory

@@ -9,8 +9,10 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from leadheat.playbook import Playbook
+from leadheat.speed.accounts import announce, turned_hot
 from leadheat.speed.dispatch import Dispatcher, standings
 from leadheat.speed.triggers import Standing
+from leadheat.store.accounts import take_before
 from leadheat.store.state import lock_states
 
 
@@ -26,6 +28,7 @@ class Watch:
         self.touched: set[int] = set()
         self.arrived: dict[int, list[tuple[str, datetime]]] = {}
         self.queued = 0
+        take_before(connection)  # what an earlier write on this connection left behind
 
     def look(self, lead_ids: Iterable[int]) -> None:
         """Lock these leads' states and remember how they stand, before changing them.
@@ -57,9 +60,13 @@ class Watch:
             self.arrived.setdefault(lead_id, []).extend(items)
 
     def react(self) -> int:
-        """Fire the triggers of the changed leads; returns notifications queued."""
-        if not self.enabled or not self.touched:
+        """Fire the triggers of the changed leads, then of the accounts that turned hot;
+        returns notifications queued."""
+        hotter = turned_hot(self.connection, take_before(self.connection), self.now)
+        if not self.enabled or not (self.touched or hotter):
             return 0
         dispatcher = Dispatcher(self.connection, self.book, self.now)
         self.queued = dispatcher.react(self.before, sorted(self.touched), self.arrived)
+        for account in hotter:
+            self.queued += announce(dispatcher, account)
         return self.queued

@@ -55,6 +55,8 @@ class AuditAction(enum.StrEnum):
     MERGE_CONFIRM = "merge.confirm"
     MERGE_DISMISS = "merge.dismiss"
     COLLECT_REFUSED = "collect.refused"
+    ACCOUNT_MOVE = "account.move"
+    ACCOUNT_OWNER = "account.owner"
 
 
 @dataclass(frozen=True)

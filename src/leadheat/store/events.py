@@ -25,6 +25,8 @@ from sqlalchemy import Connection, insert
 from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
+from leadheat.store import accounts
+from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
 from leadheat.store.models import EvidenceRow
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
@@ -161,6 +163,7 @@ def record_events(
     born = first_seen[[codes[key] for key in missing]].tolist()
     created = create_leads(connection, missing, born, version, now, book, with_states=False)
     report.leads_created = len(created)
+    accounts.place(connection, book, created.values(), now, DEFAULT_ACTOR)
     lead_of_code = np.array(
         [found[key] if key in found else created[key] for key in distinct], dtype=np.int64
     )
@@ -177,7 +180,12 @@ def record_events(
         batch, lead_ids, at_us = batch.take(keep), lead_ids[stored], at_us[stored]
     until = initial_evidence_until(book)
     fresh = {lead: (version, *fit, until) for lead, fit in initial_fit(created, book).items()}
-    fold_batch(connection, engagements(book, lead_ids, batch.types, at_us, batch.properties), fresh)
+    fold_batch(
+        connection,
+        engagements(book, lead_ids, batch.types, at_us, batch.properties),
+        fresh,
+        book.accounts,
+    )
     if report.stored:
         _record_evidence(connection, book, version, batch, lead_ids)
     report.lead_ids = set(lead_ids.tolist())

@@ -13,6 +13,8 @@ from leadheat.identity import IdentityKind, LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import fit_summary
+from leadheat.store import accounts
+from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import CHUNK, execute_many, select_in
 from leadheat.store.models import (
     COMMON_FIELDS,
@@ -177,6 +179,7 @@ def upsert_leads(
     *,
     public: bool = False,
     refused: dict[int, set[str]] | None = None,
+    actor: str = DEFAULT_ACTOR,
 ) -> tuple[list[int], int]:
     """Create or update many leads at once; returns each item's lead id and how many were new.
 
@@ -240,6 +243,7 @@ def upsert_leads(
     ]
     if extra:
         connection.execute(insert(Identity), extra)
+    accounts.place(connection, book, [t.lead_id for t in targets if t.lead_id], now, actor)
     ids = [targets[index].lead_id for index in chosen]
     return [i for i in ids if i is not None], len(fresh)
 
@@ -412,3 +416,7 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
         update(Lead).where(Lead.merged_into_id == absorb).values(merged_into_id=keep)
     )
     follow_merge(connection, keep, absorb, now)
+    # the absorbed lead is no one now: its account loses it (the re-score recomputes it)
+    connection.info.setdefault(accounts.STALE, set()).update(
+        accounts.leave(connection, [absorb], now)
+    )

@@ -196,6 +196,69 @@ class HeatKeyRow(Base):
     __table_args__ = (Index("ix_heat_keys_rank", "half_life_us", "whole", "frac", "lead_id"),)
 
 
+class Account(Base):
+    """A company: the buying group its leads form. Its heat is the sum of its members'."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    """How leads name it: a company domain (``acme.com``) or a Segment ``groupId``."""
+    domain: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(320), index=True)
+    """The rep who works the account: new leads of the account go to them first."""
+    traits: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+    hot_until: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    """When the account's heat falls to ``[accounts] hot_heat`` with no new events: it is hot
+    exactly while now is before this (kept with its heat keys, so "hot now" is a range scan)."""
+    warm_until: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    """The same for ``warm_heat``."""
+
+
+class AccountMember(Base):
+    """A lead's account now: at most one (the lead is the key). ``since`` is when it moved
+    in, ``None`` when the account has been its own from the start."""
+
+    __tablename__ = "account_members"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    since: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    source: Mapped[str] = mapped_column(String(30))
+    """What placed it: ``account``, ``company_domain``, ``group`` or ``email``."""
+
+
+class AccountPastMember(Base):
+    """A membership that ended (the lead moved to another account or to none), kept so that
+    an account's heat at a past instant sums the members it had then."""
+
+    __tablename__ = "account_past_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    since: Mapped[datetime | None] = mapped_column(Instant)
+    until: Mapped[datetime] = mapped_column(Instant, index=True)
+
+
+class AccountHeatKey(Base):
+    """An account's forward-decay key per half-life: the log-sum of its members' keys."""
+
+    __tablename__ = "account_heat_keys"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    half_life_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    whole: Mapped[int] = mapped_column(BigInteger)
+    frac: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_account_heat_keys_rank", "half_life_us", "whole", "frac", "account_id"),
+    )
+
+
 class ApiKey(Base):
     """A key for machines: only a hash of its secret is kept; the key is shown once."""
 
@@ -444,6 +507,10 @@ class Unsubscribe(Base):
 
 __all__ = [
     "COMMON_FIELDS",
+    "Account",
+    "AccountHeatKey",
+    "AccountMember",
+    "AccountPastMember",
     "ApiKey",
     "AuditRecord",
     "Base",

@@ -22,12 +22,13 @@ from sqlalchemy import (
     update,
 )
 
-from leadheat.playbook import Playbook
+from leadheat.playbook import Accounts, Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import SignalTable, fold_activity
+from leadheat.store import accounts
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import COMMON_FIELDS, HeatKeyRow, LeadState
@@ -107,6 +108,7 @@ def fold_batch(
     connection: Connection,
     batch: Engagements,
     fresh: Mapping[int, tuple[int, float, bool, bool, int | None]] | None = None,
+    rules: Accounts | None = None,
 ) -> None:
     """Fold new events into their leads' heat keys, last engagement, last churn, event count
     and ``created_at``: a few array operations per batch and one write per lead. Events
@@ -115,7 +117,8 @@ def fold_batch(
 
     ``fresh`` maps leads created by this batch, which have no state row yet and nothing
     stored to merge with, to their ``(playbook version, fit, qualified, disqualified,
-    evidence_until µs)``.
+    evidence_until µs)``. ``rules``: the playbook's ``[accounts]``, whose thresholds the
+    accounts of these leads, whose keys the new events add to, are forecast by.
     """
     fresh = fresh or {}
     in_batch = set(batch.lead_ids.tolist())
@@ -140,6 +143,9 @@ def fold_batch(
         mask = heated & (signed == span)
         key_leads, whole, frac = fold_keys(
             batch.lead_ids[mask], batch.at_us[mask], np.abs(batch.points[mask]), abs(int(span))
+        )
+        accounts.add_lead_keys(
+            connection, rules or Accounts(), int(span), key_leads, whole.copy(), frac.copy()
         )
         old = [stored_keys.get((lead, span)) for lead in key_leads.tolist()]
         had = np.array([item is not None for item in old], dtype=np.bool_)
@@ -319,6 +325,13 @@ def rebuild(
     if rows:
         fold_history(connection, book, rows)
     refresh_facts(connection, book, version, ids)
+    if lead_ids is None:
+        accounts.recompute(connection, book.accounts)
+    else:
+        stale = connection.info.pop(accounts.STALE, set())
+        accounts.recompute(
+            connection, book.accounts, stale | set(accounts.accounts_of(connection, ids).values())
+        )
     return len(rows)
 
 

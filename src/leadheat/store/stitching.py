@@ -22,6 +22,8 @@ from sqlalchemy import Connection, select
 
 from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
+from leadheat.store import accounts
+from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, merge_leads
 from leadheat.store.models import Lead
@@ -135,6 +137,7 @@ def stitch(
         )
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
+    accounts.place(connection, book, lead_of.values(), now, DEFAULT_ACTOR)
     return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
 
 

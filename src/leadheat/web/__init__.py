@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadheat.settings import Settings
-from leadheat.web import analytics, apidocs, followup, lists, pages, playbook, signin
+from leadheat.web import accounts, analytics, apidocs, followup, lists, pages, playbook, signin
 from leadheat.web.refresh import Refresher
 from leadheat.web.render import page
 
@@ -88,6 +88,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     _page_errors(app)
     for module_router in (
         static_router, signin.router, pages.router, lists.router, followup.router,
-        analytics.router, playbook.router, apidocs.router,
+        analytics.router, playbook.router, apidocs.router, accounts.router,
     ):  # fmt: skip
         app.include_router(module_router)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from leadheat.accounts import lead_account
 from leadheat.engage.nurture import enroll
 from leadheat.playbook import EVIDENCE_KINDS
 from leadheat.scoring.lead import OUTCOMES
@@ -114,6 +115,7 @@ def lead(request: Request, lead_id: int, session: SessionInfo = Session) -> Resp
         sequences=sorted(lh.playbook()[1].sequences),
         reps=[rep.email for rep, _ in lh.reps()] if session.account.is_manager else [],
         message=request.query_params.get("done", ""),
+        company_account=lead_account(lh, int(data.view.lead["id"])),
     )
 
 

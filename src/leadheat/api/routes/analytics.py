@@ -62,7 +62,8 @@ def report(
 ) -> dict[str, Any]:
     """The numbers of ``leadheat report --json``: each breakdown (``by_temperature``,
     ``by_grade``, ``by_first_touch_delay``, ``by_lead_age``, ``decay_curve``, ``by_source``,
-    ``by_campaign``, ``by_rep``, ``by_sequence``) is a list of rows with ``bucket``,
+    ``by_campaign``, ``by_rep``, ``by_sequence``, ``by_account_temperature``,
+    ``by_coverage``) is a list of rows with ``bucket``,
     ``leads``, ``won``, ``rate``, ``low``, ``high`` (Wilson 95 %) and ``small``."""
     built = build_report(
         lh,
