@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from conftest import NOW, Clock
+from leadheat.analytics.pipeline import overdue_by_owner
+from leadheat.analytics.report import follow_ups
 from leadheat.engage.followup import indexed_tasks, keep_current, lost_candidates
 from leadheat.engage.lists import recover, replayed_recover, replayed_tasks, tasks
 from leadheat.identity import LeadKey
@@ -103,6 +105,7 @@ def assert_kept_equals_replay(lh: Leadheat, rng: random.Random, base: datetime) 
         assert tasks(lh, at=at, owner="bob@team.example") == replayed_tasks(
             lh, at=at, owner="bob@team.example"
         )
+        assert follow_ups(lh, at) == overdue_by_owner(truth)  # the report's table
         assert lost_candidates(lh, at, 30 * D) is not None
         for within in (None, 2 * D, 9 * D, 30 * D):
             lost = replayed_recover(lh, at=at, within=within)

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from leadheat.engage.spells import RANK, Run, _instants, runs
-from leadheat.engage.tasks import Task, plan
+from leadheat.engage.tasks import Task, due_of, plan
 from leadheat.playbook import Playbook
-from leadheat.scoring.fit import score_fit
-from leadheat.scoring.lead import LeadHistory, facts_at, status_at
+from leadheat.scoring.fit import FitResult, score_fit
+from leadheat.scoring.lead import LeadHistory, facts_through, status_at
 from leadheat.scoring.temperature import Temperature, classify, forecast
 from leadheat.speed.calendar import BusinessCalendar
-from leadheat.store.driver import chunked, execute_many
+from leadheat.store.driver import CHUNK, chunked, execute_many
 from leadheat.store.history import latest_fact_at
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import (
@@ -50,8 +50,6 @@ from leadheat.times import MAX_INSTANT, to_micros
 if TYPE_CHECKING:
     from leadheat.service import Leadheat
 
-MANY = 20_000
-"""Past this many stale leads, a refresh reads every table once rather than by lead id."""
 
 
 def lead_label(attributes: dict[str, object], lead_id: int) -> str:
@@ -96,21 +94,24 @@ class State:
     phases: list[Phase]
 
 
-def timeline(history: LeadHistory, book: Playbook, start: datetime) -> list[Run[float]]:
+def timeline(
+    history: LeadHistory, book: Playbook, start: datetime, fit: FitResult
+) -> list[Run[float]]:
     """Every spell of the lead from ``start`` on, the last ones as its forecast sees them;
-    each run carries the heat where it began. Judged with the scoring's own
-    :func:`~leadheat.scoring.lead.facts_at`, ``classify`` and ``forecast`` (what
-    ``score_history`` judges by), without the rest of a full score."""
-    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    each run carries the heat where it began. Judged with the scoring's own facts
+    (:func:`~leadheat.scoring.lead.facts_through`, one pass), ``classify`` and ``forecast``
+    (what ``score_history`` judges by), without the rest of a full score."""
+    instants = _instants(history, start, MAX_INSTANT)
+    facts = facts_through(history, book, instants, fit)
 
     def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, float]:
-        heat, facts, _, _ = facts_at(history, book, at, fit=fit)
+        heat, known = next(facts)  # runs() judges each instant once, in order
         heat_now = heat.at(at)
-        verdict = classify(heat_now, facts, at, book)
-        cooling = forecast(heat, facts, verdict, at, book)
+        verdict = classify(heat_now, known, at, book)
+        cooling = forecast(heat, known, verdict, at, book)
         return verdict.temperature, cooling.hot_until, cooling.warm_until, heat_now
 
-    return runs(_instants(history, start, MAX_INSTANT), MAX_INSTANT, judge)
+    return runs(instants, MAX_INSTANT, judge)
 
 
 def compute(
@@ -125,13 +126,13 @@ def compute(
     instants += [item.stated_at for item in history.evidence]
     instants += [outcome.at for outcome in history.outcomes]
     start = min([lead.created_at, *instants])
-    found = timeline(history, book, start)
+    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    found = timeline(history, book, start, fit)
     latest = max(instants, default=start)
     last_touch = lead.touches[-1] if lead.touches else None
     is_open = status_at(history.outcomes, MAX_INSTANT) == "open"
     hot = [run for run in found if run.temperature is Temperature.HOT]
     phases = []
-    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
     cadence = book.cadence
     calendar = calendars.get(owner.casefold(), default) if owner else default
     clip = max(last_touch or lead.created_at, lead.created_at)
@@ -152,11 +153,7 @@ def compute(
                     or previous is None
                     or RANK[previous.temperature] < RANK[run.temperature]
                 )
-            task = plan(
-                lead_id=lead.lead_id,
-                lead="",
-                name=None,
-                owner=owner,
+            due = due_of(
                 temperature=run.temperature,
                 since=since,
                 rose=rose,
@@ -165,9 +162,8 @@ def compute(
                 rule=rule,
                 calendar=calendar,
                 business_hours=cadence.business_hours,
-                at=run.start,
             )
-            phases.append(Phase(run.start, run.end, run.temperature, since, rose, task.due))
+            phases.append(Phase(run.start, run.end, run.temperature, since, rose, due))
     return State(
         lead.lead_id,
         owner,
@@ -239,13 +235,14 @@ def store_states(connection: Connection, lead_ids: Sequence[int], states: Iterab
     )
 
 
-def refresh(connection: Connection, book: Playbook) -> int:
-    """Recompute the state of every stale lead, in this write transaction; how many.
+def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
+    """Recompute the state of at most ``most`` stale leads (the lowest ids), in this write
+    transaction; how many.
 
     On PostgreSQL the stale marks are locked first (``FOR UPDATE``): a write to one of these
     leads that commits meanwhile waits for this transaction, then marks its lead again.
     """
-    query = select(FollowupStale.lead_id).order_by(FollowupStale.lead_id)
+    query = select(FollowupStale.lead_id).order_by(FollowupStale.lead_id).limit(most)
     if connection.dialect.name != "sqlite":
         query = query.with_for_update()
     ids = list(connection.execute(query).scalars())
@@ -253,12 +250,11 @@ def refresh(connection: Connection, book: Playbook) -> int:
         return 0
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
-    if len(ids) > MANY:
-        wanted = set(ids)
-        batches = [[lead for lead in load_everything(connection) if lead.lead_id in wanted]]
-    else:
-        batches = [load_everything(connection, chunk) for chunk in chunked(ids)]
-    states = [compute(lead, book, calendars, default) for batch in batches for lead in batch]
+    states = [
+        compute(lead, book, calendars, default)
+        for chunk in chunked(ids)
+        for lead in load_everything(connection, chunk)
+    ]
     store_states(connection, ids, states)
     for chunk in chunked(ids):
         connection.execute(delete(FollowupStale).where(FollowupStale.lead_id.in_(chunk)))
@@ -266,13 +262,17 @@ def refresh(connection: Connection, book: Playbook) -> int:
 
 
 def keep_current(lh: Leadheat) -> int:
-    """Recompute the stale leads' state if there are any (a look at one index otherwise)."""
-    with lh.engine.connect() as connection:
-        if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
-            return 0
-    with lh.transaction() as connection:
-        _, book = lh.playbook_in(connection)
-        return refresh(connection, book)
+    """Recompute the stale leads' state, :data:`CHUNK` leads per transaction (so that a
+    backfill of every lead holds SQLite's write lock a moment at a time, never for long);
+    a look at one index when none is stale. Returns the leads recomputed."""
+    done = 0
+    while True:
+        with lh.engine.connect() as connection:
+            if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
+                return done
+        with lh.transaction() as connection:
+            _, book = lh.playbook_in(connection)
+            done += refresh(connection, book)
 
 
 def answerable(connection: Connection, at: datetime) -> bool:
@@ -412,3 +412,50 @@ def lost_candidates(
         if limit is not None:
             query = query.limit(limit)
         return list(connection.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class OwnerTally:
+    """One owner's tasks at an instant, counted from the kept state."""
+
+    owner: str | None
+    tasks: int
+    overdue: int
+    longest_overdue: timedelta | None
+    """Working time (calendar time without ``[cadence] business_hours``) past the earliest
+    due time among the overdue tasks: the longest any of them is overdue."""
+
+
+def owner_tallies(lh: Leadheat, at: datetime) -> list[OwnerTally] | None:
+    """Per owner, the tasks :func:`leadheat.engage.lists.tasks` lists at ``at``, how many are
+    overdue and the longest overdue: one ``GROUP BY`` over the phases in force at ``at``
+    (``None`` when ``at`` is in the past of the stored facts)."""
+    keep_current(lh)
+    _, book = lh.playbook()
+    phase, lead = FollowupPhase, FollowupLead
+    late = phase.due < at
+    with lh.engine.connect() as connection:
+        if not answerable(connection, at):
+            return None
+        rows = connection.execute(
+            select(
+                phase.owner,
+                func.count(),
+                func.count(phase.due).filter(late),
+                func.min(phase.due).filter(late),
+            )
+            .join(lead, lead.lead_id == phase.lead_id)
+            .where(phase.starts <= at, phase.ends > at, lead.created_at <= at)
+            .group_by(phase.owner)
+        ).all()
+        calendars = _calendars(connection, book)
+    default = BusinessCalendar.of(book.speed.team(None))
+    found = []
+    for owner, count, overdue, earliest in rows:
+        longest = None
+        if earliest is not None:
+            calendar = calendars.get(owner.casefold(), default) if owner else default
+            hours = book.cadence.business_hours
+            longest = calendar.between(earliest, at) if hours else at - earliest
+        found.append(OwnerTally(owner, count, overdue, longest))
+    return found
