@@ -85,7 +85,9 @@ def build(lh: Leadheat, leads: int, events: int) -> None:
     said = picked[: leads // 10]
     lh.record_evidence(
         [
-            EvidenceInput(LeadKey("email", f"b{i}@example.com"), kind, "yes", NOW - timedelta(days=3))
+            EvidenceInput(
+                LeadKey("email", f"b{i}@example.com"), kind, "yes", NOW - timedelta(days=3)
+            )
             for i in said.tolist()
             for kind in ("need", "budget", "timeline")
         ]
@@ -164,7 +166,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
         for name, path in (("tasks", "/api/v1/tasks"), ("recover", "/api/v1/recover")):
             params = {"limit": "50", "at": at}
             client.get(path, params=params).raise_for_status()
-            times = [timed(lambda: client.get(path, params=params)) for _ in range(args.calls)]
+            times = [
+                timed(lambda p=path, q=params: client.get(p, params=q))
+                for _ in range(args.calls)
+            ]
             replay = replayed_tasks if name == "tasks" else replayed_recover
             reference = timed(lambda: replay(lh, at=clock[0], limit=50))  # noqa: B023
             fast = tasks if name == "tasks" else recover
@@ -200,7 +205,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         server.should_exit = True  # type: ignore[attr-defined]
         client.close()
         lh.engine.dispose()
-    table = Table(title="follow-up views: kept state against replay, this run", title_justify="left")
+    table = Table(
+        title="follow-up views: kept state against replay, this run", title_justify="left"
+    )
     for name in ("measure", "leadheat", "reference", "ratio", "goal", "met"):
         table.add_column(name, justify="right" if name in ("leadheat", "ratio") else "left")
     for r in rows:

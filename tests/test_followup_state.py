@@ -162,9 +162,7 @@ def test_kept_state_equals_the_replay_through_every_kind_of_write(
     assert_kept_equals_replay(lh, rng, latest_fact(lh))
 
 
-def test_writes_mark_leads_stale_and_reads_recompute_only_those(
-    lh: Leadheat, clock: Clock
-) -> None:
+def test_writes_mark_leads_stale_and_reads_recompute_only_those(lh: Leadheat, clock: Clock) -> None:
     lh.apply_playbook(PLAYBOOK % ("false", "2d"))
     populate(lh, random.Random(3), 12)
     keep_current(lh)

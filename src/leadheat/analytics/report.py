@@ -118,9 +118,7 @@ def build_report(
         "by_rep": breakdowns.by_rep(rows),
         "by_sequence": breakdowns.by_sequence(rows, story.sequences),
     }
-    return Report(
-        since, now, horizon, rows, tables, funnel(rows), sla, overdue, trend[-1], trend
-    )
+    return Report(since, now, horizon, rows, tables, funnel(rows), sla, overdue, trend[-1], trend)
 
 
 def follow_ups(lh: Leadheat, now: datetime) -> list[FollowUps]:

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from leadheat.service import Leadheat
 
 
-
 def lead_label(attributes: dict[str, object], lead_id: int) -> str:
     """How a list names a lead: its email, else its external id, else ``id:N``."""
     for name in ("email", "external_id"):
@@ -277,7 +276,10 @@ def keep_current(lh: Leadheat) -> int:
 
 def answerable(connection: Connection, at: datetime) -> bool:
     """Whether the state answers for ``at``: not before the latest stored fact or touch."""
-    latest = [latest_fact_at(connection), connection.execute(select(func.max(Touch.occurred_at))).scalar()]
+    latest = [
+        latest_fact_at(connection),
+        connection.execute(select(func.max(Touch.occurred_at))).scalar(),
+    ]
     known = [value for value in latest if value is not None]
     return not known or at >= max(known)
 

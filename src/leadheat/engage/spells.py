@@ -53,6 +53,7 @@ def spells(history: LeadHistory, book: Playbook, start: datetime, end: datetime)
     >>> [(s.temperature.value, (s.start - t).days, (s.end - t).days) for s in found]
     [('hot', 0, 7), ('warm', 7, 30), ('cold', 30, 60)]
     """
+
     def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, LeadScore]:
         score = score_history(history, book, at)
         return score.temperature, score.hot_until, score.warm_until, score
