@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             params = {"limit": "50", "at": at}
             client.get(path, params=params).raise_for_status()
             times = [
-                timed(lambda p=path, q=params: client.get(p, params=q))
-                for _ in range(args.calls)
+                timed(lambda p=path, q=params: client.get(p, params=q)) for _ in range(args.calls)
             ]
             replay = replayed_tasks if name == "tasks" else replayed_recover
             reference = timed(lambda: replay(lh, at=clock[0], limit=50))  # noqa: B023

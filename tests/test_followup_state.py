@@ -184,3 +184,21 @@ def test_writes_mark_leads_stale_and_reads_recompute_only_those(lh: Leadheat, cl
     later = [t for t in tasks(lh, at=ends + timedelta(seconds=1)) if t.lead == "f0@example.com"]
     assert later[0].temperature.value != "hot"
     assert keep_current(lh) == 0
+
+
+def test_the_worker_computes_stale_leads_in_the_background(lh: Leadheat) -> None:
+    """After a bulk import the worker's passes compute the state a bounded share at a time,
+    so the first person to open Tasks does not wait for every lead."""
+    from leadheat.delivery.worker import Worker
+    from leadheat.settings import Settings
+
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    populate(lh, random.Random(4), 30)
+    worker = Worker(lh, Settings(database_url=lh.url))
+    try:
+        first = worker.run_once()
+        assert first.followups == 30 and first.busy
+        assert worker.run_once().followups == 0
+    finally:
+        worker.close()
+    assert keep_current(lh) == 0

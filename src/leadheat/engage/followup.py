@@ -260,6 +260,21 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
     return len(ids)
 
 
+def catch_up(lh: Leadheat, most: int = 4 * CHUNK) -> int:
+    """Recompute up to ``most`` stale leads (:data:`CHUNK` per transaction): the worker does
+    this on each pass, so that after a bulk import or a playbook apply the state is computed
+    in the background rather than by the first person to open Tasks."""
+    done = 0
+    while done < most:
+        with lh.engine.connect() as connection:
+            if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
+                return done
+        with lh.transaction() as connection:
+            _, book = lh.playbook_in(connection)
+            done += refresh(connection, book, min(CHUNK, most - done))
+    return done
+
+
 def keep_current(lh: Leadheat) -> int:
     """Recompute the stale leads' state, :data:`CHUNK` leads per transaction (so that a
     backfill of every lead holds SQLite's write lock a moment at a time, never for long);
