@@ -202,3 +202,27 @@ def test_the_worker_computes_stale_leads_in_the_background(lh: Leadheat) -> None
     finally:
         worker.close()
     assert keep_current(lh) == 0
+
+
+def test_upgrading_a_database_backfills_every_lead_on_first_use(lh: Leadheat, clock: Clock) -> None:
+    """Migration 0011 on a database with leads (down to 0009 and up again): every lead is
+    marked stale, and the first read computes them, equal to the replay."""
+    from alembic import command
+    from alembic.config import Config
+
+    from leadheat.store.database import MIGRATIONS
+
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    populate(lh, random.Random(5), 20)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for step in (command.downgrade, command.upgrade):
+        with lh.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, "0009" if step is command.downgrade else "head")
+    with lh.engine.connect() as connection:
+        marked = connection.execute(select(func.count()).select_from(FollowupStale)).scalar()
+    assert marked == 20
+    at = latest_fact(lh) + 3 * D
+    assert tasks(lh, at=at) == replayed_tasks(lh, at=at)
+    assert keep_current(lh) == 0

@@ -31,7 +31,7 @@ MARKED = {
                     "fit, qualified, disqualified, evidence_until, status, playbook_version",
                     "lead_id"),
     "touches": ("INSERT OR DELETE OR UPDATE", "lead_id"),
-    "leads": ("DELETE OR UPDATE", "id"),
+    "leads": ("INSERT OR DELETE OR UPDATE", "id"),
 }  # fmt: skip
 """Triggers that mark the written lead stale (``reps`` is apart: a team change re-plans the
 rep's leads' due times in its team's hours)."""
