@@ -42,7 +42,7 @@ from leadheat.engage.followup import keep_current
 from leadheat.engage.lists import recover, replayed_recover, replayed_tasks, tasks
 from leadheat.identity import LeadKey
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
-from leadheat.service import Leadheat
+from leadheat.service import Leadheat, LeadInput
 from leadheat.store.events import NewEvent
 
 out = Console(highlight=False, width=160)
@@ -83,12 +83,17 @@ def build(lh: Leadheat, leads: int, events: int) -> None:
         )
     picked = rng.permutation(leads)
     said = picked[: leads // 10]
+    lh.upsert_leads(  # qualified by the default playbook's fit (a VP), so they can be hot
+        [LeadInput([LeadKey("email", f"b{i}@example.com")], {"title": "VP Sales"}) for i in said],
+        react=False,
+    )
+    stated = rng.integers(1, 60, len(said))  # some evidence fresh, some gone stale
     lh.record_evidence(
         [
             EvidenceInput(
-                LeadKey("email", f"b{i}@example.com"), kind, "yes", NOW - timedelta(days=3)
+                LeadKey("email", f"b{i}@example.com"), kind, "yes", NOW - timedelta(days=int(d))
             )
-            for i in said.tolist()
+            for i, d in zip(said.tolist(), stated.tolist(), strict=True)
             for kind in ("need", "budget", "timeline")
         ]
     )
