@@ -26,7 +26,11 @@ Rows (data labelled in the table):
    against scoring every account's stored key; both must name the same 50.
 4. **HTTP batched ingestion**: ``POST /v1/batch`` of 100 Segment ``track`` calls against
    one ``leadheat serve`` (``bench/ingest_http.py``), as a share of row 1's in-process rate.
-5. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
+5. **follow-up views**: ``GET /api/v1/tasks?limit=50`` and ``/api/v1/recover?limit=50`` from
+   the kept follow-up state against replaying every lead's history, and the report's
+   follow-ups table (``bench/followup.py``; 20,000 leads and 100,000 events here, the
+   acceptance size with ``python bench/followup.py``).
+6. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
    shoppers table against a default LightGBM on the same table.
 
 Run ``.venv/bin/python bench/run.py [--quick]``; ``--quick`` shrinks every size for a smoke
@@ -56,6 +60,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import followup
 import import_events
 import ingest_http
 from leadheat.playbook import Playbook
@@ -104,6 +109,20 @@ def timed(work: Callable[[], object]) -> float:
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
+
+
+def _without(measure: str, data: str) -> str:
+    """A follow-up row's measure without its data, which has a column of its own."""
+    return measure.replace(f" ({data})", "").replace(f"{data}; ", "")
+
+
+def bench_followup(leads: int, events: int) -> list[Row]:
+    found = followup.main(["--leads", str(leads), "--events", str(events), "--calls", "11"])
+    data = f"{leads:,} leads, {events:,} events"
+    return [
+        Row(_without(r.measure, data), data, r.result, r.reference, r.ratio, r.goal, r.met)
+        for r in found
+    ]
 
 
 # -- 1. import ---------------------------------------------------------------------------
@@ -671,6 +690,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(bench_hot(root, leads, 101, negative_share=0.1))
         rows.append(bench_hot_accounts(root, leads // 10, 101))
         rows.append(bench_http(root, http_s, in_process))
+        rows.extend(bench_followup(*((2_000, 10_000) if args.quick else (20_000, 100_000))))
         rows.extend(bench_predict())
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")
     for name in ("measure", "data", "leadheat", "reference", "ratio", "goal", "met"):

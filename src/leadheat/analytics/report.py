@@ -37,6 +37,7 @@ from leadheat.analytics.pipeline import (
 )
 from leadheat.analytics.rates import SMALL_GROUP, Rate
 from leadheat.analytics.team import period
+from leadheat.engage.followup import owner_tallies
 from leadheat.engage.lists import tasks
 from leadheat.times import format_duration, isoformat
 
@@ -114,7 +115,7 @@ def build_report(
         start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
         sla = sla_by_rep(connection, now, since)
         by_account = account_breakdowns(connection, book, rows)
-    follow_ups = overdue_by_owner(tasks(lh, at=now))
+    overdue = follow_ups(lh, now)
     trend = snapshots(story.leads, book, trend_instants(start, now, TREND_POINTS))
     tables = {
         "by_temperature": breakdowns.by_temperature(rows),
@@ -128,9 +129,25 @@ def build_report(
         "by_sequence": breakdowns.by_sequence(rows, story.sequences),
         **by_account,
     }
-    return Report(
-        since, now, horizon, rows, tables, funnel(rows), sla, follow_ups, trend[-1], trend
-    )
+    return Report(since, now, horizon, rows, tables, funnel(rows), sla, overdue, trend[-1], trend)
+
+
+def follow_ups(lh: Leadheat, now: datetime) -> list[FollowUps]:
+    """The follow-ups table: per owner, from the kept follow-up state (one ``GROUP BY``)
+    at or after the latest stored fact, else from every task replayed."""
+    tallies = owner_tallies(lh, now)
+    if tallies is None:
+        return overdue_by_owner(tasks(lh, at=now))
+    rows = [
+        FollowUps(
+            tally.owner or "(nobody)",
+            tally.tasks,
+            tally.overdue,
+            None if tally.longest_overdue is None else tally.longest_overdue.total_seconds(),
+        )
+        for tally in tallies
+    ]
+    return sorted(rows, key=lambda r: (-r.overdue, -r.tasks, r.owner))
 
 
 def report_charts(report: Report) -> list[Chart]:

@@ -18,6 +18,7 @@ import httpx
 
 from leadheat.delivery.egress import Egress
 from leadheat.delivery.senders import SendError, SmtpServer, send_email, send_slack, send_webhook
+from leadheat.engage.followup import catch_up
 from leadheat.engage.nurture import PassReport, bounced, enroll_by_rules, send_digests, send_due
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
@@ -36,11 +37,18 @@ class WorkReport:
     failed: int = 0
     nurtured: int = 0
     """Nurture mails and digests queued."""
+    followups: int = 0
+    """Leads whose follow-up state was recomputed (``engage.followup.catch_up``)."""
 
     @property
     def busy(self) -> bool:
         return bool(
-            self.escalated or self.delivered or self.retrying or self.failed or self.nurtured
+            self.escalated
+            or self.delivered
+            or self.retrying
+            or self.failed
+            or self.nurtured
+            or self.followups
         )
 
 
@@ -143,6 +151,7 @@ class Worker:
                 self.lh.deliveries_done(done)
             report.delivered += len(done)
             if len(claimed) < limit:
+                report.followups = catch_up(self.lh)  # after the urgent work, a bounded share
                 return report
 
     def _deliver(self, item: DeliveryView, report: WorkReport) -> bool:

@@ -3,7 +3,7 @@ and win-back lists with the conversion the team's own history predicts for them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from leadheat.engage.expect import Expectation, age_bucket, expect, marks
+from leadheat.engage.followup import indexed_tasks, lead_label, lost_candidates
+from leadheat.engage.followup import text_of as _text
 from leadheat.engage.spells import RANK, spells
 from leadheat.engage.tasks import Task, plan, selling_order
 from leadheat.playbook import Playbook
@@ -24,21 +26,6 @@ from leadheat.store.training import Lived, load_everything
 
 if TYPE_CHECKING:
     from leadheat.service import Leadheat
-
-
-def lead_label(attributes: dict[str, object], lead_id: int) -> str:
-    """How a list names a lead: its email, else its external id, else ``id:N``."""
-    for name in ("email", "external_id"):
-        value = attributes.get(name)
-        if value:
-            return str(value)
-    return f"id:{lead_id}"
-
-
-def _text(attributes: Mapping[str, object], name: str) -> str | None:
-    """An attribute as text, ``None`` when unset or empty (a lead's name, its owner)."""
-    value = attributes.get(name)
-    return str(value) if value else None
 
 
 def _open_at(lived: Sequence[Lived], at: datetime) -> list[Lived]:
@@ -83,8 +70,28 @@ def tasks(
     """Every open lead's next follow-up at ``at`` (now), in the order that sells
     (:func:`selling_order`: hot leads never contacted first); none for a lead its fit
     disqualifies or one with an outcome. Only the leads in ``lead_ids`` when given (the
-    dashboard patches its snapshot with one lead's task)."""
+    dashboard patches its snapshot with one lead's task).
+
+    At or after the latest stored fact and touch, from the kept follow-up state
+    (:mod:`leadheat.engage.followup`); before it (time travel), by replaying history."""
     at = at or lh.clock()
+    if lead_ids is None:
+        kept = indexed_tasks(lh, at, owner=owner, overdue=overdue, limit=limit)
+        if kept is not None:
+            return kept
+    return replayed_tasks(lh, at=at, owner=owner, overdue=overdue, limit=limit, lead_ids=lead_ids)
+
+
+def replayed_tasks(
+    lh: Leadheat,
+    *,
+    at: datetime,
+    owner: str | None = None,
+    overdue: bool = False,
+    limit: int | None = None,
+    lead_ids: Sequence[int] | None = None,
+) -> list[Task]:
+    """:func:`tasks` by replaying every lead's history: exact at any instant."""
     book, lived, teams = _load(lh, owner, lead_ids)
     cadence = book.cadence
     found = []
@@ -157,10 +164,41 @@ def recover(
     limit: int | None = None,
 ) -> list[LostLead]:
     """Leads hot within ``within`` of ``at`` but not now, with no outcome and no touch since
-    they turned hot; most recently hot first."""
+    they turned hot; most recently hot first.
+
+    At or after the latest stored fact and touch, the leads come from the kept follow-up
+    state (:mod:`leadheat.engage.followup`), and only those are replayed for their details;
+    before it (time travel), every lead is replayed."""
     at = at or lh.clock()
+    _, book = lh.playbook()
+    window = within if within is not None else book.recover.within
+    ids = lost_candidates(lh, at, window, owner=owner, limit=limit)
+    if ids is not None:
+        if not ids:
+            return []
+        book, lived, _ = _load(lh, lead_ids=ids)
+    else:
+        book, lived, _ = _load(lh, owner)
+    return _lost(lived, book, at, window, limit)
+
+
+def replayed_recover(
+    lh: Leadheat,
+    *,
+    at: datetime,
+    within: timedelta | None = None,
+    owner: str | None = None,
+    limit: int | None = None,
+) -> list[LostLead]:
+    """:func:`recover` by replaying every lead's history: exact at any instant."""
     book, lived, _ = _load(lh, owner)
     window = within if within is not None else book.recover.within
+    return _lost(lived, book, at, window, limit)
+
+
+def _lost(
+    lived: Sequence[Lived], book: Playbook, at: datetime, window: timedelta, limit: int | None
+) -> list[LostLead]:
     start = at - window
     found = []
     for lead in _open_at(lived, at):

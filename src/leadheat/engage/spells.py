@@ -8,14 +8,17 @@ instant, and following the forecast between them, gives every change with no sam
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import LeadHistory, LeadScore, score_history
 from leadheat.scoring.temperature import Temperature
 
 RANK = {Temperature.COLD: 0, Temperature.WARM: 1, Temperature.HOT: 2}
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -50,24 +53,54 @@ def spells(history: LeadHistory, book: Playbook, start: datetime, end: datetime)
     >>> [(s.temperature.value, (s.start - t).days, (s.end - t).days) for s in found]
     [('hot', 0, 7), ('warm', 7, 30), ('cold', 30, 60)]
     """
-    found: list[Spell] = []
-    instants = _instants(history, start, end)
+
+    def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, LeadScore]:
+        score = score_history(history, book, at)
+        return score.temperature, score.hot_until, score.warm_until, score
+
+    return [
+        Spell(run.temperature, run.start, run.end, run.first)
+        for run in runs(_instants(history, start, end), end, judge)
+    ]
+
+
+@dataclass(frozen=True)
+class Run(Generic[P]):
+    """A spell as :func:`runs` finds it: ``first`` is what the judge said where it began."""
+
+    temperature: Temperature
+    start: datetime
+    end: datetime
+    first: P
+
+
+def runs(
+    instants: Sequence[datetime],
+    end: datetime,
+    judge: Callable[[datetime], tuple[Temperature, datetime | None, datetime | None, P]],
+) -> list[Run[P]]:
+    """The temperatures over [instants[0], end]: at each instant the ``judge``'s temperature,
+    then its forecast (warm from ``hot_until``, cold from ``warm_until``) until the next
+    instant; adjacent equal spells merged. :func:`spells` judges by scoring the history
+    anew; the follow-up state (:mod:`leadheat.engage.followup`) by a lighter judge, through
+    the same merging, so that the two cannot disagree on where a spell begins."""
+    found: list[Run[P]] = []
     for index, at in enumerate(instants):
         until = instants[index + 1] if index + 1 < len(instants) else end
-        score = score_history(history, book, at)
-        stretch = [(score.temperature, at)]
-        if score.hot_until is not None and score.hot_until < until:
-            stretch.append((Temperature.WARM, score.hot_until))
-        if score.warm_until is not None and score.warm_until < until:
-            stretch.append((Temperature.COLD, score.warm_until))
+        temperature_now, hot_until, warm_until, said = judge(at)
+        stretch = [(temperature_now, at)]
+        if hot_until is not None and hot_until < until:
+            stretch.append((Temperature.WARM, hot_until))
+        if warm_until is not None and warm_until < until:
+            stretch.append((Temperature.COLD, warm_until))
         for temperature, begins in stretch:
             if found and found[-1].temperature is temperature:
                 last = found[-1]
-                found[-1] = Spell(temperature, last.start, max(until, last.end), last.score)
+                found[-1] = Run(temperature, last.start, max(until, last.end), last.first)
             elif found and found[-1].end > begins:
                 last = found[-1]
-                found[-1] = Spell(last.temperature, last.start, begins, last.score)
-                found.append(Spell(temperature, begins, until, score))
+                found[-1] = Run(last.temperature, last.start, begins, last.first)
+                found.append(Run(temperature, begins, until, said))
             else:
-                found.append(Spell(temperature, begins, until, score))
-    return [spell for spell in found if spell.end > spell.start or spell.start == end]
+                found.append(Run(temperature, begins, until, said))
+    return [run for run in found if run.end > run.start or run.start == end]

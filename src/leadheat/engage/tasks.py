@@ -109,19 +109,25 @@ def plan(
     """The task of one lead at ``at``; ``since`` is when it took its temperature and
     ``rose`` whether it got there by heating up."""
     word = temperature.value
+    due = due_of(
+        temperature=temperature,
+        since=since,
+        rose=rose,
+        created_at=created_at,
+        last_touch=last_touch,
+        rule=rule,
+        calendar=calendar,
+        business_hours=business_hours,
+    )
     if last_touch is None:
         if temperature is Temperature.COLD:
-            due = _later(created_at, rule.every, calendar, business_hours)
             reason = f"cold and never contacted: a nurture touch every {rule.every}"
         else:
-            due = calendar.add(since, timedelta(0)) if business_hours else since
             reason = f"{word} since {_when(since)} and never contacted"
+    elif _rose_after(temperature, since, rose, last_touch, rule, calendar, business_hours):
+        reason = f"turned {word} {_when(since)}, {_ago(since, last_touch)} after the last touch"
     else:
-        due = _later(last_touch, rule.every, calendar, business_hours)
         reason = f"{word}; last touch {_when(last_touch)}; follow up every {rule.every}"
-        if rose and since > last_touch and due < since:
-            due = calendar.add(since, timedelta(0)) if business_hours else since
-            reason = f"turned {word} {_when(since)}, {_ago(since, last_touch)} after the last touch"
     overdue = at > due
     counted = calendar if business_hours else None
     late = (counted.between(due, at) if counted else at - due) if overdue else timedelta(0)
@@ -139,6 +145,46 @@ def plan(
         last_touch,
         rule.every,
         at - due if overdue else timedelta(0),
+    )
+
+
+def due_of(
+    *,
+    temperature: Temperature,
+    since: datetime,
+    rose: bool,
+    created_at: datetime,
+    last_touch: datetime | None,
+    rule: CadenceRule,
+    calendar: BusinessCalendar,
+    business_hours: bool,
+) -> datetime:
+    """When the task :func:`plan` gives is due (which does not depend on when it is asked)."""
+    if last_touch is None:
+        if temperature is Temperature.COLD:
+            return _later(created_at, rule.every, calendar, business_hours)
+        return calendar.add(since, timedelta(0)) if business_hours else since
+    due = _later(last_touch, rule.every, calendar, business_hours)
+    if rose and since > last_touch and due < since:  # heated up after the cadence ran out
+        return calendar.add(since, timedelta(0)) if business_hours else since
+    return due
+
+
+def _rose_after(
+    temperature: Temperature,
+    since: datetime,
+    rose: bool,
+    last_touch: datetime,
+    rule: CadenceRule,
+    calendar: BusinessCalendar,
+    business_hours: bool,
+) -> bool:
+    """Whether the lead turned hotter after its last touch, later than one cadence after it:
+    then it is due when it turned."""
+    return (
+        rose
+        and since > last_touch
+        and _later(last_touch, rule.every, calendar, business_hours) < since
     )
 
 

@@ -130,7 +130,8 @@ class Touch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     kind: Mapped[str] = mapped_column(String(50))
-    occurred_at: Mapped[datetime] = mapped_column(Instant)
+    occurred_at: Mapped[datetime] = mapped_column(Instant, index=True)
+    """Indexed: the follow-up state answers only from the latest touch on."""
     direction: Mapped[str] = mapped_column(String(10), default="outbound")
     result: Mapped[str | None] = mapped_column(String(200))
     rep: Mapped[str | None] = mapped_column(String(200))
@@ -536,3 +537,57 @@ __all__ = [
     "ViewSnapshot",
     "WebSession",
 ]
+
+
+class FollowupLead(Base):
+    """A lead's follow-up state as of its latest fact (``leadheat.engage.followup``): what
+    Recovery reads, kept current by the triggers that mark a written lead stale
+    (:class:`FollowupStale`) and the refresh that replays only those leads."""
+
+    __tablename__ = "followup_leads"
+
+    lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    last_touch: Mapped[datetime | None] = mapped_column(Instant)
+    last_event_at: Mapped[datetime | None] = mapped_column(Instant)
+    is_open: Mapped[bool] = mapped_column(Boolean)
+    lost_start: Mapped[datetime | None] = mapped_column(Instant)
+    """Where the lead's last hot spell began (``None``: never hot)."""
+    lost_end: Mapped[datetime | None] = mapped_column(Instant)
+    """Where it ends: in the past, or its forecast ``hot_until`` while it is hot."""
+
+    __table_args__ = (Index("ix_followup_leads_lost", "lost_end", "lead_id"),)
+
+
+class FollowupPhase(Base):
+    """One spell of a lead's temperature from its latest fact on (the current one and the
+    cooling its forecast foresees), with the follow-up task the cadence gives it then."""
+
+    __tablename__ = "followup_phases"
+
+    lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts: Mapped[datetime] = mapped_column(Instant, primary_key=True)
+    ends: Mapped[datetime] = mapped_column(Instant)
+    temperature: Mapped[str] = mapped_column(String(8))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    since: Mapped[datetime] = mapped_column(Instant)
+    rose: Mapped[bool] = mapped_column(Boolean)
+    due: Mapped[datetime] = mapped_column(Instant)
+    first_contact: Mapped[bool] = mapped_column(Boolean)
+    """Hot and never contacted: first in the order that sells, overdue or not."""
+
+    __table_args__ = (
+        Index("ix_followup_phases_due", "due", "lead_id"),
+        Index("ix_followup_phases_kind", "temperature", "first_contact", "due", "lead_id"),
+    )
+
+
+class FollowupStale(Base):
+    """Leads written since their follow-up state was computed, marked by triggers on the
+    tables that state is made of (migration 0011) whatever the writer."""
+
+    __tablename__ = "followup_stale"
+
+    lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    marks: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,8 +1,11 @@
 """Follow-up pages over issue 5's lists: my tasks (and what is overdue), hot leads let go
 (recovery) and engaged-before leads worth another try (win-back).
 
-Each shows the latest snapshot of its list (:mod:`leadheat.web.snapshots`), computed in the
-background, with the instant it was computed; ``POST /refresh`` asks for a newer one."""
+Tasks and Recovery are live: they read the follow-up state kept per lead
+(:mod:`leadheat.engage.followup`), an index read at any size. Win-back (whose expected
+conversion replays every lead's history) shows the latest snapshot of its list
+(:mod:`leadheat.web.snapshots`), computed in the background, with the instant it was
+computed; ``POST /refresh`` asks for a newer one."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from leadheat.engage.lists import recover, tasks
 from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import check_csrf, form_of, signed_in
@@ -18,11 +22,10 @@ from leadheat.web.refresh import Refresher
 from leadheat.web.render import page
 from leadheat.web.signin import safe_next
 from leadheat.web.snapshots import (
+    LIMIT,
     VIEWS,
     analytics_view,
     latest,
-    lost_rows,
-    task_rows,
     winback_view,
 )
 
@@ -55,23 +58,24 @@ def snapshot_context(request: Request, view: str) -> dict[str, Any]:
 def my_tasks(
     request: Request, scope: str = "mine", overdue: bool = False, session: SessionInfo = Session
 ) -> Response:
-    shown = snapshot_context(request, "tasks")
-    snapshot = shown["snapshot"]
-    found = task_rows(snapshot, _owner(session, scope), overdue) if snapshot else []
+    lh: Leadheat = request.app.state.lh
+    now = lh.clock()
+    found = tasks(lh, at=now, owner=_owner(session, scope), overdue=overdue, limit=LIMIT)
     return page(
         request, "tasks.html", session, active="tasks",
-        tasks=found, scope=scope, overdue=overdue, now=shown["clock"], **shown,
+        tasks=found, scope=scope, overdue=overdue, now=now, live=True, clock=now,
     )  # fmt: skip
 
 
 @router.get("/recovery")
 def recovery(request: Request, scope: str = "team", session: SessionInfo = Session) -> Response:
-    shown = snapshot_context(request, "recovery")
-    snapshot = shown["snapshot"]
-    found = lost_rows(snapshot, _owner(session, scope)) if snapshot else []
+    lh: Leadheat = request.app.state.lh
+    now = lh.clock()
+    found = recover(lh, at=now, owner=_owner(session, scope), limit=LIMIT)
     return page(
-        request, "recovery.html", session, active="recovery", lost=found, scope=scope, **shown
-    )
+        request, "recovery.html", session, active="recovery", lost=found, scope=scope,
+        live=True, clock=now,
+    )  # fmt: skip
 
 
 @router.get("/winback")

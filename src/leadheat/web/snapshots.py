@@ -1,10 +1,11 @@
 """The dashboard's whole-history views as snapshots.
 
 Tasks, Recovery, Win-back and Analytics are exact computations over every lead's history
-(``engage.lists``, ``analytics.report``): seconds to a minute at 100,000 leads. The pages
-show the latest snapshot of each (``view_snapshots``), computed in the background by
-:mod:`leadheat.web.refresh` at one instant, with that instant on the page. The CLI and the
-API still compute them live.
+(``engage.lists``, ``analytics.report``): seconds to a minute at 100,000 leads. The
+Win-back and Analytics pages show the latest snapshot of each (``view_snapshots``), computed
+in the background by :mod:`leadheat.web.refresh` at one instant, with that instant on the
+page. The Tasks and Recovery pages read the kept follow-up state live
+(:mod:`leadheat.engage.followup`); their snapshots can still be computed here.
 
 A snapshot keeps what the pages show: the first ``LIMIT`` tasks of the team and of each
 owner, every lead let go (few), the win-back list's first ``LIMIT`` leads and its

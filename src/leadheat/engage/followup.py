@@ -1,0 +1,478 @@
+"""Follow-up state kept per lead, so that Tasks and Recovery read an index, not a replay.
+
+A lead's temperature changes only at its recorded instants (events, evidence, outcomes) and
+at the cooling instants the forecast gives between them (``hot_until``, ``warm_until``). So
+from its latest fact on, a lead's future is known until the next write: the spell it is in
+and the cooling spells the forecast foresees (:func:`leadheat.engage.spells.runs`, the
+merging :func:`~leadheat.engage.spells.spells` uses). Each of those spells is stored as a
+*phase* (``followup_phases``) with the task the cadence gives the lead during it, and the
+lead's last hot spell, touches and events as one row (``followup_leads``). A read at ``now``
+picks each lead's phase by comparing ``starts <= now < ends``: a lead whose forecast
+``hot_until`` has passed is cooled at read time, with no background job.
+
+Writes keep it current: triggers on ``lead_states``, ``touches``, ``leads`` and ``reps``
+(migration 0011) mark each written lead stale, whatever wrote it (an API event, an import,
+a playbook re-score, a merge, an erasure); the next read recomputes only the stale leads,
+from their history, before it reads the index. Questions about the past (``at`` before the
+latest stored fact or touch) are answered by the replay in :mod:`leadheat.engage.lists`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select
+
+from leadheat.engage.spells import RANK, Run, _instants, runs
+from leadheat.engage.tasks import Task, due_of, plan
+from leadheat.playbook import Playbook
+from leadheat.scoring.fit import FitResult, score_fit
+from leadheat.scoring.lead import LeadHistory, facts_through, status_at
+from leadheat.scoring.temperature import Temperature, classify, forecast
+from leadheat.speed.calendar import BusinessCalendar
+from leadheat.store.driver import CHUNK, chunked, execute_many
+from leadheat.store.history import latest_fact_at
+from leadheat.store.leads import lead_attributes
+from leadheat.store.models import (
+    FollowupLead,
+    FollowupPhase,
+    FollowupStale,
+    Lead,
+    Touch,
+)
+from leadheat.store.reps import list_reps
+from leadheat.store.training import Lived, load_everything
+from leadheat.times import MAX_INSTANT, to_micros
+
+if TYPE_CHECKING:
+    from leadheat.service import Leadheat
+
+
+def lead_label(attributes: dict[str, object], lead_id: int) -> str:
+    """How a list names a lead: its email, else its external id, else ``id:N``."""
+    for name in ("email", "external_id"):
+        value = attributes.get(name)
+        if value:
+            return str(value)
+    return f"id:{lead_id}"
+
+
+def text_of(attributes: dict[str, object], name: str) -> str | None:
+    """An attribute as text, ``None`` when unset or empty (a lead's name, its owner)."""
+    value = attributes.get(name)
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One spell of a lead from its latest fact on, with the task the cadence gives it."""
+
+    starts: datetime
+    ends: datetime
+    temperature: Temperature
+    since: datetime
+    rose: bool
+    due: datetime
+
+
+@dataclass(frozen=True)
+class State:
+    """A lead's follow-up state as of its latest fact."""
+
+    lead_id: int
+    owner: str | None
+    created_at: datetime
+    last_touch: datetime | None
+    last_event_at: datetime | None
+    is_open: bool
+    lost: Run[float] | None
+    """The last hot spell (it may still be going on: then it ends at ``hot_until``)."""
+    phases: list[Phase]
+
+
+def timeline(
+    history: LeadHistory, book: Playbook, start: datetime, fit: FitResult
+) -> list[Run[float]]:
+    """Every spell of the lead from ``start`` on, the last ones as its forecast sees them;
+    each run carries the heat where it began. Judged with the scoring's own facts
+    (:func:`~leadheat.scoring.lead.facts_through`, one pass), ``classify`` and ``forecast``
+    (what ``score_history`` judges by), without the rest of a full score."""
+    instants = _instants(history, start, MAX_INSTANT)
+    facts = facts_through(history, book, instants, fit)
+
+    def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, float]:
+        heat, known = next(facts)  # runs() judges each instant once, in order
+        heat_now = heat.at(at)
+        verdict = classify(heat_now, known, at, book)
+        cooling = forecast(heat, known, verdict, at, book)
+        return verdict.temperature, cooling.hot_until, cooling.warm_until, heat_now
+
+    return runs(instants, MAX_INSTANT, judge)
+
+
+def compute(
+    lead: Lived, book: Playbook, calendars: dict[str, BusinessCalendar], default: BusinessCalendar
+) -> State:
+    """The lead's state: exactly what :func:`leadheat.engage.lists.tasks` and ``recover``
+    would find at any instant after its latest fact and touch."""
+    history = lead.history
+    attributes = dict(history.attributes)
+    owner = text_of(attributes, "owner")
+    instants = [e.at for e in history.events]
+    instants += [item.stated_at for item in history.evidence]
+    instants += [outcome.at for outcome in history.outcomes]
+    start = min([lead.created_at, *instants])
+    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    found = timeline(history, book, start, fit)
+    latest = max(instants, default=start)
+    last_touch = lead.touches[-1] if lead.touches else None
+    is_open = status_at(history.outcomes, MAX_INSTANT) == "open"
+    hot = [run for run in found if run.temperature is Temperature.HOT]
+    phases = []
+    cadence = book.cadence
+    calendar = calendars.get(owner.casefold(), default) if owner else default
+    clip = max(last_touch or lead.created_at, lead.created_at)
+    if is_open and not fit.disqualified_by:
+        for index, run in enumerate(found):
+            if run.end <= latest and index + 1 < len(found):
+                continue
+            rule = cadence.rule(run.temperature.value)
+            if not rule.enabled:
+                continue
+            if run.temperature is Temperature.COLD:
+                since, rose = run.start, False  # a cold task never looks at when it cooled
+            else:
+                previous = found[index - 1] if index else None
+                since = max(run.start, clip)
+                rose = (
+                    run.start <= clip
+                    or previous is None
+                    or RANK[previous.temperature] < RANK[run.temperature]
+                )
+            due = due_of(
+                temperature=run.temperature,
+                since=since,
+                rose=rose,
+                created_at=lead.created_at,
+                last_touch=last_touch,
+                rule=rule,
+                calendar=calendar,
+                business_hours=cadence.business_hours,
+            )
+            phases.append(Phase(run.start, run.end, run.temperature, since, rose, due))
+    return State(
+        lead.lead_id,
+        owner,
+        lead.created_at,
+        last_touch,
+        max((e.at for e in history.events), default=None),
+        is_open,
+        hot[-1] if hot else None,
+        phases,
+    )
+
+
+def _calendars(connection: Connection, book: Playbook) -> dict[str, BusinessCalendar]:
+    return {
+        rep.email.casefold(): BusinessCalendar.of(book.speed.team(rep.team))
+        for rep in list_reps(connection)
+    }
+
+
+def _micros(at: datetime | None) -> int | None:
+    return None if at is None else to_micros(at)
+
+
+def store_states(connection: Connection, lead_ids: Sequence[int], states: Iterable[State]) -> None:
+    """Replace these leads' rows by ``states`` (a lead without a state loses its rows)."""
+    for chunk in chunked(sorted(lead_ids)):
+        connection.execute(delete(FollowupLead).where(FollowupLead.lead_id.in_(chunk)))
+        connection.execute(delete(FollowupPhase).where(FollowupPhase.lead_id.in_(chunk)))
+    leads: list[tuple[Any, ...]] = []
+    phases: list[tuple[Any, ...]] = []
+    for state in states:
+        leads.append(
+            (
+                state.lead_id,
+                state.owner,
+                to_micros(state.created_at),
+                _micros(state.last_touch),
+                _micros(state.last_event_at),
+                state.is_open,
+                _micros(state.lost.start if state.lost else None),
+                _micros(state.lost.end if state.lost else None),
+            )
+        )
+        phases.extend(
+            (
+                state.lead_id,
+                to_micros(phase.starts),
+                to_micros(phase.ends),
+                phase.temperature.value,
+                state.owner,
+                to_micros(phase.since),
+                phase.rose,
+                to_micros(phase.due),
+                phase.temperature is Temperature.HOT and state.last_touch is None,
+            )
+            for phase in state.phases
+        )
+    execute_many(
+        connection,
+        "INSERT INTO followup_leads (lead_id, owner, created_at, last_touch, last_event_at, "
+        "is_open, lost_start, lost_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        leads,
+    )
+    execute_many(
+        connection,
+        "INSERT INTO followup_phases (lead_id, starts, ends, temperature, owner, since, rose, "
+        "due, first_contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        phases,
+    )
+
+
+def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
+    """Recompute the state of at most ``most`` stale leads (the lowest ids), in this write
+    transaction; how many.
+
+    On PostgreSQL the stale marks are locked first (``FOR UPDATE``): a write to one of these
+    leads that commits meanwhile waits for this transaction, then marks its lead again.
+    """
+    query = select(FollowupStale.lead_id).order_by(FollowupStale.lead_id).limit(most)
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    ids = list(connection.execute(query).scalars())
+    if not ids:
+        return 0
+    calendars = _calendars(connection, book)
+    default = BusinessCalendar.of(book.speed.team(None))
+    states = [
+        compute(lead, book, calendars, default)
+        for chunk in chunked(ids)
+        for lead in load_everything(connection, chunk)
+    ]
+    store_states(connection, ids, states)
+    for chunk in chunked(ids):
+        connection.execute(delete(FollowupStale).where(FollowupStale.lead_id.in_(chunk)))
+    return len(ids)
+
+
+def catch_up(lh: Leadheat, most: int = 4 * CHUNK) -> int:
+    """Recompute up to ``most`` stale leads (:data:`CHUNK` per transaction): the worker does
+    this on each pass, so that after a bulk import or a playbook apply the state is computed
+    in the background rather than by the first person to open Tasks."""
+    done = 0
+    while done < most:
+        with lh.engine.connect() as connection:
+            if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
+                return done
+        with lh.transaction() as connection:
+            _, book = lh.playbook_in(connection)
+            done += refresh(connection, book, min(CHUNK, most - done))
+    return done
+
+
+def keep_current(lh: Leadheat) -> int:
+    """Recompute the stale leads' state, :data:`CHUNK` leads per transaction (so that a
+    backfill of every lead holds SQLite's write lock a moment at a time, never for long);
+    a look at one index when none is stale. Returns the leads recomputed."""
+    done = 0
+    while True:
+        with lh.engine.connect() as connection:
+            if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
+                return done
+        with lh.transaction() as connection:
+            _, book = lh.playbook_in(connection)
+            done += refresh(connection, book)
+
+
+def answerable(connection: Connection, at: datetime) -> bool:
+    """Whether the state answers for ``at``: not before the latest stored fact or touch."""
+    latest = [
+        latest_fact_at(connection),
+        connection.execute(select(func.max(Touch.occurred_at))).scalar(),
+    ]
+    known = [value for value in latest if value is not None]
+    return not known or at >= max(known)
+
+
+def _owned(column: Any, owner: str | None) -> list[Any]:
+    return [] if owner is None else [func.lower(column) == owner.casefold()]
+
+
+def indexed_tasks(
+    lh: Leadheat,
+    at: datetime,
+    *,
+    owner: str | None = None,
+    overdue: bool = False,
+    limit: int | None = None,
+) -> list[Task] | None:
+    """:func:`leadheat.engage.lists.tasks` from the kept state, or ``None`` when ``at`` is in
+    the past of the stored facts (the caller replays). Reads, per part of the order that
+    sells, the first ``limit`` phases by due time from an index."""
+    keep_current(lh)
+    _, book = lh.playbook()
+    phase, lead = FollowupPhase, FollowupLead
+    with lh.engine.connect() as connection:
+        if not answerable(connection, at):
+            return None
+        base = (
+            select(
+                phase.lead_id,
+                phase.temperature,
+                phase.since,
+                phase.rose,
+                lead.created_at,
+                lead.last_touch,
+            )
+            .join(lead, lead.lead_id == phase.lead_id)
+            .where(phase.starts <= at, phase.ends > at, lead.created_at <= at)
+            .where(*_owned(phase.owner, owner))
+        )
+        parts = [
+            base.where(phase.temperature == "hot", phase.first_contact.is_(True)).where(
+                *([phase.due < at] if overdue else [])
+            )
+        ]
+        for temperature in ("hot", "warm", "cold"):
+            parts.append(
+                base.where(
+                    phase.temperature == temperature,
+                    phase.first_contact.is_(False),
+                    phase.due < at,
+                )
+            )
+        if not overdue:
+            parts.append(base.where(phase.first_contact.is_(False), phase.due >= at))
+        rows: list[Any] = []
+        for part in parts:
+            if limit is not None and len(rows) >= limit:
+                break
+            query = part.order_by(phase.due, phase.lead_id)
+            if limit is not None:
+                query = query.limit(limit - len(rows))
+            rows.extend(connection.execute(query).all())
+        attributes = _attributes(connection, [row.lead_id for row in rows])
+        calendars = _calendars(connection, book)
+    default = BusinessCalendar.of(book.speed.team(None))
+    found = []
+    for row in rows:
+        said = attributes[row.lead_id]
+        lead_owner = text_of(said, "owner")
+        temperature = Temperature(row.temperature)
+        found.append(
+            plan(
+                lead_id=row.lead_id,
+                lead=lead_label(said, row.lead_id),
+                name=text_of(said, "name"),
+                owner=lead_owner,
+                temperature=temperature,
+                since=row.since,
+                rose=row.rose,
+                created_at=row.created_at,
+                last_touch=row.last_touch,
+                rule=book.cadence.rule(temperature.value),
+                calendar=calendars.get(lead_owner.casefold(), default) if lead_owner else default,
+                business_hours=book.cadence.business_hours,
+                at=at,
+            )
+        )
+    return found
+
+
+def _attributes(connection: Connection, lead_ids: Sequence[int]) -> dict[int, dict[str, object]]:
+    found: dict[int, dict[str, object]] = {}
+    for chunk in chunked(sorted(set(lead_ids))):
+        for row in connection.execute(select(Lead).where(Lead.id.in_(chunk))).mappings():
+            found[row["id"]] = lead_attributes(row)
+    return found
+
+
+def lost_candidates(
+    lh: Leadheat,
+    at: datetime,
+    window: timedelta,
+    *,
+    owner: str | None = None,
+    limit: int | None = None,
+) -> list[int] | None:
+    """The leads :func:`leadheat.engage.lists.recover` lists at ``at``, most recently hot
+    first, from the kept state (``None`` when ``at`` is in the past of the stored facts)."""
+    keep_current(lh)
+    _, book = lh.playbook()
+    lead = FollowupLead
+    start = at - window
+    with lh.engine.connect() as connection:
+        if not answerable(connection, at):
+            return None
+        query = (
+            select(lead.lead_id)
+            .where(
+                lead.lost_end < at,
+                lead.lost_end > start,
+                lead.is_open.is_(True),
+                lead.created_at <= at,
+                lead.last_event_at >= start - book.temperature.cold_after,
+                or_(
+                    lead.last_touch.is_(None),
+                    and_(lead.last_touch < lead.lost_start),
+                    lead.last_touch < start,
+                ),
+            )
+            .where(*_owned(lead.owner, owner))
+            .order_by(lead.lost_end.desc(), lead.lead_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return list(connection.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class OwnerTally:
+    """One owner's tasks at an instant, counted from the kept state."""
+
+    owner: str | None
+    tasks: int
+    overdue: int
+    longest_overdue: timedelta | None
+    """Working time (calendar time without ``[cadence] business_hours``) past the earliest
+    due time among the overdue tasks: the longest any of them is overdue."""
+
+
+def owner_tallies(lh: Leadheat, at: datetime) -> list[OwnerTally] | None:
+    """Per owner, the tasks :func:`leadheat.engage.lists.tasks` lists at ``at``, how many are
+    overdue and the longest overdue: one ``GROUP BY`` over the phases in force at ``at``
+    (``None`` when ``at`` is in the past of the stored facts)."""
+    keep_current(lh)
+    _, book = lh.playbook()
+    phase, lead = FollowupPhase, FollowupLead
+    late = phase.due < at
+    with lh.engine.connect() as connection:
+        if not answerable(connection, at):
+            return None
+        rows = connection.execute(
+            select(
+                phase.owner,
+                func.count(),
+                func.count(phase.due).filter(late),
+                func.min(phase.due).filter(late),
+            )
+            .join(lead, lead.lead_id == phase.lead_id)
+            .where(phase.starts <= at, phase.ends > at, lead.created_at <= at)
+            .group_by(phase.owner)
+        ).all()
+        calendars = _calendars(connection, book)
+    default = BusinessCalendar.of(book.speed.team(None))
+    found = []
+    for owner, count, overdue, earliest in rows:
+        longest = None
+        if earliest is not None:
+            calendar = calendars.get(owner.casefold(), default) if owner else default
+            hours = book.cadence.business_hours
+            longest = calendar.between(earliest, at) if hours else at - earliest
+        found.append(OwnerTally(owner, count, overdue, longest))
+    return found
