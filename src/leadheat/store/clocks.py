@@ -58,16 +58,31 @@ def _view(row: Any) -> ClockView:
     )
 
 
-_RUNNING = (
-    select(SlaClock.id, SlaClock.deadline, SlaClock.owner)
-    .where(SlaClock.lead_id == bindparam("lead_id"), SlaClock.stopped_at.is_(None))
-    .where(SlaClock.breached_at.is_(None))
-    .order_by(SlaClock.id.desc())
+_RUNNING_OF = (
+    select(SlaClock.id, SlaClock.lead_id, SlaClock.deadline, SlaClock.owner)
+    .where(SlaClock.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    .where(SlaClock.stopped_at.is_(None), SlaClock.breached_at.is_(None))
+    .order_by(SlaClock.lead_id, SlaClock.id.desc())
 )
 _INSERT = insert(SlaClock).returning(SlaClock.id)
+_INSERT_MANY = insert(SlaClock).returning(SlaClock.id, sort_by_parameter_order=True)
 """Built once: a speed-to-lead reaction starts a clock per alerted lead, and building the
 statement anew each time cost more than running it (SQLAlchemy keeps a built statement's
 cache key)."""
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ClockStart:
+    """A clock a trigger asks for: see :func:`start_clocks`."""
+
+    lead_id: int
+    trigger: str
+    owner: str | None
+    team: str
+    business_hours: bool
+    started_at: datetime
+    deadline: datetime
 
 
 def start_clock(
@@ -84,23 +99,71 @@ def start_clock(
     a time, so one touch answers it and one breach escalates it. A later trigger with an
     earlier deadline (the lead turned hot an hour after it was qualified) takes it over; the
     start stays, because the lead has waited since then. Returns ``(clock id, deadline)``."""
-    running = connection.execute(_RUNNING, {"lead_id": lead_id}).first()
-    if running is not None:
-        if running.owner is None and owner is not None:  # the lead found an owner since
-            connection.execute(
-                update(SlaClock).where(SlaClock.id == running.id).values(owner=owner, team=team)
-            )
-        if deadline < running.deadline:
+    start = ClockStart(lead_id, trigger, owner, team, business_hours, started_at, deadline)
+    return start_clocks(connection, [start])[0]
+
+
+def start_clocks(
+    connection: Connection, starts: Sequence[ClockStart]
+) -> list[tuple[int, datetime]]:
+    """:func:`start_clock` for several leads (each at most once) in a few statements: one
+    look for their running clocks, one insert for the clocks that are new. A reaction
+    that alerts on twenty leads of one batch pays three statements, not forty."""
+    if len({start.lead_id for start in starts}) != len(starts):
+        raise ValueError("start_clocks: each lead at most once")
+    running: dict[int, Any] = {}
+    ids = sorted(start.lead_id for start in starts)
+    for begin in range(0, len(ids), _CHUNK):
+        for row in connection.execute(
+            _RUNNING_OF, {"lead_ids": ids[begin : begin + _CHUNK]}
+        ):  # newest first: the first row of each lead is its clock
+            running.setdefault(row.lead_id, row)
+    result: list[tuple[int, datetime] | None] = []
+    fresh: list[tuple[int, ClockStart]] = []
+    for index, start in enumerate(starts):
+        found = running.get(start.lead_id)
+        if found is None:
+            fresh.append((index, start))
+            result.append(None)
+            continue
+        if found.owner is None and start.owner is not None:  # the lead found an owner since
             connection.execute(
                 update(SlaClock)
-                .where(SlaClock.id == running.id)
-                .values(trigger=trigger, deadline=deadline, business_hours=business_hours)
+                .where(SlaClock.id == found.id)
+                .values(owner=start.owner, team=start.team)
             )
-            return running.id, deadline
-        return running.id, running.deadline
-    return new_clock(
-        connection, lead_id, trigger, owner, team, business_hours, started_at, deadline
-    ), deadline
+        if start.deadline < found.deadline:
+            connection.execute(
+                update(SlaClock)
+                .where(SlaClock.id == found.id)
+                .values(
+                    trigger=start.trigger,
+                    deadline=start.deadline,
+                    business_hours=start.business_hours,
+                )
+            )
+            result.append((found.id, start.deadline))
+        else:
+            result.append((found.id, found.deadline))
+    if fresh:
+        rows = connection.execute(
+            _INSERT_MANY,
+            [
+                {
+                    "lead_id": start.lead_id,
+                    "trigger": start.trigger,
+                    "owner": start.owner,
+                    "team": start.team,
+                    "business_hours": start.business_hours,
+                    "started_at": start.started_at,
+                    "deadline": start.deadline,
+                }
+                for _, start in fresh
+            ],
+        ).all()
+        for (index, start), row in zip(fresh, rows, strict=True):
+            result[index] = (int(row.id), start.deadline)
+    return [item for item in result if item is not None]
 
 
 def new_clock(
