@@ -59,13 +59,15 @@ def _view(row: Any) -> ClockView:
 
 
 _RUNNING_OF = (
-    select(SlaClock.id, SlaClock.lead_id, SlaClock.deadline, SlaClock.owner)
+    select(SlaClock.id, SlaClock.lead_id, SlaClock.deadline, SlaClock.owner, SlaClock.breached_at)
     .where(SlaClock.lead_id.in_(bindparam("lead_ids", expanding=True)))
-    .where(SlaClock.stopped_at.is_(None), SlaClock.breached_at.is_(None))
+    .where(SlaClock.stopped_at.is_(None))
     .order_by(SlaClock.lead_id, SlaClock.id.desc())
 )
+"""The open clocks of some leads, newest first; breached ones are left out by the caller:
+with ``breached_at IS NULL`` in the query, SQLite's planner reads every running clock
+through ``ix_sla_clocks_due`` instead of these leads' through ``ix_sla_clocks_lead``."""
 _INSERT = insert(SlaClock).returning(SlaClock.id)
-_INSERT_MANY = insert(SlaClock).returning(SlaClock.id, sort_by_parameter_order=True)
 """Built once: a speed-to-lead reaction starts a clock per alerted lead, and building the
 statement anew each time cost more than running it (SQLAlchemy keeps a built statement's
 cache key)."""
@@ -116,8 +118,9 @@ def start_clocks(
     for begin in range(0, len(ids), _CHUNK):
         for row in connection.execute(
             _RUNNING_OF, {"lead_ids": ids[begin : begin + _CHUNK]}
-        ):  # newest first: the first row of each lead is its clock
-            running.setdefault(row.lead_id, row)
+        ):  # newest first: the first running one of each lead is its clock
+            if row.breached_at is None:
+                running.setdefault(row.lead_id, row)
     result: list[tuple[int, datetime] | None] = []
     fresh: list[tuple[int, ClockStart]] = []
     for index, start in enumerate(starts):
@@ -145,24 +148,24 @@ def start_clocks(
             result.append((found.id, start.deadline))
         else:
             result.append((found.id, found.deadline))
-    if fresh:
-        rows = connection.execute(
-            _INSERT_MANY,
-            [
-                {
-                    "lead_id": start.lead_id,
-                    "trigger": start.trigger,
-                    "owner": start.owner,
-                    "team": start.team,
-                    "business_hours": start.business_hours,
-                    "started_at": start.started_at,
-                    "deadline": start.deadline,
-                }
-                for _, start in fresh
-            ],
-        ).all()
-        for (index, start), row in zip(fresh, rows, strict=True):
-            result[index] = (int(row.id), start.deadline)
+    clock_of: dict[int, int] = {}
+    for begin in range(0, len(fresh), _CHUNK):
+        rows = [
+            {
+                "lead_id": start.lead_id,
+                "trigger": start.trigger,
+                "owner": start.owner,
+                "team": start.team,
+                "business_hours": start.business_hours,
+                "started_at": start.started_at,
+                "deadline": start.deadline,
+            }
+            for _, start in fresh[begin : begin + _CHUNK]
+        ]
+        inserted = insert(SlaClock).values(rows).returning(SlaClock.id, SlaClock.lead_id)
+        clock_of.update((int(row.lead_id), int(row.id)) for row in connection.execute(inserted))
+    for index, start in fresh:
+        result[index] = (clock_of[start.lead_id], start.deadline)
     return [item for item in result if item is not None]
 
 
