@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
+from leadheat.store.driver import select_all
 from leadheat.store.models import SlaClock
+from leadheat.times import to_micros
 
 
 @dataclass(frozen=True)
@@ -150,20 +152,30 @@ def start_clocks(
             result.append((found.id, found.deadline))
     clock_of: dict[int, int] = {}
     for begin in range(0, len(fresh), _CHUNK):
-        rows = [
-            {
-                "lead_id": start.lead_id,
-                "trigger": start.trigger,
-                "owner": start.owner,
-                "team": start.team,
-                "business_hours": start.business_hours,
-                "started_at": start.started_at,
-                "deadline": start.deadline,
-            }
-            for _, start in fresh[begin : begin + _CHUNK]
+        chunk = fresh[begin : begin + _CHUNK]
+        sql = (
+            'INSERT INTO sla_clocks (lead_id, "trigger", owner, team, business_hours, '
+            "started_at, deadline) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            + " RETURNING id, lead_id"
+        )
+        parameters = [
+            value
+            for _, start in chunk
+            for value in (
+                start.lead_id,
+                start.trigger,
+                start.owner,
+                start.team,
+                start.business_hours,
+                to_micros(start.started_at),
+                to_micros(start.deadline),
+            )
         ]
-        inserted = insert(SlaClock).values(rows).returning(SlaClock.id, SlaClock.lead_id)
-        clock_of.update((int(row.lead_id), int(row.id)) for row in connection.execute(inserted))
+        clock_of.update(
+            (int(lead_id), int(clock_id))
+            for clock_id, lead_id in select_all(connection, sql, *parameters)
+        )
     for index, start in fresh:
         result[index] = (clock_of[start.lead_id], start.deadline)
     return [item for item in result if item is not None]
