@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -210,6 +210,8 @@ def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
     ...
     leadheat.ingest.segment.SegmentError: batch[0].properties.a[0]: nested deeper than 5 levels
     """
+    if _depth_ok(data, limit):
+        return
     stack: list[tuple[object, str, int]] = [(data, field, 1)]
     while stack:
         value, place, depth = stack.pop()
@@ -226,6 +228,24 @@ def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
         stack.extend(
             (item, where, depth + 1) for where, item in children if isinstance(item, dict | list)
         )
+
+
+def _depth_ok(data: object, limit: int) -> bool:
+    """Whether no object or list in ``data`` is nested deeper than ``limit``: the common
+    case, checked without naming places (:func:`check_depth` names one only when it fails)."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Iterable[object] = value.values()
+        elif isinstance(value, list):
+            items = value
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return True
 
 
 def check_size(raw: bytes, limit: int, field: str) -> None:
