@@ -22,6 +22,7 @@ instant the request arrived, and stores nothing of a batch with a bad message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -233,19 +234,19 @@ def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
 def _depth_ok(data: object, limit: int) -> bool:
     """Whether no object or list in ``data`` is nested deeper than ``limit``: the common
     case, checked without naming places (:func:`check_depth` names one only when it fails)."""
-    stack: list[tuple[object, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            items: Iterable[object] = value.values()
-        elif isinstance(value, list):
-            items = value
-        else:
-            continue
-        if depth > limit:
-            return False
-        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
-    return True
+    return not _deeper(data, limit)
+
+
+def _deeper(value: object, budget: int) -> bool:
+    if isinstance(value, dict):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    if budget <= 0:
+        return True
+    return any(isinstance(item, dict | list) and _deeper(item, budget - 1) for item in items)
 
 
 def check_size(raw: bytes, limit: int, field: str) -> None:
@@ -283,6 +284,7 @@ def message_sizes_ok(data: dict[str, Any], body_bytes: int | None = None) -> Non
             )
 
 
+@functools.lru_cache(maxsize=4096)
 def event_type_for(name: str) -> str:
     """The leadheat event type of a track call's event name.
 

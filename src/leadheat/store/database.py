@@ -66,7 +66,9 @@ def make_engine(url: str) -> Engine:
     if parsed.database in (None, "", ":memory:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # last in, first out: with writers taking turns (write_transaction), the next one gets
+        # the connection the last one used, whose page cache the last commit left valid
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_use_lifo=True)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -117,9 +119,12 @@ def _write_lock(engine: Engine) -> threading.Lock | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    name = str(Path(url.database).resolve())
     with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(name, threading.Lock())
+        lock = _WRITE_LOCKS.get(url.database)
+        if lock is None:  # one lock per file, however its name is written
+            lock = _WRITE_LOCKS.setdefault(str(Path(url.database).resolve()), threading.Lock())
+            _WRITE_LOCKS[url.database] = lock
+        return lock
 
 
 def _sqlite_begin(connection: Connection) -> None:
