@@ -102,6 +102,8 @@ class ClosedLoop:
     """CPU seconds the server's processes used over the measured time."""
     client_cpu_s: float = math.nan
     """CPU seconds the client process used over the measured time."""
+    database_cpu_s: float = math.nan
+    """CPU seconds PostgreSQL's backends for the bench's database used (same machine)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def backend_pids(url: str, name: str) -> list[int]:
+    """PostgreSQL's backend processes serving database ``name`` (on this machine)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+            return [int(row[0]) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -291,6 +306,7 @@ async def closed_loop(
     seconds: float,
     connections: int,
     server_pids: list[int] | None = None,
+    postgres: tuple[str, str] | None = None,
 ) -> ClosedLoop:
     """Each connection posts the next body as soon as the last one is answered: one second
     of warm-up, then ``seconds`` measured. Bodies are made before they are timed (a template
@@ -320,12 +336,15 @@ async def closed_loop(
     await asyncio.gather(*(worker(link, warm, False) for link in links))
     counts.update(requests=0, failed=0)
     pids = [*(server_pids or []), *(descendants(server_pids[0]) if server_pids else [])]
+    backends = backend_pids(*postgres) if postgres else []
+    database_before = cpu_seconds(backends)
     server_before, client_before = cpu_seconds(pids), time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(worker(link, start + seconds, True) for link in links))
     elapsed = time.perf_counter() - start
     server_cpu = cpu_seconds(pids) - server_before if pids else math.nan
     client_cpu = time.process_time() - client_before
+    database_cpu = cpu_seconds(backends) - database_before if backends else math.nan
     for link in links:
         link.close()
     return ClosedLoop(
@@ -338,6 +357,7 @@ async def closed_loop(
         latencies,
         server_cpu,
         client_cpu,
+        database_cpu,
     )
 
 
@@ -407,6 +427,7 @@ def client_process(task: str, base: str, key: str, options: dict[str, Any], resu
                 options["seconds"],
                 options["connections"],
                 options.get("server_pids"),
+                options.get("postgres"),
             )
         )
     elif task == "capacity":
@@ -511,7 +532,12 @@ def stored_events(url: str) -> tuple[int, int]:
 
 
 def run_batches(
-    config: Config, url: str, folder: Path, seconds: float, connections: int
+    config: Config,
+    url: str,
+    folder: Path,
+    seconds: float,
+    connections: int,
+    postgres: tuple[str, str] | None = None,
 ) -> ClosedLoop:
     """Phase 1 against one configuration: a fresh database, ``leadheat serve`` on it, the
     batch client in its own process."""
@@ -526,7 +552,12 @@ def run_batches(
             "batches",
             f"http://127.0.0.1:{port}",
             key,
-            {"seconds": seconds, "connections": connections, "server_pids": [server.pid]},
+            {
+                "seconds": seconds,
+                "connections": connections,
+                "server_pids": [server.pid],
+                "postgres": postgres,
+            },
         )
     finally:
         stop_server(server)
@@ -544,6 +575,9 @@ def batch_row(config: Config, batches: ClosedLoop) -> list[str]:
         f"{batches.server_cpu_s / batches.seconds:.2f}",
         f"{per_core:,.0f}",
         f"{batches.client_cpu_s / batches.seconds:.2f}",
+        ""
+        if math.isnan(batches.database_cpu_s)
+        else f"{batches.database_cpu_s / batches.seconds:.2f}",
         "yes" if rate >= GOAL_EVENTS_PER_SECOND and not batches.failed else "NO",
         f"{batches.requests:,} requests, {batches.failed} refused",
     ]
@@ -563,6 +597,7 @@ def batch_table(rows: list[list[str]], connections: int, seconds: float) -> Tabl
         "server cores",
         "events per server CPU-s",
         "client cores",
+        "PostgreSQL cores",
         f">= {GOAL_EVENTS_PER_SECOND:,}/s",
         "detail",
     ):
@@ -659,7 +694,12 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(folder)
         for config in configs:
             with database(config, root, args.postgres) as url:
-                batches = run_batches(config, url, root, args.duration, args.connections)
+                watched = (
+                    (args.postgres, str(make_url(url).database))
+                    if config.backend == "postgresql"
+                    else None
+                )
+                batches = run_batches(config, url, root, args.duration, args.connections, watched)
                 stored, leads = stored_events(url)
             rows.append(batch_row(config, batches))
             verdict = "" if stored == batches.accepted_in_all else "  MISMATCH"
@@ -675,7 +715,8 @@ def main(argv: list[str] | None = None) -> None:
     out.print(
         "server cores: the server's CPU seconds (every process) per second measured; events "
         "per server CPU-s: what one core of server time carries (the capacity with the client "
-        "and other jobs taken away); client cores: the load generator's own"
+        "and other jobs taken away); client cores: the load generator's own; PostgreSQL cores: "
+        "its backends serving the bench's database"
     )
     for line in checks:
         out.print(line)
