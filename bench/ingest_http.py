@@ -1,35 +1,47 @@
 """How fast events come in over HTTP: Segment batches, and single REST events at a steady rate.
 
-What is measured, in one run, against one ``leadheat serve`` process (uvicorn, one worker,
-exactly as the command starts it) over a fresh SQLite file on loopback:
+What is measured, in one run, against the real ``leadheat serve`` (uvicorn, exactly as the
+command starts it) on loopback, once per configuration (``--config backend:processes``, e.g.
+``sqlite:1``, ``postgresql:2``; each on a fresh database: a SQLite file, or a PostgreSQL
+database created for the run on ``--postgres URL`` and dropped after it):
 
 1. **Batched collection throughput**: events/s through ``POST /v1/batch``, each request a
    Segment batch of 100 ``track`` calls with the write key as HTTP Basic user name, as the
    analytics SDKs send them. The client runs in a separate process with several concurrent
    keep-alive connections (``--connections``, 8) posting back to back for ``--duration``
-   seconds (8) after one second of warm-up; each body is one template with its numbers
-   substituted (microseconds), so the client measures the server. Goal: at least 20,000
+   seconds (8) after one second of warm-up. It writes prepared request bytes on raw sockets
+   and reads status and body (no HTTP library): each body is one template with its numbers
+   substituted (fresh message ids), so the client costs a hundredth of a core and measures the
+   server. Reported per configuration: events/s, p50 and p99 batch latency, and the CPU the
+   server's processes (and PostgreSQL's backends for the database) used over the measured
+   time, read from ``/proc``: **events per server CPU-second** is the server's capacity per
+   core with the client and anything else on the machine taken away. Goal: at least 20,000
    events/s.
 2. For context, the most single events the server answers: ``POST /api/v1/events`` with one
-   event, 4 connections back to back for 3 s.
+   event, 4 connections back to back for 3 s (SQLite, one process).
 3. **Single-event latency under a steady load**: ``POST /api/v1/events`` with one event and a
    bearer key, offered open-loop at a fixed 200 requests/s for ``--latency-seconds`` (10):
    request *k* is sent at *t0 + k/200* whatever happened to the others, and its latency runs
    from then to its answer (so a stalled server cannot hide queueing by slowing the client
    down). p50 and p99 are reported with the rate actually achieved; what is unanswered 10 s
    after the last request was due is counted, not waited for. Goal: p99 at most 20 ms.
+   ``--no-single`` skips 2 and 3.
 
 Why: collection endpoints take whatever a busy shop's analytics sends, in bursts; a sales
 team's tools post single events and expect them back at once. Every number is end to end:
-HTTP parsing, key check, validation, identity stitching, storage and scoring. The check
-line at the end compares what the database holds with what was answered 200.
+HTTP parsing, key check, validation, identity stitching, storage, scoring and the
+speed-to-lead reaction (the default playbook: triggers and SLA clocks, no alert channel).
+The check lines compare what each database holds with what was answered 200.
 
 The data are SYNTHETIC (generated here): 10,000 visitors (``user-<n>``), each batch 100
 "Product Viewed" calls for 20 of them with unique message ids and timestamps in the last
 hour; single events are ``page_view`` for 1,000 emails. Loopback only; every phase has a
 time limit and the server is stopped at the end.
 
-Run ``.venv/bin/python bench/ingest_http.py [--duration S] [--connections N]``.
+Run ``.venv/bin/python bench/ingest_http.py [--duration S] [--connections N]
+[--config sqlite:1 --config postgresql:2 --postgres URL] [--no-single]``; without
+``--config``: ``sqlite:1``, plus ``postgresql:1`` and ``postgresql:2`` when a PostgreSQL URL
+is given (``--postgres`` or ``LEADHEAT_BENCH_POSTGRES_URL``).
 """
 
 from __future__ import annotations
@@ -50,9 +62,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import closing
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +74,7 @@ import httpx
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import create_engine, make_url, text
 
 from leadheat import __version__
 from leadheat.service import Leadheat
@@ -95,6 +108,14 @@ class ClosedLoop:
     first_error: str | None
     accepted_in_all: int
     """Events answered 200, warm-up included: what the database should hold."""
+    latencies_ms: list[float] = field(default_factory=list)
+    """Each measured request's time from sent to answered."""
+    server_cpu_s: float = math.nan
+    """CPU seconds the server's processes used over the measured time."""
+    client_cpu_s: float = math.nan
+    """CPU seconds the client process used over the measured time."""
+    database_cpu_s: float = math.nan
+    """CPU seconds PostgreSQL's backends for the bench's database used (same machine)."""
 
 
 @dataclass(frozen=True)
@@ -118,22 +139,73 @@ def free_port() -> int:
         return port
 
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``leadheat --db URL serve --port PORT``: the command itself, in its own process."""
+def start_server(
+    url: str, port: int, log: Path, workers: int = 1, *, deadline_s: float = 120
+) -> subprocess.Popen[bytes]:
+    """``leadheat --db URL serve --port PORT [--workers N]``: the command itself, in its own
+    process (and its workers' processes)."""
     command = [sys.executable, "-m", "leadheat", "--db", url, "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     with log.open("wb") as sink:
         server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with {server.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            if healthy and (workers == 1 or len(descendants(server.pid)) >= workers):
                 return server
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     server.terminate()
-    raise SystemExit("the server did not start within 30 s")
+    raise SystemExit(f"the server did not start within {deadline_s:.0f} s")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and theirs (uvicorn's workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def backend_pids(url: str, name: str) -> list[int]:
+    """PostgreSQL's backend processes serving database ``name`` (on this machine)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+            return [int(row[0]) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds these processes have used so far (Linux ``/proc``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -192,6 +264,51 @@ def single_template(now: datetime, prefix: str) -> bytes:
 
 
 # -- the clients (run in a separate process) ---------------------------------------------
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection that sends prepared request bytes and reads the
+    answer's status and body: a fraction of an HTTP library's CPU per request, so that the
+    client, on the same cores as the server, takes as little of them as it can."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None or self.reader is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length, close = 0, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                raise RuntimeError("chunked answers are not read by this client")
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        body = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def request_bytes(base: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    """A whole ``POST`` request as it goes on the wire."""
+    host = base.removeprefix("http://")
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 async def closed_loop(
     base: str,
     path: str,
@@ -200,31 +317,48 @@ async def closed_loop(
     events_per_request: int,
     seconds: float,
     connections: int,
+    server_pids: list[int] | None = None,
+    postgres: tuple[str, str] | None = None,
 ) -> ClosedLoop:
     """Each connection posts the next body as soon as the last one is answered: one second
-    of warm-up, then ``seconds`` measured."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    of warm-up, then ``seconds`` measured. Bodies are made before they are timed (a template
+    with numbers substituted), requests written as bytes on raw keep-alive connections."""
+    host, _, port = base.removeprefix("http://").partition(":")
     numbers = itertools.count()
     counts = {"requests": 0, "failed": 0, "accepted": 0}
     errors: list[str] = []
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    latencies: list[float] = []
+    links = [RawConnection(host, int(port)) for _ in range(connections)]
 
-        async def worker(until: float) -> None:
-            while time.perf_counter() < until:
-                answer = await client.post(path, content=body(next(numbers)), headers=headers)
-                counts["requests"] += 1
-                if answer.status_code == 200:
-                    counts["accepted"] += events_per_request
-                else:
-                    counts["failed"] += 1
-                    errors.append(f"{answer.status_code} {answer.text[:200]}")
+    async def worker(link: RawConnection, until: float, timed: bool) -> None:
+        while time.perf_counter() < until:
+            request = request_bytes(base, path, headers, body(next(numbers)))
+            sent = time.perf_counter()
+            status, answer = await link.send(request)
+            if timed:
+                latencies.append((time.perf_counter() - sent) * 1000)
+            counts["requests"] += 1
+            if status == 200:
+                counts["accepted"] += events_per_request
+            else:
+                counts["failed"] += 1
+                errors.append(f"{status} {answer[:200].decode(errors='replace')}")
 
-        warm = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(warm) for _ in range(connections)))
-        counts.update(requests=0, failed=0)
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(start + seconds) for _ in range(connections)))
-        elapsed = time.perf_counter() - start
+    warm = time.perf_counter() + 1.0
+    await asyncio.gather(*(worker(link, warm, False) for link in links))
+    counts.update(requests=0, failed=0)
+    pids = [*(server_pids or []), *(descendants(server_pids[0]) if server_pids else [])]
+    backends = backend_pids(*postgres) if postgres else []
+    database_before = cpu_seconds(backends)
+    server_before, client_before = cpu_seconds(pids), time.process_time()
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(link, start + seconds, True) for link in links))
+    elapsed = time.perf_counter() - start
+    server_cpu = cpu_seconds(pids) - server_before if pids else math.nan
+    client_cpu = time.process_time() - client_before
+    database_cpu = cpu_seconds(backends) - database_before if backends else math.nan
+    for link in links:
+        link.close()
     return ClosedLoop(
         (counts["requests"] - counts["failed"]) * events_per_request,
         counts["requests"],
@@ -232,6 +366,10 @@ async def closed_loop(
         elapsed,
         errors[0] if errors else None,
         counts["accepted"],
+        latencies,
+        server_cpu,
+        client_cpu,
+        database_cpu,
     )
 
 
@@ -300,6 +438,8 @@ def client_process(task: str, base: str, key: str, options: dict[str, Any], resu
                 BATCH_SIZE,
                 options["seconds"],
                 options["connections"],
+                options.get("server_pids"),
+                options.get("postgres"),
             )
         )
     elif task == "capacity":
@@ -313,6 +453,7 @@ def client_process(task: str, base: str, key: str, options: dict[str, Any], resu
                 1,
                 options["seconds"],
                 options["connections"],
+                options.get("server_pids"),
             )
         )
     else:
@@ -349,27 +490,147 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(batches: ClosedLoop, capacity: ClosedLoop, steady: OpenLoop, connections: int) -> None:
+@dataclass(frozen=True)
+class Config:
+    """One way to run the server: a backend and a number of ``serve`` processes."""
+
+    backend: str
+    workers: int
+
+    @staticmethod
+    def parse(text: str) -> Config:
+        backend, _, workers = text.partition(":")
+        if backend not in ("sqlite", "postgresql") or not workers.isdigit():
+            raise argparse.ArgumentTypeError(f"{text!r}: use sqlite:N or postgresql:N")
+        return Config(backend, int(workers))
+
+    def __str__(self) -> str:
+        processes = "1 process" if self.workers == 1 else f"{self.workers} processes"
+        return f"{'SQLite' if self.backend == 'sqlite' else 'PostgreSQL'}, {processes}"
+
+
+@contextmanager
+def database(config: Config, folder: Path, postgres: str | None) -> Iterator[str]:
+    """A fresh database for one configuration: a SQLite file, or a PostgreSQL database
+    created for the run and dropped after it."""
+    if config.backend == "sqlite":
+        yield f"sqlite:///{folder / f'leadheat-{config.workers}.db'}"
+        return
+    if postgres is None:
+        raise SystemExit("a postgresql configuration needs --postgres URL")
+    name = f"leadheat_bench_{os.getpid()}_{config.workers}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def stored_events(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT COUNT(*), COUNT(DISTINCT lead_id) FROM events")
+            ).one()
+            return int(row[0]), int(row[1])
+    finally:
+        engine.dispose()
+
+
+def run_batches(
+    config: Config,
+    url: str,
+    folder: Path,
+    seconds: float,
+    connections: int,
+    postgres: tuple[str, str] | None = None,
+) -> ClosedLoop:
+    """Phase 1 against one configuration: a fresh database, ``leadheat serve`` on it, the
+    batch client in its own process."""
+    with Leadheat(url) as lh:
+        lh.init()
+        key, _ = lh.create_key("bench", ["ingest"])
+    port = free_port()
+    log = folder / f"server-{config.backend}-{config.workers}.log"
+    server = start_server(url, port, log, config.workers)
+    try:
+        return in_client_process(
+            "batches",
+            f"http://127.0.0.1:{port}",
+            key,
+            {
+                "seconds": seconds,
+                "connections": connections,
+                "server_pids": [server.pid],
+                "postgres": postgres,
+            },
+        )
+    finally:
+        stop_server(server)
+
+
+def batch_row(config: Config, batches: ClosedLoop) -> list[str]:
     rate = batches.events / batches.seconds
+    latencies = batches.latencies_ms
+    per_core = batches.events / batches.server_cpu_s if batches.server_cpu_s > 0 else math.nan
+    return [
+        str(config),
+        f"{rate:,.0f}",
+        f"{statistics.median(latencies):,.1f}" if latencies else "",
+        f"{percentile(latencies, 0.99):,.1f}" if latencies else "",
+        f"{batches.server_cpu_s / batches.seconds:.2f}",
+        f"{per_core:,.0f}",
+        f"{batches.client_cpu_s / batches.seconds:.2f}",
+        ""
+        if math.isnan(batches.database_cpu_s)
+        else f"{batches.database_cpu_s / batches.seconds:.2f}",
+        "yes" if rate >= GOAL_EVENTS_PER_SECOND and not batches.failed else "NO",
+        f"{batches.requests:,} requests, {batches.failed} refused",
+    ]
+
+
+def batch_table(rows: list[list[str]], connections: int, seconds: float) -> Table:
+    table = Table(
+        title=f"POST /v1/batch, {BATCH_SIZE} track calls a request, {connections} connections "
+        f"back to back for {seconds:.0f} s; data: {LABEL}",
+        title_justify="left",
+    )
+    for name in (
+        "config",
+        "events/s",
+        "p50 ms",
+        "p99 ms",
+        "server cores",
+        "events per server CPU-s",
+        "client cores",
+        "PostgreSQL cores",
+        f">= {GOAL_EVENTS_PER_SECOND:,}/s",
+        "detail",
+    ):
+        table.add_column(name, justify="left" if name in ("config", "detail") else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def report(capacity: ClosedLoop, steady: OpenLoop) -> None:
     answered = steady.latencies_ms
     p50 = statistics.median(answered) if answered else math.nan
     p99 = percentile(answered, 0.99) if answered else math.nan
     achieved = steady.answered / steady.seconds
     kept_up = steady.answered == steady.offered
-    table = Table(title=f"leadheat HTTP ingest; data: {LABEL}")
+    table = Table(title=f"single events, SQLite, 1 process; data: {LABEL}", title_justify="left")
     table.add_column("measure")
     table.add_column("result", justify="right")
     table.add_column("goal", justify="right")
     table.add_column("met")
     table.add_column("detail")
-    table.add_row(
-        f"POST /v1/batch, {BATCH_SIZE} track calls each",
-        f"{rate:,.0f} events/s",
-        f">= {GOAL_EVENTS_PER_SECOND:,} events/s",
-        "yes" if rate >= GOAL_EVENTS_PER_SECOND and not batches.failed else "NO",
-        f"{batches.requests:,} requests in {batches.seconds:.1f} s, {connections} connections, "
-        f"back to back; {batches.failed} refused",
-    )
     table.add_row(
         "POST /api/v1/events, one event (context)",
         f"{capacity.requests / capacity.seconds:,.0f} req/s",
@@ -394,11 +655,7 @@ def report(batches: ClosedLoop, capacity: ClosedLoop, steady: OpenLoop, connecti
         f"max {max(answered, default=math.nan):,.1f} ms; open loop, latency from when due",
     )
     out.print(table)
-    for name, error in (
-        ("batch", batches.first_error),
-        ("capacity", capacity.first_error),
-        ("steady", steady.first_error),
-    ):
+    for name, error in (("capacity", capacity.first_error), ("steady", steady.first_error)):
         if error:
             out.print(f"first {name} failure: {error}")
 
@@ -408,55 +665,98 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of batches")
     parser.add_argument("--connections", type=int, default=8, help="concurrent batch posters")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="seconds at 200/s")
+    parser.add_argument(
+        "--config",
+        type=Config.parse,
+        action="append",
+        help="backend:processes, e.g. sqlite:1 or postgresql:2 (repeatable; default sqlite:1, "
+        "and postgresql:1 and postgresql:2 with --postgres)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("LEADHEAT_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL URL whose user may create databases (one is made per "
+        "configuration and dropped after it); default $LEADHEAT_BENCH_POSTGRES_URL",
+    )
+    parser.add_argument(
+        "--no-single", action="store_true", help="skip the single-event phases (2 and 3)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 60 or not 1 <= args.latency_seconds <= 60:
         parser.error("durations are 1 to 60 seconds")
+    configs = args.config or [
+        Config("sqlite", 1),
+        *([Config("postgresql", 1), Config("postgresql", 2)] if args.postgres else []),
+    ]
 
-    out.print("command: " + " ".join([sys.executable, *sys.argv]))
+    out.print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
     out.print(
         f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-        f"{platform.platform()}"
+        f"{platform.platform()}; load average {os.getloadavg()[0]:.2f} at start"
     )
     out.print(
         f"versions: leadheat {__version__}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, uvicorn {uvicorn.__version__}, "
-        f"FastAPI {fastapi.__version__}, httpx {httpx.__version__} (client)"
+        f"FastAPI {fastapi.__version__}"
     )
+    rows: list[list[str]] = []
+    checks: list[str] = []
+    single: tuple[ClosedLoop, OpenLoop] | None = None
     with tempfile.TemporaryDirectory(prefix="leadheat-bench-") as folder:
-        url = f"sqlite:///{Path(folder) / 'leadheat.db'}"
-        with Leadheat(url) as lh:
-            lh.init()
-            key, _ = lh.create_key("bench", ["ingest"])
-        port = free_port()
-        server = start_server(url, port, Path(folder) / "server.log")
-        base = f"http://127.0.0.1:{port}"
-        out.print(f"server: leadheat --db {url} serve --port {port} (pid {server.pid}), 1 worker")
-        try:
-            batches = in_client_process(
-                "batches", base, key, {"seconds": args.duration, "connections": args.connections}
+        root = Path(folder)
+        for config in configs:
+            with database(config, root, args.postgres) as url:
+                watched = (
+                    (args.postgres, str(make_url(url).database))
+                    if config.backend == "postgresql"
+                    else None
+                )
+                batches = run_batches(config, url, root, args.duration, args.connections, watched)
+                stored, leads = stored_events(url)
+            rows.append(batch_row(config, batches))
+            verdict = "" if stored == batches.accepted_in_all else "  MISMATCH"
+            checks.append(
+                f"check, {config}: the database holds {stored:,} events of {leads:,} leads; "
+                f"{batches.accepted_in_all:,} were answered 200, warm-up included{verdict}"
             )
-            capacity = in_client_process(
-                "capacity", base, key, {"seconds": 3.0, "connections": CAPACITY_CONNECTIONS}
-            )
-            steady = in_client_process("steady", base, key, {"seconds": args.latency_seconds})
-        finally:
-            stop_server(server)
-        with closing(sqlite3.connect(Path(folder) / "leadheat.db")) as database:
-            stored, leads = database.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT lead_id) FROM events"
-            ).fetchone()
-    report(batches, capacity, steady, args.connections)
-    expected = batches.accepted_in_all + capacity.accepted_in_all + steady.answered
-    if stored == expected:
-        verdict = ""
-    elif expected < stored <= expected + steady.unanswered + steady.failed:
-        verdict = " (and some of those the client gave up on)"
-    else:
-        verdict = "  MISMATCH"
+            if batches.first_error:
+                checks.append(f"first failure, {config}: {batches.first_error}")
+        if not args.no_single:
+            single = single_events(root, args.latency_seconds)
+    out.print(batch_table(rows, args.connections, args.duration))
     out.print(
-        f"check: the database holds {stored:,} events of {leads:,} leads; "
-        f"{expected:,} were answered 200, warm-up included{verdict}"
+        "server cores: the server's CPU seconds (every process) per second measured; events "
+        "per server CPU-s: what one core of server time carries (the capacity with the client "
+        "and other jobs taken away); client cores: the load generator's own; PostgreSQL cores: "
+        "its backends serving the bench's database"
     )
+    for line in checks:
+        out.print(line)
+    if single is not None:
+        report(*single)
+
+
+def single_events(root: Path, latency_seconds: float) -> tuple[ClosedLoop, OpenLoop]:
+    """Phases 2 and 3, against one ``leadheat serve`` process on SQLite."""
+    url = f"sqlite:///{root / 'single.db'}"
+    with Leadheat(url) as lh:
+        lh.init()
+        key, _ = lh.create_key("bench", ["ingest"])
+    port = free_port()
+    server = start_server(url, port, root / "server-single.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        capacity = in_client_process(
+            "capacity", base, key, {"seconds": 3.0, "connections": CAPACITY_CONNECTIONS}
+        )
+        steady = in_client_process("steady", base, key, {"seconds": latency_seconds})
+    finally:
+        stop_server(server)
+    stored, _ = stored_events(url)
+    expected = capacity.accepted_in_all + steady.answered
+    if not expected <= stored <= expected + steady.unanswered + steady.failed:
+        out.print(f"check, single events: MISMATCH, {stored:,} stored, {expected:,} answered")
+    return capacity, steady
 
 
 if __name__ == "__main__":

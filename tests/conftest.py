@@ -220,9 +220,12 @@ def free_port() -> int:
     return port
 
 
-def serve(url: str, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    """``leadheat serve`` in a process of its own (its log in ``log``), once it answers;
-    ``env`` adds ``LEADHEAT_*`` settings."""
+def serve(
+    url: str, port: int, log: Path, *options: str, within: float = 30, **env: str
+) -> subprocess.Popen[bytes]:
+    """``leadheat serve`` in a process of its own (its log in ``log``), once it answers
+    (``within`` seconds); ``options`` are more of the command's, ``env`` adds ``LEADHEAT_*``
+    settings."""
     with log.open("ab") as sink:
         server = subprocess.Popen(
             [
@@ -235,12 +238,13 @@ def serve(url: str, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]
                 "--port",
                 str(port),
                 "--no-worker",
+                *options,
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env={**os.environ, "LEADHEAT_RATE_LIMIT": "0", **env},
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

@@ -41,6 +41,7 @@ from leadheat.store.database import (
     is_initialised,
     make_engine,
     migrate,
+    write_transaction,
     writer,
 )
 from leadheat.store.leads import find_leads
@@ -135,7 +136,7 @@ class Core:
         if playbook_source is not None:
             _check_outbound(playbook_source, None)
         migrate(self.engine)
-        with self._writer.begin() as connection:
+        with write_transaction(self._writer) as connection:
             hold_start_lock(connection)  # processes starting together store one first playbook
             current = playbooks.current_playbook(connection)
             if current is None:
@@ -209,7 +210,7 @@ class Core:
     @contextmanager
     def scoring(self, version: int) -> Iterator[Connection]:
         """A write transaction that scores by ``version`` (see :meth:`_hold_playbook`)."""
-        with self._writer.begin() as connection:
+        with write_transaction(self._writer) as connection:
             self._hold_playbook(connection, version)
             yield connection
 
@@ -235,7 +236,7 @@ class Core:
         _check_outbound(source, egress)
         book = parse_playbook(source)
         now = self.clock()
-        with self._writer.begin() as connection:
+        with write_transaction(self._writer) as connection:
             hold_playbook_lock(connection, exclusive=True)
             version = playbooks.add_version(connection, source, now)
             rebuild(connection, book, version)
@@ -265,7 +266,7 @@ class Core:
         """
         for attempt in range(RACE_RETRIES):
             try:
-                with self._writer.begin() as connection:
+                with write_transaction(self._writer) as connection:
                     if version is not None:
                         self._hold_playbook(connection, version)
                     return work(connection)
@@ -353,7 +354,7 @@ class Core:
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction, for modules built on the service (the predictive model)."""
-        return self._writer.begin()
+        return write_transaction(self._writer)
 
     def lead_id(self, lead: str | int) -> int:
         """The id of the lead a reference (email, external id, ``anon:…``, ``id:N``) names."""

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -448,6 +449,9 @@ class Speed(_Section):
     triggers: dict[TriggerName, Trigger] = Field(default_factory=dict)
     owners: list[OwnerRule] = Field(default_factory=list)
     alerts: list[Alert] = Field(default_factory=list)
+    _rules: dict[tuple[str, int, bool], TriggerRule] = PrivateAttr(default_factory=dict)
+    """Each trigger's rule, made once: a reaction asks for them for every lead it judges.
+    Keyed by what the rule is made of, as a ``model_copy`` shares this cache."""
 
     @model_validator(mode="after")
     def _known_teams(self) -> Speed:
@@ -474,6 +478,13 @@ class Speed(_Section):
         )
 
     def trigger(self, name: TriggerName) -> TriggerRule:
+        key = (name, id(self.triggers), self.enabled)
+        rule = self._rules.get(key)
+        if rule is None:
+            rule = self._rules[key] = self._rule(name)
+        return rule
+
+    def _rule(self, name: TriggerName) -> TriggerRule:
         given = self.triggers.get(name) or Trigger()
         sla, events, action = TRIGGER_DEFAULTS[name]
         return TriggerRule(

@@ -139,7 +139,7 @@ def parse_instant(text: str) -> datetime:
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
         raise TimeFormatError("empty timestamp (use ISO 8601, e.g. 2024-02-29T10:00:00Z)")
-    if _looks_numeric(raw):
+    if ":" not in raw and _looks_numeric(raw):  # no number has a colon; most dates do
         seconds = float(raw)
         # datetime stops at year 1, about -6.2e10 seconds: checked before the sum overflows
         if not math.isfinite(seconds) or not _MIN_SECONDS <= seconds <= _MAX_SECONDS:

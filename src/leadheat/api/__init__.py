@@ -7,6 +7,7 @@ REST under ``/api/v1`` (bearer API keys with scopes), Segment-compatible collect
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,16 @@ from leadheat.api.routes import (
 from leadheat.delivery.egress import Egress
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
+
+SERVE_WORKER_ENV = "LEADHEAT_SERVE_WORKER"
+"""Set by ``leadheat serve --workers N``: whether each process runs the notification worker."""
+
+
+def served_app() -> FastAPI:
+    """The app of one of ``leadheat serve --workers N``'s processes: the settings from the
+    environment (``LEADHEAT_DATABASE_URL``, set by the command), the notification worker
+    as the command was told (any number of workers may share a PostgreSQL database)."""
+    return create_app(Settings(), worker=os.environ.get(SERVE_WORKER_ENV, "1") == "1")
 
 
 def create_app(

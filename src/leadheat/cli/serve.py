@@ -4,7 +4,7 @@ and the notification worker. Their heavy imports wait until they are run."""
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,31 +23,52 @@ def serve(
             help="Also run the notification worker in this process (default: yes).",
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes sharing the port (uvicorn workers). More than one is for "
+            "PostgreSQL; on SQLite they take turns at the one write lock.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (REST under /api/v1, Segment-compatible /v1, docs at /docs)."""
+    import os
+
     import uvicorn
 
-    from leadheat.api import create_app
+    from leadheat.api import SERVE_WORKER_ENV, create_app
 
-    lh = open_leadheat()
-    settings = Settings(database_url=database_url())
-    application = create_app(settings, lh=lh, worker=worker)
+    url = database_url()
+    settings = Settings(database_url=url)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    processes = f", {workers} processes" if workers > 1 else ""
+    if workers > 1:
+        # each process builds its own app from the environment (uvicorn starts them fresh);
+        # migrate once here, so that they do not all try at once
+        open_leadheat().init()
+        os.environ["LEADHEAT_DATABASE_URL"] = url
+        os.environ[SERVE_WORKER_ENV] = "1" if worker else "0"
     out.print(
-        f"leadheat serving {database_url()} at http://{shown}:{port}  (API docs: /docs)"
+        f"leadheat serving {url} at http://{shown}:{port}{processes}  (API docs: /docs)"
         + ("" if worker else "  [no worker: run `leadheat worker`]")
     )
     # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only from the
     # proxies the operator names (LEADHEAT_TRUSTED_PROXIES)
     trusted = settings.trusted_proxies.strip()
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or None,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+    if workers > 1:
+        uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings, lh=open_leadheat(), worker=worker), **options)
 
 
 def worker(

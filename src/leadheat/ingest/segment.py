@@ -22,11 +22,12 @@ instant the request arrived, and stores nothing of a batch with a bad message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -210,6 +211,8 @@ def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
     ...
     leadheat.ingest.segment.SegmentError: batch[0].properties.a[0]: nested deeper than 5 levels
     """
+    if _depth_ok(data, limit):
+        return
     stack: list[tuple[object, str, int]] = [(data, field, 1)]
     while stack:
         value, place, depth = stack.pop()
@@ -226,6 +229,24 @@ def check_depth(data: object, field: str = "", limit: int = MAX_DEPTH) -> None:
         stack.extend(
             (item, where, depth + 1) for where, item in children if isinstance(item, dict | list)
         )
+
+
+def _depth_ok(data: object, limit: int) -> bool:
+    """Whether no object or list in ``data`` is nested deeper than ``limit``: the common
+    case, checked without naming places (:func:`check_depth` names one only when it fails)."""
+    return not _deeper(data, limit)
+
+
+def _deeper(value: object, budget: int) -> bool:
+    if isinstance(value, dict):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    if budget <= 0:
+        return True
+    return any(isinstance(item, dict | list) and _deeper(item, budget - 1) for item in items)
 
 
 def check_size(raw: bytes, limit: int, field: str) -> None:
@@ -263,6 +284,7 @@ def message_sizes_ok(data: dict[str, Any], body_bytes: int | None = None) -> Non
             )
 
 
+@functools.lru_cache(maxsize=4096)
 def event_type_for(name: str) -> str:
     """The leadheat event type of a track call's event name.
 

@@ -25,11 +25,12 @@ from leadheat.speed.triggers import Fired, LeadChange, Standing, fired, most_urg
 from leadheat.store import audit
 from leadheat.store.audit import AuditAction, lead_subject
 from leadheat.store.clocks import (
+    ClockStart,
     ClockView,
     due_clocks,
     mark_breached,
     new_clock,
-    start_clock,
+    start_clocks,
 )
 from leadheat.store.history import load_histories
 from leadheat.store.leads import lead_attributes
@@ -189,10 +190,7 @@ class Dispatcher:
             urgent = most_urgent(lead_id, fired(change, speed, self.now), spans)
             if urgent is not None:
                 chosen[lead_id] = urgent
-        histories = load_histories(self.connection, list(chosen), rows)
-        queued = 0
-        for lead_id, urgent in chosen.items():
-            queued += self._fire(urgent, rows[lead_id], after[lead_id], histories[lead_id])
+        queued = self._fire_all(chosen, rows, after)
         self.notices += queued
         return queued
 
@@ -213,34 +211,78 @@ class Dispatcher:
             if rep is not None and rep.active:
                 self.assign(lead, {}, False)
 
+    def _fire_all(
+        self,
+        chosen: Mapping[int, Fired],
+        rows: Mapping[int, Mapping[Any, Any]],
+        after: Mapping[int, Standing],
+    ) -> int:
+        """Each chosen trigger: an owner (assigned in lead order, as reps take turns), one
+        clock per lead (started together), and the alerts that want it, whose payload
+        scores the lead from its history (read only for leads that have an alert to send)."""
+        speed = self.book.speed
+        owners: dict[int, tuple[Rep | None, str | None, str]] = {}
+        starts: list[ClockStart] = []
+        for lead_id, urgent in chosen.items():
+            row = rows[lead_id]
+            owner = self._rep(row["owner"])
+            owner_email = row["owner"]
+            assignment = "kept the lead's owner"
+            if owner_email is None:
+                owner, assignment = self.assign(
+                    lead_id, lead_attributes(row), after[lead_id].temperature is Temperature.HOT
+                )
+                owner_email = owner.email if owner is not None else None
+            owners[lead_id] = (owner, owner_email, assignment)
+            team_name = owner.team if owner is not None else speed.default_team
+            due, _ = deadline(urgent.rule, speed.team(team_name), self.now)
+            starts.append(
+                ClockStart(
+                    lead_id,
+                    urgent.rule.name,
+                    owner_email,
+                    team_name,
+                    urgent.rule.business_hours,
+                    self.now,
+                    due,
+                )
+            )
+        clocks = start_clocks(self.connection, starts)
+        alerted = [
+            lead_id
+            for lead_id, urgent in chosen.items()
+            if any(alert.wants(urgent.rule.name) for alert in speed.alerts)
+        ]
+        histories = load_histories(self.connection, alerted, rows) if alerted else {}
+        queued = 0
+        for (lead_id, urgent), (clock_id, due) in zip(chosen.items(), clocks, strict=True):
+            if lead_id not in histories:
+                continue  # no alert wants this trigger: the clock is all it starts
+            owner, owner_email, assignment = owners[lead_id]
+            history = histories[lead_id]
+            if owner_email is not None and rows[lead_id]["owner"] is None:
+                # assigned just now: the history was read with the lead's row from before
+                history = replace(history, attributes={**history.attributes, "owner": owner_email})
+            queued += self._fire(
+                urgent, rows[lead_id], history, owner, owner_email, assignment, clock_id, due
+            )
+        return queued
+
     def _fire(
-        self, chosen: Fired, row: Mapping[Any, Any], standing: Standing, history: LeadHistory
+        self,
+        chosen: Fired,
+        row: Mapping[Any, Any],
+        history: LeadHistory,
+        owner: Rep | None,
+        owner_email: str | None,
+        assignment: str,
+        clock_id: int,
+        due: datetime,
     ) -> int:
         rule = chosen.rule
         speed = self.book.speed
-        owner = self._rep(row["owner"])
-        owner_email = row["owner"]
-        assignment = "kept the lead's owner"
-        if owner_email is None:
-            owner, assignment = self.assign(
-                row["id"], lead_attributes(row), standing.temperature is Temperature.HOT
-            )
-            owner_email = owner.email if owner is not None else None
-            if owner_email is not None:  # the history was read before the assignment
-                history = replace(history, attributes={**history.attributes, "owner": owner_email})
         team_name = owner.team if owner is not None else speed.default_team
         team = speed.team(team_name)
-        due, _ = deadline(rule, team, self.now)
-        clock_id, due = start_clock(
-            self.connection,
-            row["id"],
-            rule.name,
-            owner_email,
-            team_name,
-            rule.business_hours,
-            self.now,
-            due,
-        )
         score = score_history(history, self.book, self.now)
         payload: dict[str, Any] = {
             "trigger": rule.name,

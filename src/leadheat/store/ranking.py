@@ -32,6 +32,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
+    bindparam,
     select,
     tuple_,
     type_coerce,
@@ -295,27 +296,38 @@ def judge_leads(
     connection: Connection, book: Playbook, now: datetime, lead_ids: Sequence[int]
 ) -> dict[int, Ranked]:
     """Heat and temperature now of these leads, from their state (leads without one, such
-    as a lead being created, are left out)."""
+    as a lead being created, are left out).
+
+    Two queries per :data:`CHUNK` leads, their states and their heat keys, through statements
+    built once: every write that reacts judges its leads before and after it."""
     ids = sorted(set(lead_ids))
-    with_state = {
-        row[0]
-        for start in range(0, len(ids), CHUNK)
+    facts: dict[int, tuple[LeadFacts, str]] = {}
+    for start in range(0, len(ids), CHUNK):
         for row in connection.execute(
-            select(LeadState.lead_id).where(LeadState.lead_id.in_(ids[start : start + CHUNK]))
+            _STATES_OF, {"lead_ids": ids[start : start + CHUNK]}
+        ).mappings():
+            facts[row["lead_id"]] = _facts_of(row)
+    heats = _heats(connection, now, [lead for lead in ids if lead in facts])
+    judged = {}
+    for lead_id, heat in heats:
+        lead_facts, status = facts[lead_id]
+        judged[lead_id] = Ranked(
+            lead_id, heat, classify(heat, lead_facts, now, book), lead_facts, status
         )
-    }
-    heats = _heats(connection, now, [lead for lead in ids if lead in with_state])
-    return {item.lead_id: item for item in _judge(connection, book, now, heats)}
+    return judged
+
+
+_STATES_OF = select(LeadState).where(LeadState.lead_id.in_(bindparam("lead_ids", expanding=True)))
+_KEYS_OF = select(
+    HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
+).where(HeatKeyRow.lead_id.in_(bindparam("lead_ids", expanding=True)))
 
 
 def _heats(connection: Connection, now: datetime, ids: Sequence[int]) -> list[tuple[int, float]]:
     keys: dict[int, Heat] = defaultdict(Heat)
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
         for lead_id, span_us, whole, frac in connection.execute(
-            select(
-                HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
-            ).where(HeatKeyRow.lead_id.in_(chunk))
+            _KEYS_OF, {"lead_ids": ids[start : start + CHUNK]}
         ):
             keys[lead_id].set_row(span_us, whole, frac)
     return [(lead_id, keys[lead_id].at(now) if lead_id in keys else 0.0) for lead_id in ids]
@@ -418,7 +430,7 @@ def _judge(
     ids = [lead_id for lead_id, _ in heats]
     for start in range(0, len(ids), CHUNK):
         for row in connection.execute(
-            select(LeadState).where(LeadState.lead_id.in_(ids[start : start + CHUNK]))
+            _STATES_OF, {"lead_ids": ids[start : start + CHUNK]}
         ).mappings():
             facts[row["lead_id"]] = _facts_of(row)
     ranked = []
