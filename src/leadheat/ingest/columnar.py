@@ -62,8 +62,9 @@ PLAIN_ID = r"^[!-~](.*[!-~])?$"
 PLAIN_TEXT = r"^[ !#-\[\]-~]*$"
 """Property values that JSON writes between quotes as they are (printable ASCII but ``"``
 and ``\\``)."""
-LEAD_CACHE = 200_000
-"""Distinct lead references remembered across blocks before the memory is let go."""
+LEAD_CACHE = 1_000_000
+"""Distinct lead references remembered across blocks (about 150 bytes each) before the
+memory is let go: a lead whose events spread over the file is read once."""
 
 
 class NotColumnar(Exception):  # noqa: N818 - a reason to read the file another way, not an error

@@ -85,7 +85,10 @@ def import_event_file(
             before_fold=watch.look_locked if watch.enabled else None,
             watch_types=book.speed.watched_events if watch.enabled else frozenset(),
         )
+        size = path.stat().st_size
         for chunk in chunks():
+            if not importer.started and chunk.done:  # the file's rows, guessed from its first block
+                importer.expected = chunk.read * size // chunk.done
             report.read += chunk.read
             report.bad.extend(chunk.bad)
             report.types.update(chunk.types)

@@ -135,9 +135,17 @@ class EventImport:
     with_evidence: set[int] = field(default_factory=set)
     resolved: dict[LeadKey, int] = field(default_factory=dict)
     """Lead ids of keys this import found or created, so that later chunks need not ask."""
+    expected: int = 0
+    """About how many events the whole import brings (0: unknown)."""
+    dropped: list[str] = field(default_factory=list)
+    """``CREATE INDEX`` statements of the indexes set aside until :meth:`finish`."""
+    started: bool = False
 
     def add(self, chunk: EventColumns) -> None:
         """Store a chunk's new events, creating the leads it names that are unknown."""
+        if not self.started:
+            self.started = True
+            self.dropped = _set_indexes_aside(self.connection, self.expected)
         report = self.report
         report.received += len(chunk)
         if not len(chunk):
@@ -173,6 +181,8 @@ class EventImport:
         """Write the states of every lead the chunks touched; returns what the file did."""
         activity = merge_activities(self.parts) if self.parts else _no_activity()
         write_activity(self.connection, activity, self.fresh, self.born)
+        for statement in self.dropped:
+            self.connection.exec_driver_sql(statement)
         if self.with_evidence:
             refresh_facts(self.connection, self.book, self.version, sorted(self.with_evidence))
         report = self.report
@@ -245,6 +255,36 @@ class EventImport:
                 rows,
             )
             self.with_evidence.update(row[0] for row in rows)
+
+
+BULK_TABLES = ("events", "leads", "identities", "lead_states", "heat_keys")
+"""The tables an import writes most rows to."""
+
+
+def _set_indexes_aside(connection: Connection, expected: int) -> list[str]:
+    """SQLite: drop the secondary indexes of the tables an import of ``expected`` events
+    writes, when each holds few rows next to it, and return the statements that build them
+    again. Building an index once from all rows (a sort) costs less than growing it row by
+    row; it happens in the same transaction, so a failing import leaves the schema as it was.
+    Unique indexes stay: they find re-delivered events and known identities.
+    """
+    if connection.dialect.name != "sqlite" or not expected:
+        return []
+    statements = []
+    for table in BULK_TABLES:
+        rows = connection.exec_driver_sql(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").scalar()
+        if int(rows or 0) * 4 > expected:
+            continue
+        for name, sql in connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (table,),
+        ).all():
+            if "UNIQUE" in sql.upper():
+                continue
+            connection.exec_driver_sql(f'DROP INDEX "{name}"')
+            statements.append(sql)
+    return statements
 
 
 def _no_activity() -> Activity:

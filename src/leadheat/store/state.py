@@ -174,20 +174,17 @@ def write_activity(
             old_f = np.array([item[1] for item in old if item is not None], dtype=np.float64)
             whole, frac = new_whole.copy(), new_frac.copy()
             whole[had], frac[had] = add_keys(whole[had], frac[had], old_w, old_f)
+        rows = zip(
+            key_leads.tolist(), [span] * len(key_leads), whole.tolist(), frac.tolist(), strict=True
+        )
+        if not known:  # every lead is new: nothing to update
+            execute_many(connection, _NEW_KEY, list(rows))
+            continue
         execute_many(
             connection,
-            "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (lead_id, half_life_us) "
+            _NEW_KEY + " ON CONFLICT (lead_id, half_life_us) "
             "DO UPDATE SET whole = excluded.whole, frac = excluded.frac",
-            list(
-                zip(
-                    key_leads.tolist(),
-                    [span] * len(key_leads),
-                    whole.tolist(),
-                    frac.tolist(),
-                    strict=True,
-                )
-            ),
+            list(rows),
         )
     born = born or {}
     leads = activity.leads.tolist()
@@ -238,6 +235,7 @@ def write_activity(
         execute_many(connection, "UPDATE leads SET created_at = ? WHERE id = ?", moved)
 
 
+_NEW_KEY = "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)"
 _NEW_STATE = (
     "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
     "evidence_until, status, last_engaged_at, churned_at, events_count) "
