@@ -128,7 +128,8 @@ class EventImport:
     watch_types: frozenset[str] = frozenset()
     report: RecordReport = field(default_factory=RecordReport)
     born: dict[int, int] = field(default_factory=dict)
-    """Leads this import created, with their ``created_at`` (µs)."""
+    """Leads this import created, with their ``created_at`` (µs): their first event in the
+    block that created them, moved back to an earlier event a later block stores."""
     fresh: dict[int, tuple[int, float, bool, bool, int | None]] = field(default_factory=dict)
     looked: set[int] = field(default_factory=set)
     parts: list[Activity] = field(default_factory=list)
@@ -188,8 +189,6 @@ class EventImport:
         report = self.report
         report.duplicates = report.received - report.stored
         report.leads_created = len(self.born)
-        for items in report.arrived.values():
-            items.sort(key=lambda item: item[1])
         return report
 
     def _lead_ids(self, chunk: EventColumns) -> npt.NDArray[np.int64]:
