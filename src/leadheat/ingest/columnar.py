@@ -47,9 +47,10 @@ from leadheat.times import MAX_INSTANT, MIN_INSTANT, to_micros
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BLOCK_BYTES = 16 << 20
-"""Bytes of the file parsed at a time: the chunk that bounds memory (about 250,000 rows of a
-typical export, a few hundred megabytes of objects at most)."""
+BLOCK_BYTES = 8 << 20
+"""Bytes of the file parsed at a time: the chunk that bounds memory (about 140,000 rows of a
+typical export). Larger blocks cost memory and save nothing: a million events took the same
+CPU time in 4, 8 and 16 MB blocks."""
 
 ISO_INSTANT = (
     r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
@@ -63,7 +64,7 @@ PLAIN_TEXT = r"^[ !#-\[\]-~]*$"
 """Property values that JSON writes between quotes as they are (printable ASCII but ``"``
 and ``\\``)."""
 LEAD_CACHE = 1_000_000
-"""Distinct lead references remembered across blocks (about 150 bytes each) before the
+"""Distinct lead references remembered across blocks (a few hundred bytes each) before the
 memory is let go: a lead whose events spread over the file is read once."""
 
 

@@ -3,8 +3,8 @@ time.
 
 Each block is read column by column (:mod:`leadheat.ingest.columnar`), its unknown leads
 created in bulk and its events inserted in bulk (:mod:`leadheat.store.event_import`); the
-leads' score states are written once, after the last block. Memory follows the block, plus
-a few numbers per lead the file names; speed is a bare ``executemany``'s order.
+leads' score states are written once, after the last block. Memory follows the block and the
+leads the file names (about a kilobyte each at the end), not its events.
 
 Nothing of a file with a bad row is stored (unless its bad rows are set aside): the whole
 file is one transaction, rolled back when a bad row, or an unscored type under
