@@ -29,8 +29,17 @@ shifted by a whole number of data spans (546 days) and kept between 1997 and the
 customer ``c`` in repetition ``r`` becomes lead ``f"{c}-{r % 4}"`` (about 94,000 leads). Every
 event is a ``purchase`` with properties ``cds`` and ``dollars``.
 
-Run ``.venv/bin/python bench/import_events.py [--events N] [--profile]``; without
-``../shared/data`` it says so and exits with status 0.
+**Issue 21's case** (``--new-leads``): a CRM export whose leads are all new. Customer ``c``
+in repetition ``r`` becomes lead ``f"{c}-{r % 9}"`` (212,130 leads for a million events),
+and ``leadheat import events``' own library call (``Leadheat.import_event_file``: open the
+database, read the playbook, read and check the file a block at a time, create the leads and
+identities, store the events, fold the states, commit) is timed against the same
+``executemany`` of the same rows (the leads inserted first, untimed), in interleaved rounds.
+With ``--postgres URL`` (or ``$LEADHEAT_BENCH_POSTGRES_URL``) the import runs on PostgreSQL
+too, against a ``COPY`` of the same rows into the same table.
+
+Run ``.venv/bin/python bench/import_events.py [--events N] [--profile] [--new-leads
+[--postgres URL]]``; without ``../shared/data`` it says so and exits with status 0.
 """
 
 from __future__ import annotations
@@ -40,13 +49,16 @@ import cProfile
 import csv
 import gc
 import json
+import os
 import platform
 import pstats
 import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +77,9 @@ DATA = (
 LABEL = "derived from CDNOW (real rows repeated with new ids and shifted timestamps)"
 LEAD_VARIANTS = 4
 """Each CDNOW customer becomes up to 4 leads (23,570 x 4 = 94,280): a realistic lead count."""
+NEW_LEAD_VARIANTS = 9
+"""For the file import (issue 21's case, a CRM export of leads not yet known): each customer
+becomes up to 9 leads, 212,130 for a million events, all created by the import."""
 GOAL = 0.5
 """leadheat should store at least half as fast as a bare ``executemany``."""
 LATEST = datetime(2025, 12, 31, tzinfo=UTC)
@@ -109,7 +124,9 @@ def read_cdnow(path: Path) -> list[Purchase]:
     return purchases
 
 
-def derive(purchases: Sequence[Purchase], count: int, now: datetime) -> Iterator[DerivedEvent]:
+def derive(
+    purchases: Sequence[Purchase], count: int, now: datetime, variants: int = LEAD_VARIANTS
+) -> Iterator[DerivedEvent]:
     """``count`` events: the real rows again and again, each pass shifted by whole spans.
 
     The shift wraps around before a timestamp would pass the end of 2025 or ``now``, so every
@@ -126,7 +143,7 @@ def derive(purchases: Sequence[Purchase], count: int, now: datetime) -> Iterator
         purchase = purchases[row]
         yield DerivedEvent(
             event_id=f"cdnow-{passes}-{row}",
-            lead=f"{purchase.customer}-{passes % LEAD_VARIANTS}",
+            lead=f"{purchase.customer}-{passes % variants}",
             at=purchase.day + (passes % shifts) * span,
             cds=purchase.cds,
             dollars=purchase.dollars,
@@ -275,6 +292,173 @@ def leadheat_import(path: Path, csv_path: Path, expected: int) -> ImportTimes:
     )
 
 
+def file_import(path: Path, csv_path: Path, expected: int, url: str | None = None) -> float:
+    """Seconds for what ``leadheat import events FILE.csv`` does once its modules are loaded:
+    open the database, read the playbook, read, check and store the file, create its leads
+    and fold their states, commit (``Leadheat.import_event_file``, as the command calls it)."""
+    url = url or f"sqlite:///{path}"
+    initialised(url)
+    gc.collect()
+    start = time.perf_counter()
+    lh = Leadheat(url)
+    report = lh.import_event_file(csv_path)
+    seconds = time.perf_counter() - start
+    lh.engine.dispose()
+    if report.stored.stored != expected or not report.columnar:
+        raise SystemExit(
+            f"leadheat stored {report.stored.stored} events (expected {expected}), "
+            f"read {'column by column' if report.columnar else 'row by row'}"
+        )
+    return seconds
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A URL to a fresh schema of the PostgreSQL database at ``url``, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def postgres_copy_limit(url: str, events: Sequence[DerivedEvent]) -> float:
+    """Seconds to ``COPY`` the events, as pre-built tuples, into leadheat's ``events`` table
+    on PostgreSQL (its leads inserted first, untimed), one transaction, commit included."""
+    initialised(url)
+    lead_ids: dict[str, int] = {}
+    for event in events:
+        lead_ids.setdefault(event.lead, len(lead_ids) + 1)
+    created = to_micros(datetime.now(UTC))
+    rows = [
+        (e.event_id, lead_ids[e.lead], "purchase", to_micros(e.at), e.properties_json())
+        for e in events
+    ]
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY leads (id, external_id, attributes, created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            for lead, lead_id in lead_ids.items():
+                copy.write_row((lead_id, lead, "{}", created, created))
+        raw.commit()
+        gc.collect()
+        start = time.perf_counter()
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY events (event_id, lead_id, type, occurred_at, properties) FROM STDIN"
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        raw.commit()
+        seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds
+
+
+@dataclass
+class NewLeadsTimes:
+    """Issue 21's case, best of each: a file of events whose leads are all new."""
+
+    events: int
+    leads: int
+    limit: float
+    """sqlite3 ``executemany`` of the same rows (the leads already inserted)."""
+    imported: float
+    """``Leadheat.import_event_file`` of the file into a fresh database."""
+    pg_copy: float | None = None
+    pg_imported: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.limit / self.imported
+
+
+def measure_new_leads(
+    root: Path, count: int, repeat: int, postgres: str | None = None
+) -> NewLeadsTimes | None:
+    """Interleaved rounds (the reference, then leadheat) on fresh databases; ``None`` without
+    the CDNOW data."""
+    if not DATA.is_file():
+        return None
+    events = list(derive(read_cdnow(DATA), count, datetime.now(UTC), NEW_LEAD_VARIANTS))
+    leads = len({e.lead for e in events})
+    csv_path = root / "new-leads.csv"
+    write_csv(csv_path, events)
+    limits, imports, copies, pg_imports = [], [], [], []
+    for n in range(repeat):
+        limits.append(machine_limit(root / f"new-limit{n}.db", events))
+        imports.append(file_import(root / f"new-import{n}.db", csv_path, count))
+        if postgres:
+            with postgres_schema(postgres) as url:
+                copies.append(postgres_copy_limit(url, events))
+            with postgres_schema(postgres) as url:
+                pg_imports.append(file_import(root / "unused", csv_path, count, url))
+    return NewLeadsTimes(
+        count,
+        leads,
+        min(limits),
+        min(imports),
+        min(copies) if copies else None,
+        min(pg_imports) if pg_imports else None,
+    )
+
+
+def new_leads_table(times: NewLeadsTimes, repeat: int) -> Table:
+    table = Table(
+        title=f"import events FILE: {times.events:,} events of {times.leads:,} leads not yet "
+        f"known, {LABEL}; best of {repeat} interleaved runs",
+        title_justify="left",
+        caption=f"goal: leadheat at least {GOAL:.0%} of the executemany limit (SQLite)",
+        caption_justify="left",
+    )
+    for name in ("path", "what is timed", "seconds", "events/s", "ratio"):
+        table.add_column(name, justify="left" if name in ("path", "what is timed") else "right")
+    count = times.events
+    table.add_row(
+        "sqlite3 executemany (limit)",
+        "pre-built tuples into events, leads there",
+        f"{times.limit:.2f}",
+        rate(count, times.limit),
+        "1.00",
+    )
+    table.add_row(
+        "leadheat import events",
+        "import_event_file: read, check, create leads, store, fold",
+        f"{times.imported:.2f}",
+        rate(count, times.imported),
+        f"{times.ratio:.2f}",
+    )
+    if times.pg_copy is not None and times.pg_imported is not None:
+        table.add_row(
+            "PostgreSQL COPY (limit)",
+            "pre-built tuples into events, leads there",
+            f"{times.pg_copy:.2f}",
+            rate(count, times.pg_copy),
+            "1.00",
+        )
+        table.add_row(
+            "leadheat import events (PostgreSQL)",
+            "import_event_file, as on SQLite",
+            f"{times.pg_imported:.2f}",
+            rate(count, times.pg_imported),
+            f"{times.pg_copy / times.pg_imported:.2f}",
+        )
+    return table
+
+
 def profile_import(path: Path, csv_path: Path, top: int = 30) -> None:
     """cProfile of parse and store, the functions with the most time of their own first."""
     url = f"sqlite:///{path}"
@@ -368,6 +552,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile leadheat's import path"
     )
+    parser.add_argument(
+        "--new-leads",
+        action="store_true",
+        help="time issue 21's case instead: the file import of events whose leads are all new",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("LEADHEAT_BENCH_POSTGRES_URL"),
+        help="with --new-leads, also on this PostgreSQL database (a schema of its own, "
+        "dropped after) against COPY; default $LEADHEAT_BENCH_POSTGRES_URL",
+    )
     args = parser.parse_args(argv)
     if args.events < 1 or args.repeat < 1:
         parser.error("--events and --repeat must be at least 1")
@@ -381,6 +576,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{args.data} is absent: this benchmark needs the shared CDNOW data "
             "(../shared/data/cdnow_lifetimes/CDNOW_master.txt); nothing was measured, exiting 0."
         )
+        return
+    if args.new_leads:
+        with tempfile.TemporaryDirectory(prefix="leadheat-bench-") as folder:
+            measured = measure_new_leads(Path(folder), args.events, args.repeat, args.postgres)
+        assert measured is not None
+        out.print(new_leads_table(measured, args.repeat))
         return
     began = time.perf_counter()
     wall: dict[str, float] = {}

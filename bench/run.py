@@ -3,7 +3,11 @@
 Rows (data labelled in the table):
 
 1. **bulk import**: ``Leadheat.record_events`` (store only) against a plain sqlite3
-   ``executemany`` of the same rows into the same table (``bench/import_events.py``).
+   ``executemany`` of the same rows into the same table (``bench/import_events.py``); and
+   **import 1M events / 200k new leads vs executemany**: ``leadheat import events``' library
+   call on a CSV file whose 212,130 leads are all new (read, check, create leads, store,
+   fold, commit) against the same ``executemany`` (``bench/import_events.py --new-leads``),
+   and on PostgreSQL against ``COPY`` when ``$LEADHEAT_BENCH_POSTGRES_URL`` is set.
 2. **re-scoring** every lead from history after a playbook change: leadheat's kernel
    (``SignalTable.fold``, compiled by numba: points and half-lives by type, exact heat keys,
    last engagement, churn, first event, counts) against a bare NumPy kernel over the same
@@ -154,6 +158,56 @@ def bench_import(root: Path, count: int, repeat: int) -> tuple[Row, float, Path 
         ratio >= 0.5,
     )
     return row, count / store, root / "import0.db"
+
+
+NEW_LEADS_ROW = "import 1M events / 200k new leads vs executemany"
+
+
+def bench_new_leads(root: Path, count: int, repeat: int) -> list[Row]:
+    """Issue 21's case: ``leadheat import events`` of a file whose leads are all new, against
+    ``executemany`` of the same rows (``bench/import_events.py --new-leads``); on PostgreSQL
+    too, against ``COPY``, when ``$LEADHEAT_BENCH_POSTGRES_URL`` names a database."""
+    postgres = os.environ.get("LEADHEAT_BENCH_POSTGRES_URL")
+    times = import_events.measure_new_leads(root, count, repeat, postgres)
+    if times is None:
+        return [Row(NEW_LEADS_ROW, "needs ../shared/data", "", "", None, "", None)]
+    data = f"{count:,} events, {times.leads:,} new leads, derived from CDNOW"
+    rows = [
+        Row(
+            NEW_LEADS_ROW,
+            data,
+            f"{count / times.imported:,.0f} events/s",
+            f"sqlite3 executemany {count / times.limit:,.0f} events/s",
+            times.ratio,
+            ">= 0.5",
+            times.ratio >= 0.5,
+        )
+    ]
+    if times.pg_copy is not None and times.pg_imported is not None:
+        rows.append(
+            Row(
+                "the same import on PostgreSQL vs COPY",
+                data,
+                f"{count / times.pg_imported:,.0f} events/s",
+                f"COPY {count / times.pg_copy:,.0f} events/s",
+                times.pg_copy / times.pg_imported,
+                "",
+                None,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                "the same import on PostgreSQL vs COPY",
+                "set LEADHEAT_BENCH_POSTGRES_URL",
+                "",
+                "",
+                None,
+                "",
+                None,
+            )
+        )
+    return rows
 
 
 # -- 2. re-scoring -----------------------------------------------------------------------
@@ -696,6 +750,7 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(folder)
         row, in_process, database = bench_import(root, imports, 2)
         rows.append(row)
+        rows.extend(bench_new_leads(root, imports, 2))
         rescoring = bench_rescore(rescore, 5)
         rows.extend(rescoring)
         if database is not None:

@@ -24,8 +24,10 @@ the folder of its domain:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from leadheat import accounts, privacy, reading
@@ -39,8 +41,10 @@ from leadheat.errors import (
     NotInitialisedError,
     UnknownLeadError,
 )
-from leadheat.ingest import history, merges, recording
+from leadheat.ingest import event_files, history, merges, recording
 from leadheat.ingest import leads as ingest_leads
+from leadheat.ingest.csv_files import BadRow
+from leadheat.ingest.event_files import EventFileReport
 from leadheat.ingest.leads import LeadImportReport, LeadInput
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
@@ -102,6 +106,29 @@ class Leadheat(Core):
         """Record a batch of validated events in one transaction (``react=False``: no
         speed-to-lead triggers, for past data)."""
         return recording.record_events(self, events, react=react)
+
+    def import_event_file(
+        self,
+        path: Path,
+        *,
+        react: bool = False,
+        set_aside: Callable[[list[BadRow]], None] | None = None,
+        check_types: Callable[[Counter[str]], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        columnar: bool = True,
+    ) -> EventFileReport:
+        """Store a CSV file of events in one transaction, a block at a time: nothing of it
+        when a row is bad, unless ``set_aside`` takes the bad rows (``leadheat import
+        events``)."""
+        return event_files.import_event_file(
+            self,
+            path,
+            react=react,
+            set_aside=set_aside,
+            check_types=check_types,
+            progress=progress,
+            columnar=columnar,
+        )
 
     def collect(
         self,

@@ -20,7 +20,6 @@ from leadheat.ingest.csv_files import (
     BadRow,
     CsvImportError,
     Parsed,
-    parse_events,
     parse_leads,
     parse_mapping,
     parse_outcomes,
@@ -50,10 +49,10 @@ SkipBadOption = Annotated[
 
 
 @contextmanager
-def _progress(path: Path) -> Iterator[Callable[[int], None]]:
+def _progress(path: Path, verb: str = "reading") -> Iterator[Callable[[int], None]]:
     size = path.stat().st_size if path.exists() else 0
     with Progress(
-        TextColumn("reading {task.description}"),
+        TextColumn(f"{verb} {{task.description}}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),
@@ -140,7 +139,12 @@ def unscored(book: Playbook, types: Iterable[str]) -> list[str]:
     webinar: 2 events
     demo_requets: 1 event (did you mean demo_request?)
     """
-    counts = Counter(kind for kind in types if kind not in book.signals)
+    return unscored_counts(book, Counter(types))
+
+
+def unscored_counts(book: Playbook, types: Counter[str]) -> list[str]:
+    """:func:`unscored` of event types counted already."""
+    counts = {kind: count for kind, count in types.items() if kind not in book.signals}
     lines = []
     for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         near = get_close_matches(kind, list(book.signals), n=1, cutoff=0.8)
@@ -166,25 +170,31 @@ def import_events(
     """Import events: lead, type, timestamp, optional id; other columns are properties."""
     lh = open_leadheat()
     _, book = lh.playbook()
-    with _progress(file) as progress:
-        now = lh.clock()
-        oldest = book.ingest.oldest(now)
-        parsed = parse_events(file, now, book.ingest.future_tolerance, progress, oldest)
-    _set_aside(file, parsed.bad, skip_bad)
-    lines = unscored(book, parsed.batch.types)
-    if lines and strict_types:
-        raise LeadheatError(
-            f"{file}: event types the playbook does not score (--strict-types; nothing "
-            f"stored): {'; '.join(lines)}"
+
+    def check_types(types: Counter[str]) -> None:
+        lines = unscored_counts(book, types)
+        if lines and strict_types:
+            raise LeadheatError(
+                f"{file}: event types the playbook does not score (--strict-types; nothing "
+                f"stored): {'; '.join(lines)}"
+            )
+
+    with _progress(file, "storing") as progress:
+        report = lh.import_event_file(
+            file,
+            react=triggers,
+            set_aside=None if skip_bad is None else lambda bad: _set_aside(file, bad, skip_bad),
+            check_types=check_types,
+            progress=progress,
         )
-    report = lh.record_events(parsed.batch, react=triggers)
     _summary(
-        parsed.read,
-        report.stored,
-        report.duplicates,
-        len(parsed.bad),
-        f"new leads {report.leads_created}",
+        report.read,
+        report.stored.stored,
+        report.stored.duplicates,
+        len(report.bad),
+        f"new leads {report.stored.leads_created}",
     )
+    lines = unscored_counts(book, report.types)
     if lines:
         out.print("event types the playbook does not score (stored at 0 points):")
         for line in lines:

@@ -104,7 +104,7 @@ class LeadRecord:
     created_at: datetime | None
 
 
-class _RowError(ValueError):
+class RowError(ValueError):
     def __init__(self, column: str | None, message: str) -> None:
         self.column = column
         super().__init__(message)
@@ -167,8 +167,6 @@ def _columns(
     Unreadable rows, rows of the wrong width and rows with bytes that are not UTF-8 (or
     with a NUL character) go to ``parsed.bad``.
     """
-    hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
-    mapping = mapping or {}
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     clean = _is_clean(path)
@@ -186,44 +184,55 @@ def _columns(
             ) from None
         except csv.Error as error:
             raise CsvImportError(path, [BadRow(1, None, _csv_problem(error))]) from None
-        names = [h.strip() for h in header]
-        for index, name in enumerate(names):
-            problem = _text_problem(name)
-            if problem is not None:
-                raise CsvImportError(path, [BadRow(1, f"#{index + 1}", f"header {problem}")])
-        missing_map = [column for column in mapping if column not in names]
-        if missing_map:
-            raise CsvImportError(
-                path,
-                [
-                    BadRow(
-                        1,
-                        column,
-                        f"--map names a column the file does not have (it has: {', '.join(names)})",
-                    )
-                    for column in missing_map
-                ],
-            )
-        fields = [mapping.get(name, snake_case(name)) for name in names]
-        _refuse_twice_named(path, names, fields)
-        absent = [name for name in required if name not in fields]
-        if absent:
-            raise CsvImportError(
-                path,
-                [
-                    BadRow(
-                        1,
-                        name,
-                        f"required column is missing (columns are: {', '.join(names)}); "
-                        + hint.format(name),
-                    )
-                    for name in absent
-                ],
-            )
+        names, fields = header_fields(path, header, required, mapping)
     except BaseException:
         handle.close()
         raise
     return fields, _rows(handle, reader, names, clean, parsed)
+
+
+def header_fields(
+    path: Path, header: Sequence[str], required: Sequence[str], mapping: Mapping[str, str] | None
+) -> tuple[list[str], list[str]]:
+    """The column names of a header row and the field each column names, refusing a header
+    that cannot be read (``mapping`` is ``None`` for files that take no ``--map``)."""
+    hint = 'map one with --map "COLUMN={}"' if mapping is not None else 'rename a column to "{}"'
+    mapping = mapping or {}
+    names = [h.strip() for h in header]
+    for index, name in enumerate(names):
+        problem = _text_problem(name)
+        if problem is not None:
+            raise CsvImportError(path, [BadRow(1, f"#{index + 1}", f"header {problem}")])
+    missing_map = [column for column in mapping if column not in names]
+    if missing_map:
+        raise CsvImportError(
+            path,
+            [
+                BadRow(
+                    1,
+                    column,
+                    f"--map names a column the file does not have (it has: {', '.join(names)})",
+                )
+                for column in missing_map
+            ],
+        )
+    fields = [mapping.get(name, snake_case(name)) for name in names]
+    _refuse_twice_named(path, names, fields)
+    absent = [name for name in required if name not in fields]
+    if absent:
+        raise CsvImportError(
+            path,
+            [
+                BadRow(
+                    1,
+                    name,
+                    f"required column is missing (columns are: {', '.join(names)}); "
+                    + hint.format(name),
+                )
+                for name in absent
+            ],
+        )
+    return names, fields
 
 
 def _rows(
@@ -352,15 +361,15 @@ def _instant(
     try:
         instant = parse_instant(row[column])
     except TimeFormatError as error:
-        raise _RowError(column, str(error)) from None
+        raise RowError(column, str(error)) from None
     if instant > now + tolerance:
-        raise _RowError(
+        raise RowError(
             column,
             f"{row[column]!r} is in the future (more than {tolerance} after now, "
             f"{now.isoformat()}); check the time zone",
         )
     if oldest is not None and instant < oldest:
-        raise _RowError(
+        raise RowError(
             column,
             f"{row[column]!r} is older than the playbook's [ingest] max_age allows (before "
             f"{oldest.isoformat()}); check the clock that wrote it, or raise max_age",
@@ -372,15 +381,15 @@ def _lead(row: Mapping[str, str], column: str = "lead") -> LeadKey:
     try:
         return parse_lead_key(row[column])
     except LeadKeyError as error:
-        raise _RowError(column, str(error)) from None
+        raise RowError(column, str(error)) from None
 
 
 def _text(row: Mapping[str, str], column: str, width: int = 100) -> str:
     value = row[column].strip()
     if not value:
-        raise _RowError(column, "is empty")
+        raise RowError(column, "is empty")
     if len(value) > width:
-        raise _RowError(column, f"is longer than {width} characters")
+        raise RowError(column, f"is longer than {width} characters")
     return value
 
 
@@ -389,14 +398,14 @@ def _event_type(text: str) -> str:
     store a track call's name (``"Demo Request"`` → ``demo_request``)."""
     name = segment.snake_case(_text({"type": text}, "type"))
     if not name:
-        raise _RowError("type", "has no letters or digits")
+        raise RowError("type", "has no letters or digits")
     return name
 
 
 def _optional(row: Mapping[str, str], column: str, width: int | None = None) -> str | None:
     value = row.get(column, "").strip()
     if width is not None and len(value) > width:
-        raise _RowError(column, f"is longer than {width} characters")
+        raise RowError(column, f"is longer than {width} characters")
     return value or None
 
 
@@ -441,76 +450,15 @@ def _parse_events(
     oldest: datetime | None,
 ) -> ParsedEvents:
     parsed = ParsedEvents()
-    fields, rows = _columns(path, ("lead", "type", "timestamp"), None, parsed, progress)
-    at_lead, at_type, at_time = (
-        fields.index("lead"),
-        fields.index("type"),
-        fields.index("timestamp"),
-    )
-    at_id = fields.index("id") if "id" in fields else None
-    reserved = {"lead", "type", "timestamp", "id"}
-    extra = [(i, name) for i, name in enumerate(fields) if name not in reserved and name]
-    encode = json.encoder.encode_basestring_ascii  # what json.dumps uses
-    keys = [encode(name) + ":" for _, name in extra]
-    pick = itemgetter(*[i for i, _ in extra]) if extra else None
-    full = "{" + ",".join(key.replace("%", "%%") + "%s" for key in keys) + "}"
-    parsed.batch.property_names = frozenset(name for _, name in extra)
-    latest_us = to_micros(now + tolerance)
-    earliest_us = to_micros(oldest) if oldest is not None else 0
-    lead_keys: dict[str, LeadKey] = {}
-    types: dict[str, str] = {}
-    seen: dict[tuple[object, ...], int] = {}
-    fromisoformat = datetime.fromisoformat
+    fields, rows = _columns(path, EVENT_COLUMNS, None, parsed, progress)
+    reader = EventRows(fields, now, tolerance, oldest)
+    parsed.batch.property_names = reader.property_names
     batch = parsed.batch
+    read = reader.read
     for line, values in rows:
         try:
-            text = values[at_lead]
-            lead = lead_keys.get(text)
-            if lead is None:
-                lead = lead_keys[text] = _lead({"lead": text})
-            event_type = types.get(values[at_type])
-            if event_type is None:
-                event_type = types[values[at_type]] = _event_type(values[at_type])
-            stamp = values[at_time]
-            try:
-                moment = fromisoformat(stamp)
-                if moment.tzinfo is None:
-                    raise ValueError(stamp)
-                micros = (moment - EPOCH) // _ONE_MICRO
-            except ValueError:
-                micros = to_micros(
-                    _instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest)
-                )
-            if not earliest_us <= micros <= latest_us or micros > MAX_MICROS:
-                # says what is wrong
-                _instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest)
-            properties = None
-            if pick is not None:
-                picked = pick(values)
-                chosen = picked if isinstance(picked, tuple) else (picked,)
-                if all(chosen):
-                    properties = full % tuple(map(encode, chosen))
-                elif any(chosen):
-                    properties = (
-                        "{"
-                        + ",".join(k + encode(v) for k, v in zip(keys, chosen, strict=True) if v)
-                        + "}"
-                    )
-            event_id = values[at_id].strip() if at_id is not None else ""
-            if not event_id:
-                signature = (lead, event_type, micros, properties)
-                count = seen.get(signature, 0)
-                seen[signature] = count + 1
-                event_id = derived_event_id(
-                    lead,
-                    event_type,
-                    from_micros(micros),
-                    {name: values[i] for i, name in extra if values[i]},
-                    count,
-                )
-            elif len(event_id) > 200:
-                raise _RowError("id", "is longer than 200 characters")
-        except _RowError as problem:
+            lead, event_type, micros, event_id, properties = read(values)
+        except RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
         batch.leads.append(lead)
@@ -520,6 +468,111 @@ def _parse_events(
         batch.properties_json.append(properties)
         parsed.lines.append(line)
     return parsed
+
+
+EVENT_COLUMNS = ("lead", "type", "timestamp")
+"""The columns every events file has."""
+EVENT_RESERVED = frozenset({"lead", "type", "timestamp", "id"})
+"""The columns of an events file that are not properties."""
+
+EventRow = tuple[LeadKey, str, int, str, str | None]
+"""An event as a file row gives it: lead, type, instant (µs), id, properties as JSON."""
+
+
+class EventRows:
+    """Reads the rows of one events file, whose columns are ``fields``, in file order.
+
+    Columns are read by position, lead references and event types are checked once per
+    distinct value, and timestamps take a fast path for ISO 8601 (anything else goes through
+    the full parser, which explains its errors). Rows without an id get a derived one, the
+    n-th identical row of the file its own (:func:`derived_event_id`), so rows must come in
+    file order.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[str],
+        now: datetime,
+        tolerance: timedelta,
+        oldest: datetime | None = None,
+    ) -> None:
+        self.now, self.tolerance, self.oldest = now, tolerance, oldest
+        self.at_lead = fields.index("lead")
+        self.at_type = fields.index("type")
+        self.at_time = fields.index("timestamp")
+        self.at_id = fields.index("id") if "id" in fields else None
+        self.extra = [
+            (i, name) for i, name in enumerate(fields) if name not in EVENT_RESERVED and name
+        ]
+        encode = json.encoder.encode_basestring_ascii  # what json.dumps uses
+        self.keys = [encode(name) + ":" for _, name in self.extra]
+        self.pick = itemgetter(*[i for i, _ in self.extra]) if self.extra else None
+        self.full = "{" + ",".join(key.replace("%", "%%") + "%s" for key in self.keys) + "}"
+        self.property_names = frozenset(name for _, name in self.extra)
+        self.latest_us = to_micros(now + tolerance)
+        self.earliest_us = to_micros(oldest) if oldest is not None else 0
+        self.lead_keys: dict[str, LeadKey] = {}
+        self.types: dict[str, str] = {}
+        self.seen: dict[tuple[object, ...], int] = {}
+
+    def lead(self, text: str) -> LeadKey:
+        """The lead a ``lead`` value names (remembered per distinct value)."""
+        lead = self.lead_keys.get(text)
+        if lead is None:
+            lead = self.lead_keys[text] = _lead({"lead": text})
+        return lead
+
+    def event_type(self, text: str) -> str:
+        """The type a ``type`` value names (remembered per distinct value)."""
+        event_type = self.types.get(text)
+        if event_type is None:
+            event_type = self.types[text] = _event_type(text)
+        return event_type
+
+    def read(self, values: Sequence[str]) -> EventRow:
+        """One row's event; raises :class:`RowError` naming the column that is wrong."""
+        lead = self.lead(values[self.at_lead])
+        event_type = self.event_type(values[self.at_type])
+        stamp = values[self.at_time]
+        now, tolerance, oldest = self.now, self.tolerance, self.oldest
+        try:
+            moment = datetime.fromisoformat(stamp)
+            if moment.tzinfo is None:
+                raise ValueError(stamp)
+            micros = (moment - EPOCH) // _ONE_MICRO
+        except ValueError:
+            micros = to_micros(_instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest))
+        if not self.earliest_us <= micros <= self.latest_us or micros > MAX_MICROS:
+            # says what is wrong
+            _instant({"timestamp": stamp}, "timestamp", now, tolerance, oldest)
+        properties = None
+        pick, keys, encode = self.pick, self.keys, json.encoder.encode_basestring_ascii
+        if pick is not None:
+            picked = pick(values)
+            chosen = picked if isinstance(picked, tuple) else (picked,)
+            if all(chosen):
+                properties = self.full % tuple(map(encode, chosen))
+            elif any(chosen):
+                properties = (
+                    "{"
+                    + ",".join(k + encode(v) for k, v in zip(keys, chosen, strict=True) if v)
+                    + "}"
+                )
+        event_id = values[self.at_id].strip() if self.at_id is not None else ""
+        if not event_id:
+            signature = (lead, event_type, micros, properties)
+            count = self.seen.get(signature, 0)
+            self.seen[signature] = count + 1
+            event_id = derived_event_id(
+                lead,
+                event_type,
+                from_micros(micros),
+                {name: values[i] for i, name in self.extra if values[i]},
+                count,
+            )
+        elif len(event_id) > 200:
+            raise RowError("id", "is longer than 200 characters")
+        return lead, event_type, micros, event_id, properties
 
 
 def parse_leads(
@@ -548,17 +601,17 @@ def parse_leads(
                 try:
                     keys.append(LeadKey("email", normalise_email(row["email"])))
                 except LeadKeyError as error:
-                    raise _RowError("email", str(error)) from None
+                    raise RowError("email", str(error)) from None
             if row.get("external_id", "").strip():
                 keys.append(LeadKey("external", _optional(row, "external_id", MAX_ID_CHARS) or ""))
             if not keys:
-                raise _RowError("email", "the lead has neither an email nor an external id")
+                raise RowError("email", "the lead has neither an email nor an external id")
             created = None
             if row.get("created_at", "").strip():
                 try:
                     created = parse_instant(row["created_at"])
                 except TimeFormatError as error:
-                    raise _RowError("created_at", str(error)) from None
+                    raise RowError("created_at", str(error)) from None
             fields = {
                 k: v.strip()
                 for k, v in row.items()
@@ -566,8 +619,8 @@ def parse_leads(
             }
             for name, width in FIELD_WIDTHS.items():
                 if len(fields.get(name, "")) > width:
-                    raise _RowError(name, f"is longer than {width} characters")
-        except _RowError as problem:
+                    raise RowError(name, f"is longer than {width} characters")
+        except RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
         parsed.rows.append(LeadRecord(tuple(keys), fields, created))
@@ -589,7 +642,7 @@ def parse_touches(
         try:
             direction = (_optional(row, "direction") or "outbound").lower()
             if direction not in ("inbound", "outbound"):
-                raise _RowError("direction", f"{direction!r} must be inbound or outbound")
+                raise RowError("direction", f"{direction!r} must be inbound or outbound")
             touch = TouchInput(
                 _lead(row),
                 _text(row, "kind", _TOUCH_KIND_WIDTH),
@@ -599,7 +652,7 @@ def parse_touches(
                 _optional(row, "rep", _TOUCH_WIDTH),
                 _optional(row, "note"),
             )
-        except _RowError as problem:
+        except RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
         parsed.rows.append(touch)
@@ -621,14 +674,14 @@ def parse_outcomes(
         try:
             outcome = row["outcome"].strip().lower()
             if outcome not in ("won", "lost", "disqualified"):
-                raise _RowError("outcome", f"{row['outcome']!r} must be won, lost or disqualified")
+                raise RowError("outcome", f"{row['outcome']!r} must be won, lost or disqualified")
             item = OutcomeInput(
                 _lead(row),
                 outcome,
                 _instant(row, "timestamp", now, tolerance, oldest),
                 _optional(row, "reason"),
             )
-        except _RowError as problem:
+        except RowError as problem:
             parsed.bad.append(BadRow(line, problem.column, str(problem), values))
             continue
         parsed.rows.append(item)

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.playbook import Playbook
-from leadheat.scoring.heat import NONE, LeadSlots, normalised_arrays
+from leadheat.scoring.heat import NONE, LeadSlots, fold_keys, normalised_arrays
 
 MICRO = timedelta(microseconds=1)
 Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
@@ -72,6 +72,55 @@ def fold_activity(
     """
     table = SignalTable(points, half_life_us, churned)
     return table.fold(lead_ids, np.arange(len(points), dtype=np.intp), at_us)
+
+
+def merge_activities(parts: Sequence[Activity]) -> Activity:
+    """One :class:`Activity` from several over disjoint sets of events (a file's chunks): counts
+    add up, first and last instants are the extremes, and heat keys of one lead and half-life
+    add as :meth:`~leadheat.scoring.heat.HeatKey.plus` does (to a few ulps).
+
+    A key ``whole + frac`` is ``log2`` of a decayed sum, which is the key of one event at
+    ``whole`` half-lives worth ``2^frac`` points: re-folding the keys as such events adds
+    them with :func:`~leadheat.scoring.heat.fold_keys`'s care for overflow.
+
+    >>> day = 86_400_000_000
+    >>> one = fold_activity(np.array([4]), np.array([0]), np.array([8.0]),
+    ...                     np.array([day]), np.array([False]))
+    >>> two = fold_activity(np.array([4, 6]), np.array([day, day]), np.array([8.0, 1.0]),
+    ...                     np.array([day, day]), np.array([False, False]))
+    >>> both = fold_activity(np.array([4, 4, 6]), np.array([0, day, day]),
+    ...                      np.array([8.0, 8.0, 1.0]), np.array([day] * 3), np.array([False] * 3))
+    >>> merged = merge_activities([one, two])
+    >>> merged.leads.tolist(), merged.events.tolist(), merged.first_at.tolist()
+    ([4, 6], [2, 1], [0, 86400000000])
+    >>> bool(np.allclose(merged.keys[day][2], both.keys[day][2], rtol=1e-12))
+    True
+    """
+    if len(parts) == 1:
+        return parts[0]
+    leads = np.concatenate([part.leads for part in parts])
+    order = np.argsort(leads, kind="stable")
+    merged, starts = np.unique(leads[order], return_index=True)
+
+    def reduce(name: str, how: np.ufunc) -> npt.NDArray[np.int64]:
+        values = np.concatenate([getattr(part, name) for part in parts])[order]
+        return np.asarray(how.reduceat(values, starts), dtype=np.int64)
+
+    keys: dict[int, Keys] = {}
+    for span in sorted({span for part in parts for span in part.keys}):
+        held = [part.keys[span] for part in parts if span in part.keys]
+        key_leads = np.concatenate([item[0] for item in held])
+        whole = np.concatenate([item[1] for item in held])
+        frac = np.concatenate([item[2] for item in held])
+        keys[span] = fold_keys(key_leads, whole * abs(span), np.exp2(frac), abs(span))
+    return Activity(
+        leads=merged,
+        events=reduce("events", np.add),
+        first_at=reduce("first_at", np.minimum),
+        last_engaged_at=reduce("last_engaged_at", np.maximum),
+        churned_at=reduce("churned_at", np.maximum),
+        keys=keys,
+    )
 
 
 @dataclass(frozen=True)

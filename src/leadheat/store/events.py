@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
 from leadheat.store import accounts
 from leadheat.store.audit import DEFAULT_ACTOR
+from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
-from leadheat.store.models import EvidenceRow
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
 
@@ -242,25 +242,36 @@ def _record_evidence(
     """BANT evidence carried by event properties (a form's "budget" field, say)."""
     if batch.property_names is not None and not (batch.property_names & book.evidence_names.keys()):
         return
-    rows: list[dict[str, Any]] = []
-    ids = lead_ids.tolist()
-    for index, text in enumerate(batch.properties_json):
+    rows = evidence_rows(book, batch.properties_json, batch.at_us, lead_ids.tolist(), batch.types)
+    if rows:
+        execute_many(
+            connection,
+            "INSERT INTO evidence (lead_id, kind, value, stated_at, source) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        refresh_facts(connection, book, version, sorted({row[0] for row in rows}))
+
+
+def evidence_rows(
+    book: Playbook,
+    properties_json: Sequence[str | None],
+    at_us: Sequence[int],
+    lead_ids: Sequence[int],
+    types: Sequence[str],
+) -> list[tuple[int, str, str, int, str]]:
+    """The evidence rows ``(lead_id, kind, value, stated_at µs, source)`` that events'
+    properties carry."""
+    rows = []
+    names = book.evidence_names.keys()
+    for index, text in enumerate(properties_json):
         if text is None:
             continue
         properties = json.loads(text)
-        if not (properties.keys() & book.evidence_names.keys()):
+        if not (properties.keys() & names):
             continue
-        at = from_micros(batch.at_us[index])
-        for item in evidence_in(properties, at, book, f"event {batch.types[index]}"):
+        at = from_micros(at_us[index])
+        for item in evidence_in(properties, at, book, f"event {types[index]}"):
             rows.append(
-                {
-                    "lead_id": ids[index],
-                    "kind": item.kind,
-                    "value": item.value,
-                    "stated_at": item.stated_at,
-                    "source": item.source,
-                }
+                (lead_ids[index], item.kind, item.value, to_micros(item.stated_at), item.source)
             )
-    if rows:
-        connection.execute(insert(EvidenceRow), rows)
-        refresh_facts(connection, book, version, sorted({r["lead_id"] for r in rows}))
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,12 +43,20 @@ def find_leads(connection: Connection, keys: Iterable[LeadKey]) -> dict[LeadKey,
         by_kind.setdefault(key.kind, []).append(key.value)
     found: dict[LeadKey, int] = {}
     for kind, values in by_kind.items():
-        rows = select_in(
-            connection,
-            "SELECT value, lead_id FROM identities WHERE kind = ? AND value IN",
-            values,
-            kind,
-        )
+        if connection.dialect.name == "sqlite" and len(values) > CHUNK:
+            # one query for a whole import's keys, handed over as one JSON array
+            rows = connection.exec_driver_sql(
+                "SELECT value, lead_id FROM identities WHERE kind = ? "
+                "AND value IN (SELECT value FROM json_each(?))",
+                (kind, json.dumps(values)),
+            ).all()
+        else:
+            rows = select_in(
+                connection,
+                "SELECT value, lead_id FROM identities WHERE kind = ? AND value IN",
+                values,
+                kind,
+            )
         for value, lead_id in rows:
             found[LeadKey(cast(IdentityKind, kind), value)] = lead_id
     return found

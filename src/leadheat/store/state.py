@@ -27,7 +27,7 @@ from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.heat import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
-from leadheat.scoring.rescoring import SignalTable, fold_activity
+from leadheat.scoring.rescoring import Activity, Keys, SignalTable, fold_activity
 from leadheat.store import accounts
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.leads import lead_attributes
@@ -120,78 +120,124 @@ def fold_batch(
     evidence_until µs)``. ``rules``: the playbook's ``[accounts]``, whose thresholds the
     accounts of these leads, whose keys the new events add to, are forecast by.
     """
-    fresh = fresh or {}
-    in_batch = set(batch.lead_ids.tolist())
-    idle = [(lead, *fit, None, None, 0) for lead, fit in fresh.items() if lead not in in_batch]
-    execute_many(connection, _NEW_STATE, idle)  # new leads whose events were all re-deliveries
-    if not in_batch:
-        return
+    write_activity(connection, batch_activity(batch), fresh or {}, rules=rules)
+
+
+def batch_activity(batch: Engagements) -> Activity:
+    """Per lead: what a batch of new events adds (one ``fold_keys`` per half-life)."""
+    if not len(batch.lead_ids):
+        empty = np.zeros(0, dtype=np.int64)
+        return Activity(empty, empty, empty, empty, empty, {})
     order = np.argsort(batch.lead_ids, kind="stable")
     leads, starts, counts = np.unique(batch.lead_ids[order], return_index=True, return_counts=True)
     at_sorted = batch.at_us[order]
     engaged = batch.points > 0
     none = np.int64(-1)
-    last_engaged = np.maximum.reduceat(np.where(engaged[order], at_sorted, none), starts)
-    last_churn = np.maximum.reduceat(np.where(batch.churned[order], at_sorted, none), starts)
-    first_seen = np.minimum.reduceat(at_sorted, starts)
-    known = [lead for lead in leads.tolist() if lead not in fresh]
-    stored_state = _stored_states(connection, known)
-    stored_keys = _stored_keys(connection, known)
+    keys: dict[int, Keys] = {}
     heated = batch.points != 0
     signed = np.where(batch.points < 0, -batch.half_life_us, batch.half_life_us)
     for span in np.unique(signed[heated]).tolist():  # negative: a negative signal's part
         mask = heated & (signed == span)
-        key_leads, whole, frac = fold_keys(
+        keys[int(span)] = fold_keys(
             batch.lead_ids[mask], batch.at_us[mask], np.abs(batch.points[mask]), abs(int(span))
         )
+    return Activity(
+        leads=leads,
+        events=counts.astype(np.int64),
+        first_at=np.minimum.reduceat(at_sorted, starts),
+        last_engaged_at=np.maximum.reduceat(np.where(engaged[order], at_sorted, none), starts),
+        churned_at=np.maximum.reduceat(np.where(batch.churned[order], at_sorted, none), starts),
+        keys=keys,
+    )
+
+
+def write_activity(
+    connection: Connection,
+    activity: Activity,
+    fresh: Mapping[int, tuple[int, float, bool, bool, int | None]],
+    born: Mapping[int, int] | None = None,
+    rules: Accounts | None = None,
+) -> None:
+    """Add ``activity`` to its leads' stored states: heat keys, last engagement, last churn,
+    event count, and ``created_at`` moved back to an earlier first event.
+
+    ``fresh`` maps leads with no state row yet to their ``(playbook version, fit, qualified,
+    disqualified, evidence_until µs)``; ``born`` gives the ``created_at`` (µs) of fresh leads
+    when an earlier write of the same transaction created them, so that it moves too.
+    ``rules``: the playbook's ``[accounts]``, by whose thresholds the accounts these keys
+    add to are forecast.
+    """
+    in_batch = set(activity.leads.tolist())
+    idle = [(lead, *fit, None, None, 0) for lead, fit in fresh.items() if lead not in in_batch]
+    execute_many(connection, _NEW_STATE, idle)  # new leads whose events were all re-deliveries
+    if not in_batch:
+        return
+    known = [lead for lead in activity.leads.tolist() if lead not in fresh]
+    stored_state = _stored_states(connection, known)
+    stored_keys = _stored_keys(connection, known)
+    for span, (key_leads, new_whole, new_frac) in activity.keys.items():
         accounts.add_lead_keys(
-            connection, rules or Accounts(), int(span), key_leads, whole.copy(), frac.copy()
+            connection, rules or Accounts(), span, key_leads, new_whole.copy(), new_frac.copy()
         )
         old = [stored_keys.get((lead, span)) for lead in key_leads.tolist()]
         had = np.array([item is not None for item in old], dtype=np.bool_)
+        whole, frac = new_whole, new_frac
         if had.any():
             old_w = np.array([item[0] for item in old if item is not None], dtype=np.int64)
             old_f = np.array([item[1] for item in old if item is not None], dtype=np.float64)
+            whole, frac = new_whole.copy(), new_frac.copy()
             whole[had], frac[had] = add_keys(whole[had], frac[had], old_w, old_f)
+        rows = zip(
+            key_leads.tolist(), [span] * len(key_leads), whole.tolist(), frac.tolist(), strict=True
+        )
+        if not known:  # every lead is new: nothing to update
+            execute_many(connection, _NEW_KEY, list(rows))
+            continue
         execute_many(
             connection,
-            "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (lead_id, half_life_us) "
+            _NEW_KEY + " ON CONFLICT (lead_id, half_life_us) "
             "DO UPDATE SET whole = excluded.whole, frac = excluded.frac",
-            list(
-                zip(
-                    key_leads.tolist(),
-                    [span] * len(key_leads),
-                    whole.tolist(),
-                    frac.tolist(),
-                    strict=True,
-                )
-            ),
+            list(rows),
         )
+    born = born or {}
+    leads = activity.leads.tolist()
+    engaged = _nullable(activity.last_engaged_at)
+    churned = _nullable(activity.churned_at)
+    counts = activity.events.tolist()
+    firsts = activity.first_at.tolist()
+    new_states = [
+        (lead, *fresh[lead], engaged_us, churn_us, count)
+        for lead, engaged_us, churn_us, count in zip(leads, engaged, churned, counts, strict=True)
+        if lead in fresh
+    ]
+    moved = [
+        (first, lead)
+        for lead, first in zip(leads, firsts, strict=True)
+        if lead in born and first < born[lead]
+    ]
     states = []
-    born = []
-    moved = []
     for lead, engaged_us, churn_us, count, first in zip(
-        leads.tolist(),
-        last_engaged.tolist(),
-        last_churn.tolist(),
-        counts.tolist(),
-        first_seen.tolist(),
+        leads,
+        activity.last_engaged_at.tolist(),
+        activity.churned_at.tolist(),
+        counts,
+        firsts,
         strict=True,
     ):
-        old_engaged, old_churn, old_count, created = stored_state.get(lead, (-1, -1, 0, None))
-        activity = (
-            _none_if_negative(max(engaged_us, old_engaged)),
-            _none_if_negative(max(churn_us, old_churn)),
-            old_count + count,
-        )
         if lead in fresh:
-            born.append((lead, *fresh[lead], *activity))
-        else:
-            states.append((*activity, lead))
+            continue
+        old_engaged, old_churn, old_count, created = stored_state.get(lead, (-1, -1, 0, None))
+        states.append(
+            (
+                _none_if_negative(max(engaged_us, old_engaged)),
+                _none_if_negative(max(churn_us, old_churn)),
+                old_count + count,
+                lead,
+            )
+        )
         if created is not None and first < created:
             moved.append((first, lead))
-    execute_many(connection, _NEW_STATE, born)
+    execute_many(connection, _NEW_STATE, new_states)
     execute_many(
         connection,
         "UPDATE lead_states SET last_engaged_at = ?, churned_at = ?, events_count = ? "
@@ -202,11 +248,17 @@ def fold_batch(
         execute_many(connection, "UPDATE leads SET created_at = ? WHERE id = ?", moved)
 
 
+_NEW_KEY = "INSERT INTO heat_keys (lead_id, half_life_us, whole, frac) VALUES (?, ?, ?, ?)"
 _NEW_STATE = (
     "INSERT INTO lead_states (lead_id, playbook_version, fit, qualified, disqualified, "
     "evidence_until, status, last_engaged_at, churned_at, events_count) "
     "VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
 )
+
+
+def _nullable(micros: npt.NDArray[np.int64]) -> list[int | None]:
+    """Instants as stored: ``None`` for "never" (negative)."""
+    return [None if value < 0 else value for value in micros.tolist()]
 
 
 def _none_if_negative(micros: int) -> int | None:
