@@ -12,6 +12,7 @@ from rich.table import Table
 from leadheat.cli.options import AtOption, JsonOption, LimitOption, instant
 from leadheat.cli.output import emit, out
 from leadheat.cli.state import open_leadheat
+from leadheat.scoring.wording import format_number
 from leadheat.service import LeadheatError, LeadRow
 from leadheat.views import row_json, view_json
 
@@ -88,7 +89,7 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
     out.print(name, style="bold")
     out.print(
         f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}"
-        f"  fit {data['fit']:g}  qualified {'yes' if data['qualified'] else 'no'}"
+        f"  fit {format_number(data['fit'])}  qualified {'yes' if data['qualified'] else 'no'}"
         f"  status {data['status']}"
     )
     out.print(f"why: {data['explanation']['temperature']}")
@@ -106,10 +107,10 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
     out.print(table)
     fit = data["explanation"]["fit"]
     for rule in fit["matched"]:
-        out.print(f"  + {rule['points']:g}  {rule['rule']}")
+        out.print(f"  + {format_number(rule['points'])}  {rule['rule']}")
     for rule in fit["missed"]:
         out.print(
-            f"  . {rule['points']:g}  {rule['rule']}" + ("  (missing)" if rule["missing"] else "")
+            f"  . {format_number(rule['points'])}  {rule['rule']}" + ("  (missing)" if rule["missing"] else "")
         )
     for rule in fit["disqualified_by"]:
         out.print(f"  x disqualified: {rule}")

@@ -21,6 +21,7 @@ from leadheat.scoring.evidence import (
 )
 from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.heat import Engagement, Heat
+from leadheat.scoring.wording import format_number
 from leadheat.scoring.temperature import LeadFacts, Temperature, classify, forecast, grade
 from leadheat.times import relative
 
@@ -243,8 +244,11 @@ def one_line_reason(score: LeadScore) -> str:
     parts = [f"{score.temperature.value} {score.grade}"]
     if said := signals_said(score):
         parts.append(said)
-    matched = [c.field for c in score.fit.checks if c.matched and not c.disqualify]
-    parts.append(f"fit {score.fit.points:g}" + (f" ({', '.join(matched)})" if matched else ""))
+    matched = list(
+        dict.fromkeys(c.label or c.field for c in score.fit.checks if c.matched and not c.disqualify)
+    )
+    fit = format_number(score.fit.points)
+    parts.append(f"fit {fit}" + (f" ({', '.join(matched)})" if matched else ""))
     if evidence := evidence_said(score):
         parts.append(evidence)
     return "; ".join(parts)

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, func, insert, select
 
 from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import evidence_in
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
-from leadheat.store.models import EvidenceRow
+from leadheat.store.models import Event, EvidenceRow
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
 
@@ -256,3 +256,15 @@ def _record_evidence(
     if rows:
         connection.execute(insert(EvidenceRow), rows)
         refresh_facts(connection, book, version, sorted({r["lead_id"] for r in rows}))
+
+
+LATEST_TYPES = 200_000
+"""Events :func:`latest_type_counts` reads: the newest, by the time index, so that the
+Playbook page costs the same with a hundred events or a hundred million."""
+
+
+def latest_type_counts(connection: Connection, latest: int = LATEST_TYPES) -> dict[str, int]:
+    """How many of the ``latest`` newest stored events are of each type."""
+    newest = select(Event.type).order_by(Event.occurred_at.desc()).limit(latest).subquery()
+    rows = connection.execute(select(newest.c.type, func.count()).group_by(newest.c.type))
+    return {str(kind): int(count) for kind, count in rows}
