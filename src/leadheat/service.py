@@ -316,6 +316,12 @@ class Leadheat(Core):
         with self.engine.connect() as connection:
             return unscored_types(book, latest_type_counts(connection))
 
+    def assign_many(
+        self, leads: Sequence[str | int], rep: str, *, actor: str = DEFAULT_ACTOR
+    ) -> list[Assigned]:
+        """:meth:`assign` for many leads in one transaction (all of them, or none)."""
+        return roster.assign_many(self, leads, rep, actor=actor)
+
     def adopt_unowned(self) -> roster.Adopted:
         """Hot leads nobody owns and no clock watches (left so by an import or a playbook
         change) get an owner, a clock and alerts as the ``hot`` trigger gives them."""

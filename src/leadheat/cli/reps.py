@@ -99,8 +99,8 @@ def adopt_unowned(lh: Leadheat) -> None:
         return
     names = lh.lead_names([lead_id for lead_id, _ in done.leads])
     waiting = (
-        f"; {done.waiting} no rep had room for wait unowned at the top of Hot now (Take it, "
-        "or leadheat assign LEAD REP)"
+        f"; {done.waiting} wait{'s' if done.waiting == 1 else ''} unowned at the top of Hot "
+        "now, no rep having room (Take it there, or leadheat assign LEAD REP)"
         if done.waiting
         else ""
     )

@@ -4,6 +4,7 @@ the first person who clicks "Take it".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -124,6 +125,34 @@ def assign(core: Core, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR)
         lead_id = core.find_lead(connection, lead)
         try:
             return assign_lead(connection, book, now, lead_id, rep, actor)
+        except reps.UnknownRepError as error:
+            raise LeadheatError(str(error)) from None
+
+    return core.write(apply)
+
+
+MAX_BULK = 500
+"""Leads one bulk assign may hand over: a few pages of Lists."""
+
+
+def assign_many(
+    core: Core, leads: Sequence[str | int], rep: str, *, actor: str = DEFAULT_ACTOR
+) -> list[Assigned]:
+    """:func:`assign` for many leads at once (Lists' bulk "Assign"), in one transaction:
+    each one audited from its old owner to ``rep`` and its clock following as for a single
+    assign, or, when a lead or the rep is unknown, none of them."""
+    if not leads:
+        raise LeadheatError("choose at least one lead to assign")
+    if len(leads) > MAX_BULK:
+        raise LeadheatError(f"{len(leads)} leads chosen; assign at most {MAX_BULK} at once")
+    _, book = core.playbook()
+    now = core.clock()
+
+    def apply(connection: Connection) -> list[Assigned]:
+        ids = list(dict.fromkeys(core.find_lead(connection, lead) for lead in leads))
+        lock_states(connection, sorted(ids))  # every lead before the reps, as writes lock
+        try:
+            return [assign_lead(connection, book, now, lead_id, rep, actor) for lead_id in ids]
         except reps.UnknownRepError as error:
             raise LeadheatError(str(error)) from None
 
