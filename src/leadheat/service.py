@@ -44,8 +44,8 @@ from leadheat.ingest import leads as ingest_leads
 from leadheat.ingest.leads import LeadImportReport, LeadInput
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
-from leadheat.reading import LeadRow, LeadView
 from leadheat.playbook import Unscored, unscored_types
+from leadheat.reading import LeadRow, LeadView
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed import roster, sla
 from leadheat.speed.ownership import Assigned, Taken

@@ -110,7 +110,8 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
         out.print(f"  + {format_number(rule['points'])}  {rule['rule']}")
     for rule in fit["missed"]:
         out.print(
-            f"  . {format_number(rule['points'])}  {rule['rule']}" + ("  (missing)" if rule["missing"] else "")
+            f"  . {format_number(rule['points'])}  {rule['rule']}"
+            + ("  (missing)" if rule["missing"] else "")
         )
     for rule in fit["disqualified_by"]:
         out.print(f"  x disqualified: {rule}")

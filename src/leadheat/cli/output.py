@@ -27,6 +27,10 @@ class _Console(Console):
             return size
         return ConsoleDimensions(UNWRAPPED, size.height)
 
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
 
 out = _Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
 err = _Console(stderr=True, highlight=False, soft_wrap=True)

@@ -21,8 +21,8 @@ from leadheat.scoring.evidence import (
 )
 from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.heat import Engagement, Heat
-from leadheat.scoring.wording import format_number
 from leadheat.scoring.temperature import LeadFacts, Temperature, classify, forecast, grade
+from leadheat.scoring.wording import format_number
 from leadheat.times import relative
 
 OUTCOMES = ("won", "lost", "disqualified")
@@ -245,7 +245,9 @@ def one_line_reason(score: LeadScore) -> str:
     if said := signals_said(score):
         parts.append(said)
     matched = list(
-        dict.fromkeys(c.label or c.field for c in score.fit.checks if c.matched and not c.disqualify)
+        dict.fromkeys(
+            c.label or c.field for c in score.fit.checks if c.matched and not c.disqualify
+        )
     )
     fit = format_number(score.fit.points)
     parts.append(f"fit {fit}" + (f" ({', '.join(matched)})" if matched else ""))

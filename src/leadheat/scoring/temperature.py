@@ -81,15 +81,18 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
         shown = "none" if facts.probability is None else f"{facts.probability:.2f}"
         missing.append(f"probability {shown} < {format_number(floor)}")
     if not missing:
+        hot = format_number(rules.hot_heat)
         return Verdict(
             Temperature.HOT,
-            f"qualified, heat {format_number(heat)} >= {format_number(rules.hot_heat)}, fresh evidence",
+            f"qualified, heat {format_number(heat)} >= {hot}, fresh evidence",
             False,
         )
     why_not_hot = "not hot: " + ", ".join(missing)
     if heat >= rules.warm_heat:
         return Verdict(
-            Temperature.WARM, f"{why_not_hot}; warm: heat {format_number(heat)} >= {format_number(rules.warm_heat)}", False
+            Temperature.WARM,
+            f"{why_not_hot}; warm: heat {format_number(heat)} >= {format_number(rules.warm_heat)}",
+            False,
         )
     if now - engaged <= rules.warm_window:
         return Verdict(
@@ -98,7 +101,9 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
             False,
         )
     return Verdict(
-        Temperature.COLD, f"heat {format_number(heat)} < {format_number(rules.warm_heat)}, no recent interest", False
+        Temperature.COLD,
+        f"heat {format_number(heat)} < {format_number(rules.warm_heat)}, no recent interest",
+        False,
     )
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from leadheat.core import Core
-from leadheat.speed.dispatch import Dispatcher
 from leadheat.errors import LeadheatError, LeadTakenError, UnknownLeadError
+from leadheat.speed.dispatch import Dispatcher
 from leadheat.speed.ownership import (
     AlreadyOwnedError,
     Assigned,
@@ -22,8 +22,8 @@ from leadheat.speed.ownership import (
 from leadheat.store import audit, reps
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
 from leadheat.store.ranking import unowned_hot_leads
-from leadheat.store.state import lock_states
 from leadheat.store.reps import Rep
+from leadheat.store.state import lock_states
 
 
 def add_rep(

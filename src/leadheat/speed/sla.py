@@ -42,9 +42,7 @@ def lead_names(core: Core, lead_ids: list[int]) -> dict[int, tuple[str, str | No
                 Lead.id.in_(sorted(set(lead_ids)))
             )
         )
-        return {
-            row.id: (row.email or row.external_id or f"id:{row.id}", row.name) for row in rows
-        }
+        return {row.id: (row.email or row.external_id or f"id:{row.id}", row.name) for row in rows}
 
 
 def sla_by_rep(core: Core, since: datetime | None = None) -> list[RepTimings]:

@@ -176,9 +176,10 @@ def _touched(lh: Leadheat, lead_id: int, kind: str, rep: str) -> str:
     what = {"email": "an email", "sms": "an SMS", "meeting": "a meeting"}.get(kind, f"a {kind}")
     said = f"Logged {what} with {name or key} at {stamp(now)} UTC."
     latest = next(iter(lh.sla_clocks(lead=f"id:{lead_id}", limit=1)), None)
-    if latest is not None and latest.stopped_at is not None and latest.touched_by == rep:
-        if now - latest.stopped_at < timedelta(minutes=1):
-            said += f" SLA {latest.state(now)}: the clock stopped."
+    stopped = latest.stopped_at if latest is not None else None
+    recent = stopped is not None and now - stopped < timedelta(minutes=1)
+    if latest is not None and recent and latest.touched_by == rep:
+        said += f" SLA {latest.state(now)}: the clock stopped."
     return said
 
 
