@@ -28,6 +28,8 @@ from test_unowned import (  # noqa: F401 (fixtures)
 )
 
 SAM = "sam@example.com"
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+"""For a test of wording, not of the store: once is enough (CI's time is short)."""
 
 
 # -- the dashboard --------------------------------------------------------------------------
@@ -78,6 +80,7 @@ def test_a_manager_assigns_leads_ticked_in_lists(
     assert len(owner_records(fresh, ana)) == 1
 
 
+@SQLITE_ONLY
 def test_one_click_log_call_says_what_it_recorded(
     server: LiveServer,  # noqa: F811
     fresh: Leadheat,  # noqa: F811
@@ -119,6 +122,7 @@ def test_the_playbook_page_lists_event_types_it_does_not_score(
     assert "Every event type among the latest stored events is scored" in rep.get("/playbook").text
 
 
+@SQLITE_ONLY
 def test_rules_are_named_by_label_or_in_words_never_by_regex(
     server: LiveServer,  # noqa: F811
     fresh: Leadheat,  # noqa: F811
@@ -162,6 +166,7 @@ def cli(db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
     return runner
 
 
+@SQLITE_ONLY
 def test_playbook_errors_come_in_line_order_one_per_line_with_did_you_mean(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -236,6 +241,7 @@ def test_imports_and_playbook_changes_leave_no_hot_lead_unowned(cli: Cli, tmp_pa
     assert "nobody owned" not in cli("playbook", "apply", str(book))[1]  # once, not again
 
 
+@SQLITE_ONLY
 def test_sla_names_leads_and_tables_are_not_cut_in_a_log(cli: Cli, tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
     leads.write_text("email,name,title\nana.long.address.for.width@example.com,Ana Long,CTO\n")
