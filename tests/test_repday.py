@@ -10,10 +10,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import Cli, LiveServer
-from leadheat.service import Leadheat
+from leadheat.identity import parse_lead_key
+from leadheat.service import Leadheat, LeadInput
 from test_unowned import (  # noqa: F401 (fixtures)
     MANAGER,
     PLAYBOOK,
@@ -120,6 +122,40 @@ def test_the_playbook_page_lists_event_types_it_does_not_score(
     assert cells == [("demo_requets", "2", "demo_request"), ("webinar", "1", "")]
     fresh.apply_playbook(PLAYBOOK + "[signals.demo_requets]\n[signals.webinar]\npoints = 1\n")
     assert "Every event type among the latest stored events is scored" in rep.get("/playbook").text
+
+
+@SQLITE_ONLY
+def test_a_playbook_applied_on_the_dashboard_or_the_api_leaves_no_hot_lead_unowned(
+    server: LiveServer,  # noqa: F811
+    fresh: Leadheat,  # noqa: F811
+    sign_in: SignIn,  # noqa: F811
+) -> None:
+    """The Apply button and ``PUT /api/v1/playbook`` give the leads the change makes hot what
+    the hot trigger would (the CLI's ``playbook apply`` is tested below), and say so."""
+    now = fresh.clock()
+    for email, kind in (("ana@x.com", "pricing_view"), ("bo@x.com", "webinar")):
+        fields = {"name": email[:2].title(), "title": "CTO"}
+        fresh.upsert_leads([LeadInput([parse_lead_key(email)], fields)], react=False)
+        fresh.track(email, kind, now - timedelta(minutes=5))
+    fresh.add_rep(REP)
+    manager, _ = sign_in(MANAGER)
+    token = csrf_in(manager.get("/playbook").text)
+    source = PLAYBOOK + "[signals.pricing_view]\npoints = 30\n"
+    done = manager.post(
+        "/playbook", data={"csrf_token": token, "source": source, "action": "apply"}
+    )
+    assert done.status_code == 200
+    assert "Hot leads nobody owned: 1 assigned." in done.text
+    assert fresh.show("ana@x.com").lead["owner"] == REP
+    assert fresh.show("bo@x.com").lead["owner"] is None  # webinars score nothing yet
+    put = httpx.put(
+        f"{server.url}/api/v1/playbook",
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+        json={"source": source + "[signals.webinar]\npoints = 30\n"},
+    )
+    assert put.status_code == 200, put.text
+    assert fresh.show("bo@x.com").lead["owner"] == REP
+    assert [c.owner for c in fresh.sla_clocks(lead="bo@x.com", open_only=True)] == [REP]
 
 
 @SQLITE_ONLY
