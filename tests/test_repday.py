@@ -291,4 +291,5 @@ def test_sla_names_leads_and_tables_are_not_cut_in_a_log(cli: Cli, tmp_path: Pat
     assert code == 0
     (row,) = [line for line in out.splitlines() if "ana.long.address" in line]
     assert len(row) > 80 and row.rstrip().endswith("│")  # one line, however wide
+    assert re.search(r"│ demo request \d+s ago +│$", row.rstrip())  # what it did, not the rule
     assert "ana.long.address.for.width@example.com" in row

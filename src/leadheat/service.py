@@ -201,6 +201,10 @@ class Leadheat(Core):
         """Hot leads not yet won, hottest first, as of ``at`` (default now)."""
         return reading.hot(self, at, limit)
 
+    def what_they_did(self, lead_ids: Sequence[int]) -> dict[int, str]:
+        """What each lead did and the evidence it gave, now, in words (Hot now's "why")."""
+        return reading.what_they_did(self, lead_ids)
+
     def leads(
         self,
         temperature: Temperature | str | None = None,

@@ -3,7 +3,7 @@ is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ from leadheat.service import LeadheatError, LeadRow
 from leadheat.views import row_json, view_json
 
 
-def _print_rows(rows: Sequence[LeadRow], title: str) -> None:
+def _print_rows(rows: Sequence[LeadRow], title: str, did: Mapping[int, str] | None = None) -> None:
     table = Table(title=title, title_justify="left")
     for name in ("lead", "name", "company", "heat", "grade", "temp", "status", "why"):
         table.add_column(name, justify="right" if name == "heat" else "left")
@@ -30,18 +30,20 @@ def _print_rows(rows: Sequence[LeadRow], title: str) -> None:
             row.grade,
             row.temperature.value,
             row.status,
-            row.reason,
+            (did or {}).get(row.lead_id) or row.reason,
         )
     out.print(table)
 
 
 def hot(at: AtOption = None, limit: LimitOption = None, as_json: JsonOption = False) -> None:
     """Hot leads, hottest first."""
-    rows = open_leadheat().hot(instant(at), limit)
+    lh = open_leadheat()
+    rows = lh.hot(instant(at), limit)
     if as_json:
         emit([row_json(r) for r in rows])
-    else:
-        _print_rows(rows, f"{len(rows)} hot leads" + (f" at {at}" if at else ""))
+    else:  # why: what each did, as Hot now says it (as of --at, the rule it met then)
+        did = lh.what_they_did([row.lead_id for row in rows]) if at is None else {}
+        _print_rows(rows, f"{len(rows)} hot leads" + (f" at {at}" if at else ""), did)
 
 
 def leads(
