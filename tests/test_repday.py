@@ -65,6 +65,8 @@ def test_a_manager_assigns_leads_ticked_in_lists(
     missing = manager.post("/lists/assign", data={**form, "lead": [str(ana), "99999"], "rep": REP})
     assert missing.status_code == 400 and "99999" in missing.text
     assert fresh.show(ana).lead["owner"] is None and owner_records(fresh, ana) == []  # no half
+    nothing = manager.post("/lists/assign", data={**form, "lead": [], "rep": REP})
+    assert "Tick the leads to assign first: nothing was changed." in nothing.text
 
     done = manager.post("/lists/assign", data={**form, "rep": REP})
     assert done.status_code == 200 and done.history[0].status_code == 303

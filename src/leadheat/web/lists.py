@@ -110,6 +110,12 @@ async def assign_selected(request: Request, session: SessionInfo = Depends(signe
     if bad:
         message = f"lead {bad[0][:40]!r} is not a lead id"
         return page(request, "error.html", session, 400, message=message)
+    back = safe_next((form.get("back") or ["/lists"])[0])
+    back = back if back.startswith("/lists") else "/lists"  # back to the page it came from
+    separator = "&" if "?" in back else "?"
+    if not chosen:  # the button pressed before ticking: say so on the same page
+        said = "Tick the leads to assign first: nothing was changed."
+        return RedirectResponse(f"{back}{separator}{urlencode({'done': said})}", 303)
     email = session.account.email
     try:
         done = lh.assign_many([int(value) for value in chosen], rep, actor=f"web:{email}")
@@ -125,8 +131,6 @@ async def assign_selected(request: Request, session: SessionInfo = Depends(signe
         said += f" ({len(done) - changed} already theirs)"
     if clocks:
         said += f"; {clocks} SLA clock{'' if clocks == 1 else 's'} running for them"
-    back = safe_next((form.get("back") or ["/lists"])[0]) or "/lists"
-    separator = "&" if "?" in back else "?"
     return RedirectResponse(f"{back}{separator}{urlencode({'done': said + '.'})}", 303)
 
 
