@@ -48,7 +48,7 @@ def test_a_rule_that_names_a_placeholder_matches_it_and_no_other_rule_does() -> 
     assert unknown.completeness == 0.5  # origin is still a missing field
 
     select = score_fit({"origin": "paid", "title": "select"}, fit.rules, fit.qualified_at)
-    assert select.disqualified_by == ("title = 'Select'",)
+    assert select.disqualified_by == ("title is Select",)
     assert select.points == 100.0
 
     blank = score_fit({"origin": "", "title": None}, fit.rules, fit.qualified_at)

@@ -51,6 +51,7 @@ UNDOCUMENTED = {
     ("POST", "/leads/{lead_id}/sequence"),
     ("GET", "/lists"),
     ("GET", "/lists.csv"),
+    ("POST", "/lists/assign"),
     ("GET", "/playbook"),
     ("POST", "/playbook"),
     ("GET", "/tasks"),

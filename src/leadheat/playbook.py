@@ -7,9 +7,11 @@ playbooks are sales managers, not parsers.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -104,6 +106,11 @@ class _ConditionSpec(_Section):
     one_of: list[Scalar] | None = None
     range: tuple[float, float] | None = None
     present: bool | None = None
+    label: Annotated[str, AfterValidator(str.strip)] | None = Field(
+        default=None, min_length=1, max_length=80
+    )
+    """What the team calls the rule ("Senior title", "Mid-size company"): explanations show
+    it instead of the test."""
 
     @model_validator(mode="after")
     def _one_test(self) -> _ConditionSpec:
@@ -129,6 +136,7 @@ class _ConditionSpec(_Section):
             range=self.range,
             matches=Pattern(self.matches) if self.matches is not None else None,
             present=self.present,
+            label=self.label or None,
         )
 
 
@@ -389,6 +397,7 @@ TRIGGER_DEFAULTS: dict[TriggerName, tuple[str, tuple[str, ...], str]] = {
     ),
 }
 """Per trigger: SLA, the event types that fire it (event triggers) and what to do."""
+_TRIGGER_EVENTS = tuple(kind for _, events, _ in TRIGGER_DEFAULTS.values() for kind in events)
 
 
 class OwnerRule(_ConditionSpec):
@@ -749,6 +758,39 @@ class Playbook(_Section):
         return summary
 
 
+@dataclass(frozen=True)
+class Unscored:
+    """An event type the playbook has no ``[signals.*]`` for: how many events, and the scored
+    type it may be a typo of (``None`` when none is near)."""
+
+    type: str
+    events: int
+    near: str | None
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {self.near}?)" if self.near else ""
+        return f"{self.type}: {self.events:,} event{'' if self.events == 1 else 's'}{hint}"
+
+
+def unscored_types(book: Playbook, counts: Mapping[str, int]) -> list[Unscored]:
+    """The types in ``counts`` (type -> events) the playbook does not score, most events
+    first, each with a "did you mean" for a near miss of a scored type. Such events are
+    stored at 0 points, so a misspelt type would otherwise cool every lead that sent it
+    without a word.
+
+    >>> book = parse_playbook("[signals.demo_request]\\npoints = 25\\n")
+    >>> [str(u) for u in unscored_types(book, {"demo_requets": 1, "webinar": 2})]
+    ['webinar: 2 events', 'demo_requets: 1 event (did you mean demo_request?)']
+    """
+    found = []
+    for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if kind in book.signals:
+            continue
+        near = difflib.get_close_matches(kind, list(book.signals), n=1, cutoff=0.8)
+        found.append(Unscored(kind, count, near[0] if near else None))
+    return found
+
+
 def _durations_as_text(value: Any) -> Any:
     if isinstance(value, timedelta):
         return format_duration(value)
@@ -775,11 +817,21 @@ class PlaybookProblem:
 
 
 class PlaybookError(ValueError):
-    """A playbook that cannot be used; ``problems`` lists every mistake found."""
+    """A playbook that cannot be used; ``problems`` lists every mistake found, in the order
+    of the lines they sit on (those with no line last), and the message puts each on a line
+    of its own: a manager fixes them top to bottom."""
 
     def __init__(self, problems: list[PlaybookProblem], source_name: str = "playbook") -> None:
-        self.problems = problems
-        super().__init__(f"{source_name}: " + "; ".join(str(p) for p in problems))
+        self.problems = sorted(
+            problems, key=lambda p: (p.line is None, p.line or 0, p.key, p.message)
+        )
+        if len(self.problems) == 1:
+            text = f"{source_name}: {self.problems[0]}"
+        else:
+            text = f"{source_name}: {len(self.problems)} problems\n" + "\n".join(
+                f"  {problem}" for problem in self.problems
+            )
+        super().__init__(text)
 
 
 def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
@@ -787,10 +839,10 @@ def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
 
     >>> parse_playbook("").temperature.hot_heat
     20
-    >>> parse_playbook('[temperature]\\nhot_heta = 3')
+    >>> parse_playbook('[temperature]\\nhot_heta = 3')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    leadheat.playbook.PlaybookError: playbook: line 2, temperature.hot_heta: unknown key
+    leadheat.playbook.PlaybookError: playbook: line 2, temperature.hot_heta: unknown key (did ...)
     """
     try:
         data = tomllib.loads(text)
@@ -803,11 +855,85 @@ def parse_playbook(text: str, source_name: str = "playbook") -> Playbook:
         problems = []
         for item in error.errors():
             loc = tuple(item["loc"])
-            message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-            message = message.removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key" + _did_you_mean(loc)
+            else:
+                message = item["msg"].removeprefix("Value error, ")
             key = ".".join(str(part) for part in loc)
             problems.append(PlaybookProblem(key, locate_line(text, loc), message))
         raise PlaybookError(problems, source_name) from None
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """`` (did you mean KEY?)`` for an unknown key close to one its table knows; empty if none.
+
+    >>> _did_you_mean(("temprature",)), _did_you_mean(("fit", "rules", 0, "feild"))
+    (' (did you mean temperature?)', ' (did you mean field?)')
+    >>> _did_you_mean(("signals", "demo_request", "pionts"))
+    ' (did you mean points?)'
+    >>> _did_you_mean(("fit", "zzz"))
+    ''
+    """
+    model: Any = Playbook
+    keyed = False  # the part is a name of the table's own choosing ([signals.NAME])
+    for part in loc[:-1]:
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return ""
+        keyed = typing.get_origin(field.annotation) is dict
+        model = _model_in(field.annotation)
+        if model is None:
+            return ""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return ""
+    near = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.7)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The playbook table type an annotation holds (``Signal`` in ``dict[str, Signal]``,
+    ``FitRule`` in ``list[FitRule]``), or ``None`` for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def signal_name_notes(text: str) -> list[str]:
+    """A note per ``[signals.NAME]`` that no shipped event type is called but one nearly is
+    (``demo_requets``): the playbook is valid, and events of the real type would then score
+    nothing.
+
+    >>> print(*signal_name_notes('[signals.demo_requets]\\npoints = 25\\n'))
+    line 1, signals.demo_requets: no shipped event type has this name (did you mean demo_request?)
+    >>> signal_name_notes('[signals.webinar_attended]\\npoints = 5\\n')
+    []
+    """
+    given = tomllib.loads(text).get("signals")
+    if not isinstance(given, dict):
+        return []
+    known = [*default_playbook().signals, *_TRIGGER_EVENTS]
+    notes = []
+    for name in given:
+        if name in known:
+            continue
+        near = difflib.get_close_matches(
+            name, [k for k in known if k not in given], n=1, cutoff=0.85
+        )
+        if near:
+            line = locate_line(text, ("signals", name))
+            where = f"line {line}, " if line is not None else ""
+            notes.append(
+                f"{where}signals.{name}: no shipped event type has this name "
+                f"(did you mean {near[0]}?)"
+            )
+    return notes
 
 
 def _toml_line(error: tomllib.TOMLDecodeError, text: str) -> int:

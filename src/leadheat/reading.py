@@ -14,9 +14,15 @@ from sqlalchemy import Connection, select
 from leadheat.core import Core
 from leadheat.errors import LeadheatError
 from leadheat.playbook import Playbook
-from leadheat.scoring.lead import LeadScore, score_history
+from leadheat.scoring.lead import LeadScore, score_history, what_it_did
 from leadheat.scoring.temperature import Temperature, grade
-from leadheat.store.history import TouchRecord, load_history, load_lead, load_touches
+from leadheat.store.history import (
+    TouchRecord,
+    load_histories,
+    load_history,
+    load_lead,
+    load_touches,
+)
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead, LeadState
 from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
@@ -64,6 +70,20 @@ def hot(core: Core, at: datetime | None = None, limit: int | None = None) -> lis
     now = at or core.clock()
     with core.engine.connect() as connection:
         return _rows(connection, book, hot_leads(connection, book, now, limit))
+
+
+def what_they_did(core: Core, lead_ids: Sequence[int]) -> dict[int, str]:
+    """What each lead did and the evidence it gave, now, in words ("demo request 2h 0m ago;
+    evidence: budget 40k"): the "why" a rep reads, as Hot now and the alerts say it, rather
+    than the threshold the lead passed. Leads that did nothing scored get no entry."""
+    if not lead_ids:
+        return {}
+    _, book = core.playbook()
+    now = core.clock()
+    with core.engine.connect() as connection:
+        histories = load_histories(connection, list(lead_ids))
+    said = {lead_id: what_it_did(score_history(h, book, now)) for lead_id, h in histories.items()}
+    return {lead_id: text for lead_id, text in said.items() if text}
 
 
 def leads(

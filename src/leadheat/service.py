@@ -48,6 +48,7 @@ from leadheat.ingest.event_files import EventFileReport
 from leadheat.ingest.leads import LeadImportReport, LeadInput
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.ingest.segment import Message
+from leadheat.playbook import Unscored, unscored_types
 from leadheat.reading import LeadRow, LeadView
 from leadheat.scoring.temperature import Temperature
 from leadheat.speed import roster, sla
@@ -56,7 +57,7 @@ from leadheat.store.account_views import AccountRow, AccountView
 from leadheat.store.audit import DEFAULT_ACTOR, AuditEntry
 from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.database import DEFAULT_URL
-from leadheat.store.events import EventBatch, NewEvent, RecordReport
+from leadheat.store.events import EventBatch, NewEvent, RecordReport, latest_type_counts
 from leadheat.store.keys import KeyInfo, Scope
 from leadheat.store.outbox import DeliveryView
 from leadheat.store.privacy import Erasure
@@ -228,6 +229,10 @@ class Leadheat(Core):
         """Hot leads not yet won, hottest first, as of ``at`` (default now)."""
         return reading.hot(self, at, limit)
 
+    def what_they_did(self, lead_ids: Sequence[int]) -> dict[int, str]:
+        """What each lead did and the evidence it gave, now, in words (Hot now's "why")."""
+        return reading.what_they_did(self, lead_ids)
+
     def leads(
         self,
         temperature: Temperature | str | None = None,
@@ -357,6 +362,28 @@ class Leadheat(Core):
     ) -> list[ClockView]:
         """SLA clocks, newest first: per lead, per rep, or only those still running."""
         return sla.sla_clocks(self, lead=lead, owner=owner, open_only=open_only, limit=limit)
+
+    def unscored_types(self) -> list[Unscored]:
+        """Event types among the newest stored events (:data:`LATEST_TYPES` of them) that
+        the current playbook does not score, most events first, with a "did you mean"."""
+        _, book = self.playbook()
+        with self.engine.connect() as connection:
+            return unscored_types(book, latest_type_counts(connection))
+
+    def assign_many(
+        self, leads: Sequence[str | int], rep: str, *, actor: str = DEFAULT_ACTOR
+    ) -> list[Assigned]:
+        """:meth:`assign` for many leads in one transaction (all of them, or none)."""
+        return roster.assign_many(self, leads, rep, actor=actor)
+
+    def adopt_unowned(self) -> roster.Adopted:
+        """Hot leads nobody owns and no clock watches (left so by an import or a playbook
+        change) get an owner, a clock and alerts as the ``hot`` trigger gives them."""
+        return roster.adopt_unowned(self)
+
+    def lead_names(self, lead_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """Each lead's key (email, external id or ``id:N``) and name, by id."""
+        return sla.lead_names(self, list(lead_ids))
 
     def sla_by_rep(self, since: datetime | None = None) -> list[RepTimings]:
         """Per rep: clocks met, missed, breached and running, and the median response."""

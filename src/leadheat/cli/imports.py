@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leadheat.cli.output import err, out
+from leadheat.cli.reps import adopt_unowned
 from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.ingest.csv_files import (
     BadRow,
@@ -26,7 +26,7 @@ from leadheat.ingest.csv_files import (
     parse_touches,
     write_bad_rows,
 )
-from leadheat.playbook import Playbook
+from leadheat.playbook import Playbook, unscored_types
 from leadheat.service import Leadheat, LeadheatError, LeadInput
 
 import_app = typer.Typer(
@@ -125,6 +125,7 @@ def import_leads(
         len(parsed.bad),
         f"created {report.created}, updated {report.updated}",
     )
+    adopt_unowned(lh)
 
 
 def unscored(book: Playbook, types: Iterable[str]) -> list[str]:
@@ -139,18 +140,12 @@ def unscored(book: Playbook, types: Iterable[str]) -> list[str]:
     webinar: 2 events
     demo_requets: 1 event (did you mean demo_request?)
     """
-    return unscored_counts(book, Counter(types))
+    return [str(found) for found in unscored_types(book, Counter(types))]
 
 
 def unscored_counts(book: Playbook, types: Counter[str]) -> list[str]:
     """:func:`unscored` of event types counted already."""
-    counts = {kind: count for kind, count in types.items() if kind not in book.signals}
-    lines = []
-    for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        near = get_close_matches(kind, list(book.signals), n=1, cutoff=0.8)
-        hint = f" (did you mean {near[0]}?)" if near else ""
-        lines.append(f"{kind}: {count} event{'' if count == 1 else 's'}{hint}")
-    return lines
+    return [str(found) for found in unscored_types(book, types)]
 
 
 @import_app.command("events")
@@ -199,6 +194,7 @@ def import_events(
         out.print("event types the playbook does not score (stored at 0 points):")
         for line in lines:
             out.print(f"  {line}", highlight=False)
+    adopt_unowned(lh)
 
 
 @import_app.command("touches")

@@ -3,7 +3,7 @@ is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 import typer
@@ -12,11 +12,12 @@ from rich.table import Table
 from leadheat.cli.options import AtOption, JsonOption, LimitOption, instant
 from leadheat.cli.output import emit, out
 from leadheat.cli.state import open_leadheat
+from leadheat.scoring.wording import format_number
 from leadheat.service import LeadheatError, LeadRow
 from leadheat.views import row_json, view_json
 
 
-def _print_rows(rows: Sequence[LeadRow], title: str) -> None:
+def _print_rows(rows: Sequence[LeadRow], title: str, did: Mapping[int, str] | None = None) -> None:
     table = Table(title=title, title_justify="left")
     for name in ("lead", "name", "company", "heat", "grade", "temp", "status", "why"):
         table.add_column(name, justify="right" if name == "heat" else "left")
@@ -29,18 +30,20 @@ def _print_rows(rows: Sequence[LeadRow], title: str) -> None:
             row.grade,
             row.temperature.value,
             row.status,
-            row.reason,
+            (did or {}).get(row.lead_id) or row.reason,
         )
     out.print(table)
 
 
 def hot(at: AtOption = None, limit: LimitOption = None, as_json: JsonOption = False) -> None:
     """Hot leads, hottest first."""
-    rows = open_leadheat().hot(instant(at), limit)
+    lh = open_leadheat()
+    rows = lh.hot(instant(at), limit)
     if as_json:
         emit([row_json(r) for r in rows])
-    else:
-        _print_rows(rows, f"{len(rows)} hot leads" + (f" at {at}" if at else ""))
+    else:  # why: what each did, as Hot now says it (as of --at, the rule it met then)
+        did = lh.what_they_did([row.lead_id for row in rows]) if at is None else {}
+        _print_rows(rows, f"{len(rows)} hot leads" + (f" at {at}" if at else ""), did)
 
 
 def leads(
@@ -88,7 +91,7 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
     out.print(name, style="bold")
     out.print(
         f"{data['temperature'].upper()} {data['grade']}  heat {data['heat']:.2f}"
-        f"  fit {data['fit']:g}  qualified {'yes' if data['qualified'] else 'no'}"
+        f"  fit {format_number(data['fit'])}  qualified {'yes' if data['qualified'] else 'no'}"
         f"  status {data['status']}"
     )
     out.print(f"why: {data['explanation']['temperature']}")
@@ -113,10 +116,11 @@ def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
     out.print(table)
     fit = data["explanation"]["fit"]
     for rule in fit["matched"]:
-        out.print(f"  + {rule['points']:g}  {rule['rule']}")
+        out.print(f"  + {format_number(rule['points'])}  {rule['rule']}")
     for rule in fit["missed"]:
         out.print(
-            f"  . {rule['points']:g}  {rule['rule']}" + ("  (missing)" if rule["missing"] else "")
+            f"  . {format_number(rule['points'])}  {rule['rule']}"
+            + ("  (missing)" if rule["missing"] else "")
         )
     for rule in fit["disqualified_by"]:
         out.print(f"  x disqualified: {rule}")

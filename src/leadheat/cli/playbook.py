@@ -11,9 +11,10 @@ import typer
 
 from leadheat.cli.options import JsonOption, instant
 from leadheat.cli.output import emit, listing, out
+from leadheat.cli.reps import adopt_unowned
 from leadheat.cli.state import ACTOR, open_leadheat
 from leadheat.delivery.egress import Egress
-from leadheat.playbook import fallback_notes, parse_playbook
+from leadheat.playbook import fallback_notes, parse_playbook, signal_name_notes
 from leadheat.service import LeadheatError
 from leadheat.times import isoformat
 
@@ -48,14 +49,16 @@ def playbook_apply(file: Path) -> None:
     book = parse_playbook(source, str(file))
     egress = Egress.from_environment()
     egress.check_playbook(book, source, str(file))
-    version = open_leadheat().apply_playbook(source, actor=ACTOR, egress=egress)
+    lh = open_leadheat()
+    version = lh.apply_playbook(source, actor=ACTOR, egress=egress)
     out.print(f"playbook version {version} applied; all leads re-scored")
     _notes(source)
+    adopt_unowned(lh)
 
 
 def _notes(source: str) -> None:
     """Say which left-out sections fall back to the built-in defaults, and what that drops."""
-    for note in fallback_notes(source):
+    for note in [*signal_name_notes(source), *fallback_notes(source)]:
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 

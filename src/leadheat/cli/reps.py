@@ -10,6 +10,7 @@ import typer
 from leadheat.cli.options import JsonOption
 from leadheat.cli.output import listing, out
 from leadheat.cli.state import ACTOR, open_leadheat
+from leadheat.service import Leadheat
 from leadheat.times import isoformat
 from leadheat.views import rep_json
 
@@ -83,3 +84,33 @@ def assign(lead: str, rep: str) -> None:
     before = done.previous or "nobody"
     due = "" if done.deadline is None else f"; touch it by {isoformat(done.deadline)}"
     out.print(f"lead {done.lead_id}: {before} -> {done.rep.email}{due}")
+
+
+SHOWN = 10
+"""Leads named one per line after an import or a playbook change; the rest are counted."""
+
+
+def adopt_unowned(lh: Leadheat) -> None:
+    """After a write that fires no trigger (an import, a playbook change): the hot leads it
+    left with no owner and no clock get them as the ``hot`` trigger gives them, and the
+    command says so, naming each lead and its new owner (or that it waits for "Take it")."""
+    done = lh.adopt_unowned()
+    if not done.leads:
+        return
+    names = lh.lead_names([lead_id for lead_id, _ in done.leads])
+    waiting = (
+        f"; {done.waiting} wait{'s' if done.waiting == 1 else ''} unowned at the top of Hot "
+        "now, no rep having room (Take it there, or leadheat assign LEAD REP)"
+        if done.waiting
+        else ""
+    )
+    out.print(
+        f"hot leads nobody owned: {done.assigned} assigned as speed to lead assigns"
+        f"{waiting}; {done.alerts} alert{'' if done.alerts == 1 else 's'} queued",
+        highlight=False,
+    )
+    for lead_id, owner in done.leads[:SHOWN]:
+        key = names.get(lead_id, (f"id:{lead_id}", None))[0]
+        out.print(f"  {key} -> {owner or 'nobody yet (manager alerted)'}", highlight=False)
+    if len(done.leads) > SHOWN:
+        out.print(f"  and {len(done.leads) - SHOWN} more", highlight=False)

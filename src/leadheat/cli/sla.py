@@ -48,12 +48,18 @@ def sla(
         )
         return
     clocks = lh.sla_clocks(lead=lead, owner=owner, open_only=open_only, limit=limit)
+    names = lh.lead_names([clock.lead_id for clock in clocks])
+    data = []
+    for clock in clocks:  # the lead as people know it, beside the id scripts keep
+        key, name = names.get(clock.lead_id, (f"id:{clock.lead_id}", None))
+        data.append({**clock_json(clock, now), "lead_key": key, "lead_name": name})
     listing(
-        [clock_json(clock, now) for clock in clocks],
+        data,
         as_json,
-        ("lead", "trigger", "owner", "started", "deadline", "response", "state"),
+        ("lead", "name", "trigger", "owner", "started", "deadline", "response", "state"),
         lambda item: (
-            str(item["lead"]),
+            item["lead_key"],
+            item["lead_name"] or "",
             item["trigger"],
             item["owner"] or "(nobody)",
             item["started_at"],

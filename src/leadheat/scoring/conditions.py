@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadheat.scoring.patterns import Pattern
+from leadheat.scoring.wording import describe_pattern, format_number
 
 PLACEHOLDERS = frozenset({"", "select", "n/a", "na", "none", "null", "-", "unknown", "nan"})
 """Values that mean "not answered": a spreadsheet's ``Select`` is no job title."""
@@ -69,6 +70,8 @@ class Condition:
     range: tuple[float, float] | None = None
     matches: Pattern | None = None
     present: bool | None = None
+    label: str | None = None
+    """What the team calls the rule ("Senior title"): shown instead of the test itself."""
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the named value in ``values`` passes the test.
@@ -107,14 +110,41 @@ class Condition:
         return False
 
     def describe(self) -> str:
-        """The condition as a person would say it, for explanations."""
+        """The rule as a person would say it, for explanations: its ``label`` when it has
+        one, else the test in words (numbers as people write them, a pattern by the words it
+        looks for, never the regular expression).
+
+        >>> Condition("past_purchases", range=(1, 1000000)).describe()
+        'past_purchases from 1 to 1,000,000'
+        >>> Condition("title", matches=Pattern("(?i)cto|vp"), label="Senior title").describe()
+        'Senior title'
+        >>> Condition("title", matches=Pattern("(?i)cto|vp")).describe()
+        'title mentions cto or vp'
+        >>> Condition("country", one_of=("DE", "AT", "CH")).describe()
+        'country is one of DE, AT or CH'
+        """
+        if self.label:
+            return self.label
         if self.present is not None:
             return f"{self.name} {'is given' if self.present else 'is missing'}"
         if self.equals is not None:
-            return f"{self.name} = {self.equals!r}"
+            return f"{self.name} is {_said(self.equals)}"
         if self.one_of is not None:
-            return f"{self.name} in {list(self.one_of)!r}"
+            options = [_said(option) for option in self.one_of]
+            if len(options) == 1:
+                return f"{self.name} is {options[0]}"
+            return f"{self.name} is one of {', '.join(options[:-1])} or {options[-1]}"
         if self.range is not None:
-            return f"{self.name} in [{self.range[0]:g}, {self.range[1]:g}]"
+            low, high = (format_number(bound) for bound in self.range)
+            return f"{self.name} from {low} to {high}"
         assert self.matches is not None
-        return f"{self.name} matches {self.matches.pattern!r}"
+        return describe_pattern(self.name, self.matches.pattern)
+
+
+def _said(value: Any) -> str:
+    """A value a rule names, as written: numbers as people write them, text as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return format_number(value)
+    return str(value)

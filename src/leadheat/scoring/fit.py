@@ -20,6 +20,8 @@ class RuleCheck:
     disqualify: bool
     field: str
     missing: bool
+    label: str | None = None
+    """The rule's own name in the playbook, if it has one."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ def score_fit(
                 disqualify=rule.disqualify,
                 field=rule.field,
                 missing=not is_present(attributes.get(rule.field)),
+                label=rule.label,
             )
         )
     points = float(sum(c.points for c in checks if c.matched and not c.disqualify))

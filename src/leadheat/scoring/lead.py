@@ -22,6 +22,7 @@ from leadheat.scoring.evidence import (
 from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.heat import Engagement, Heat
 from leadheat.scoring.temperature import LeadFacts, Temperature, classify, forecast, grade
+from leadheat.scoring.wording import format_number
 from leadheat.times import relative
 
 OUTCOMES = ("won", "lost", "disqualified")
@@ -332,8 +333,13 @@ def one_line_reason(score: LeadScore) -> str:
         parts.append(said)
     if lowered := pulled_down_said(score):
         parts.append(lowered)
-    matched = [c.field for c in score.fit.checks if c.matched and not c.disqualify]
-    parts.append(f"fit {score.fit.points:g}" + (f" ({', '.join(matched)})" if matched else ""))
+    matched = list(
+        dict.fromkeys(
+            c.label or c.field for c in score.fit.checks if c.matched and not c.disqualify
+        )
+    )
+    fit = format_number(score.fit.points)
+    parts.append(f"fit {fit}" + (f" ({', '.join(matched)})" if matched else ""))
     if evidence := evidence_said(score):
         parts.append(evidence)
     return "; ".join(parts)

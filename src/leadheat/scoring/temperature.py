@@ -13,6 +13,7 @@ from datetime import datetime
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.heat import Heat
+from leadheat.scoring.wording import format_number
 
 
 class Temperature(enum.StrEnum):
@@ -72,23 +73,26 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
     if not facts.qualified:
         missing.append("not qualified")
     if heat < rules.hot_heat:
-        missing.append(f"heat {heat:.3g} < {rules.hot_heat:g}")
+        missing.append(f"heat {format_number(heat)} < {format_number(rules.hot_heat)}")
     if facts.evidence_until is None or now >= facts.evidence_until:
         missing.append("evidence is missing or stale")
     floor = rules.hot_min_probability
     if floor is not None and (facts.probability is None or facts.probability < floor):
         shown = "none" if facts.probability is None else f"{facts.probability:.2f}"
-        missing.append(f"probability {shown} < {floor:g}")
+        missing.append(f"probability {shown} < {format_number(floor)}")
     if not missing:
+        hot = format_number(rules.hot_heat)
         return Verdict(
             Temperature.HOT,
-            f"qualified, heat {heat:.3g} >= {rules.hot_heat:g}, fresh evidence",
+            f"qualified, heat {format_number(heat)} >= {hot}, fresh evidence",
             False,
         )
     why_not_hot = "not hot: " + ", ".join(missing)
     if heat >= rules.warm_heat:
         return Verdict(
-            Temperature.WARM, f"{why_not_hot}; warm: heat {heat:.3g} >= {rules.warm_heat:g}", False
+            Temperature.WARM,
+            f"{why_not_hot}; warm: heat {format_number(heat)} >= {format_number(rules.warm_heat)}",
+            False,
         )
     if now - engaged <= rules.warm_window:
         return Verdict(
@@ -97,7 +101,9 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
             False,
         )
     return Verdict(
-        Temperature.COLD, f"heat {heat:.3g} < {rules.warm_heat:g}, no recent interest", False
+        Temperature.COLD,
+        f"heat {format_number(heat)} < {format_number(rules.warm_heat)}, no recent interest",
+        False,
     )
 
 

@@ -37,11 +37,12 @@ def eligible(
         if rule.condition.holds(attributes):
             if rule.team is not None:
                 chosen = [rep for rep in reps if rep.team == rule.team]
-                why = f"owner rule {index + 1} ({rule.field}): team {rule.team}"
+                why = f"owner rule {index + 1} ({rule.label or rule.field}): team {rule.team}"
             else:
                 wanted = {email.casefold() for email in rule.reps}
                 chosen = [rep for rep in reps if rep.email.casefold() in wanted]
-                why = f"owner rule {index + 1} ({rule.field}): {', '.join(rule.reps)}"
+                named = rule.label or rule.field
+                why = f"owner rule {index + 1} ({named}): {', '.join(rule.reps)}"
             return chosen, why
     return list(reps), "round robin over all reps"
 

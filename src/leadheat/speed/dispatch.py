@@ -34,7 +34,7 @@ from leadheat.store.clocks import (
 )
 from leadheat.store.history import load_histories
 from leadheat.store.leads import lead_attributes
-from leadheat.store.models import Lead, User
+from leadheat.store.models import Lead, SlaClock, User
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
 from leadheat.store.reps import Rep, list_reps, open_hot_counts, record_assignment
@@ -267,6 +267,47 @@ class Dispatcher:
                 urgent, rows[lead_id], history, owner, owner_email, assignment, clock_id, due
             )
         return queued
+
+    def adopt(self, lead_ids: Sequence[int]) -> list[tuple[int, str | None]]:
+        """Hot leads nobody owns and no clock watches, left so by a write that fired no
+        trigger (an import, a playbook change): each is handled as the ``hot`` trigger
+        would handle a live event, owner by the owner rules and round robin, clock and
+        alerts (the team's manager is told even when no rep has room). Returns each lead
+        with its new owner (``None``: still nobody's, waiting for "Take it")."""
+        speed = self.book.speed
+        if not speed.enabled or not lead_ids:
+            return []
+        after = standings(self.connection, self.book, self.now, lead_ids)
+        rows = {
+            row["id"]: row
+            for row in self.connection.execute(
+                select(Lead).where(Lead.id.in_(list(lead_ids)), Lead.owner.is_(None))
+            ).mappings()
+        }
+        running = set(
+            self.connection.execute(
+                select(SlaClock.lead_id).where(
+                    SlaClock.lead_id.in_(list(rows)), SlaClock.stopped_at.is_(None)
+                )
+            ).scalars()
+        )
+        chosen = [
+            lead_id
+            for lead_id in sorted(rows)
+            if lead_id not in running
+            and lead_id in after
+            and after[lead_id].status == "open"
+            and after[lead_id].temperature is Temperature.HOT
+        ]
+        adopted = []
+        for lead_id in chosen:  # one at a time: reps take turns in lead order
+            fire = Fired(lead_id, speed.trigger("hot"), ())
+            self.notices += self._fire_all({lead_id: fire}, rows, after)
+            owner = self.connection.execute(
+                select(Lead.owner).where(Lead.id == lead_id)
+            ).scalar_one()
+            adopted.append((lead_id, owner))
+        return adopted
 
     def _fire(
         self,

@@ -4,10 +4,14 @@ the first person who clicks "Take it".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlalchemy import Connection
 
 from leadheat.core import Core
 from leadheat.errors import LeadheatError, LeadTakenError, UnknownLeadError
+from leadheat.speed.dispatch import Dispatcher
 from leadheat.speed.ownership import (
     AlreadyOwnedError,
     Assigned,
@@ -17,7 +21,9 @@ from leadheat.speed.ownership import (
 )
 from leadheat.store import audit, reps
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
+from leadheat.store.ranking import unowned_hot_leads
 from leadheat.store.reps import Rep
+from leadheat.store.state import lock_states
 
 
 def add_rep(
@@ -123,3 +129,80 @@ def assign(core: Core, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR)
             raise LeadheatError(str(error)) from None
 
     return core.write(apply)
+
+
+MAX_BULK = 500
+"""Leads one bulk assign may hand over: a few pages of Lists."""
+
+
+def assign_many(
+    core: Core, leads: Sequence[str | int], rep: str, *, actor: str = DEFAULT_ACTOR
+) -> list[Assigned]:
+    """:func:`assign` for many leads at once (Lists' bulk "Assign"), in one transaction:
+    each one audited from its old owner to ``rep`` and its clock following as for a single
+    assign, or, when a lead or the rep is unknown, none of them."""
+    if not leads:
+        raise LeadheatError("choose at least one lead to assign")
+    if len(leads) > MAX_BULK:
+        raise LeadheatError(f"{len(leads)} leads chosen; assign at most {MAX_BULK} at once")
+    _, book = core.playbook()
+    now = core.clock()
+
+    def apply(connection: Connection) -> list[Assigned]:
+        ids = list(dict.fromkeys(core.find_lead(connection, lead) for lead in leads))
+        lock_states(connection, sorted(ids))  # every lead before the reps, as writes lock
+        try:
+            return [assign_lead(connection, book, now, lead_id, rep, actor) for lead_id in ids]
+        except reps.UnknownRepError as error:
+            raise LeadheatError(str(error)) from None
+
+    return core.write(apply)
+
+
+ADOPT_LIMIT = 500
+"""Hot leads nobody owns handled per call: the top of the heat index, as Hot now shows them."""
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """What :func:`adopt_unowned` did: each hot lead it found unowned, with its new owner
+    (``None``: no rep could take it, so it waits for "Take it"), and the alerts queued."""
+
+    leads: tuple[tuple[int, str | None], ...]
+    alerts: int
+
+    @property
+    def assigned(self) -> int:
+        return sum(1 for _, owner in self.leads if owner is not None)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for _, owner in self.leads if owner is None)
+
+
+def adopt_unowned(core: Core) -> Adopted:
+    """Give the hot leads nobody owns, and that no SLA clock watches, what the ``hot``
+    trigger gives a lead a live event makes hot: an owner by the playbook's owner rules and
+    round robin (audited as ``speed-to-lead``'s), the clock, and the alerts, the manager's
+    included. An import (``--no-triggers``, its default) or a playbook change makes leads
+    hot without firing a trigger; without this they would wait unowned, on nobody's Mine.
+    A lead no rep has room for stays unowned at the top of everyone's Hot now, and its
+    manager is alerted all the same. Nothing happens while speed to lead is off."""
+    version, book = core.playbook()
+    now = core.clock()
+    if not book.speed.enabled:
+        return Adopted((), 0)
+
+    def apply(connection: Connection) -> Adopted:
+        found = [r.lead_id for r in unowned_hot_leads(connection, book, now, ADOPT_LIMIT)]
+        if not found:
+            return Adopted((), 0)
+        lock_states(connection, sorted(found))
+        dispatcher = Dispatcher(connection, book, now)
+        leads = dispatcher.adopt(found)
+        return Adopted(tuple(leads), dispatcher.notices)
+
+    adopted = core.write(apply, version)
+    if adopted.alerts:
+        core.outbox_ready.set()
+    return adopted

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from leadheat.core import Core, on_current_playbook
 from leadheat.playbook import Playbook
 from leadheat.speed.dispatch import Dispatcher
 from leadheat.store.clocks import ClockView, RepTimings, due_clocks, list_clocks, timings_by_rep
+from leadheat.store.models import Lead
 
 
 def sla_clocks(
@@ -28,6 +29,20 @@ def sla_clocks(
         return list_clocks(
             connection, lead_id=lead_id, owner=owner, open_only=open_only, limit=limit
         )
+
+
+def lead_names(core: Core, lead_ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """Each lead's key as people know it (email, else external id, else ``id:N``) and its
+    name: what ``leadheat sla`` lists clocks by, rather than the numeric id."""
+    if not lead_ids:
+        return {}
+    with core.engine.connect() as connection:
+        rows = connection.execute(
+            select(Lead.id, Lead.email, Lead.external_id, Lead.name).where(
+                Lead.id.in_(sorted(set(lead_ids)))
+            )
+        )
+        return {row.id: (row.email or row.external_id or f"id:{row.id}", row.name) for row in rows}
 
 
 def sla_by_rep(core: Core, since: datetime | None = None) -> list[RepTimings]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from leadheat.identity import LeadKey
 from leadheat.playbook import Playbook
@@ -29,6 +29,7 @@ from leadheat.store import accounts
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
+from leadheat.store.models import Event
 from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
 from leadheat.times import from_micros, to_micros
 
@@ -275,3 +276,15 @@ def evidence_rows(
                 (lead_ids[index], item.kind, item.value, to_micros(item.stated_at), item.source)
             )
     return rows
+
+
+LATEST_TYPES = 200_000
+"""Events :func:`latest_type_counts` reads: the newest, by the time index, so that the
+Playbook page costs the same with a hundred events or a hundred million."""
+
+
+def latest_type_counts(connection: Connection, latest: int = LATEST_TYPES) -> dict[str, int]:
+    """How many of the ``latest`` newest stored events are of each type."""
+    newest = select(Event.type).order_by(Event.occurred_at.desc()).limit(latest).subquery()
+    rows = connection.execute(select(newest.c.type, func.count()).group_by(newest.c.type))
+    return {str(kind): int(count) for kind, count in rows}

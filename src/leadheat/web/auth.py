@@ -105,6 +105,12 @@ async def form_of(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """An url-encoded form body with every value of each field (checkboxes of one name)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return parse_qs(body, keep_blank_values=True)
+
+
 def same_origin(request: Request) -> bool:
     """Browsers send ``Origin`` with form posts; one naming another site is refused outright
     (an absent or ``null`` origin leaves the decision to the CSRF token)."""

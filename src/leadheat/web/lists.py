@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from urllib.parse import urlencode
 
-from leadheat.service import Leadheat
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from leadheat.service import Leadheat, LeadheatError
 from leadheat.store.users import SessionInfo
-from leadheat.web.auth import signed_in
+from leadheat.web.auth import check_csrf, form_lists, signed_in
 from leadheat.web.listing import ListFilter, count_of, csv_lines, matching, page_of
 from leadheat.web.render import page
+from leadheat.web.signin import safe_next
+from leadheat.web.snapshots import patch_tasks
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -71,7 +75,7 @@ def lists(request: Request, session: SessionInfo = Depends(signed_in)) -> Respon
     if total is None and not more and (rows or offset == 0):  # the last page: all judged
         total = offset + len(rows)
     more = more and offset + PAGE <= MAX_OFFSET
-    query = {k: v for k, v in request.query_params.items() if k != "offset" and v}
+    query = {k: v for k, v in request.query_params.items() if k not in ("offset", "done") and v}
     return page(
         request,
         "lists.html",
@@ -85,7 +89,49 @@ def lists(request: Request, session: SessionInfo = Depends(signed_in)) -> Respon
         page_size=PAGE,
         query=query,
         now=lh.clock(),
+        reps=[rep.email for rep, _ in lh.reps()] if session.account.is_manager else [],
+        message=request.query_params.get("done", ""),
     )
+
+
+@router.post("/lists/assign")
+async def assign_selected(request: Request, session: SessionInfo = Depends(signed_in)) -> Response:  # noqa: B008
+    """A manager's bulk "Assign": the leads ticked in Lists go to one known rep, each as the
+    lead page's Assign gives it (audited from and to, the SLA clock following), all in one
+    transaction; a lead or rep that is unknown changes nothing. Reps take, not hand out."""
+    lh: Leadheat = request.app.state.lh
+    form = await form_lists(request)
+    check_csrf(request, session, {k: v[0] for k, v in form.items()})
+    if not session.account.is_manager:
+        return page(request, "error.html", session, 403, message="Only managers may assign.")
+    chosen = form.get("lead", [])
+    rep = (form.get("rep") or [""])[0]
+    bad = [value for value in chosen if not value.isdigit() or len(value) > 18]
+    if bad:
+        message = f"lead {bad[0][:40]!r} is not a lead id"
+        return page(request, "error.html", session, 400, message=message)
+    back = safe_next((form.get("back") or ["/lists"])[0])
+    back = back if back.startswith("/lists") else "/lists"  # back to the page it came from
+    separator = "&" if "?" in back else "?"
+    if not chosen:  # the button pressed before ticking: say so on the same page
+        said = "Tick the leads to assign first: nothing was changed."
+        return RedirectResponse(f"{back}{separator}{urlencode({'done': said})}", 303)
+    email = session.account.email
+    try:
+        done = lh.assign_many([int(value) for value in chosen], rep, actor=f"web:{email}")
+    except LeadheatError as error:
+        return page(request, "error.html", session, 400, message=str(error))
+    ids = [item.lead_id for item in done]
+    patch_tasks(lh, ids)
+    request.app.state.refresher.touched(ids)
+    changed = sum(1 for item in done if item.changed)
+    clocks = sum(1 for item in done if item.clock_id is not None)
+    said = f"Assigned {changed} lead{'' if changed == 1 else 's'} to {done[0].rep.email}"
+    if changed < len(done):
+        said += f" ({len(done) - changed} already theirs)"
+    if clocks:
+        said += f"; {clocks} SLA clock{'' if clocks == 1 else 's'} running for them"
+    return RedirectResponse(f"{back}{separator}{urlencode({'done': said + '.'})}", 303)
 
 
 @router.get("/lists.csv")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadheat.accounts import lead_account
 from leadheat.engage.nurture import enroll
@@ -17,7 +19,7 @@ from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.chart import Threshold, heat_chart
 from leadheat.web.leadpage import lead_page
 from leadheat.web.queue import hot_queue, unowned_queue
-from leadheat.web.render import page
+from leadheat.web.render import page, stamp
 from leadheat.web.signin import safe_next
 from leadheat.web.snapshots import patch_tasks
 
@@ -163,7 +165,30 @@ async def touch(request: Request, lead_id: int, session: SessionInfo = Session) 
     except LeadheatError as error:
         return _failed(request, session, error)
     _tasks_changed(request, lead_id)
+    if request.headers.get("hx-request"):  # Hot now's one-click "Log call": say what it did
+        return _flash(request, _touched(_lh(request), lead_id, kind, session.account.email))
     return _done(request, form, lead_id, "touch")
+
+
+def _touched(lh: Leadheat, lead_id: int, kind: str, rep: str) -> str:
+    """What a one-click touch recorded, in one sentence: the kind, the lead, when, and what
+    became of the SLA clock it stopped."""
+    now = lh.clock()
+    key, name = lh.lead_names([lead_id]).get(lead_id, (f"lead {lead_id}", None))
+    what = {"email": "an email", "sms": "an SMS", "meeting": "a meeting"}.get(kind, f"a {kind}")
+    said = f"Logged {what} with {name or key} at {stamp(now)} UTC."
+    latest = next(iter(lh.sla_clocks(lead=f"id:{lead_id}", limit=1)), None)
+    stopped = latest.stopped_at if latest is not None else None
+    recent = stopped is not None and now - stopped < timedelta(minutes=1)
+    if latest is not None and recent and latest.touched_by == rep:
+        said += f" SLA {latest.state(now)}: the clock stopped."
+    return said
+
+
+def _flash(request: Request, message: str) -> Response:
+    """The status line an htmx action swaps in above the queue, and the queue refreshed."""
+    body = f'<p class="notice" id="flash" role="status">{escape(message)}</p>'
+    return HTMLResponse(body, headers={"HX-Trigger": "queue-changed"})
 
 
 @router.post("/leads/{lead_id}/outcome")

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,9 +16,10 @@ from fastapi.responses import RedirectResponse, Response
 from leadheat.analytics.charts import comparison_chart, draw
 from leadheat.analytics.decisions import TooLongError
 from leadheat.analytics.team import backtest_within
-from leadheat.playbook import PlaybookError, parse_playbook
+from leadheat.playbook import PlaybookError, parse_playbook, signal_name_notes
 from leadheat.service import Leadheat
 from leadheat.speed.masking import mask_urls_in
+from leadheat.store.events import LATEST_TYPES
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import check_csrf, form_of, signed_in
 from leadheat.web.render import page
@@ -49,6 +51,8 @@ def _show(
         source=source,
         draft=source if draft is None else draft,
         history=lh.playbook_history(),
+        unscored=lh.unscored_types(),
+        latest_types=LATEST_TYPES,
         problems=problems or [],
         message=message or request.query_params.get("done", ""),
         **extra,
@@ -105,13 +109,22 @@ async def apply(request: Request, session: SessionInfo = Depends(signed_in)) -> 
         return await _backtest(request, session, draft)
     if problems or form.get("action") != "apply":
         note = "" if problems else "The edited playbook is valid (not applied yet)."
+        if not problems and (hints := signal_name_notes(draft)):
+            note += " Note: " + "; ".join(hints)
         return _show(request, session, draft=draft, problems=problems, message=note,
                      status=422 if problems else 200)  # fmt: skip
     lh: Leadheat = request.app.state.lh
     version = lh.apply_playbook(
         draft, actor=f"web:{session.account.email}", egress=request.app.state.egress
     )
-    return RedirectResponse(f"/playbook?done=applied+version+{version}", status_code=303)
+    done = f"Applied version {version}."
+    adopted = lh.adopt_unowned()  # hot leads it left with nobody on them, as an import does
+    if adopted.leads:
+        done += f" Hot leads nobody owned: {adopted.assigned} assigned"
+        if adopted.waiting:
+            done += f", {adopted.waiting} waiting in Hot now for someone to take"
+        done += "."
+    return RedirectResponse(f"/playbook?{urlencode({'done': done})}", status_code=303)
 
 
 @dataclass

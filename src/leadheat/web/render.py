@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from leadheat.scoring.lead import what_it_did
+from leadheat.scoring.wording import format_number
 from leadheat.store.users import SessionInfo
 from leadheat.times import human_span, relative
 
@@ -30,6 +31,7 @@ def stamp(at: datetime | None) -> str:
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["stamp"] = stamp
+templates.env.filters["number"] = format_number
 templates.env.globals["relative"] = relative
 templates.env.globals["span"] = human_span
 templates.env.globals["what_it_did"] = what_it_did

@@ -41,4 +41,5 @@ def replace_playbook(
     """Errors name the key and the line of the TOML (422), alerts to hosts or secrets the
     operator does not allow included."""
     lh.apply_playbook(body.source, actor=actor(key), egress=request.app.state.egress)
+    lh.adopt_unowned()  # hot leads the change left with nobody on them, as the CLI does
     return read_playbook(lh, key)
