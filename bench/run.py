@@ -23,6 +23,9 @@ Rows (data labelled in the table):
    one ``leadheat serve`` (``bench/ingest_http.py``), as a share of row 1's in-process rate.
 5. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
    shoppers table against a default LightGBM on the same table.
+6. **CLI start**: ``leadheat show LEAD`` on a one-lead database, a new process each time
+   (median wall ms), against a bare ``python -c pass`` in the same rounds
+   (``bench/cli_start.py``).
 
 Run ``.venv/bin/python bench/run.py [--quick]``; ``--quick`` shrinks every size for a smoke
 test. Without ``../shared/data`` the rows that need it say so.
@@ -51,6 +54,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_start
 import import_events
 import ingest_http
 from leadheat.playbook import Playbook
@@ -487,6 +491,22 @@ def bench_predict() -> list[Row]:
     ]
 
 
+# -- 6. CLI start ------------------------------------------------------------------------
+def bench_cli_start(root: Path, runs: int) -> Row:
+    folder = root / "cli-start"
+    folder.mkdir()
+    show = cli_start.show_ms(cli_start.measure(runs, folder))
+    return Row(
+        "CLI start: leadheat show LEAD",
+        f"one lead, SQLite; median of {runs} new processes",
+        f"{show.median_ms:,.0f} ms",
+        f"python -c pass {show.reference_ms:,.0f} ms",
+        None,
+        f"<= {cli_start.GOAL_MS:.0f} ms wall",
+        show.median_ms <= cli_start.GOAL_MS,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
@@ -513,6 +533,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(bench_hot(root, leads, 101))
         rows.append(bench_http(root, http_s, in_process))
         rows.extend(bench_predict())
+        rows.append(bench_cli_start(root, 5 if args.quick else 20))
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")
     for name in ("measure", "data", "leadheat", "reference", "ratio", "goal", "met"):
         table.add_column(name, justify="right" if name in ("leadheat", "ratio") else "left")
