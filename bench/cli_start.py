@@ -17,7 +17,8 @@ The commands, on a small database made here (``init``, then one lead with one ev
 - ``show LEAD`` through the installed console script (``leadheat`` beside the interpreter,
   which imports ``leadheat.cli``), or the same two lines through ``python -c`` when there is
   none;
-- ``--help``, which imports every command's module to describe it (context: not a goal).
+- ``--help``, which imports every command's module to describe it (context: not a goal);
+- the libraries ``show`` needs imported alone, with no leadheat code (context: the floor).
 
 Goal: ``leadheat show LEAD`` at most 300 ms wall. ``python -X importtime -m leadheat show
 LEAD`` says where a slow start goes.
@@ -44,6 +45,9 @@ GOAL_MS = 300.0
 LEAD = "ana@example.com"
 ENTRY = "import sys; from leadheat.cli import main; sys.argv[0] = 'leadheat'; sys.exit(main())"
 """What the console script pip writes runs, for an interpreter with no ``leadheat`` beside it."""
+LIBRARIES = "import sqlalchemy.orm, pydantic, typer, rich.console, rich.table"
+"""What ``show`` cannot start without: the database layer (SQLAlchemy's ORM maps the tables),
+pydantic (the playbook), Typer and Rich. Importing them alone is the floor of any command."""
 ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
@@ -109,6 +113,7 @@ def measure(runs: int, folder: Path) -> list[Timing]:
         "python -m leadheat hot": [*module, "hot"],
         "python -m leadheat leads": [*module, "leads"],
         "python -m leadheat --help (context)": [*module, "--help"],
+        "libraries show needs, alone (context)": [sys.executable, "-c", LIBRARIES],
     }
     for argv in commands.values():  # once each unmeasured: bytecode caches written, files read
         run_ms(argv)
