@@ -39,6 +39,9 @@ Rows (data labelled in the table):
    acceptance size with ``python bench/followup.py``).
 6. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
    shoppers table against a default LightGBM on the same table.
+7. **CLI start**: ``leadheat show LEAD`` on a one-lead database, a new process each time
+   (median wall ms), against a bare ``python -c pass`` in the same rounds
+   (``bench/cli_start.py``).
 
 Run ``.venv/bin/python bench/run.py [--quick]``; ``--quick`` shrinks every size for a smoke
 test. Without ``../shared/data`` the rows that need it say so.
@@ -68,6 +71,7 @@ from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_start
 import followup
 import import_events
 import ingest_http
@@ -731,6 +735,22 @@ def bench_predict() -> list[Row]:
     ]
 
 
+# -- 6. CLI start ------------------------------------------------------------------------
+def bench_cli_start(root: Path, runs: int) -> Row:
+    folder = root / "cli-start"
+    folder.mkdir()
+    show = cli_start.show_ms(cli_start.measure(runs, folder))
+    return Row(
+        "CLI start: leadheat show LEAD",
+        f"one lead, SQLite; median of {runs} new processes",
+        f"{show.median_ms:,.0f} ms",
+        f"python -c pass {show.reference_ms:,.0f} ms",
+        None,
+        f"<= {cli_start.GOAL_MS:.0f} ms wall",
+        show.median_ms <= cli_start.GOAL_MS,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
@@ -761,6 +781,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.extend(bench_http(root, http_s, in_process))
         rows.extend(bench_followup(*((2_000, 10_000) if args.quick else (20_000, 100_000))))
         rows.extend(bench_predict())
+        rows.append(bench_cli_start(root, 5 if args.quick else 20))
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")
     for name in ("measure", "data", "leadheat", "reference", "ratio", "goal", "met"):
         table.add_column(name, justify="right" if name in ("leadheat", "ratio") else "left")

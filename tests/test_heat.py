@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadheat.scoring.heat import Engagement, Heat, HeatKey, add_keys, fold_keys, replay_heat
+from leadheat.scoring.heat import Engagement, Heat, HeatKey, replay_heat
+from leadheat.scoring.heat_arrays import add_keys, fold_keys
 from leadheat.times import EPOCH, MAX_INSTANT, from_micros, to_micros
 
 instants = st.integers(min_value=0, max_value=to_micros(MAX_INSTANT)).map(from_micros)

@@ -31,9 +31,8 @@ from sqlalchemy.exc import DBAPIError
 from leadheat.errors import LeadheatError, NotInitialisedError, UnknownLeadError
 from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.playbook import Playbook, default_playbook_text, parse_playbook
-from leadheat.speed.watch import Watch
-from leadheat.store import audit, playbooks
-from leadheat.store.audit import DEFAULT_ACTOR, AuditAction
+from leadheat.store import playbooks
+from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.database import (
     DEFAULT_URL,
     hold_playbook_lock,
@@ -46,12 +45,15 @@ from leadheat.store.database import (
 )
 from leadheat.store.leads import find_leads
 from leadheat.store.models import Lead
-from leadheat.store.outbox import signing_secret
-from leadheat.store.state import rebuild
 from leadheat.times import as_utc, check_range
 
 if TYPE_CHECKING:
     from leadheat.delivery.egress import Egress
+    from leadheat.speed.watch import Watch
+
+# What only writing needs (speed to lead's watch, re-scoring, the audit log, the outbox's
+# secret) is imported in the methods that write: a command that only reads (``leadheat
+# show``) starts without loading them (docs/performance.md, "CLI start").
 
 RACE_RETRIES = 5
 PLAYBOOK_RECHECK_SECONDS = 1.0
@@ -135,6 +137,8 @@ class Core:
         """
         if playbook_source is not None:
             _check_outbound(playbook_source, None)
+        from leadheat.store.outbox import signing_secret
+
         migrate(self.engine)
         with write_transaction(self._writer) as connection:
             hold_start_lock(connection)  # processes starting together store one first playbook
@@ -233,6 +237,10 @@ class Core:
         Its alerts must call only where the operator allows (``egress``; by default the
         limits the environment sets): see :mod:`leadheat.delivery.egress`.
         """
+        from leadheat.store import audit
+        from leadheat.store.audit import AuditAction
+        from leadheat.store.state import rebuild
+
         _check_outbound(source, egress)
         book = parse_playbook(source)
         now = self.clock()
@@ -288,6 +296,8 @@ class Core:
         """:meth:`write` with speed to lead: ``work`` tells the watch which leads it is about
         to change and which it changed; the triggers they fire are handled in the same
         transaction, and an in-process worker is woken once it commits."""
+        from leadheat.speed.watch import Watch
+
         watch: Watch | None = None
 
         def run(connection: Connection) -> T:

@@ -10,9 +10,21 @@ import re
 from typing import Literal, NamedTuple
 
 IdentityKind = Literal["email", "external", "anonymous"]
-_UTF8 = "\u0080-\U0010ffff"
-_ATOM = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~{_UTF8}-]+"
-_LABEL = rf"[a-z0-9{_UTF8}](?:[a-z0-9{_UTF8}-]{{0,61}}[a-z0-9{_UTF8}])?"
+
+
+def _or_non_ascii(ascii_class: str) -> str:
+    """A character class matching what ``ascii_class`` matches in ASCII and every non-ASCII
+    character (UTF-8 is allowed, as RFC 6531 does), written as the ASCII characters it leaves
+    out: ``re`` compiles ``[a-z\u0080-\U0010ffff]`` in tens of milliseconds (it walks the
+    range), the same class as a complement in microseconds, and every command that names a
+    lead compiles it."""
+    left_out = "".join(chr(c) for c in range(128) if not re.fullmatch(ascii_class, chr(c)))
+    return f"[^{re.escape(left_out)}]"
+
+
+_ATOM = _or_non_ascii(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]") + "+"
+_LABEL_END = _or_non_ascii(r"[a-z0-9]")
+_LABEL = rf"{_LABEL_END}(?:{_or_non_ascii(r'[a-z0-9-]')}{{0,61}}{_LABEL_END})?"
 _EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 """One address (RFC 5322's dot-atom ``addr-spec``, UTF-8 allowed as RFC 6531 does): no
 display name, no quoted local part, no comments, no lists. A comma, a semicolon, angle

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -25,7 +25,11 @@ from leadheat.store.history import (
 )
 from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead, LeadState
-from leadheat.store.ranking import Ranked, hot_leads, iter_leads, list_leads
+
+if TYPE_CHECKING:
+    from leadheat.store.ranking import Ranked
+
+# The ranking (NumPy) is imported by the lists that rank: showing one lead loads neither.
 
 PAGE_SCAN = 200
 ORDERS = ("heat", "fit", "probability")
@@ -66,6 +70,8 @@ class LeadView:
 
 def hot(core: Core, at: datetime | None = None, limit: int | None = None) -> list[LeadRow]:
     """Hot leads not yet won, hottest first, as of ``at`` (default now)."""
+    from leadheat.store.ranking import hot_leads
+
     _, book = core.playbook()
     now = at or core.clock()
     with core.engine.connect() as connection:
@@ -93,6 +99,8 @@ def leads(
     limit: int | None = None,
 ) -> list[LeadRow]:
     """Leads hottest first, optionally of one temperature, as of ``at``."""
+    from leadheat.store.ranking import list_leads
+
     _, book = core.playbook()
     now = at or core.clock()
     wanted = Temperature(temperature) if temperature is not None else None
@@ -149,6 +157,8 @@ def browse(
 ) -> tuple[list[LeadRow], bool]:
     """A page of leads, hottest (or best-fitting) first, with filters; and whether more
     follow. Pages of one ``at`` are a consistent snapshot of that instant."""
+    from leadheat.store.ranking import iter_leads
+
     if order not in ORDERS:
         raise LeadheatError(f"order {order!r} must be one of {', '.join(ORDERS)}")
     _, book = core.playbook()

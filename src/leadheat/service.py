@@ -27,13 +27,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadheat import accounts, privacy, reading
+from leadheat import reading
 from leadheat.access import keys as api_keys
 from leadheat.core import Core, utc_now
-from leadheat.delivery import outbox
 from leadheat.errors import (
     InputError,
     LeadheatError,
@@ -41,28 +39,46 @@ from leadheat.errors import (
     NotInitialisedError,
     UnknownLeadError,
 )
-from leadheat.ingest import event_files, history, merges, recording
-from leadheat.ingest import leads as ingest_leads
-from leadheat.ingest.csv_files import BadRow
-from leadheat.ingest.event_files import EventFileReport
-from leadheat.ingest.leads import LeadImportReport, LeadInput
-from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
-from leadheat.ingest.segment import Message
-from leadheat.playbook import Unscored, unscored_types
 from leadheat.reading import LeadRow, LeadView
-from leadheat.scoring.temperature import Temperature
-from leadheat.speed import roster, sla
-from leadheat.speed.ownership import Assigned, Taken
-from leadheat.store.account_views import AccountRow, AccountView
-from leadheat.store.audit import DEFAULT_ACTOR, AuditEntry
-from leadheat.store.clocks import ClockView, RepTimings
+from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.database import DEFAULT_URL
-from leadheat.store.events import EventBatch, NewEvent, RecordReport, latest_type_counts
-from leadheat.store.keys import KeyInfo, Scope
-from leadheat.store.outbox import DeliveryView
-from leadheat.store.privacy import Erasure
-from leadheat.store.reps import Rep
-from leadheat.store.suggestions import Suggestion
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from leadheat.ingest.csv_files import BadRow
+    from leadheat.ingest.event_files import EventFileReport
+    from leadheat.ingest.leads import LeadImportReport, LeadInput
+    from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
+    from leadheat.ingest.segment import Message
+    from leadheat.playbook import Unscored
+    from leadheat.scoring.temperature import Temperature
+    from leadheat.speed.ownership import Assigned, Taken
+    from leadheat.speed.roster import Adopted
+    from leadheat.store.account_views import AccountRow, AccountView
+    from leadheat.store.audit import AuditEntry
+    from leadheat.store.clocks import ClockView, RepTimings
+    from leadheat.store.events import EventBatch, NewEvent, RecordReport
+    from leadheat.store.keys import KeyInfo, Scope
+    from leadheat.store.outbox import DeliveryView
+    from leadheat.store.privacy import Erasure
+    from leadheat.store.reps import Rep
+    from leadheat.store.suggestions import Suggestion
+
+# Each capability's module is imported by the method that uses it, so that a process which
+# only reads (``leadheat show``) does not load the writers, speed to lead, keys and privacy
+# with it (docs/performance.md, "CLI start").
+
+
+def __getattr__(name: str) -> Any:
+    """``LeadInput`` and ``LeadImportReport``, exported from :mod:`leadheat.ingest.leads` on
+    first use (that module brings speed to lead with it)."""
+    if name in ("LeadInput", "LeadImportReport"):
+        from leadheat.ingest import leads as ingest_leads
+
+        return getattr(ingest_leads, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "InputError",
@@ -99,6 +115,8 @@ class Leadheat(Core):
         event_id: str | None = None,
     ) -> RecordReport:
         """Record one event; the lead is created if unknown."""
+        from leadheat.ingest import recording
+
         return recording.track(self, lead, event_type, at, properties, event_id)
 
     def record_events(
@@ -106,6 +124,8 @@ class Leadheat(Core):
     ) -> RecordReport:
         """Record a batch of validated events in one transaction (``react=False``: no
         speed-to-lead triggers, for past data)."""
+        from leadheat.ingest import recording
+
         return recording.record_events(self, events, react=react)
 
     def import_event_file(
@@ -121,6 +141,8 @@ class Leadheat(Core):
         """Store a CSV file of events in one transaction, a block at a time: nothing of it
         when a row is bad, unless ``set_aside`` takes the bad rows (``leadheat import
         events``)."""
+        from leadheat.ingest import event_files
+
         return event_files.import_event_file(
             self,
             path,
@@ -141,18 +163,24 @@ class Leadheat(Core):
     ) -> RecordReport:
         """Apply analytics calls (Segment's track, identify, page, screen, group, alias) in
         one transaction; ``public`` for calls that came with a publishable key."""
+        from leadheat.ingest import recording
+
         return recording.collect(self, messages, field, public=public, actor=actor)
 
     def upsert_leads(
         self, leads: Sequence[LeadInput], *, react: bool = True, actor: str = DEFAULT_ACTOR
     ) -> LeadImportReport:
         """Create or update leads by their keys in one transaction."""
+        from leadheat.ingest import leads as ingest_leads
+
         return ingest_leads.upsert_leads(self, leads, react=react, actor=actor)
 
     def patch_lead(
         self, lead: str | int, fields: Mapping[str, Any], *, actor: str = DEFAULT_ACTOR
     ) -> int:
         """Change some of a lead's fields; fit and qualification follow."""
+        from leadheat.ingest import leads as ingest_leads
+
         return ingest_leads.patch_lead(self, lead, fields, actor=actor)
 
     def touch(
@@ -167,6 +195,8 @@ class Leadheat(Core):
         note: str | None = None,
     ) -> int:
         """Record a contact by the team; returns the lead's id."""
+        from leadheat.ingest import history
+
         return history.touch(
             self, lead, kind, at, direction=direction, result=result, rep=rep, note=note
         )
@@ -181,47 +211,65 @@ class Leadheat(Core):
         actor: str = DEFAULT_ACTOR,
     ) -> int:
         """Record won, lost or disqualified."""
+        from leadheat.ingest import history
+
         return history.outcome(self, lead, outcome, at, reason, actor=actor)
 
     def evidence(
         self, lead: str, kind: str, value: str, at: datetime | None = None, source: str = "manual"
     ) -> int:
         """Record a BANT fact (need, budget, timeline, authority) stated at ``at``."""
+        from leadheat.ingest import history
+
         return history.evidence(self, lead, kind, value, at, source)
 
     def record_touches(self, touches: Sequence[TouchInput]) -> tuple[int, int]:
         """Record many touches in one transaction; returns ``(stored, duplicates)``."""
+        from leadheat.ingest import history
+
         return history.record_touches(self, touches)
 
     def record_outcomes(
         self, outcomes: Sequence[OutcomeInput], *, actor: str = DEFAULT_ACTOR
     ) -> tuple[int, int]:
         """Record many outcomes in one transaction; returns ``(stored, duplicates)``."""
+        from leadheat.ingest import history
+
         return history.record_outcomes(self, outcomes, actor=actor)
 
     def record_evidence(
         self, facts: Sequence[EvidenceInput], *, react: bool = True
     ) -> tuple[int, int]:
         """Record many BANT facts in one transaction; returns ``(stored, duplicates)``."""
+        from leadheat.ingest import history
+
         return history.record_evidence(self, facts, react=react)
 
     # -- merges -------------------------------------------------------------------------
     def merge(self, keep: str | int, absorb: str | int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Merge the lead known as ``absorb`` into ``keep``; their histories become one."""
+        from leadheat.ingest import merges
+
         return merges.merge(self, keep, absorb, actor=actor)
 
     def suggested_merges(
         self, *, status: str | None = "open", lead: str | int | None = None, limit: int = 100
     ) -> list[Suggestion]:
         """Merges public collection suggested (newest first): the open ones by default."""
+        from leadheat.ingest import merges
+
         return merges.suggested_merges(self, status=status, lead=lead, limit=limit)
 
     def confirm_merge(self, suggestion_id: int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Carry out an open suggested merge (audited); returns the lead that remains."""
+        from leadheat.ingest import merges
+
         return merges.confirm_merge(self, suggestion_id, actor=actor)
 
     def dismiss_merge(self, suggestion_id: int, *, actor: str = DEFAULT_ACTOR) -> int:
         """Close an open suggested merge without merging (audited); returns its ``lead_id``."""
+        from leadheat.ingest import merges
+
         return merges.dismiss_merge(self, suggestion_id, actor=actor)
 
     # -- reading ------------------------------------------------------------------------
@@ -283,16 +331,22 @@ class Leadheat(Core):
         limit: int | None = 50,
     ) -> list[AccountRow]:
         """Accounts hottest first (of one temperature or owner), as of ``at``."""
+        from leadheat import accounts
+
         return accounts.accounts(self, temperature=temperature, owner=owner, at=at, limit=limit)
 
     def account(self, account: str, at: datetime | None = None) -> AccountView:
         """One account (by key or domain) as of ``at``: heat, members, coverage, evidence."""
+        from leadheat import accounts
+
         return accounts.account(self, account, at)
 
     def set_account_owner(
         self, account: str, rep: str | None, *, actor: str = DEFAULT_ACTOR
     ) -> str | None:
         """Make the known rep ``rep`` the account's owner (``None``: nobody); audited."""
+        from leadheat import accounts
+
         return accounts.set_owner(self, account, rep, actor=actor)
 
     # -- API keys -----------------------------------------------------------------------
@@ -332,24 +386,34 @@ class Leadheat(Core):
         actor: str = DEFAULT_ACTOR,
     ) -> Rep:
         """Add a rep who can own leads (or update one)."""
+        from leadheat.speed import roster
+
         return roster.add_rep(
             self, email, name=name, team=team, capacity=capacity, weight=weight, actor=actor
         )
 
     def reps(self) -> list[tuple[Rep, int]]:
         """Every rep with the number of open hot leads they own now."""
+        from leadheat.speed import roster
+
         return roster.list_reps(self)
 
     def set_rep_active(self, email: str, active: bool, *, actor: str = DEFAULT_ACTOR) -> Rep:
         """Pause a rep (no new leads; they keep theirs) or resume them."""
+        from leadheat.speed import roster
+
         return roster.set_rep_active(self, email, active, actor=actor)
 
     def take(self, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Taken:
         """Make ``rep`` the owner of a lead nobody owns and start their SLA clock."""
+        from leadheat.speed import roster
+
         return roster.take(self, lead, rep, actor=actor)
 
     def assign(self, lead: str | int, rep: str, *, actor: str = DEFAULT_ACTOR) -> Assigned:
         """Make the known rep ``rep`` the owner of a lead (owned or not) and start their clock."""
+        from leadheat.speed import roster
+
         return roster.assign(self, lead, rep, actor=actor)
 
     def sla_clocks(
@@ -361,11 +425,16 @@ class Leadheat(Core):
         limit: int = 100,
     ) -> list[ClockView]:
         """SLA clocks, newest first: per lead, per rep, or only those still running."""
+        from leadheat.speed import sla
+
         return sla.sla_clocks(self, lead=lead, owner=owner, open_only=open_only, limit=limit)
 
     def unscored_types(self) -> list[Unscored]:
         """Event types among the newest stored events (:data:`LATEST_TYPES` of them) that
         the current playbook does not score, most events first, with a "did you mean"."""
+        from leadheat.playbook import unscored_types
+        from leadheat.store.events import latest_type_counts
+
         _, book = self.playbook()
         with self.engine.connect() as connection:
             return unscored_types(book, latest_type_counts(connection))
@@ -374,62 +443,90 @@ class Leadheat(Core):
         self, leads: Sequence[str | int], rep: str, *, actor: str = DEFAULT_ACTOR
     ) -> list[Assigned]:
         """:meth:`assign` for many leads in one transaction (all of them, or none)."""
+        from leadheat.speed import roster
+
         return roster.assign_many(self, leads, rep, actor=actor)
 
-    def adopt_unowned(self) -> roster.Adopted:
+    def adopt_unowned(self) -> Adopted:
         """Hot leads nobody owns and no clock watches (left so by an import or a playbook
         change) get an owner, a clock and alerts as the ``hot`` trigger gives them."""
+        from leadheat.speed import roster
+
         return roster.adopt_unowned(self)
 
     def lead_names(self, lead_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Each lead's key (email, external id or ``id:N``) and name, by id."""
+        from leadheat.speed import sla
+
         return sla.lead_names(self, list(lead_ids))
 
     def sla_by_rep(self, since: datetime | None = None) -> list[RepTimings]:
         """Per rep: clocks met, missed, breached and running, and the median response."""
+        from leadheat.speed import sla
+
         return sla.sla_by_rep(self, since)
 
     def escalate(self) -> int:
         """Escalate every SLA clock past its deadline (the worker calls this)."""
+        from leadheat.speed import sla
+
         return sla.escalate(self)
 
     def claim_deliveries(
         self, lease: timedelta, limit: int = 20, max_attempts: int | None = None
     ) -> list[DeliveryView]:
         """Lease due notifications to the calling worker."""
+        from leadheat.delivery import outbox
+
         return outbox.claim_deliveries(self, lease, limit, max_attempts)
 
     def deliveries_done(self, delivery_ids: Sequence[int]) -> None:
         """Record these notifications as delivered."""
+        from leadheat.delivery import outbox
+
         outbox.deliveries_done(self, delivery_ids)
 
     def delivery_failed(self, delivery_id: int, error: str, retry_in: timedelta | None) -> None:
         """Record a failed attempt; retry after ``retry_in``, or give up when ``None``."""
+        from leadheat.delivery import outbox
+
         outbox.delivery_failed(self, delivery_id, error, retry_in)
 
     def deliveries(
         self, *, status: str | None = None, lead: str | int | None = None, limit: int = 100
     ) -> list[DeliveryView]:
         """Notifications, newest first: what was sent, what is waiting, what failed."""
+        from leadheat.delivery import outbox
+
         return outbox.deliveries(self, status=status, lead=lead, limit=limit)
 
     def retry_delivery(self, delivery_id: int, *, actor: str = DEFAULT_ACTOR) -> None:
         """Send a failed notification again now."""
+        from leadheat.delivery import outbox
+
         outbox.retry_delivery(self, delivery_id, actor=actor)
 
     def signing_secret(self) -> str:
         """The database's own webhook signing secret."""
+        from leadheat.delivery import outbox
+
         return outbox.signing_secret(self)
 
     # -- people's data and the audit log ------------------------------------------------
     def export(self, lead: str | int, *, actor: str = DEFAULT_ACTOR) -> dict[str, Any]:
         """Everything stored about a person, by table; the export itself is audited."""
+        from leadheat import privacy
+
         return privacy.export(self, lead, actor=actor)
 
     def erase(self, lead: str | int, *, actor: str = DEFAULT_ACTOR) -> Erasure:
         """Remove a person and everything about them in one transaction (audited)."""
+        from leadheat import privacy
+
         return privacy.erase(self, lead, actor=actor)
 
     def audit_log(self, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
         """Who changed what, newest first (optionally only one action, e.g. ``lead.erase``)."""
+        from leadheat import privacy
+
         return privacy.audit_log(self, limit=limit, action=action)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadheat.scoring.evidence import EvidenceState
-from leadheat.scoring.lead import LeadScore, one_line_reason
-from leadheat.service import LeadRow, LeadView
+from leadheat.scoring.lead import one_line_reason
 from leadheat.speed.masking import mask_url
-from leadheat.store.audit import AuditEntry
-from leadheat.store.clocks import ClockView, RepTimings
 from leadheat.store.models import COMMON_FIELDS
-from leadheat.store.outbox import DeliveryView
-from leadheat.store.privacy import Erasure
-from leadheat.store.reps import Rep
-from leadheat.store.suggestions import Suggestion
 from leadheat.times import isoformat
+
+if TYPE_CHECKING:  # only named in annotations: showing a lead loads none of their modules
+    from leadheat.scoring.lead import LeadScore
+    from leadheat.service import LeadRow, LeadView
+    from leadheat.store.audit import AuditEntry
+    from leadheat.store.clocks import ClockView, RepTimings
+    from leadheat.store.outbox import DeliveryView
+    from leadheat.store.privacy import Erasure
+    from leadheat.store.reps import Rep
+    from leadheat.store.suggestions import Suggestion
 
 
 def lead_json(lead: Mapping[str, Any]) -> dict[str, Any]:

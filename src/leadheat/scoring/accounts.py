@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from leadheat.scoring.heat import Heat, HeatKey, _after, crossings, normalised_arrays
+from leadheat.scoring.heat import Heat, HeatKey, _after, crossings
+from leadheat.scoring.heat_arrays import normalised_arrays
 from leadheat.times import EPOCH, MAX_INSTANT, MIN_INSTANT
 
 ACCOUNT_ATTRIBUTES = ("account", "company_domain")

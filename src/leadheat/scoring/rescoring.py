@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leadheat.playbook import Playbook
-from leadheat.scoring.heat import NONE, LeadSlots, fold_keys, normalised_arrays
+from leadheat.scoring.heat_arrays import NONE, LeadSlots, fold_keys, normalised_arrays
 
 MICRO = timedelta(microseconds=1)
 Keys = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]

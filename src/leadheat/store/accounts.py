@@ -32,7 +32,8 @@ from sqlalchemy import Connection, select
 
 from leadheat.playbook import Accounts, Playbook
 from leadheat.scoring.accounts import Placement, fold_account_keys, last_below, placement_of
-from leadheat.scoring.heat import HeatKey, add_keys
+from leadheat.scoring.heat import HeatKey
+from leadheat.scoring.heat_arrays import add_keys
 from leadheat.store import audit
 from leadheat.store.audit import AuditAction, lead_subject
 from leadheat.store.driver import chunked, execute_many, select_all, select_in

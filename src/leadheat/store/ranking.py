@@ -43,7 +43,8 @@ from sqlalchemy.orm import aliased
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import score_fit
-from leadheat.scoring.heat import Heat, HeatKey, fold_keys
+from leadheat.scoring.heat import Heat, HeatKey
+from leadheat.scoring.heat_arrays import fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import LeadFacts, Temperature, Verdict, classify
 from leadheat.store.driver import CHUNK

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from leadheat.playbook import Accounts, Playbook
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
-from leadheat.scoring.heat import add_keys, fold_keys
+from leadheat.scoring.heat_arrays import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import Activity, Keys, SignalTable, fold_activity
 from leadheat.store import accounts
