@@ -14,7 +14,6 @@ from leadheat.identity import IdentityKind, LeadKey
 from leadheat.playbook import Playbook
 from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import fit_summary
-from leadheat.store import accounts
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import CHUNK, execute_many, select_in
 from leadheat.store.models import (
@@ -252,6 +251,8 @@ def upsert_leads(
     ]
     if extra:
         connection.execute(insert(Identity), extra)
+    from leadheat.store import accounts  # NumPy with it: not on the read path (leadheat show)
+
     accounts.place(connection, book, [t.lead_id for t in targets if t.lead_id], now, actor)
     ids = [targets[index].lead_id for index in chosen]
     return [i for i in ids if i is not None], len(fresh)
@@ -426,6 +427,8 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
     )
     follow_merge(connection, keep, absorb, now)
     # the absorbed lead is no one now: its account loses it (the re-score recomputes it)
+    from leadheat.store import accounts
+
     connection.info.setdefault(accounts.STALE, set()).update(
         accounts.leave(connection, [absorb], now)
     )
