@@ -17,6 +17,7 @@ from conftest import Cli, Clock, LiveServer
 from leadheat.accounts import account, accounts
 from leadheat.identity import parse_lead_key
 from leadheat.ingest.segment import parse_batch
+from leadheat.playbook import default_playbook_text
 from leadheat.service import Leadheat, LeadInput
 
 _examples = itertools.count()
@@ -391,3 +392,24 @@ def test_concurrent_writers_to_one_account_lose_no_heat(db_url: str) -> None:
         for key in ("acme.io", "initech.io"):
             heat, total = _member_sum(lh, key, at)
             assert heat == pytest.approx(total, rel=1e-9), key
+
+
+def test_a_members_negative_signal_pulls_the_account_down_exactly(
+    lh: Leadheat, clock: Clock
+) -> None:
+    """Negative points (issue 20) reach the account as they reach the lead: the account's heat
+    stays the signed sum of its members', and a careers-page view can take it out of hot."""
+    source = default_playbook_text() + '\n[signals.careers_view]\npoints = -12\nhalf_life = "2d"\n'
+    lh.apply_playbook(source)
+    for who in ("ana", "bo", "cy"):
+        lh.track(f"{who}@initech.com", "trial_signup")  # 45 together: a hot account
+    assert [r.key for r in accounts(lh, temperature="hot")] == ["initech.com"]
+    lh.track("cy@initech.com", "careers_view")
+    for hours in (0, 5, 30, 24 * 5):
+        at = clock.now + timedelta(hours=hours)
+        heat, total = _member_sum(lh, "initech.com", at)
+        assert heat == pytest.approx(total, rel=1e-9, abs=1e-9)
+    now = account(lh, "initech.com", clock.now).row
+    assert now.heat == pytest.approx(33, rel=1e-9)
+    assert now.temperature.value == "warm"
+    assert accounts(lh, temperature="hot") == []
