@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, delete, func, or_, select
 
 from leadheat.store.models import Base, Lead, ViewSnapshot
 from leadheat.times import isoformat
@@ -81,7 +81,16 @@ def tables_about(lead_ids: Sequence[int]) -> dict[Table, ColumnElement[bool]]:
                 conditions.append(key.parent.in_(select(key.column).where(found[target])))
         if conditions:
             found[table] = or_(*conditions)
+    for table in Base.metadata.sorted_tables:
+        if table not in found and "lead_id" in table.columns:
+            found[table] = table.c.lead_id.in_(lead_ids)  # kept per lead, no foreign key
     return found
+
+
+def _unlinked(table: Table) -> bool:
+    """A table kept per lead without a foreign key to it (the follow-up state, which the
+    writes to leads, states and touches mark stale by trigger)."""
+    return "lead_id" in table.columns and not table.foreign_keys
 
 
 def export_person(connection: Connection, lead_ids: Sequence[int]) -> dict[str, list[Any]]:
@@ -108,8 +117,23 @@ def erase_person(connection: Connection, lead_id: int) -> Erasure:
     connection.execute(select(Lead.id).where(Lead.id.in_(lead_ids)).with_for_update())
     about = tables_about(lead_ids)
     removed: dict[str, int] = {}
-    for table in reversed(list(about)):  # rows that reference others go first
-        removed[table.name] = int(connection.execute(delete(table).where(about[table])).rowcount)
+    # rows that reference others go first; the follow-up state (no foreign key) last, after
+    # the deletes that mark the person stale again by trigger: those marks are the erasure's
+    # own, so what it reports removed there is what was there before it
+    unlinked = [t for t in about if _unlinked(t)]
+    for table in unlinked:
+        removed[table.name] = int(
+            connection.execute(
+                select(func.count()).select_from(table).where(about[table])
+            ).scalar_one()
+        )
+    for table in reversed(list(about)):
+        if not _unlinked(table):
+            removed[table.name] = int(
+                connection.execute(delete(table).where(about[table])).rowcount
+            )
+    for table in unlinked:
+        connection.execute(delete(table).where(about[table]))
     connection.execute(delete(ViewSnapshot))  # the dashboard's may name them; recomputed later
     return Erasure(lead_id, lead_ids, {table.name: removed[table.name] for table in about})
 
