@@ -54,6 +54,7 @@ UNDOCUMENTED = {
     ("POST", "/lists/assign"),
     ("GET", "/playbook"),
     ("POST", "/playbook"),
+    ("GET", "/playbook/suggestion/{job}"),
     ("GET", "/tasks"),
     ("GET", "/recovery"),
     ("GET", "/winback"),

@@ -155,7 +155,7 @@ def fold_account_keys(
 
     >>> accounts, w, f = fold_account_keys(
     ...     np.array([5, 5, 9]), np.array([3, 3, 1]), np.array([0.0, 0.0, 0.5]))
-    >>> accounts.tolist(), w.tolist(), f.tolist()
+    >>> accounts.tolist(), w.tolist(), [round(x, 12) for x in f.tolist()]
     ([5, 9], [4, 1], [0.0, 0.5])
     """
     if len(account_ids) == 0:
