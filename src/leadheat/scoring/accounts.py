@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from leadheat.scoring.heat import Heat, HeatKey, _after, crossings
+from leadheat.scoring.heat import Heat, HeatKey
 from leadheat.scoring.heat_arrays import normalised_arrays
 from leadheat.times import EPOCH, MAX_INSTANT, MIN_INSTANT
 
@@ -204,11 +204,7 @@ def last_below(keys: Mapping[timedelta, HeatKey], theta: float, now: datetime) -
     whose rows are then judged exactly."""
     if not _signed(keys):
         return falls_to(keys, theta)
-    heat = as_heat(keys)
-    downs = [offset for offset, rising in crossings(heat._terms(now), theta) if not rising]
-    if downs:
-        return _after(now, downs[-1])
-    return _after(now, 0.0) if heat.at(now) >= theta else None
+    return as_heat(keys).last_below(theta, now)
 
 
 def falls_to(keys: Mapping[timedelta, HeatKey], theta: float) -> datetime | None:

@@ -254,6 +254,17 @@ class Heat:
         return None
 
 
+    def last_below(self, theta: float, now: datetime) -> datetime | None:
+        """The instant after which, with no new events, heat stays below ``theta`` for good;
+        ``None`` if it already does from ``now`` on. With negative parts heat may rise above
+        ``theta`` again as a negative part fades, so the last crossing down is taken: the
+        bound that keeps "hot until" a range scan whose rows are then judged exactly."""
+        downs = [offset for offset, rising in crossings(self._terms(now), theta) if not rising]
+        if downs:
+            return _after(now, downs[-1])
+        return _after(now, 0.0) if self.at(now) >= theta else None
+
+
 def _after(now: datetime, offset_us: float) -> datetime:
     """``now`` plus a crossing's offset, rounded up to the microsecond, within 1970–2100."""
     if offset_us >= (MAX_INSTANT - now) / timedelta(microseconds=1):
