@@ -37,8 +37,11 @@ run: install
 	@echo ""
 	$(BIN)/leadheat --db $(DB) serve --port $(PORT)
 
+# The suite runs on every core, a test file per process (module fixtures are built once);
+# the tests marked `exclusive` (a PostgreSQL restart) run after it, alone.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not exclusive"
+	$(BIN)/python -m pytest -m exclusive tests
 
 lint: install
 	$(BIN)/ruff check src tests bench

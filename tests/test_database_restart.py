@@ -32,6 +32,7 @@ def _cluster() -> list[str] | None:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 @pytest.mark.skipif(POSTGRES_URL is None, reason="LEADHEAT_TEST_POSTGRES_URL is not set")
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_the_server_rides_out_a_postgresql_restart(db_url: str) -> None:
