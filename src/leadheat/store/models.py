@@ -98,20 +98,6 @@ class Lead(Base):
     (import, a secret key, the dashboard, the CLI) set. ``None`` when there are none."""
 
 
-COMMON_FIELDS = (
-    "email",
-    "external_id",
-    "name",
-    "title",
-    "company",
-    "country",
-    "source",
-    "campaign",
-    "owner",
-)
-"""Lead attributes with a column of their own; any other attribute lives in ``attributes``."""
-
-
 class Identity(Base):
     """A way to recognise a lead: a normalised email, an external id or an anonymous id."""
 
@@ -523,7 +509,6 @@ class Unsubscribe(Base):
 
 
 __all__ = [
-    "COMMON_FIELDS",
     "Account",
     "AccountHeatKey",
     "AccountMember",
