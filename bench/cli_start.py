@@ -45,9 +45,11 @@ GOAL_MS = 300.0
 LEAD = "ana@example.com"
 ENTRY = "import sys; from leadheat.cli import main; sys.argv[0] = 'leadheat'; sys.exit(main())"
 """What the console script pip writes runs, for an interpreter with no ``leadheat`` beside it."""
-LIBRARIES = "import sqlalchemy.orm, pydantic, typer, rich.console, rich.table"
-"""What ``show`` cannot start without: the database layer (SQLAlchemy's ORM maps the tables),
-pydantic (the playbook), Typer and Rich. Importing them alone is the floor of any command."""
+LIBRARIES = "import sqlite3, pydantic, typer, typer._adapters, rich.console, rich.table"
+"""What ``show`` on a SQLite file cannot start without: ``sqlite3`` (it reads the file through
+the standard library, not SQLAlchemy), pydantic (the playbook), Typer (with the pydantic
+adapters it builds each option's conversion with, whatever the command) and Rich. Importing
+them alone is the floor of the command."""
 ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 

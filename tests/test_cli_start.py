@@ -12,21 +12,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer.main
+from sqlalchemy.engine import make_url
 from typer.core import TyperGroup
 
 import leadheat
 from leadheat.cli import app
 from leadheat.cli.app import COMMANDS, GROUPS, expected
-from leadheat.cli.state import DEFAULT_URL, environment_url
+from leadheat.cli.state import DEFAULT_URL, environment_url, sqlite_file
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 from leadheat.store import database
+from leadheat.views import view_json
 
 HEAVY = (
     "fastapi",
@@ -67,8 +71,13 @@ else:
 modules loaded by the time the process exits into the file named first."""
 
 
+def within(modules: list[str], *packages: str) -> list[str]:
+    """The modules that are one of ``packages`` or inside one."""
+    return [m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages)]
+
+
 def heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if any(m == h or m.startswith(f"{h}.") for h in HEAVY)]
+    return within(modules, *HEAVY)
 
 
 def loaded(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
@@ -113,10 +122,12 @@ def test_reading_commands_load_no_heavy_module(
     done, modules = loaded(tmp_path, "--db", small_db, *argv)
     assert done.returncode == 0, done.stderr
     assert LEAD in done.stdout or argv == ["hot"]
-    assert "leadheat.reading" in modules
     assert heavy(modules) == []
-    if argv[0] == "show":  # one lead's score is arithmetic: no arrays to load
-        assert [m for m in modules if m == "numpy" or m.startswith("numpy.")] == []
+    if argv[0] == "show":  # one lead, read from a SQLite file through sqlite3: no SQLAlchemy
+        assert "leadheat.lookup" in modules and "sqlite3" in modules
+        assert within(modules, "numpy", "sqlalchemy", "leadheat.service", "leadheat.core") == []
+    else:
+        assert "leadheat.reading" in modules
 
 
 def test_an_error_from_a_reading_command_is_still_one_line(tmp_path: Path, small_db: str) -> None:
@@ -124,6 +135,64 @@ def test_an_error_from_a_reading_command_is_still_one_line(tmp_path: Path, small
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["error: no lead known as 'nobody@example.com'"]
     assert heavy(modules) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("missing.db", "error: no database at {file}: run `leadheat init` first"),
+        ("empty.db", "error: the database is not initialised: run `leadheat init`"),
+    ],
+)
+def test_show_on_a_sqlite_file_that_is_not_set_up_says_so_and_creates_nothing(
+    tmp_path: Path, name: str, error: str
+) -> None:
+    file = tmp_path / name
+    if name == "empty.db":
+        sqlite3.connect(file).close()
+    done, modules = loaded(tmp_path, "--db", f"sqlite:///{file}", "show", LEAD)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [error.format(file=file)]
+    assert file.exists() == (name == "empty.db")
+    assert within(modules, "sqlalchemy") == []
+
+
+def test_show_reads_a_sqlite_file_as_the_service_does(small_db: str, tmp_path: Path) -> None:
+    """``leadheat show`` on a SQLite file (sqlite3 alone) and the service (SQLAlchemy) give
+    one view, as of one instant."""
+    at = "2030-01-01T00:00:00Z"
+    done = subprocess.run(
+        [sys.executable, "-m", "leadheat", "--db", small_db, "show", LEAD, "--at", at, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with Leadheat(small_db) as lh:
+        _, book = lh.playbook()
+        view = lh.show(LEAD, datetime(2030, 1, 1, tzinfo=UTC))
+        expected_view = json.loads(json.dumps(view_json(view, book.fit.qualified_at)))
+    assert json.loads(done.stdout) == expected_view
+    assert expected_view["heat"] > 0 and expected_view["lead"]["email"] == LEAD
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///leadheat.db",
+        "sqlite:////tmp/a b/leadheat.db",
+        "sqlite+pysqlite:///relative/x.db",
+        "sqlite:///x.db?timeout=5",
+        "sqlite:///a%20b.db",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql+psycopg://u@h/db",
+    ],
+)
+def test_show_reads_through_sqlite3_only_the_files_sqlalchemy_would_open_alike(url: str) -> None:
+    parsed = make_url(url)
+    assert sqlite_file(url) in (None, parsed.database)
+    plain = parsed.get_backend_name() == "sqlite" and not parsed.query and "%" not in url
+    assert (sqlite_file(url) is not None) == (plain and parsed.database not in (None, ":memory:"))
 
 
 def test_every_command_is_registered_by_name_and_loads() -> None:

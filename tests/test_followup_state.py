@@ -117,12 +117,13 @@ def assert_kept_equals_replay(lh: Leadheat, rng: random.Random, base: datetime) 
 
 
 def latest_fact(lh: Leadheat) -> datetime:
+    from leadheat.store.database import reader_of
     from leadheat.store.history import latest_fact_at
     from leadheat.store.models import Touch
 
     with lh.engine.connect() as connection:
         touched = connection.execute(select(func.max(Touch.occurred_at))).scalar()
-        found = latest_fact_at(connection)
+        found = latest_fact_at(reader_of(connection))
     assert found is not None
     return max(found, touched or found)
 

@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from leadheat.errors import LeadheatError, NotInitialisedError, UnknownLeadError
-from leadheat.identity import LeadKey, parse_lead_key
+from leadheat.identity import LeadKey
+from leadheat.lookup import find_lead, require_file
 from leadheat.playbook import Playbook, default_playbook_text, parse_playbook
 from leadheat.store import playbooks
 from leadheat.store.audit import DEFAULT_ACTOR
@@ -40,11 +40,11 @@ from leadheat.store.database import (
     is_initialised,
     make_engine,
     migrate,
+    reader_of,
     write_transaction,
     writer,
 )
 from leadheat.store.leads import find_leads
-from leadheat.store.models import Lead
 from leadheat.times import as_utc, check_range
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class Core:
         migrate(self.engine)
         with write_transaction(self._writer) as connection:
             hold_start_lock(connection)  # processes starting together store one first playbook
-            current = playbooks.current_playbook(connection)
+            current = playbooks.current_playbook(reader_of(connection))
             if current is None:
                 source = playbook_source if playbook_source is not None else default_playbook_text()
                 version = playbooks.add_version(connection, source, self.clock())
@@ -169,9 +169,8 @@ class Core:
             return book
         if book is None:
             url = self.engine.url
-            file = url.database if url.get_backend_name() == "sqlite" else None
-            if file not in (None, "", ":memory:") and not Path(str(file)).exists():
-                raise NotInitialisedError(f"no database at {file}: run `leadheat init` first")
+            if url.get_backend_name() == "sqlite":
+                require_file(url.database or "")
             if not is_initialised(self.engine):
                 raise NotInitialisedError("the database is not initialised: run `leadheat init`")
         with self.engine.connect() as connection:
@@ -187,7 +186,7 @@ class Core:
         if book is not None and book[0] == version:
             self._book_checked = checked
             return book
-        current = playbooks.current_playbook(connection)
+        current = playbooks.current_playbook(reader_of(connection))
         if current is None:
             raise NotInitialisedError("the database has no playbook: run `leadheat init`")
         found = (current.version, current.playbook)
@@ -220,7 +219,7 @@ class Core:
 
     def playbook_source(self) -> str:
         with self.engine.connect() as connection:
-            current = playbooks.current_playbook(connection)
+            current = playbooks.current_playbook(reader_of(connection))
         if current is None:
             raise NotInitialisedError("the database has no playbook: run `leadheat init`")
         return current.source
@@ -336,20 +335,7 @@ class Core:
 
     def find_lead(self, connection: Connection, lead: str | int) -> int:
         """The id of the lead named by an email, external id, ``anon:…`` or ``id:N``."""
-        if isinstance(lead, str) and lead.startswith("id:") and lead[3:].isdigit():
-            lead = int(lead[3:])
-        if isinstance(lead, int):
-            row = connection.execute(
-                select(Lead.id, Lead.merged_into_id).where(Lead.id == lead)
-            ).first()
-            if row is None:
-                raise UnknownLeadError(f"no lead with id {lead}")
-            return int(row.merged_into_id or row.id)
-        key = parse_lead_key(lead)
-        found = find_leads(connection, [key])
-        if key not in found:
-            raise UnknownLeadError(f"no lead known as {lead!r}")
-        return found[key]
+        return find_lead(reader_of(connection), lead)
 
     def require_leads(self, connection: Connection, keys: Sequence[LeadKey]) -> dict[LeadKey, int]:
         """The id of each key's lead; :class:`UnknownLeadError` names the first unknown ones."""

@@ -81,9 +81,13 @@ Scalar = str | int | float | bool
 class _Section(BaseModel):
     """Every table of a playbook: unknown keys are mistakes, and so are ``nan`` and ``inf``
     (TOML allows both), which no threshold or point value can mean: a ``nan`` threshold
-    silently fails every comparison, and ``inf`` points make heat infinite."""
+    silently fails every comparison, and ``inf`` points make heat infinite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Validators are built on first use (``defer_build``): parsing a playbook builds the one of
+    :class:`Playbook`, which holds every section's, instead of each section building its own
+    at import (a command that parses none, such as ``--help``, builds none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 def _pattern(pattern: str | None) -> str | None:
@@ -472,8 +476,10 @@ class Speed(_Section):
 
     def team(self, name: str | None) -> Team:
         """The calendar of a team (an unknown or missing team works the default hours)."""
-        return self.teams.get(name or self.default_team) or self.teams.get(
-            self.default_team, _DEFAULT_TEAM
+        return (
+            self.teams.get(name or self.default_team)
+            or self.teams.get(self.default_team)
+            or _default_team()
         )
 
     @cached_property
@@ -506,7 +512,11 @@ class Speed(_Section):
         )
 
 
-_DEFAULT_TEAM = Team()
+@cache
+def _default_team() -> Team:
+    """The team of a playbook that names none, made on first use: the models' validators are
+    built when first needed (``defer_build``), not at import, which every command pays."""
+    return Team()
 
 
 TemperatureName = Literal["hot", "warm", "cold"]

@@ -4,7 +4,7 @@ and its timeline. Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,18 +13,13 @@ from sqlalchemy import Connection, select
 
 from leadheat.core import Core
 from leadheat.errors import LeadheatError
+from leadheat.lookup import LeadView, find_lead, lead_view
 from leadheat.playbook import Playbook
-from leadheat.scoring.lead import LeadScore, score_history, what_it_did
+from leadheat.scoring.lead import score_history, what_it_did
 from leadheat.scoring.temperature import Temperature, grade
-from leadheat.store.history import (
-    TouchRecord,
-    load_histories,
-    load_history,
-    load_lead,
-    load_touches,
-)
-from leadheat.store.leads import lead_attributes
-from leadheat.store.models import Lead, LeadState
+from leadheat.store.database import reader_of
+from leadheat.store.history import load_histories, load_history, load_touches
+from leadheat.store.models import Lead
 
 if TYPE_CHECKING:
     from leadheat.store.ranking import Ranked
@@ -56,18 +51,6 @@ class LeadRow:
     probability: float | None = None
 
 
-@dataclass(frozen=True)
-class LeadView:
-    """A lead with its full score at one instant and the history behind it."""
-
-    lead: Mapping[str, Any]
-    score: LeadScore
-    touches: Sequence[TouchRecord]
-    playbook_version: int
-    probability_at: datetime | None = None
-    """When the model's probability (``score.probability``) was computed."""
-
-
 def hot(core: Core, at: datetime | None = None, limit: int | None = None) -> list[LeadRow]:
     """Hot leads not yet won, hottest first, as of ``at`` (default now)."""
     from leadheat.store.ranking import hot_leads
@@ -87,7 +70,7 @@ def what_they_did(core: Core, lead_ids: Sequence[int]) -> dict[int, str]:
     _, book = core.playbook()
     now = core.clock()
     with core.engine.connect() as connection:
-        histories = load_histories(connection, list(lead_ids))
+        histories = load_histories(reader_of(connection), list(lead_ids))
     said = {lead_id: what_it_did(score_history(h, book, now)) for lead_id, h in histories.items()}
     return {lead_id: text for lead_id, text in said.items() if text}
 
@@ -204,37 +187,19 @@ def _take(
 
 def show(core: Core, lead: str | int, at: datetime | None = None) -> LeadView:
     """A lead's full, explained score as of ``at`` (default now), from its history."""
-    version, book = core.playbook()
-    now = at or core.clock()
+    book = core.playbook()
     with core.engine.connect() as connection:
-        lead_id = core.find_lead(connection, lead)
-        row = load_lead(connection, lead_id)
-        if row["merged_into_id"] is not None:
-            lead_id = row["merged_into_id"]
-            row = load_lead(connection, lead_id)
-        history = load_history(connection, lead_id)
-        touches = [t for t in load_touches(connection, lead_id) if t.at <= now]
-        stored = connection.execute(
-            select(LeadState.probability, LeadState.probability_at).where(
-                LeadState.lead_id == lead_id
-            )
-        ).first()
-    probability, probability_at = stored if stored is not None else (None, None)
-    if at is not None:  # the stored probability is today's: no answer for the past
-        probability, probability_at = None, None
-    score = score_history(history, book, now, probability)
-    return LeadView(
-        {**row, "attributes": lead_attributes(row)}, score, touches, version, probability_at
-    )
+        return lead_view(reader_of(connection), lead, book, at or core.clock(), past=at is not None)
 
 
 def timeline(core: Core, lead: str | int, limit: int = 200) -> list[dict[str, Any]]:
     """Everything that happened to a lead, newest first: events, touches, outcomes and
     evidence, each with its kind and time."""
     with core.engine.connect() as connection:
-        lead_id = core.find_lead(connection, lead)
-        history = load_history(connection, lead_id)
-        touches = load_touches(connection, lead_id)
+        reader = reader_of(connection)
+        lead_id = find_lead(reader, lead)
+        history = load_history(reader, lead_id)
+        touches = load_touches(reader, lead_id)
     items: list[dict[str, Any]] = [
         {
             "kind": "event",

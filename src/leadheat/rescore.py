@@ -15,6 +15,7 @@ from typing import Any
 
 from leadheat.service import Leadheat
 from leadheat.store import accounts, playbooks
+from leadheat.store.database import reader_of
 from leadheat.store.scores import ScoredLead, write_scores
 from leadheat.store.state import rebuild
 
@@ -61,7 +62,7 @@ def rescore_on_spark(
 
     lh.playbook()  # the usual "run leadheat init" errors
     with lh.engine.connect() as connection:  # version and text read together: one playbook
-        current = playbooks.current_playbook(connection)
+        current = playbooks.current_playbook(reader_of(connection))
     assert current is not None
     version = current.version
     settings = dict(conf or {})

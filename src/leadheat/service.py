@@ -39,7 +39,8 @@ from leadheat.errors import (
     NotInitialisedError,
     UnknownLeadError,
 )
-from leadheat.reading import LeadRow, LeadView
+from leadheat.lookup import LeadView
+from leadheat.reading import LeadRow
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.database import DEFAULT_URL
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from leadheat.scoring.evidence import EvidenceState
 from leadheat.scoring.lead import one_line_reason
 from leadheat.speed.masking import mask_url
-from leadheat.store.models import COMMON_FIELDS
+from leadheat.store.fields import COMMON_FIELDS
 from leadheat.times import isoformat
 
 if TYPE_CHECKING:  # only named in annotations: showing a lead loads none of their modules

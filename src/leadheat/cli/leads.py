@@ -4,17 +4,20 @@ is."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from leadheat.cli.options import AtOption, JsonOption, LimitOption, instant
 from leadheat.cli.output import emit, out
-from leadheat.cli.state import open_leadheat
+from leadheat.cli.state import open_leadheat, open_lookup
+from leadheat.errors import LeadheatError
 from leadheat.scoring.wording import format_number
-from leadheat.service import LeadheatError, LeadRow
 from leadheat.views import row_json, view_json
+
+if TYPE_CHECKING:
+    from leadheat.reading import LeadRow
 
 
 def _print_rows(rows: Sequence[LeadRow], title: str, did: Mapping[int, str] | None = None) -> None:
@@ -79,9 +82,9 @@ def leads(
 
 def show(lead: str, at: AtOption = None, as_json: JsonOption = False) -> None:
     """One lead's score, explained: heat by signal, fit, evidence, when it cools."""
-    lh = open_leadheat()
-    view = lh.show(lead, instant(at))
-    _, book = lh.playbook()
+    lookup = open_lookup()
+    view = lookup.show(lead, instant(at))
+    _, book = lookup.playbook()
     data = view_json(view, book.fit.qualified_at)
     if as_json:
         emit(data)

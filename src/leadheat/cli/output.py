@@ -32,7 +32,7 @@ class _Console(Console):
         self._width, self._height = new_size
 
 
-out = _Console(highlight=False, markup=False, soft_wrap=True)  # data may contain [brackets]
+out = _Console(highlight=False, markup=False, emoji=False, soft_wrap=True)  # data: [x], :x: as is
 err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 Item = dict[str, Any]

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from leadheat.lookup import LeadView
+    from leadheat.playbook import Playbook
     from leadheat.service import Leadheat
 
 ACTOR = "cli"
@@ -24,9 +27,20 @@ def environment_url() -> str:
     return found.get("leadheat_database_url", DEFAULT_URL)
 
 
+class Shows(Protocol):
+    """What ``leadheat show`` asks of the database: :class:`~leadheat.service.Leadheat`, or
+    on a SQLite file the lighter :class:`~leadheat.lookup.Lookup`."""
+
+    def playbook(self) -> tuple[int, Playbook]: ...
+
+    def show(self, lead: str | int, at: datetime | None = None) -> LeadView: ...
+
+    def close(self) -> None: ...
+
+
 class _State:
     url: str | None = None
-    opened: list[Leadheat] = []  # noqa: RUF012  (one per command, closed when it ends)
+    opened: list[Shows] = []  # noqa: RUF012  (one per command, closed when it ends)
 
 
 def use_database(url: str) -> None:
@@ -46,6 +60,34 @@ def open_leadheat() -> Leadheat:
     lh = Leadheat(database_url())
     _State.opened.append(lh)
     return lh
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a plain ``sqlite:///FILE`` URL (as SQLAlchemy reads it), or ``None`` for
+    any other URL: another database, an in-memory one, or one with options or escapes,
+    which only SQLAlchemy should read."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            path = url.removeprefix(prefix)
+            plain = path not in ("", ":memory:") and not any(c in path for c in "?%#")
+            return path if plain else None
+    return None
+
+
+def open_lookup() -> Shows:
+    """What shows a lead, closed when the command ends: on a SQLite file a
+    :class:`~leadheat.lookup.Lookup`, which reads it through ``sqlite3`` and starts without
+    SQLAlchemy (``leadheat show`` is typed all day: docs/performance.md, "CLI start");
+    elsewhere the :class:`~leadheat.service.Leadheat` of :func:`open_leadheat`. Both run
+    the one :func:`leadheat.lookup.lead_view`."""
+    path = sqlite_file(database_url())
+    if path is None:
+        return open_leadheat()
+    from leadheat.lookup import Lookup
+
+    lookup = Lookup(path)
+    _State.opened.append(lookup)
+    return lookup
 
 
 def close_all() -> None:

@@ -33,9 +33,10 @@ from leadheat.scoring.fit import FitResult, score_fit
 from leadheat.scoring.lead import LeadHistory, facts_through, status_at
 from leadheat.scoring.temperature import Temperature, classify, forecast
 from leadheat.speed.calendar import BusinessCalendar
+from leadheat.store.database import reader_of
 from leadheat.store.driver import CHUNK, chunked, execute_many
+from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
-from leadheat.store.leads import lead_attributes
 from leadheat.store.models import (
     FollowupLead,
     FollowupPhase,
@@ -292,7 +293,7 @@ def keep_current(lh: Leadheat) -> int:
 def answerable(connection: Connection, at: datetime) -> bool:
     """Whether the state answers for ``at``: not before the latest stored fact or touch."""
     latest = [
-        latest_fact_at(connection),
+        latest_fact_at(reader_of(connection)),
         connection.execute(select(func.max(Touch.occurred_at))).scalar(),
     ]
     known = [value for value in latest if value is not None]

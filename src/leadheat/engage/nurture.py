@@ -28,9 +28,10 @@ from leadheat.service import LeadheatError
 from leadheat.speed.calendar import BusinessCalendar
 from leadheat.speed.messages import one_line
 from leadheat.store import nurture
+from leadheat.store.database import reader_of
 from leadheat.store.events import NewEvent, record_events
+from leadheat.store.fields import lead_attributes
 from leadheat.store.history import load_history
-from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Delivery, Identity, Lead, LeadState
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
@@ -112,7 +113,7 @@ def _context(
     connection: Connection, book: Playbook, lead_id: int, now: datetime, link: str
 ) -> dict[str, Any]:
     """What a template sees: the lead's fields, its score and explanation, recent events."""
-    history = load_history(connection, lead_id)
+    history = load_history(reader_of(connection), lead_id)
     score = score_history(history, book, now)
     recent: list[dict[str, Any]] = [
         {"type": e.type, "at": e.at, "properties": dict(e.properties)}

@@ -31,7 +31,8 @@ from leadheat.identity import (
 from leadheat.ingest import segment
 from leadheat.ingest.records import OutcomeInput, TouchInput
 from leadheat.store.events import EventBatch, derived_event_id
-from leadheat.store.models import COMMON_FIELDS, Lead, Touch
+from leadheat.store.fields import COMMON_FIELDS
+from leadheat.store.models import Lead, Touch
 from leadheat.times import (
     EPOCH,
     MAX_INSTANT,

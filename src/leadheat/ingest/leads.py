@@ -18,11 +18,13 @@ from leadheat.scoring.lead import evidence_in
 from leadheat.speed.watch import Watch
 from leadheat.store import accounts, audit
 from leadheat.store.audit import DEFAULT_ACTOR, AuditAction, lead_subject
+from leadheat.store.database import reader_of
 from leadheat.store.driver import chunked
+from leadheat.store.fields import COMMON_FIELDS
 from leadheat.store.history import load_lead
 from leadheat.store.leads import LeadConflictError, LeadUpsert, find_leads
 from leadheat.store.leads import upsert_leads as upsert_rows
-from leadheat.store.models import COMMON_FIELDS, EvidenceRow, Lead
+from leadheat.store.models import EvidenceRow, Lead
 from leadheat.store.state import refresh_facts
 
 
@@ -139,7 +141,7 @@ def patch_lead(
     def apply(connection: Connection, watch: Watch) -> int:
         lead_id = core.find_lead(connection, lead)
         watch.look([lead_id])
-        row = load_lead(connection, lead_id)
+        row = load_lead(reader_of(connection), lead_id)
         common = {k: v for k, v in fields.items() if k in COMMON_FIELDS}
         for name in ("email", "external_id"):
             common.pop(name, None)

@@ -27,8 +27,7 @@ from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import fold_activity
 from leadheat.scoring.temperature import LeadFacts, classify
 from leadheat.spark.tables import Source
-from leadheat.store.leads import lead_attributes
-from leadheat.store.models import COMMON_FIELDS
+from leadheat.store.fields import COMMON_FIELDS, lead_attributes
 from leadheat.store.state import coded_engagements
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
 

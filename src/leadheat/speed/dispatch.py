@@ -32,8 +32,9 @@ from leadheat.store.clocks import (
     new_clock,
     start_clocks,
 )
+from leadheat.store.database import reader_of
+from leadheat.store.fields import lead_attributes
 from leadheat.store.history import load_histories
-from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Lead, SlaClock, User
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
@@ -253,7 +254,7 @@ class Dispatcher:
             for lead_id, urgent in chosen.items()
             if any(alert.wants(urgent.rule.name) for alert in speed.alerts)
         ]
-        histories = load_histories(self.connection, alerted, rows) if alerted else {}
+        histories = load_histories(reader_of(self.connection), alerted, rows) if alerted else {}
         queued = 0
         for (lead_id, urgent), (clock_id, due) in zip(chosen.items(), clocks, strict=True):
             if lead_id not in histories:

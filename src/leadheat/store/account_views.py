@@ -29,6 +29,7 @@ from leadheat.scoring.accounts import (
 from leadheat.scoring.evidence import EvidenceItem, assess
 from leadheat.scoring.heat import Engagement, Heat, HeatKey
 from leadheat.store.accounts import membership_changed_at, stored_keys
+from leadheat.store.database import reader_of
 from leadheat.store.driver import select_all, select_in
 from leadheat.store.history import latest_fact_at
 from leadheat.times import from_micros, to_micros
@@ -96,7 +97,7 @@ class AccountView:
 
 
 def _is_current(connection: Connection, at: datetime) -> bool:
-    latest = [latest_fact_at(connection), membership_changed_at(connection)]
+    latest = [latest_fact_at(reader_of(connection)), membership_changed_at(connection)]
     return all(value is None or at >= value for value in latest)
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+
+from leadheat.store.reader import Reader
 
 DEFAULT_URL = "sqlite:///leadheat.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -70,6 +72,23 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+class _ConnectionReader:
+    """A :class:`~leadheat.store.reader.Reader` on a SQLAlchemy connection (and whatever
+    transaction it is in)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._connection.execute(text(sql), params or {}).mappings()]
+
+
+def reader_of(connection: Connection) -> Reader:
+    """Reads written over :class:`~leadheat.store.reader.Reader` (a lead's history, the
+    current playbook), run on ``connection``."""
+    return _ConnectionReader(connection)
 
 
 def writer(engine: Engine) -> Engine:

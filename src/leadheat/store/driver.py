@@ -9,9 +9,10 @@ integer microseconds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 CHUNK = 500
 """Values per ``IN (...)`` query: far below every backend's parameter limit."""

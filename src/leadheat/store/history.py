@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-
 from leadheat.scoring.evidence import EvidenceItem
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.store.driver import chunked
-from leadheat.store.leads import lead_attributes
-from leadheat.store.models import Event, EvidenceRow, Lead, Outcome, Touch
+from leadheat.store.fields import lead_attributes
+from leadheat.store.reader import Reader, in_list, json_value
+from leadheat.times import from_micros
+
+# Written in SQL over a Reader, not SQLAlchemy: `leadheat show` reads through here on SQLite's
+# own driver (see leadheat.store.reader). Instants are stored as integer microseconds.
 
 
 @dataclass(frozen=True)
@@ -26,17 +28,27 @@ class TouchRecord:
     rep: str | None
 
 
-def load_lead(connection: Connection, lead_id: int) -> dict[str, Any]:
-    return dict(connection.execute(select(Lead).where(Lead.id == lead_id)).mappings().one())
+def load_lead(reader: Reader, lead_id: int) -> dict[str, Any]:
+    """A lead's row, as the table's model reads it (aware instants, decoded JSON)."""
+    [row] = reader.rows("SELECT * FROM leads WHERE id = :id", {"id": lead_id})
+    return _lead(row)
 
 
-def load_history(connection: Connection, lead_id: int) -> LeadHistory:
+def _lead(row: dict[str, Any]) -> dict[str, Any]:
+    for name in ("attributes", "public_fields"):
+        row[name] = json_value(row[name])
+    for name in ("created_at", "updated_at"):
+        row[name] = from_micros(row[name])
+    return row
+
+
+def load_history(reader: Reader, lead_id: int) -> LeadHistory:
     """Everything scoring reads about one lead, in time order."""
-    return load_histories(connection, [lead_id])[lead_id]
+    return load_histories(reader, [lead_id])[lead_id]
 
 
 def load_histories(
-    connection: Connection,
+    reader: Reader,
     lead_ids: Sequence[int],
     leads: Mapping[int, Mapping[Any, Any]] | None = None,
 ) -> dict[int, LeadHistory]:
@@ -52,35 +64,46 @@ def load_histories(
     for chunk in chunked(sorted(set(lead_ids))):
         missing = [lead_id for lead_id in chunk if lead_id not in rows]
         if missing:
+            among, params = in_list("id", missing)
             rows.update(
-                (row["id"], row)
-                for row in connection.execute(select(Lead).where(Lead.id.in_(missing))).mappings()
+                (row["id"], _lead(row))
+                for row in reader.rows(f"SELECT * FROM leads WHERE id IN {among}", params)
             )
+        among, params = in_list("lead", chunk)
         events: dict[int, list[EventRecord]] = defaultdict(list)
-        for row in connection.execute(
-            select(Event.lead_id, Event.type, Event.occurred_at, Event.properties, Event.event_id)
-            .where(Event.lead_id.in_(chunk))
-            .order_by(Event.lead_id, Event.occurred_at, Event.id)
+        for row in reader.rows(
+            "SELECT lead_id, type, occurred_at, properties, event_id FROM events "
+            f"WHERE lead_id IN {among} ORDER BY lead_id, occurred_at, id",
+            params,
         ):
-            events[row.lead_id].append(
-                EventRecord(row.type, row.occurred_at, row.properties or {}, row.event_id)
+            events[row["lead_id"]].append(
+                EventRecord(
+                    row["type"],
+                    from_micros(row["occurred_at"]),
+                    json_value(row["properties"]) or {},
+                    row["event_id"],
+                )
             )
         evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
-        for row in connection.execute(
-            select(EvidenceRow)
-            .where(EvidenceRow.lead_id.in_(chunk))
-            .order_by(EvidenceRow.lead_id, EvidenceRow.stated_at, EvidenceRow.id)
+        for row in reader.rows(
+            "SELECT lead_id, kind, value, stated_at, source FROM evidence "
+            f"WHERE lead_id IN {among} ORDER BY lead_id, stated_at, id",
+            params,
         ):
-            evidence[row.lead_id].append(
-                EvidenceItem(row.kind, row.value, row.stated_at, row.source)
+            evidence[row["lead_id"]].append(
+                EvidenceItem(
+                    row["kind"], row["value"], from_micros(row["stated_at"]), row["source"]
+                )
             )
         outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-        for row in connection.execute(
-            select(Outcome)
-            .where(Outcome.lead_id.in_(chunk))
-            .order_by(Outcome.lead_id, Outcome.occurred_at, Outcome.id)
+        for row in reader.rows(
+            "SELECT lead_id, outcome, occurred_at, reason FROM outcomes "
+            f"WHERE lead_id IN {among} ORDER BY lead_id, occurred_at, id",
+            params,
         ):
-            outcomes[row.lead_id].append(OutcomeRecord(row.outcome, row.occurred_at, row.reason))
+            outcomes[row["lead_id"]].append(
+                OutcomeRecord(row["outcome"], from_micros(row["occurred_at"]), row["reason"])
+            )
         for lead_id in chunk:
             histories[lead_id] = LeadHistory(
                 lead_attributes(rows[lead_id]),
@@ -91,24 +114,33 @@ def load_histories(
     return histories
 
 
-def load_touches(connection: Connection, lead_id: int) -> list[TouchRecord]:
+def load_touches(reader: Reader, lead_id: int) -> list[TouchRecord]:
     return [
-        TouchRecord(row.kind, row.occurred_at, row.direction, row.result, row.rep)
-        for row in connection.execute(
-            select(Touch).where(Touch.lead_id == lead_id).order_by(Touch.occurred_at)
+        TouchRecord(
+            row["kind"],
+            from_micros(row["occurred_at"]),
+            row["direction"],
+            row["result"],
+            row["rep"],
+        )
+        for row in reader.rows(
+            "SELECT kind, occurred_at, direction, result, rep FROM touches "
+            "WHERE lead_id = :lead ORDER BY occurred_at",
+            {"lead": lead_id},
         )
     ]
 
 
-def latest_fact_at(connection: Connection) -> datetime | None:
+def latest_fact_at(reader: Reader) -> datetime | None:
     """The latest instant of any stored event, outcome or evidence.
 
     The stored state describes the world as of this instant and after; a question about an
     earlier time is answered from history instead.
     """
-    latest = [
-        connection.execute(select(func.max(column))).scalar()
-        for column in (Event.occurred_at, Outcome.occurred_at, EvidenceRow.stated_at)
-    ]
-    known = [value for value in latest if value is not None]
-    return max(known) if known else None
+    [row] = reader.rows(
+        "SELECT (SELECT max(occurred_at) FROM events) AS events, "
+        "(SELECT max(occurred_at) FROM outcomes) AS outcomes, "
+        "(SELECT max(stated_at) FROM evidence) AS evidence"
+    )
+    known = [value for value in row.values() if value is not None]
+    return from_micros(max(known)) if known else None

@@ -16,8 +16,8 @@ from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import CHUNK, execute_many, select_in
+from leadheat.store.fields import COMMON_FIELDS, lead_attributes
 from leadheat.store.models import (
-    COMMON_FIELDS,
     Event,
     EvidenceRow,
     HeatKeyRow,
@@ -347,15 +347,6 @@ def public_may_set(row: Mapping[Any, Any], name: str) -> bool:
         return False
     current = row[name] if name in COMMON_FIELDS else (row["attributes"] or {}).get(name)
     return current is None or current == "" or name in (row["public_fields"] or ())
-
-
-def lead_attributes(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """The attributes fit rules see: the common columns merged over the JSON attributes."""
-    merged = dict(row["attributes"] or {})
-    for name in COMMON_FIELDS:
-        if row[name] is not None:
-            merged[name] = row[name]
-    return merged
 
 
 def split_attributes(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

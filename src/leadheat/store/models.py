@@ -18,14 +18,30 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from leadheat.times import from_micros, to_micros
 
-JsonDict = JSON().with_variant(JSONB(), "postgresql")
+
+class JsonDict(TypeDecorator[Any]):
+    """JSON: ``JSONB`` on PostgreSQL, ``JSON`` elsewhere.
+
+    The PostgreSQL type is chosen when a dialect asks, not named at import (as
+    ``JSON().with_variant(JSONB(), "postgresql")`` would): importing the PostgreSQL dialect
+    costs a command on SQLite (``leadheat show``) tens of milliseconds for nothing."""
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True  # as JSON's: a None given is stored as JSON null
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 class Instant(TypeDecorator[datetime]):
@@ -70,30 +86,16 @@ class Lead(Base):
     campaign: Mapped[str | None] = mapped_column(String(200))
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
     """The rep who works this lead: set by hand, the API or assignment (``[speed]``)."""
-    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDict(), default=dict)
     created_at: Mapped[datetime] = mapped_column(Instant)
     """When the lead first showed up: its first event, or the CRM's date on import."""
     updated_at: Mapped[datetime] = mapped_column(Instant)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     """The lead this one was merged into (indexed: an erasure finds the merged ones by it)."""
-    public_fields: Mapped[list[str] | None] = mapped_column(JsonDict)
+    public_fields: Mapped[list[str] | None] = mapped_column(JsonDict())
     """The fields that public collection (a publishable key in a web page) set last: public
     collection may fill an empty field or change one of these, never a field a trusted source
     (import, a secret key, the dashboard, the CLI) set. ``None`` when there are none."""
-
-
-COMMON_FIELDS = (
-    "email",
-    "external_id",
-    "name",
-    "title",
-    "company",
-    "country",
-    "source",
-    "campaign",
-    "owner",
-)
-"""Lead attributes with a column of their own; any other attribute lives in ``attributes``."""
 
 
 class Identity(Base):
@@ -114,7 +116,7 @@ class Event(Base):
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     type: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(Instant)
-    properties: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JsonDict())
 
     __table_args__ = (
         Index("ix_events_lead_time", "lead_id", "occurred_at"),
@@ -209,7 +211,7 @@ class Account(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     owner: Mapped[str | None] = mapped_column(String(320), index=True)
     """The rep who works the account: new leads of the account go to them first."""
-    traits: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    traits: Mapped[dict[str, Any]] = mapped_column(JsonDict(), default=dict)
     created_at: Mapped[datetime] = mapped_column(Instant)
     updated_at: Mapped[datetime] = mapped_column(Instant)
     hot_until: Mapped[datetime | None] = mapped_column(Instant, index=True)
@@ -276,7 +278,7 @@ class ApiKey(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     """A publishable key, meant to be embedded in a web page: it only collects, and what it
     may do to a lead is limited (see SECURITY.md)."""
-    origins: Mapped[list[str] | None] = mapped_column(JsonDict)
+    origins: Mapped[list[str] | None] = mapped_column(JsonDict())
     """The web origins (``https://www.acme.com``) a public key is accepted from."""
 
 
@@ -364,7 +366,7 @@ class Delivery(Base):
     target: Mapped[str] = mapped_column(Text)
     """URL, or comma-separated email addresses."""
     secret_env: Mapped[str | None] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDict)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDict())
     status: Mapped[str] = mapped_column(String(20), default="pending")
     """``pending`` (waiting or retrying), ``delivered`` or ``failed`` (gave up)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -390,8 +392,8 @@ class PredictionModel(Base):
     rows: Mapped[int] = mapped_column(Integer)
     positives: Mapped[int] = mapped_column(Integer)
     censored: Mapped[int] = mapped_column(Integer)
-    event_types: Mapped[list[str]] = mapped_column(JsonDict)
-    evaluation: Mapped[dict[str, Any]] = mapped_column(JsonDict)
+    event_types: Mapped[list[str]] = mapped_column(JsonDict())
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JsonDict())
     document: Mapped[str] = mapped_column(Text)
     """The model file (:meth:`leadheat.predict.model.TabularModel.to_json`), as JSON text."""
 
@@ -412,7 +414,7 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(50))
     subject: Mapped[str] = mapped_column(String(320))
     """What was acted on: ``lead:17``, ``playbook:3``, ``key:3f9a0c1d``, a rep's email."""
-    detail: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDict(), default=dict)
 
 
 class Secret(Base):
@@ -507,7 +509,6 @@ class Unsubscribe(Base):
 
 
 __all__ = [
-    "COMMON_FIELDS",
     "Account",
     "AccountHeatKey",
     "AccountMember",

@@ -5,11 +5,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import Connection, func, insert, select
+from typing import TYPE_CHECKING
 
 from leadheat.playbook import Playbook, parse_playbook
-from leadheat.store.models import PlaybookVersion
+from leadheat.store.reader import Reader
+from leadheat.times import from_micros
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+# SQLAlchemy and the tables are imported by the functions that write or list versions: reading
+# the current one is SQL over a Reader, which `leadheat show` runs on SQLite's own driver.
 
 
 @dataclass(frozen=True)
@@ -20,21 +26,18 @@ class StoredPlaybook:
     applied_at: datetime
 
 
-def current_playbook(connection: Connection) -> StoredPlaybook | None:
-    row = (
-        connection.execute(
-            select(PlaybookVersion).order_by(PlaybookVersion.version.desc()).limit(1)
-        )
-        .mappings()
-        .first()
+def current_playbook(reader: Reader) -> StoredPlaybook | None:
+    rows = reader.rows(
+        "SELECT version, source, applied_at FROM playbook_versions ORDER BY version DESC LIMIT 1"
     )
-    if row is None:
+    if not rows:
         return None
+    [row] = rows
     return StoredPlaybook(
         row["version"],
         parse_playbook(row["source"], f"playbook version {row['version']}"),
         row["source"],
-        row["applied_at"],
+        from_micros(row["applied_at"]),
     )
 
 
@@ -53,6 +56,10 @@ def current_version(connection: Connection) -> int | None:
 
 def add_version(connection: Connection, source: str, now: datetime) -> int:
     """Store a validated playbook as the next version and return its number."""
+    from sqlalchemy import func, insert, select
+
+    from leadheat.store.models import PlaybookVersion
+
     book = parse_playbook(source)
     version = (connection.execute(select(func.max(PlaybookVersion.version))).scalar() or 0) + 1
     connection.execute(
@@ -69,6 +76,10 @@ def add_version(connection: Connection, source: str, now: datetime) -> int:
 
 def history(connection: Connection) -> list[tuple[int, str, datetime, str]]:
     """``(version, name, applied_at, sha256)``, oldest first."""
+    from sqlalchemy import select
+
+    from leadheat.store.models import PlaybookVersion
+
     return [
         (row.version, row.name, row.applied_at, row.sha256)
         for row in connection.execute(

@@ -47,9 +47,10 @@ from leadheat.scoring.heat import Heat, HeatKey
 from leadheat.scoring.heat_arrays import fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import LeadFacts, Temperature, Verdict, classify
+from leadheat.store.database import reader_of
 from leadheat.store.driver import CHUNK
+from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
-from leadheat.store.leads import lead_attributes
 from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
 from leadheat.times import from_micros
 
@@ -95,7 +96,7 @@ def list_leads(
 ) -> list[Ranked]:
     """Leads hottest first, optionally of one temperature; from the index when ``now`` is
     at or after the latest stored fact, else from history."""
-    latest = latest_fact_at(connection)
+    latest = latest_fact_at(reader_of(connection))
     if latest is not None and now < latest:
         ranked = _from_history(connection, book, now)
         chosen = [
@@ -128,7 +129,7 @@ def iter_leads(
 ) -> Iterator[Ranked]:
     """Every lead (of one temperature, if given), hottest or best-fitting first, lazily: a
     page of the API reads only as far as it needs."""
-    latest = latest_fact_at(connection)
+    latest = latest_fact_at(reader_of(connection))
     if latest is not None and now < latest:
         ranked = _from_history(connection, book, now)
         if order == "fit":

@@ -30,8 +30,8 @@ from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import Activity, Keys, SignalTable, fold_activity
 from leadheat.store import accounts
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
-from leadheat.store.leads import lead_attributes
-from leadheat.store.models import COMMON_FIELDS, HeatKeyRow, LeadState
+from leadheat.store.fields import COMMON_FIELDS, lead_attributes
+from leadheat.store.models import HeatKeyRow, LeadState
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, insert, select, update
 from leadheat.scoring.evidence import EvidenceItem
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.store.driver import execute_many
-from leadheat.store.leads import lead_attributes
+from leadheat.store.fields import lead_attributes
 from leadheat.store.models import (
     Event,
     EvidenceRow,

@@ -14,6 +14,7 @@ from leadheat.accounts import account, accounts
 from leadheat.errors import UnknownAccountError
 from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat
+from leadheat.store.database import reader_of
 from leadheat.store.history import load_histories
 from leadheat.store.users import SessionInfo
 from leadheat.web.auth import signed_in
@@ -61,7 +62,7 @@ def _series(
     ``span``, plus each event's instant, so that every jump is drawn."""
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
-        histories = load_histories(connection, lead_ids)
+        histories = load_histories(reader_of(connection), lead_ids)
     engagements = [
         Engagement(e.at, points, book.half_life_for(e.type))
         for history in histories.values()

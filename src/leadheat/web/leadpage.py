@@ -14,6 +14,7 @@ from leadheat.scoring.heat import Engagement, replay_heat
 from leadheat.service import Leadheat, LeadView
 from leadheat.speed.masking import mask_url
 from leadheat.store.clocks import ClockView
+from leadheat.store.database import reader_of
 from leadheat.store.history import load_history
 from leadheat.store.models import Lead, Touch
 from leadheat.store.nurture import list_enrollments
@@ -71,7 +72,7 @@ def heat_series(
     later) to ``now``, plus each event's own instant, so that every jump is drawn."""
     _, book = lh.playbook()
     with lh.engine.connect() as connection:
-        history = load_history(connection, lead_id)
+        history = load_history(reader_of(connection), lead_id)
     engagements = [
         Engagement(e.at, book.points_for(e.type, e.properties), book.half_life_for(e.type))
         for e in history.events

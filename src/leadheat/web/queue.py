@@ -15,6 +15,7 @@ from leadheat.scoring.heat import Heat
 from leadheat.scoring.lead import score_history, what_it_did
 from leadheat.scoring.temperature import Temperature, forecast, grade
 from leadheat.service import Leadheat
+from leadheat.store.database import reader_of
 from leadheat.store.history import load_histories
 from leadheat.store.models import HeatKeyRow, Lead, SlaClock, Touch
 from leadheat.store.ranking import (
@@ -108,7 +109,7 @@ def _items(
     heats = _heats(connection, ids)
     deadlines = _deadlines(connection, ids)
     touched = _last_touches(connection, ids, now)
-    histories = load_histories(connection, ids)
+    histories = load_histories(reader_of(connection), ids)
     items = []
     for r in ranked:
         lead = leads[r.lead_id]
