@@ -6,6 +6,7 @@ One vocabulary serves fit rules (``field = "title"``) and signal rules
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,6 +124,13 @@ class Condition:
         >>> Condition("country", one_of=("DE", "AT", "CH")).describe()
         'country is one of DE, AT or CH'
         """
+        return self._description
+
+    @functools.cached_property
+    def _description(self) -> str:
+        """What :meth:`describe` says, worked out once per condition: every fit score
+        describes its rules (the follow-up state recomputes each lead an event reaches), and
+        the words cost more than the tests."""
         if self.label:
             return self.label
         if self.present is not None:

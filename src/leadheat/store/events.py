@@ -51,8 +51,9 @@ class NewEvent:
 class EventBatch:
     """Validated events, column by column; entry ``i`` of every list is event ``i``.
 
-    ``properties_json`` is what is stored; ``property_names`` (when every row has the same
-    columns, as in a CSV file) lets the batch skip evidence checks no column could match.
+    ``properties_json`` is what is stored; ``property_names`` (every name a row's properties
+    use, when known: the columns of a CSV file, the keys of events given as dicts) lets the
+    batch skip evidence checks no name could match.
     """
 
     leads: list[LeadKey] = field(default_factory=list)
@@ -67,6 +68,8 @@ class EventBatch:
 
     @staticmethod
     def of(events: Sequence[NewEvent]) -> EventBatch:
+        """The events as columns; the names of their properties are kept, so that a batch
+        with no evidence property (most are) does not read its JSON back to find none."""
         return EventBatch(
             leads=[e.lead for e in events],
             types=[e.type for e in events],
@@ -75,6 +78,7 @@ class EventBatch:
             properties_json=[
                 None if not e.properties else json.dumps(e.properties, default=str) for e in events
             ],
+            property_names=_names_of(events),
         )
 
     def properties(self, index: int) -> dict[str, Any] | None:
@@ -91,6 +95,13 @@ class EventBatch:
             properties_json=[self.properties_json[i] for i in indices],
             property_names=self.property_names,
         )
+
+
+def _names_of(events: Sequence[NewEvent]) -> frozenset[str] | None:
+    """Every property name of these events as stored (``None`` if one is not a string: JSON
+    would store it under another name)."""
+    names = {name for event in events if event.properties for name in event.properties}
+    return frozenset(names) if all(isinstance(name, str) for name in names) else None
 
 
 @dataclass
