@@ -142,6 +142,9 @@ class EventImport:
     """About how many events the whole import brings (0: unknown)."""
     dropped: list[str] = field(default_factory=list)
     """``CREATE INDEX`` statements of the indexes set aside until :meth:`finish`."""
+    unmarked: list[str] = field(default_factory=list)
+    """``CREATE TRIGGER`` statements of the follow-up triggers set aside until :meth:`finish`,
+    which marks the import's leads stale itself."""
     started: bool = False
 
     def add(self, chunk: EventColumns) -> None:
@@ -149,6 +152,7 @@ class EventImport:
         if not self.started:
             self.started = True
             self.dropped = _set_indexes_aside(self.connection, self.expected)
+            self.unmarked = _set_triggers_aside(self.connection, self.expected)
         report = self.report
         report.received += len(chunk)
         if not len(chunk):
@@ -184,7 +188,11 @@ class EventImport:
         """Write the states of every lead the chunks touched; returns what the file did."""
         activity = merge_activities(self.parts) if self.parts else _no_activity()
         write_activity(self.connection, activity, self.fresh, self.born, self.book.accounts)
-        for statement in self.dropped:
+        if self.unmarked:
+            # what the triggers would have marked: the leads created, and those whose states
+            # the events changed
+            _mark_stale(self.connection, self.born.keys() | set(activity.leads.tolist()))
+        for statement in [*self.unmarked, *self.dropped]:
             self.connection.exec_driver_sql(statement)
         if self.with_evidence:
             refresh_facts(self.connection, self.book, self.version, sorted(self.with_evidence))
@@ -215,7 +223,10 @@ class EventImport:
             created = create_leads(
                 self.connection, keys, born, self.version, self.now, self.book, with_states=False
             )
-            accounts.place(self.connection, self.book, created.values(), self.now, DEFAULT_ACTOR)
+            # a lead created here holds its key alone (no attributes, no company): only an
+            # email can give it an account, so the others are not read back to be placed
+            emailed = [lead for key, lead in created.items() if key.kind == "email"]
+            accounts.place(self.connection, self.book, emailed, self.now, DEFAULT_ACTOR)
             until = initial_evidence_until(self.book)
             for lead, fit in initial_fit(created, self.book).items():
                 self.fresh[lead] = (self.version, *fit, until)
@@ -287,6 +298,42 @@ def _set_indexes_aside(connection: Connection, expected: int) -> list[str]:
             connection.exec_driver_sql(f'DROP INDEX "{name}"')
             statements.append(sql)
     return statements
+
+
+FOLLOWUP_MARKED = ("leads", "lead_states")
+"""The tables an import writes whose triggers mark each written lead's follow-up state
+stale (migration 0011), a row at a time."""
+
+
+def _set_triggers_aside(connection: Connection, expected: int) -> list[str]:
+    """SQLite: drop the follow-up triggers of the tables an import of ``expected`` events
+    writes, and return the statements that create them again. Marking the leads stale in one
+    statement at the end (:func:`_mark_stale`) costs less than a trigger per written row;
+    all of it happens in the import's transaction, so a failing import leaves the schema as
+    it was, and no other writer runs meanwhile (SQLite has one writer at a time).
+    """
+    if connection.dialect.name != "sqlite" or not expected:
+        return []
+    statements = []
+    for table in FOLLOWUP_MARKED:
+        for name, sql in connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+            "AND name LIKE 'followup_stale_%'",
+            (table,),
+        ).all():
+            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+            statements.append(sql)
+    return statements
+
+
+def _mark_stale(connection: Connection, lead_ids: set[int]) -> None:
+    """Mark these leads' follow-up state stale, as the triggers set aside would have."""
+    if lead_ids:
+        connection.exec_driver_sql(
+            "INSERT OR IGNORE INTO followup_stale (lead_id, marks) "
+            "SELECT value, 0 FROM json_each(?)",
+            (json.dumps(sorted(lead_ids)),),
+        )
 
 
 def _no_activity() -> Activity:
