@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -207,10 +207,9 @@ class EventImport:
         if len(resolved) > RESOLVED_AT:
             resolved.clear()
         found = find_leads(self.connection, [key for key in chunk.leads if key not in resolved])
+        resolved.update(found)
         lead_of_code = np.fromiter(
-            (resolved.get(key, 0) or found.get(key, 0) for key in chunk.leads),
-            np.int64,
-            len(chunk.leads),
+            map(resolved.get, chunk.leads, repeat(0)), np.int64, len(chunk.leads)
         )
         used = np.zeros(len(chunk.leads), dtype=np.bool_)
         used[chunk.lead_codes] = True  # a key of bad rows only names no event
@@ -230,12 +229,10 @@ class EventImport:
             until = initial_evidence_until(self.book)
             for lead, fit in initial_fit(created, self.book).items():
                 self.fresh[lead] = (self.version, *fit, until)
-            for code, at in zip(missing, born, strict=True):
-                lead = created[chunk.leads[code]]
-                lead_of_code[code] = lead
-                self.born[lead] = at
+            leads = [created[key] for key in keys]
+            lead_of_code[missing] = leads
+            self.born.update(zip(leads, born, strict=True))
             resolved.update(created)
-        resolved.update(found)
         known = sorted(set(found.values()) - self.born.keys() - self.looked)
         if known:
             lock_states(self.connection, known)
