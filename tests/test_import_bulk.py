@@ -293,7 +293,10 @@ def accounts_snapshot(lh: Leadheat) -> dict[str, Any]:
         ):
             heat[(key[account], span)] = 2.0 ** (whole + frac - now_us / span)
         return {
-            "accounts": sorted(rows("SELECT key, domain, name, traits FROM accounts")),
+            "accounts": sorted(
+                (*row[:3], _json(row[3]))
+                for row in rows("SELECT key, domain, name, traits FROM accounts")
+            ),
             "members": sorted(
                 (name[lead], key[account], since, source)
                 for lead, account, since, source in rows(
