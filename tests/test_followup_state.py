@@ -231,14 +231,19 @@ def test_upgrading_a_database_backfills_every_lead_on_first_use(lh: Leadheat, cl
     assert keep_current(lh) == 0
 
 
+@pytest.mark.parametrize("aside_at", [1, 10**9])
 def test_a_file_import_marks_the_leads_its_writes_mark(
-    lh: Leadheat, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lh: Leadheat, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_at: int
 ) -> None:
-    """A file import marks its leads stale in one statement instead of a trigger per row
-    (SQLite): exactly the leads it created or changed, the kept state equals the replay,
-    and the triggers mark again after it, and after a file refused."""
+    """A big file import marks its leads stale in one statement instead of a trigger per row
+    (SQLite), a small one by the triggers: either way exactly the leads it created or
+    changed, the kept state equals the replay, and the triggers mark again after it, and
+    after a file refused."""
     from leadheat.ingest import columnar
     from leadheat.ingest.csv_files import CsvImportError
+    from leadheat.store import event_import
+
+    monkeypatch.setattr(event_import, "TRIGGERS_ASIDE_AT", aside_at)
 
     lh.apply_playbook(PLAYBOOK % ("false", "2d"))
     rng = random.Random(9)

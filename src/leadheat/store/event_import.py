@@ -300,6 +300,10 @@ def _set_indexes_aside(connection: Connection, expected: int) -> list[str]:
 FOLLOWUP_MARKED = ("leads", "lead_states")
 """The tables an import writes whose triggers mark each written lead's follow-up state
 stale (migration 0011), a row at a time."""
+TRIGGERS_ASIDE_AT = 10_000
+"""Events an import brings from which its follow-up triggers are set aside: below, the
+triggers cost less than changing the schema (which makes every other connection prepare its
+statements again)."""
 
 
 def _set_triggers_aside(connection: Connection, expected: int) -> list[str]:
@@ -309,7 +313,7 @@ def _set_triggers_aside(connection: Connection, expected: int) -> list[str]:
     all of it happens in the import's transaction, so a failing import leaves the schema as
     it was, and no other writer runs meanwhile (SQLite has one writer at a time).
     """
-    if connection.dialect.name != "sqlite" or not expected:
+    if connection.dialect.name != "sqlite" or expected < TRIGGERS_ASIDE_AT:
         return []
     statements = []
     for table in FOLLOWUP_MARKED:
