@@ -5,9 +5,12 @@ playbook applied (re-score), a rep's team changing, merges and an erasure."""
 
 from __future__ import annotations
 
+import csv
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from conftest import NOW, Clock
@@ -227,3 +230,53 @@ def test_upgrading_a_database_backfills_every_lead_on_first_use(lh: Leadheat, cl
     at = latest_fact(lh) + 3 * D
     assert tasks(lh, at=at) == replayed_tasks(lh, at=at)
     assert keep_current(lh) == 0
+
+
+@pytest.mark.parametrize("aside_at", [1, 10**9])
+def test_a_file_import_marks_the_leads_its_writes_mark(
+    lh: Leadheat, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_at: int
+) -> None:
+    """A big file import marks its leads stale in one statement instead of a trigger per row
+    (SQLite), a small one by the triggers: either way exactly the leads it created or
+    changed, the kept state equals the replay, and the triggers mark again after it, and
+    after a file refused."""
+    from leadheat.ingest import columnar
+    from leadheat.ingest.csv_files import CsvImportError
+    from leadheat.store import event_import
+
+    monkeypatch.setattr(event_import, "TRIGGERS_ASIDE_AT", aside_at)
+
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    rng = random.Random(9)
+    populate(lh, rng, 20)
+    touch_some(lh, rng, 20, NOW)
+    keep_current(lh)
+    named = [f"f{rng.randrange(30)}@example.com" for _ in range(150)]  # f20… are new
+    path = tmp_path / "events.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "lead", "type", "timestamp"])
+        for n, lead in enumerate(named):
+            at = NOW + timedelta(minutes=rng.randrange(1, 60 * 24 * 3))
+            kind = rng.choice(["demo", "visit", "newsletter", "trial_expired"])
+            writer.writerow([f"file-{n}", lead, kind, at.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    clock.now = NOW + 4 * D
+    report = lh.import_event_file(path)
+    created = {lead for lead in named if int(lead[1:].split("@")[0]) >= 20}
+    assert report.columnar and report.stored.leads_created == len(created)
+    with lh.engine.connect() as connection:
+        stale = set(connection.execute(select(FollowupStale.lead_id)).scalars())
+    assert stale == {lh.lead_id(lead) for lead in named}
+    assert_kept_equals_replay(lh, rng, latest_fact(lh))
+    keep_current(lh)
+    lh.touch("f1@example.com", "call", latest_fact(lh))
+    assert keep_current(lh) == 1
+    # refused at its last row, after blocks before it were stored (and rolled back)
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 700)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace("file-", "again-") + "x-1,f2@example.com,demo,soon\n")
+    with pytest.raises(CsvImportError):
+        lh.import_event_file(bad)
+    lh.track("f2@example.com", "visit", latest_fact(lh))
+    assert keep_current(lh) == 1
+    assert_kept_equals_replay(lh, rng, latest_fact(lh))

@@ -275,6 +275,83 @@ def test_speed_to_lead_reacts_to_an_import_as_to_a_batch(
     reference.close()
 
 
+def accounts_snapshot(lh: Leadheat) -> dict[str, Any]:
+    """Accounts, their members (by identity) and their heat now, as stored."""
+    with lh.engine.connect() as connection:
+
+        def rows(sql: str) -> list[Any]:
+            return list(connection.execute(text(sql)).all())
+
+        name = dict(
+            rows("SELECT lead_id, min(kind || ':' || value) FROM identities GROUP BY lead_id")
+        )
+        key = dict(rows("SELECT id, key FROM accounts"))
+        now_us = int(NOW.timestamp() * 1_000_000)
+        heat: dict[tuple[str, int], float] = {}
+        for account, span, whole, frac in rows(
+            "SELECT account_id, half_life_us, whole, frac FROM account_heat_keys"
+        ):
+            heat[(key[account], span)] = 2.0 ** (whole + frac - now_us / span)
+        return {
+            "accounts": sorted(
+                (*row[:3], _json(row[3]))
+                for row in rows("SELECT key, domain, name, traits FROM accounts")
+            ),
+            "members": sorted(
+                (name[lead], key[account], since, source)
+                for lead, account, since, source in rows(
+                    "SELECT lead_id, account_id, since, source FROM account_members"
+                )
+            ),
+            "past": rows("SELECT lead_id FROM account_past_members"),
+            "heat": heat,
+        }
+
+
+def test_a_file_places_new_leads_in_accounts_as_a_batch_does(
+    db_url: str, clock: Clock, tmp_path: Path, small_blocks: None
+) -> None:
+    """New leads with emails at company domains join their accounts and add their heat to
+    the accounts' keys exactly as recording the same events does; free mail and external
+    ids join none."""
+    leads = [
+        *(f"p{n}@acme{n % 3}.io" for n in range(9)),
+        "solo@gmail.com",
+        "crm-77",
+        "anon:v9",
+    ]
+    rows = [
+        [
+            f"a-{n}",
+            leads[n % len(leads)],
+            ["page_view", "demo_request", "purchase", "email_click"][n % 4],
+            (NOW - timedelta(hours=5 * n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "/pricing" if n % 3 else "",
+            "",
+        ]
+        for n in range(60)
+    ]
+    path = _write(tmp_path / "events.csv", rows)
+    fast = _new(db_url, clock)
+    report = fast.import_event_file(path)
+    assert report.columnar and report.stored.leads_created == len(leads)
+    reference = _new(f"sqlite:///{tmp_path / 'rows.db'}", clock)
+    _, book = reference.playbook()
+    reference.record_events(parse_events(path, NOW, book.ingest.future_tolerance).batch)
+    placed, expected = accounts_snapshot(fast), accounts_snapshot(reference)
+    for part in ("accounts", "members", "past"):
+        assert placed[part] == expected[part], part
+    assert [member[0] for member in placed["members"]] == sorted(
+        f"email:{lead}" for lead in leads if "acme" in lead
+    )
+    assert placed["heat"].keys() == expected["heat"].keys()
+    assert {account for account, _ in placed["heat"]} == {f"acme{n}.io" for n in range(3)}
+    for key, heat in expected["heat"].items():
+        assert math.isclose(placed["heat"][key], heat, rel_tol=1e-9), key
+    fast.close()
+    reference.close()
+
+
 # -- the reader alone: whatever the file, the same events and bad rows as the row reader --
 CELLS = st.sampled_from(
     [

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -142,6 +142,9 @@ class EventImport:
     """About how many events the whole import brings (0: unknown)."""
     dropped: list[str] = field(default_factory=list)
     """``CREATE INDEX`` statements of the indexes set aside until :meth:`finish`."""
+    unmarked: list[str] = field(default_factory=list)
+    """``CREATE TRIGGER`` statements of the follow-up triggers set aside until :meth:`finish`,
+    which marks the import's leads stale itself."""
     started: bool = False
 
     def add(self, chunk: EventColumns) -> None:
@@ -149,6 +152,7 @@ class EventImport:
         if not self.started:
             self.started = True
             self.dropped = _set_indexes_aside(self.connection, self.expected)
+            self.unmarked = _set_triggers_aside(self.connection, self.expected)
         report = self.report
         report.received += len(chunk)
         if not len(chunk):
@@ -184,7 +188,11 @@ class EventImport:
         """Write the states of every lead the chunks touched; returns what the file did."""
         activity = merge_activities(self.parts) if self.parts else _no_activity()
         write_activity(self.connection, activity, self.fresh, self.born, self.book.accounts)
-        for statement in self.dropped:
+        if self.unmarked:
+            # what the triggers would have marked: the leads created, and those whose states
+            # the events changed
+            _mark_stale(self.connection, self.born.keys() | set(activity.leads.tolist()))
+        for statement in [*self.unmarked, *self.dropped]:
             self.connection.exec_driver_sql(statement)
         if self.with_evidence:
             refresh_facts(self.connection, self.book, self.version, sorted(self.with_evidence))
@@ -199,10 +207,9 @@ class EventImport:
         if len(resolved) > RESOLVED_AT:
             resolved.clear()
         found = find_leads(self.connection, [key for key in chunk.leads if key not in resolved])
+        resolved.update(found)
         lead_of_code = np.fromiter(
-            (resolved.get(key, 0) or found.get(key, 0) for key in chunk.leads),
-            np.int64,
-            len(chunk.leads),
+            map(resolved.get, chunk.leads, repeat(0)), np.int64, len(chunk.leads)
         )
         used = np.zeros(len(chunk.leads), dtype=np.bool_)
         used[chunk.lead_codes] = True  # a key of bad rows only names no event
@@ -215,16 +222,17 @@ class EventImport:
             created = create_leads(
                 self.connection, keys, born, self.version, self.now, self.book, with_states=False
             )
-            accounts.place(self.connection, self.book, created.values(), self.now, DEFAULT_ACTOR)
+            # a lead created here holds its key alone (no attributes, no company): only an
+            # email can give it an account, so the others are not read back to be placed
+            emailed = [lead for key, lead in created.items() if key.kind == "email"]
+            accounts.place(self.connection, self.book, emailed, self.now, DEFAULT_ACTOR)
             until = initial_evidence_until(self.book)
             for lead, fit in initial_fit(created, self.book).items():
                 self.fresh[lead] = (self.version, *fit, until)
-            for code, at in zip(missing, born, strict=True):
-                lead = created[chunk.leads[code]]
-                lead_of_code[code] = lead
-                self.born[lead] = at
+            leads = [created[key] for key in keys]
+            lead_of_code[missing] = leads
+            self.born.update(zip(leads, born, strict=True))
             resolved.update(created)
-        resolved.update(found)
         known = sorted(set(found.values()) - self.born.keys() - self.looked)
         if known:
             lock_states(self.connection, known)
@@ -287,6 +295,46 @@ def _set_indexes_aside(connection: Connection, expected: int) -> list[str]:
             connection.exec_driver_sql(f'DROP INDEX "{name}"')
             statements.append(sql)
     return statements
+
+
+FOLLOWUP_MARKED = ("leads", "lead_states")
+"""The tables an import writes whose triggers mark each written lead's follow-up state
+stale (migration 0011), a row at a time."""
+TRIGGERS_ASIDE_AT = 10_000
+"""Events an import brings from which its follow-up triggers are set aside: below, the
+triggers cost less than changing the schema (which makes every other connection prepare its
+statements again)."""
+
+
+def _set_triggers_aside(connection: Connection, expected: int) -> list[str]:
+    """SQLite: drop the follow-up triggers of the tables an import of ``expected`` events
+    writes, and return the statements that create them again. Marking the leads stale in one
+    statement at the end (:func:`_mark_stale`) costs less than a trigger per written row;
+    all of it happens in the import's transaction, so a failing import leaves the schema as
+    it was, and no other writer runs meanwhile (SQLite has one writer at a time).
+    """
+    if connection.dialect.name != "sqlite" or expected < TRIGGERS_ASIDE_AT:
+        return []
+    statements = []
+    for table in FOLLOWUP_MARKED:
+        for name, sql in connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+            "AND name LIKE 'followup_stale_%'",
+            (table,),
+        ).all():
+            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+            statements.append(sql)
+    return statements
+
+
+def _mark_stale(connection: Connection, lead_ids: set[int]) -> None:
+    """Mark these leads' follow-up state stale, as the triggers set aside would have."""
+    if lead_ids:
+        connection.exec_driver_sql(
+            "INSERT OR IGNORE INTO followup_stale (lead_id, marks) "
+            "SELECT value, 0 FROM json_each(?)",
+            (json.dumps(sorted(lead_ids)),),
+        )
 
 
 def _no_activity() -> Activity:
