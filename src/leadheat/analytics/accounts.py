@@ -13,12 +13,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection
 
+from leadheat.analytics.columns import Columns, kernels
 from leadheat.analytics.decisions import Decided
 from leadheat.analytics.rates import Rate, rate, roc_auc, significant
 from leadheat.playbook import Playbook
@@ -27,6 +28,7 @@ from leadheat.scoring.heat import Engagement, Heat
 from leadheat.scoring.lead import LeadHistory
 from leadheat.store.driver import select_all
 from leadheat.store.training import FEW, load_everything
+from leadheat.times import to_micros
 
 NO_ACCOUNT = "no account"
 ACCOUNT_TEMPERATURES = ("hot", "warm", "cold", NO_ACCOUNT)
@@ -166,11 +168,53 @@ def judge_accounts(name: str, items: Sequence[AccountDecided]) -> JudgedAccounts
     )
 
 
+def folded_account_decisions(
+    connection: Connection, columns: Columns, book: Playbook, rows: Sequence[Decided]
+) -> list[AccountDecided]:
+    """:func:`account_decisions` from the columns: every member's heat at every decision
+    asked of its account in one compiled fold, each account's sum as :func:`math.fsum`."""
+    pairs = select_all(connection, "SELECT lead_id, account_id FROM account_members")
+    account_of: dict[int, int] = dict(pairs)
+    members: dict[int, list[int]] = defaultdict(list)
+    known = set(columns.lead_ids.tolist())
+    for lead, account in pairs:
+        if lead in known:  # as Members: a member merged away has no history
+            members[account].append(lead)
+    slots: list[int] = []
+    instants: list[int] = []
+    offsets = [0]
+    for row in rows:
+        account = account_of.get(row.lead_id)
+        if account is not None:
+            mine = members[account]
+            slots.extend(columns.slot_of(mine).tolist())
+            instants.extend([to_micros(row.decided_at)] * len(mine))
+        offsets.append(len(slots))
+    folded = columns.fold(np.array(slots, dtype=np.intp), np.array(instants, dtype=np.int64))
+    heats = kernels()[1](folded.raised, np.array(offsets, dtype=np.int64)).tolist()
+    recent = np.array(instants, dtype=np.int64) - book.accounts.recent // timedelta(microseconds=1)
+    engaged = (
+        np.add.reduceat(np.append(folded.engaged >= recent, False).astype(np.int64), offsets[:-1])
+        if rows
+        else np.zeros(0, dtype=np.int64)
+    )
+    found = []
+    for index, row in enumerate(rows):
+        if row.lead_id not in account_of:
+            found.append(AccountDecided(row.lead_id, row.label, NO_ACCOUNT, 0.0, 0))
+            continue
+        heat = heats[index]
+        count = int(engaged[index]) if offsets[index + 1] > offsets[index] else 0
+        temperature = account_temperature(heat, book.accounts.hot_heat, book.accounts.warm_heat)
+        found.append(AccountDecided(row.lead_id, row.label, temperature.value, heat, count))
+    return found
+
+
 def account_breakdowns(
-    connection: Connection, book: Playbook, rows: Sequence[Decided]
+    connection: Connection, book: Playbook, rows: Sequence[Decided], columns: Columns
 ) -> Mapping[str, list[Rate]]:
     """``by_account_temperature`` and ``by_coverage`` of the report."""
-    items = account_decisions(Members(connection), book, rows)
+    items = folded_account_decisions(connection, columns, book, rows)
     return {
         "by_account_temperature": by_account_temperature(items),
         "by_coverage": by_coverage(items),

@@ -253,7 +253,6 @@ class Heat:
                 return _after(now, offset)
         return None
 
-
     def last_below(self, theta: float, now: datetime) -> datetime | None:
         """The instant after which, with no new events, heat stays below ``theta`` for good;
         ``None`` if it already does from ``now`` on. With negative parts heat may rise above
