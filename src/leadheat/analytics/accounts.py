@@ -175,38 +175,41 @@ def folded_account_decisions(
     asked of its account in one compiled fold, each account's sum as :func:`math.fsum`."""
     pairs = select_all(connection, "SELECT lead_id, account_id FROM account_members")
     account_of: dict[int, int] = dict(pairs)
-    members: dict[int, list[int]] = defaultdict(list)
-    known = set(columns.lead_ids.tolist())
-    for lead, account in pairs:
-        if lead in known:  # as Members: a member merged away has no history
-            members[account].append(lead)
-    slots: list[int] = []
-    instants: list[int] = []
-    offsets = [0]
-    for row in rows:
-        account = account_of.get(row.lead_id)
-        if account is not None:
-            mine = members[account]
-            slots.extend(columns.slot_of(mine).tolist())
-            instants.extend([to_micros(row.decided_at)] * len(mine))
-        offsets.append(len(slots))
-    folded = columns.fold(np.array(slots, dtype=np.intp), np.array(instants, dtype=np.int64))
-    heats = kernels()[1](folded.raised, np.array(offsets, dtype=np.int64)).tolist()
-    recent = np.array(instants, dtype=np.int64) - book.accounts.recent // timedelta(microseconds=1)
-    engaged = (
-        np.add.reduceat(np.append(folded.engaged >= recent, False).astype(np.int64), offsets[:-1])
-        if rows
-        else np.zeros(0, dtype=np.int64)
+    leads = np.array([lead for lead, _ in pairs], dtype=np.int64)
+    accounts = np.array([account for _, account in pairs], dtype=np.int64)
+    slots = columns.slot_of(leads) if len(leads) else np.zeros(0, dtype=np.intp)
+    known = (slots < len(columns.lead_ids)) & (
+        columns.lead_ids[np.minimum(slots, len(columns.lead_ids) - 1)] == leads
+    )  # as Members: a member merged away has no history
+    order = np.argsort(accounts[known], kind="stable")
+    member_slots, member_accounts = slots[known][order], accounts[known][order]
+    listed, first, count = np.unique(member_accounts, return_index=True, return_counts=True)
+    asked = np.array([account_of.get(row.lead_id, -1) for row in rows], dtype=np.int64)
+    where = np.minimum(np.searchsorted(listed, asked), max(len(listed) - 1, 0))
+    held = (asked >= 0) & (len(listed) > 0) & (listed[where] == asked if len(listed) else False)
+    members = np.where(held, count[where] if len(listed) else 0, 0)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(members, out=offsets[1:])
+    row_of = np.repeat(np.arange(len(rows)), members)
+    within = np.arange(offsets[-1]) - offsets[:-1][row_of]
+    query_slots = (
+        member_slots[first[where][row_of] + within] if offsets[-1] else np.zeros(0, np.intp)
     )
+    decided = np.array([to_micros(row.decided_at) for row in rows], dtype=np.int64)
+    folded = columns.fold(query_slots.astype(np.intp), decided[row_of])
+    heats = kernels()[1](folded.raised, offsets).tolist()
+    recent = decided[row_of] - book.accounts.recent // timedelta(microseconds=1)
+    engaged = np.bincount(row_of, weights=folded.engaged >= recent, minlength=len(rows))
     found = []
     for index, row in enumerate(rows):
-        if row.lead_id not in account_of:
+        if asked[index] < 0:
             found.append(AccountDecided(row.lead_id, row.label, NO_ACCOUNT, 0.0, 0))
             continue
         heat = heats[index]
-        count = int(engaged[index]) if offsets[index + 1] > offsets[index] else 0
         temperature = account_temperature(heat, book.accounts.hot_heat, book.accounts.warm_heat)
-        found.append(AccountDecided(row.lead_id, row.label, temperature.value, heat, count))
+        found.append(
+            AccountDecided(row.lead_id, row.label, temperature.value, heat, int(engaged[index]))
+        )
     return found
 
 

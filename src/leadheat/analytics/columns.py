@@ -35,12 +35,12 @@ from sqlalchemy import Connection
 from leadheat.analytics.decisions import Decided, text_of
 from leadheat.analytics.pipeline import Snapshot, heat_bin_index, heat_bins
 from leadheat.playbook import Playbook
-from leadheat.predict.asof import decision_time, label
+from leadheat.predict.asof import label
 from leadheat.scoring.evidence import EvidenceItem, required_fresh_until
 from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import grade
-from leadheat.store.driver import select_all
+from leadheat.store.driver import select_blocks
 from leadheat.store.models import COMMON_FIELDS
 from leadheat.times import from_micros, to_micros
 
@@ -52,31 +52,23 @@ Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class Lead:
-    """What a lead is, whatever the instant: its fit and the attributes the report groups by."""
-
-    lead_id: int
-    created_at: datetime
-    fit: float
-    qualified: bool
-    disqualified: bool
-    source: Any
-    campaign: Any
-    owner: Any
-
-
-@dataclass(frozen=True)
 class Columns:
-    """Every lead not merged away, ids ascending, and what the store knew of it by ``now``:
-    its events as columns (lead ``i``'s are ``offsets[i]:offsets[i + 1]``, in the replay's
-    order), and its evidence, outcomes, first touch and SLA starts as rows."""
+    """Every lead not merged away, ids ascending, and what the store knew of it by ``now``.
+
+    Per lead (its *slot*, its index here): arrival, fit, the attributes the report groups
+    by, the first touch and the first outcome; its events as columns (lead ``i``'s are
+    ``offsets[i]:offsets[i + 1]``, in the replay's order); its evidence, outcomes and SLA
+    starts as rows, only for the leads that have them."""
 
     now: datetime
-    leads: list[Lead]
     lead_ids: Ints
     created_us: Ints
+    fit: Floats
     fit_qualified: npt.NDArray[np.bool_]
     fit_disqualified: npt.NDArray[np.bool_]
+    source: list[str | None]
+    campaign: list[str | None]
+    owner: list[str | None]
     offsets: Ints
     at_us: Ints
     points: Floats
@@ -85,18 +77,26 @@ class Columns:
     churn: npt.NDArray[np.bool_]
     spans_us: Ints
     negative: npt.NDArray[np.bool_]
+    first_touch_us: Ints
+    """:data:`NEVER`: not touched."""
+    first_rep: dict[int, str | None]
+    """By slot: who made the first touch."""
     evidence: dict[int, list[EvidenceItem]]
-    """By lead slot (its index in ``leads``), only leads with evidence."""
     outcomes: dict[int, list[OutcomeRecord]]
-    """By lead slot, in time order, only leads with outcomes."""
-    first_touch: dict[int, tuple[datetime, str | None]]
-    """By lead slot: the first touch and who made it."""
-    sla_starts: dict[int, list[datetime]]
-    """By lead slot: when each of its SLA clocks started."""
+    """By slot, in time order."""
+    sla_starts: dict[int, list[int]]
+    """By slot: when each of its SLA clocks started (µs)."""
 
-    def slot_of(self, lead_ids: Sequence[int]) -> npt.NDArray[np.intp]:
+    def slot_of(self, lead_ids: Sequence[int] | Ints) -> npt.NDArray[np.intp]:
         """The slots of these leads (they must be among :attr:`lead_ids`)."""
         return np.searchsorted(self.lead_ids, np.asarray(lead_ids, dtype=np.int64))
+
+    def arrived(self, since: datetime | None) -> npt.NDArray[np.intp]:
+        """The slots of the leads that arrived in ``[since, now)``."""
+        wanted = self.created_us < to_micros(self.now)
+        if since is not None:
+            wanted &= self.created_us >= to_micros(since)
+        return np.flatnonzero(wanted)
 
     def fold(self, slots: npt.NDArray[np.intp], at_us: Ints) -> Folded:
         """Each lead ``slots[q]``'s heat and interest at ``at_us[q]``, from its events by then."""
@@ -129,13 +129,6 @@ class Columns:
             heat[pulled] = fsum(part.reshape(-1), rows[: len(pulled) + 1])
         return Folded(heat, raised, engaged[back], churned[back])
 
-    def arrived(self, since: datetime | None) -> npt.NDArray[np.intp]:
-        """The slots of the leads that arrived in ``[since, now)``."""
-        wanted = self.created_us < to_micros(self.now)
-        if since is not None:
-            wanted &= self.created_us >= to_micros(since)
-        return np.flatnonzero(wanted)
-
     def status(self, slot: int, at: datetime) -> str:
         """``open`` or the latest outcome by ``at`` (:func:`status_at`)."""
         outcomes = self.outcomes.get(slot)
@@ -159,139 +152,217 @@ class Folded:
     churned: Ints
 
 
+def _said(value: Any) -> Any:
+    """Stored properties or attributes as a dictionary key: the JSON text as SQLite gives
+    it, PostgreSQL's decoded value written back canonically."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _decoded(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+
 def load_columns(connection: Connection, book: Playbook, now: datetime) -> Columns:
-    """Every lead not merged away, with only what the store knew by ``now``."""
+    """Every lead not merged away, with only what the store knew by ``now``.
+
+    Per lead, only fit and three attributes are kept, each distinct set of the values that
+    decide them judged once; per event, four numbers, its points found once per distinct
+    type and properties."""
     now_us = to_micros(now)
-    rule_fields = {rule.field for rule in book.fit.rules}
-    rows = select_all(
+    grouped = ("source", "campaign", "owner")
+    looked_at = sorted({rule.field for rule in book.fit.rules} | set(grouped))
+    common = [i for i, name in enumerate(COMMON_FIELDS) if name in looked_at]
+    seen: dict[tuple[Any, ...], tuple[float, bool, bool, str | None, str | None, str | None]] = {}
+    ids: list[int] = []
+    created: list[int] = []
+    found = []
+    for block in select_blocks(
         connection,
-        f"SELECT id, created_at, attributes, {', '.join(COMMON_FIELDS)} FROM leads "
-        "WHERE merged_into_id IS NULL ORDER BY id",
+        f"SELECT id, merged_into_id, created_at, attributes, {', '.join(COMMON_FIELDS)} "
+        "FROM leads ORDER BY id",
+    ):
+        for lead_id, merged_into, created_us, said, *values in block:
+            if merged_into is not None:
+                continue
+            ids.append(lead_id)
+            created.append(created_us)
+            case = (_said(said), *[values[i] for i in common])
+            facts = seen.get(case)
+            if facts is None:
+                attributes = _decoded(said)
+                for name, value in zip(COMMON_FIELDS, values, strict=True):
+                    if value is not None:
+                        attributes[name] = value
+                fit = fit_summary(attributes, book.fit.rules, book.fit.qualified_at)
+                facts = seen[case] = (*fit, *(text_of(attributes.get(n)) for n in grouped))
+            found.append(facts)
+    lead_ids = np.array(ids, dtype=np.int64)
+    fit, qualified, disqualified, source, campaign, owner = (
+        (list(column) for column in zip(*found, strict=True)) if found else ([], [], [], [], [], [])
     )
-    fits: dict[tuple[Any, ...], tuple[float, bool, bool]] = {}
-    leads = []
-    for lead_id, created_us, said, *common in rows:
-        attributes = json.loads(said) if isinstance(said, str) else dict(said or {})
-        for name, value in zip(COMMON_FIELDS, common, strict=True):
-            if value is not None:
-                attributes[name] = value
-        seen = tuple(attributes.get(name) for name in sorted(rule_fields))
-        fit = fits.get(seen)
-        if fit is None:
-            fit = fits[seen] = fit_summary(attributes, book.fit.rules, book.fit.qualified_at)
-        leads.append(
-            Lead(
-                lead_id,
-                from_micros(created_us),
-                *fit,
-                attributes.get("source"),
-                attributes.get("campaign"),
-                attributes.get("owner"),
-            )
-        )
-    lead_ids = np.array([lead.lead_id for lead in leads], dtype=np.int64)
-    created_us = np.array([to_micros(lead.created_at) for lead in leads], dtype=np.int64)
+    events = _read_events(connection, book, now_us, lead_ids)
+    first_touch_us, first_rep = _first_touches(connection, now_us, lead_ids)
 
-    def slot(lead_id: int) -> int | None:
-        found = int(np.searchsorted(lead_ids, lead_id))
-        return found if found < len(lead_ids) and lead_ids[found] == lead_id else None
+    def rows_of(sql: str) -> tuple[npt.NDArray[np.intp], list[tuple[Any, ...]]]:
+        """Rows whose first column is a lead id and fourth (else second) an instant, known by
+        ``now``, with the slot of each (``-1``: a lead merged away)."""
+        rows = [row for block in select_blocks(connection, sql) for row in block]
+        rows = [row for row in rows if row[3 if len(row) > 3 else 1] <= now_us]
+        return _slots(lead_ids, np.array([r[0] for r in rows], dtype=np.int64)), rows
 
+    evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
+    slots, rows = rows_of(
+        "SELECT lead_id, kind, value, stated_at, source FROM evidence ORDER BY id"
+    )
+    for at, (_, kind, value, stated_us, said_by) in zip(slots.tolist(), rows, strict=True):
+        if at >= 0:
+            evidence[at].append(EvidenceItem(kind, value, from_micros(stated_us), said_by))
+    outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
+    slots, rows = rows_of(
+        "SELECT lead_id, outcome, reason, occurred_at FROM outcomes ORDER BY occurred_at, id"
+    )
+    for at, (_, outcome, reason, occurred_us) in zip(slots.tolist(), rows, strict=True):
+        if at >= 0:
+            outcomes[at].append(OutcomeRecord(outcome, from_micros(occurred_us), reason))
+    starts: dict[int, list[int]] = defaultdict(list)
+    slots, rows = rows_of("SELECT lead_id, started_at FROM sla_clocks")
+    for at, (_, started_us) in zip(slots.tolist(), rows, strict=True):
+        if at >= 0:
+            starts[at].append(started_us)
+    return Columns(
+        now=now,
+        lead_ids=lead_ids,
+        created_us=np.array(created, dtype=np.int64),
+        fit=np.array(fit, dtype=np.float64),
+        fit_qualified=np.array(qualified, dtype=np.bool_),
+        fit_disqualified=np.array(disqualified, dtype=np.bool_),
+        source=source,
+        campaign=campaign,
+        owner=owner,
+        **events,
+        first_touch_us=first_touch_us,
+        first_rep=first_rep,
+        evidence=dict(evidence),
+        outcomes=dict(outcomes),
+        sla_starts=dict(starts),
+    )
+
+
+def _slots(lead_ids: Ints, wanted: Ints) -> npt.NDArray[np.intp]:
+    """The slot of each of ``wanted`` among ``lead_ids`` (ascending); ``-1`` where absent."""
+    if len(lead_ids) == 0:
+        return np.full(len(wanted), -1, dtype=np.intp)
+    at = np.minimum(np.searchsorted(lead_ids, wanted), len(lead_ids) - 1)
+    return np.where(lead_ids[at] == wanted, at, -1).astype(np.intp)
+
+
+def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: Ints) -> Any:
+    """The events known by ``now_us`` of these leads as the fold's columns, in the replay's
+    order (by lead, time, then id)."""
     ruled = sorted(name for name, signal in book.signals.items() if signal.rules)
     properties = (
         f"CASE WHEN type IN ({', '.join('?' * len(ruled))}) THEN properties END"
         if ruled
         else "NULL"
     )
-    events = select_all(
-        connection,
-        f"SELECT lead_id, occurred_at, id, type, {properties} FROM events WHERE occurred_at <= ?",
-        *ruled,
-        now_us,
-    )
-    event_leads = np.fromiter((e[0] for e in events), dtype=np.int64, count=len(events))
-    at_us = np.fromiter((e[1] for e in events), dtype=np.int64, count=len(events))
-    ids = np.fromiter((e[2] for e in events), dtype=np.int64, count=len(events))
-    order = np.lexsort((ids, at_us, event_leads))
-    event_slots = np.searchsorted(lead_ids, event_leads[order])
-    kept = (event_slots < len(lead_ids)) & (
-        lead_ids[np.minimum(event_slots, max(len(lead_ids) - 1, 0))] == event_leads[order]
-    )
-    order, event_slots = order[kept], event_slots[kept]
     type_codes: dict[str, int] = {}
-    codes = np.fromiter(
-        (type_codes.setdefault(e[3], len(type_codes)) for e in events),
-        dtype=np.intp,
-        count=len(events),
-    )[order]
+    ruled_points: dict[tuple[str, Any], float] = {}
+
+    def by_properties(kind: str, said: Any) -> float:
+        case = (kind, _said(said))
+        points = ruled_points.get(case)
+        if points is None:
+            points = ruled_points[case] = book.points_for(kind, _decoded(said))
+        return points
+
+    parts: list[tuple[Ints, Ints, Ints, npt.NDArray[np.intp], Floats]] = []
+    for block in select_blocks(
+        connection,
+        f"SELECT lead_id, occurred_at, id, type, {properties} FROM events",  # a scan: no index
+        *ruled,
+    ):
+        n = len(block)
+        parts.append(
+            (
+                np.fromiter((e[0] for e in block), dtype=np.int64, count=n),
+                np.fromiter((e[1] for e in block), dtype=np.int64, count=n),
+                np.fromiter((e[2] for e in block), dtype=np.int64, count=n),
+                np.fromiter(
+                    (type_codes.setdefault(e[3], len(type_codes)) for e in block),
+                    dtype=np.intp,
+                    count=n,
+                ),
+                np.fromiter(
+                    (math.nan if e[4] is None else by_properties(e[3], e[4]) for e in block),
+                    dtype=np.float64,
+                    count=n,
+                ),
+            )
+        )
+    event_leads, at_us, ids, codes, said_points = (
+        np.concatenate(column) if parts else np.zeros(0, dtype)
+        for column, dtype in zip(
+            zip(*parts, strict=True) if parts else [()] * 5,
+            (np.int64, np.int64, np.int64, np.intp, np.float64),
+            strict=True,
+        )
+    )
+    order = np.lexsort((ids, at_us, event_leads))
+    order = order[at_us[order] <= now_us]
+    event_slots = _slots(lead_ids, event_leads[order])
+    order, event_slots = order[event_slots >= 0], event_slots[event_slots >= 0]
     types = list(type_codes)
-    points = np.array([book.points_for(name) for name in types], dtype=np.float64)[codes]
-    if ruled:
-        ruled_codes = np.array([type_codes.get(name, -1) for name in ruled], dtype=np.intp)
-        for index in np.flatnonzero(np.isin(codes, ruled_codes)).tolist():
-            event = events[order[index]]
-            said = json.loads(event[4]) if isinstance(event[4], str) else event[4]
-            points[index] = book.points_for(event[3], said)
-    half_life = np.array([book.half_life_for(name) // timedelta(microseconds=1) for name in types])
-    signed = np.where(points < 0, -1, 1) * half_life[codes] if len(codes) else np.zeros(0, int)
-    spans, key = np.unique(signed, return_inverse=True)
-    key = np.where(points == 0, -1, key.reshape(-1)).astype(np.intp)
+    codes, said_points = codes[order], said_points[order]
+    table = np.array([book.points_for(name) for name in types], dtype=np.float64)
+    points = np.where(np.isnan(said_points), table[codes] if types else 0.0, said_points)
+    half_life = np.array(
+        [book.half_life_for(name) // timedelta(microseconds=1) for name in types], dtype=np.int64
+    )
+    signed = np.where(points < 0, -1, 1) * (half_life[codes] if types else 0)
+    spans, key = np.unique(signed[points != 0], return_inverse=True)
+    keys = np.full(len(points), -1, dtype=np.intp)
+    keys[points != 0] = key.reshape(-1)
     churn_types = set(book.temperature.churn_events)
-    churn = np.array([name in churn_types for name in types], dtype=np.bool_)[codes]
+    churn = np.array([name in churn_types for name in types], dtype=np.bool_)
     offsets = np.zeros(len(lead_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(event_slots, minlength=len(lead_ids)), out=offsets[1:])
+    return {
+        "offsets": offsets,
+        "at_us": np.ascontiguousarray(at_us[order]),
+        "points": points,
+        "key": keys,
+        "churn": churn[codes] if types else np.zeros(0, dtype=np.bool_),
+        "spans_us": np.abs(spans).astype(np.int64),
+        "negative": spans < 0,
+    }
 
-    evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
-    for lead_id, kind, value, stated_us, source in select_all(
-        connection,
-        "SELECT lead_id, kind, value, stated_at, source FROM evidence WHERE stated_at <= ? "
-        "ORDER BY id",
-        now_us,
-    ):
-        if (found := slot(lead_id)) is not None:
-            evidence[found].append(EvidenceItem(kind, value, from_micros(stated_us), source))
-    outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    for lead_id, outcome, at, reason in select_all(
-        connection,
-        "SELECT lead_id, outcome, occurred_at, reason FROM outcomes WHERE occurred_at <= ? "
-        "ORDER BY occurred_at, id",
-        now_us,
-    ):
-        if (found := slot(lead_id)) is not None:
-            outcomes[found].append(OutcomeRecord(outcome, from_micros(at), reason))
-    first_touch: dict[int, tuple[int, str | None]] = {}
-    for lead_id, at, rep in select_all(
-        connection,
-        "SELECT lead_id, occurred_at, rep FROM touches WHERE occurred_at <= ? ORDER BY id",
-        now_us,
-    ):
-        found = slot(lead_id)
-        if found is not None and (found not in first_touch or at < first_touch[found][0]):
-            first_touch[found] = (at, rep)
-    starts: dict[int, list[datetime]] = defaultdict(list)
-    for lead_id, started in select_all(
-        connection, "SELECT lead_id, started_at FROM sla_clocks WHERE started_at <= ?", now_us
-    ):
-        if (found := slot(lead_id)) is not None:
-            starts[found].append(from_micros(started))
-    return Columns(
-        now=now,
-        leads=leads,
-        lead_ids=lead_ids,
-        created_us=created_us,
-        fit_qualified=np.array([lead.qualified for lead in leads], dtype=np.bool_),
-        fit_disqualified=np.array([lead.disqualified for lead in leads], dtype=np.bool_),
-        offsets=offsets,
-        at_us=at_us[order],
-        points=points,
-        key=key,
-        churn=churn,
-        spans_us=np.abs(spans).astype(np.int64),
-        negative=spans < 0,
-        evidence=dict(evidence),
-        outcomes=dict(outcomes),
-        first_touch={k: (from_micros(at), rep) for k, (at, rep) in first_touch.items()},
-        sla_starts=dict(starts),
-    )
+
+def _first_touches(
+    connection: Connection, now_us: int, lead_ids: Ints
+) -> tuple[Ints, dict[int, str | None]]:
+    """Each lead's first touch by ``now_us`` (:data:`NEVER`: none) and who made it (of two
+    at the same instant, the one recorded first)."""
+    rows = [
+        row
+        for block in select_blocks(connection, "SELECT lead_id, occurred_at, id, rep FROM touches")
+        for row in block
+        if row[1] <= now_us
+    ]
+    first = np.full(len(lead_ids), NEVER, dtype=np.int64)
+    reps: dict[int, str | None] = {}
+    if not rows:
+        return first, reps
+    leads = np.array([r[0] for r in rows], dtype=np.int64)
+    at = np.array([r[1] for r in rows], dtype=np.int64)
+    order = np.lexsort((np.array([r[2] for r in rows], dtype=np.int64), at, leads))
+    slots = _slots(lead_ids, leads[order])
+    leading = np.ones(len(order), dtype=bool)
+    leading[1:] = slots[1:] != slots[:-1]
+    for index in np.flatnonzero(leading & (slots >= 0)).tolist():
+        slot = int(slots[index])
+        first[slot] = at[order[index]]
+        reps[slot] = rows[order[index]][3]
+    return first, reps
 
 
 @dataclass(frozen=True)
@@ -333,8 +404,7 @@ def judge(columns: Columns, book: Playbook, slots: npt.NDArray[np.intp], at_us: 
         hot[q] = until is not None and at < until
     warm = alive & ~hot & ((heat >= rules.warm_heat) | (since <= _us(rules.warm_window)))
     temperature = np.where(hot, "hot", np.where(warm, "warm", "cold"))
-    fit = np.array([lead.fit for lead in columns.leads], dtype=np.float64)[slots]
-    return Judged(temperature, fit, heat, engaged, qualified, disqualified, status)
+    return Judged(temperature, columns.fit[slots], heat, engaged, qualified, disqualified, status)
 
 
 def _us(span: timedelta) -> int:
@@ -345,55 +415,59 @@ def decision_rows(
     columns: Columns, book: Playbook, horizon: timedelta, since: datetime | None
 ) -> list[Decided]:
     """Every lead that arrived in ``[since, now)`` at its decision time, as
-    :meth:`~leadheat.analytics.decisions.Story.decisions` finds it."""
+    :meth:`~leadheat.analytics.decisions.Story.decisions` finds it (the decision time as
+    :func:`~leadheat.predict.asof.decision_time` sets it, in microseconds)."""
     now = columns.now
     slots = columns.arrived(since)
-    decided_at: list[datetime] = []
-    for s in slots.tolist():
-        lead = columns.leads[s]
-        touch = columns.first_touch.get(s)
-        decided_at.append(
-            decision_time(lead.created_at, None if touch is None else touch[0],
-                          columns.outcomes.get(s, ()))
-        )  # fmt: skip
-    at_us = np.array([to_micros(at) for at in decided_at], dtype=np.int64)
+    created = columns.created_us[slots]
+    touch = columns.first_touch_us[slots]
+    closed = np.full(len(slots), NEVER, dtype=np.int64)
+    closing = [q for q, s in enumerate(slots.tolist()) if s in columns.outcomes]
+    for q in closing:
+        closed[q] = min(to_micros(o.at) for o in columns.outcomes[int(slots[q])])
+    touched = (touch != NEVER) & ((closed == NEVER) | (touch <= closed))
+    at_us = np.where(touched, touch, np.where(closed != NEVER, closed - 1, created))
     judged = judge(columns, book, slots, at_us)
+    # the response: from the SLA clock's start, else the latest interest signal, else arrival
+    start = np.where(judged.engaged != NEVER, judged.engaged, created)
+    for q in [q for q, s in enumerate(slots.tolist()) if s in columns.sla_starts]:
+        begun = [t for t in columns.sla_starts[int(slots[q])] if t <= at_us[q]]
+        if begun:
+            start[q] = max(begun)
+    response_us = np.where(touched, at_us - np.maximum(start, created), NEVER).tolist()
+    horizon_us = _us(horizon)
+    censored = (at_us + horizon_us > to_micros(now)).tolist()
     grades = _grades(book, judged)
     heats = judged.heat.tolist()
     temperatures = judged.temperature.tolist()
-    engaged = judged.engaged.tolist()
     rows = []
-    for q, s in enumerate(slots.tolist()):
-        lead = columns.leads[s]
-        at = decided_at[q]
-        touch = columns.first_touch.get(s)
-        response = None
-        if touch is not None and at == touch[0]:
-            begun = [started for started in columns.sla_starts.get(s, ()) if started <= at]
-            start = max(begun) if begun else None
-            if start is None:
-                start = lead.created_at if engaged[q] == NEVER else from_micros(engaged[q])
-            response = at - max(start, lead.created_at)
-        outcomes = columns.outcomes.get(s, ())
-        evidence = columns.evidence.get(s, ())
-        won = [o.at for o in outcomes if o.outcome == "won"]
+    for q, (s, made_us, decided_us) in enumerate(
+        zip(slots.tolist(), created.tolist(), at_us.tolist(), strict=True)
+    ):
+        at = from_micros(decided_us)
+        outcomes = columns.outcomes.get(s)
+        evidence = columns.evidence.get(s)
+        won = [o.at for o in outcomes if o.outcome == "won"] if outcomes else []
+        response = None if response_us[q] == NEVER else timedelta(microseconds=response_us[q])
         rows.append(
             Decided(
-                lead_id=lead.lead_id,
-                created_at=lead.created_at,
+                lead_id=int(columns.lead_ids[s]),
+                created_at=from_micros(made_us),
                 decided_at=at,
                 touched=response is not None,
                 response=response,
                 temperature=temperatures[q],
                 grade=grades[q],
                 heat=heats[q],
-                source=text_of(lead.source),
-                campaign=text_of(lead.campaign),
-                rep=text_of(lead.owner) or (None if touch is None else touch[1]),
-                label=label(outcomes, at, horizon, now),
-                qualified_at=min((e.stated_at for e in evidence), default=None),
+                source=columns.source[s],
+                campaign=columns.campaign[s],
+                rep=columns.owner[s] or columns.first_rep.get(s),
+                label=(
+                    label(outcomes, at, horizon, now) if outcomes else None if censored[q] else 0
+                ),
+                qualified_at=min(e.stated_at for e in evidence) if evidence else None,
                 won_at=min(won, default=None),
-                closed_at=min((o.at for o in outcomes), default=None),
+                closed_at=min(o.at for o in outcomes) if outcomes else None,
             )
         )
     return rows
