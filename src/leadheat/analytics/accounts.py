@@ -35,9 +35,10 @@ ACCOUNT_TEMPERATURES = ("hot", "warm", "cold", NO_ACCOUNT)
 COVERAGE = ("3+ engaged", "2 engaged", "1 engaged", "none engaged", NO_ACCOUNT)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AccountDecided:
-    """A lead's account as of the lead's decision time."""
+    """A lead's account as of the lead's decision time (not frozen: one per lead, as
+    :class:`~leadheat.analytics.decisions.Decided`)."""
 
     lead_id: int
     label: int | None

@@ -100,7 +100,8 @@ class Columns:
 
     def fold(self, slots: npt.NDArray[np.intp], at_us: Ints) -> Folded:
         """Each lead ``slots[q]``'s heat and interest at ``at_us[q]``, from its events by then."""
-        order = np.lexsort((at_us, slots))
+        ordered = (slots[1:] > slots[:-1]) | ((slots[1:] == slots[:-1]) & (at_us[1:] >= at_us[:-1]))
+        order = np.arange(len(slots)) if ordered.all() else np.lexsort((at_us, slots))
         fold, fsum = kernels()
         terms, engaged, churned = fold(
             self.offsets,
@@ -172,7 +173,7 @@ def load_columns(connection: Connection, book: Playbook, now: datetime) -> Colum
     grouped = ("source", "campaign", "owner")
     looked_at = sorted({rule.field for rule in book.fit.rules} | set(grouped))
     common = [i for i, name in enumerate(COMMON_FIELDS) if name in looked_at]
-    seen: dict[tuple[Any, ...], tuple[float, bool, bool, str | None, str | None, str | None]] = {}
+    seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     ids: list[int] = []
     created: list[int] = []
     found = []
@@ -193,8 +194,8 @@ def load_columns(connection: Connection, book: Playbook, now: datetime) -> Colum
                 for name, value in zip(COMMON_FIELDS, values, strict=True):
                     if value is not None:
                         attributes[name] = value
-                fit = fit_summary(attributes, book.fit.rules, book.fit.qualified_at)
-                facts = seen[case] = (*fit, *(text_of(attributes.get(n)) for n in grouped))
+                judged = fit_summary(attributes, book.fit.rules, book.fit.qualified_at)
+                facts = seen[case] = (*judged, *(text_of(attributes.get(n)) for n in grouped))
             found.append(facts)
     lead_ids = np.array(ids, dtype=np.int64)
     fit, qualified, disqualified, source, campaign, owner = (
@@ -376,7 +377,8 @@ class Judged:
     engaged: Ints
     qualified: npt.NDArray[np.bool_]
     disqualified: npt.NDArray[np.bool_]
-    status: list[str]
+    still_open: npt.NDArray[np.bool_]
+    """No outcome yet."""
 
 
 def judge(columns: Columns, book: Playbook, slots: npt.NDArray[np.intp], at_us: Ints) -> Judged:
@@ -385,10 +387,12 @@ def judge(columns: Columns, book: Playbook, slots: npt.NDArray[np.intp], at_us: 
     queries at once."""
     rules = book.temperature
     folded = columns.fold(slots, at_us)
-    status = ["open"] * len(slots)
+    still_open = np.ones(len(slots), dtype=bool)
+    dq_status = np.zeros(len(slots), dtype=bool)
     for q in np.flatnonzero(np.isin(slots, list(columns.outcomes))).tolist():
-        status[q] = columns.status(int(slots[q]), from_micros(int(at_us[q])))
-    dq_status = np.array([s == "disqualified" for s in status], dtype=bool)
+        status = columns.status(int(slots[q]), from_micros(int(at_us[q])))
+        still_open[q] = status == "open"
+        dq_status[q] = status == "disqualified"
     qualified = columns.fit_qualified[slots] & ~dq_status
     disqualified = columns.fit_disqualified[slots] | dq_status
     engaged = folded.engaged
@@ -404,7 +408,9 @@ def judge(columns: Columns, book: Playbook, slots: npt.NDArray[np.intp], at_us: 
         hot[q] = until is not None and at < until
     warm = alive & ~hot & ((heat >= rules.warm_heat) | (since <= _us(rules.warm_window)))
     temperature = np.where(hot, "hot", np.where(warm, "warm", "cold"))
-    return Judged(temperature, columns.fit[slots], heat, engaged, qualified, disqualified, status)
+    return Judged(
+        temperature, columns.fit[slots], heat, engaged, qualified, disqualified, still_open
+    )
 
 
 def _us(span: timedelta) -> int:
@@ -486,7 +492,7 @@ def snapshots_at(
     arrived = columns.created_us[slots] <= at_us
     slots, at_us = slots[arrived], at_us[arrived]
     judged = judge(columns, book, slots, at_us)
-    open_now = np.array([s == "open" for s in judged.status], dtype=bool)
+    open_now = judged.still_open
     labels = heat_bins()
     found = []
     for at, moment in zip(instants, moments.tolist(), strict=True):
