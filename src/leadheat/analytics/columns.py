@@ -282,22 +282,19 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
         f"SELECT lead_id, occurred_at, id, type, {properties} FROM events",  # a scan: no index
         *ruled,
     ):
-        n = len(block)
+        leads, instants, ids, kinds, said = zip(*block, strict=True)  # columns, in C
+        for kind in sorted(set(kinds).difference(type_codes)):
+            type_codes[kind] = len(type_codes)
+        points = np.full(len(block), math.nan)
+        for index in np.flatnonzero(np.array(said, dtype=object) != None).tolist():  # noqa: E711
+            points[index] = by_properties(kinds[index], said[index])
         parts.append(
             (
-                np.fromiter((e[0] for e in block), dtype=np.int64, count=n),
-                np.fromiter((e[1] for e in block), dtype=np.int64, count=n),
-                np.fromiter((e[2] for e in block), dtype=np.int64, count=n),
-                np.fromiter(
-                    (type_codes.setdefault(e[3], len(type_codes)) for e in block),
-                    dtype=np.intp,
-                    count=n,
-                ),
-                np.fromiter(
-                    (math.nan if e[4] is None else by_properties(e[3], e[4]) for e in block),
-                    dtype=np.float64,
-                    count=n,
-                ),
+                np.array(leads, dtype=np.int64),
+                np.array(instants, dtype=np.int64),
+                np.array(ids, dtype=np.int64),
+                np.fromiter(map(type_codes.__getitem__, kinds), dtype=np.intp, count=len(kinds)),
+                points,
             )
         )
     event_leads, at_us, ids, codes, said_points = (
