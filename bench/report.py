@@ -38,6 +38,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from leadheat.analytics import breakdowns
+from leadheat.analytics.accounts import account_breakdowns
+from leadheat.analytics.columns import decision_rows, load_columns, snapshots_at
+from leadheat.analytics.decisions import DEFAULT_HORIZON, enrolled
+from leadheat.analytics.pipeline import funnel, sla_by_rep, trend_instants
+from leadheat.analytics.report import follow_ups
+from leadheat.bulk import paused_gc
 from leadheat.identity import LeadKey
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.service import Leadheat, LeadInput
@@ -166,16 +173,18 @@ def timed(measure: str, work: Callable[[], Any], note: str = "") -> tuple[Row, A
 
 
 def parts(lh: Leadheat, until: datetime) -> list[Row]:
-    """Each part of ``build_report``, in its order, on the same database."""
-    from leadheat.analytics import breakdowns
-    from leadheat.analytics.accounts import account_breakdowns
-    from leadheat.analytics.columns import decision_rows, load_columns, snapshots_at
-    from leadheat.analytics.decisions import DEFAULT_HORIZON, enrolled
-    from leadheat.analytics.pipeline import funnel, sla_by_rep, trend_instants
-    from leadheat.analytics.report import follow_ups
-
+    """Each part of ``build_report``, in its order, on the same database (the cycle
+    collector paused as the report pauses it)."""
     _, book = lh.playbook()
     rows = []
+    rows.append(timed("  follow-ups per owner (kept state)", lambda: follow_ups(lh, until))[0])
+    with paused_gc():
+        rows.extend(report_parts(lh, book, until))
+    return rows
+
+
+def report_parts(lh: Leadheat, book: Any, until: datetime) -> list[Row]:
+    rows = []  # the parts after the follow-ups, in build_report's order
     with lh.engine.connect() as connection:
         row, columns = timed("  read leads, events, evidence, outcomes, touches as columns",
                              lambda: load_columns(connection, book, until))  # fmt: skip
@@ -192,7 +201,6 @@ def parts(lh: Leadheat, until: datetime) -> list[Row]:
             timed("  account breakdowns",
                   lambda: account_breakdowns(connection, book, decided, columns))[0]
         )  # fmt: skip
-    rows.append(timed("  follow-ups per owner (kept state)", lambda: follow_ups(lh, until))[0])
     start = min(r.created_at for r in decided)
     instants = trend_instants(start, until, 8)
     rows.append(
@@ -214,7 +222,7 @@ def replayed(lh: Leadheat, until: datetime) -> tuple[Row, Any]:
     """What the report computed before, by replaying every lead's history."""
     from leadheat.analytics.accounts import Members, account_decisions
     from leadheat.analytics.decisions import load_story
-    from leadheat.analytics.pipeline import snapshots, trend_instants
+    from leadheat.analytics.pipeline import snapshots
 
     _, book = lh.playbook()
 
@@ -280,7 +288,6 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.extend(parts(lh, until))
         if args.replay:
             from leadheat.analytics.accounts import folded_account_decisions
-            from leadheat.analytics.columns import load_columns
 
             row, (decided, accounts, trend) = replayed(lh, until)
             _, book = lh.playbook()
