@@ -282,7 +282,7 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
         f"SELECT lead_id, occurred_at, id, type, {properties} FROM events",  # a scan: no index
         *ruled,
     ):
-        leads, instants, ids, kinds, said = zip(*block, strict=True)  # columns, in C
+        leads, instants, numbers, kinds, said = zip(*block, strict=True)  # columns, in C
         for kind in sorted(set(kinds).difference(type_codes)):
             type_codes[kind] = len(type_codes)
         points = np.full(len(block), math.nan)
@@ -292,7 +292,7 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
             (
                 np.array(leads, dtype=np.int64),
                 np.array(instants, dtype=np.int64),
-                np.array(ids, dtype=np.int64),
+                np.array(numbers, dtype=np.int64),
                 np.fromiter(map(type_codes.__getitem__, kinds), dtype=np.intp, count=len(kinds)),
                 points,
             )
