@@ -42,7 +42,7 @@ from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import grade
 from leadheat.store.driver import select_blocks
 from leadheat.store.models import COMMON_FIELDS
-from leadheat.times import from_micros, to_micros
+from leadheat.times import from_micros, instants, to_micros
 
 NEVER = np.iinfo(np.int64).min
 """An instant that is not: no interest signal, no churn (events may precede 1970)."""
@@ -269,13 +269,6 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
     type_codes: dict[str, int] = {}
     ruled_points: dict[tuple[str, Any], float] = {}
 
-    def by_properties(kind: str, said: Any) -> float:
-        case = (kind, _said(said))
-        points = ruled_points.get(case)
-        if points is None:
-            points = ruled_points[case] = book.points_for(kind, _decoded(said))
-        return points
-
     parts: list[tuple[Ints, Ints, Ints, npt.NDArray[np.intp], Floats]] = []
     for block in select_blocks(
         connection,
@@ -286,8 +279,18 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
         for kind in sorted(set(kinds).difference(type_codes)):
             type_codes[kind] = len(type_codes)
         points = np.full(len(block), math.nan)
-        for index in np.flatnonzero(np.array(said, dtype=object) != None).tolist():  # noqa: E711
-            points[index] = by_properties(kinds[index], said[index])
+        ruled_rows = np.flatnonzero(np.array(said, dtype=object) != None)  # noqa: E711
+        if len(ruled_rows):
+            picked = ruled_rows.tolist()
+            texts = list(map(said.__getitem__, picked))
+            if not isinstance(texts[0], str):  # PostgreSQL gives JSONB decoded
+                texts = list(map(_said, texts))
+            cases = list(zip(map(kinds.__getitem__, picked), texts, strict=True))
+            for kind, text in set(cases).difference(ruled_points):
+                ruled_points[kind, text] = book.points_for(kind, _decoded(text))
+            points[ruled_rows] = np.fromiter(
+                map(ruled_points.__getitem__, cases), dtype=np.float64, count=len(cases)
+            )
         parts.append(
             (
                 np.array(leads, dtype=np.int64),
@@ -441,13 +444,12 @@ def decision_rows(
     horizon_us = _us(horizon)
     censored = (at_us + horizon_us > to_micros(now)).tolist()
     grades = _grades(book, judged)
+    created_at, decided_at = instants(created.tolist()), instants(at_us.tolist())
     heats = judged.heat.tolist()
     temperatures = judged.temperature.tolist()
     rows = []
-    for q, (s, made_us, decided_us) in enumerate(
-        zip(slots.tolist(), created.tolist(), at_us.tolist(), strict=True)
-    ):
-        at = from_micros(decided_us)
+    for q, s in enumerate(slots.tolist()):
+        at = decided_at[q]
         outcomes = columns.outcomes.get(s)
         evidence = columns.evidence.get(s)
         won = [o.at for o in outcomes if o.outcome == "won"] if outcomes else []
@@ -455,7 +457,7 @@ def decision_rows(
         rows.append(
             Decided(
                 lead_id=int(columns.lead_ids[s]),
-                created_at=from_micros(made_us),
+                created_at=created_at[q],
                 decided_at=at,
                 touched=response is not None,
                 response=response,
