@@ -269,6 +269,13 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
     type_codes: dict[str, int] = {}
     ruled_points: dict[tuple[str, Any], float] = {}
 
+    def by_properties(kind: str, said: Any) -> float:
+        case = (kind, _said(said))
+        points = ruled_points.get(case)
+        if points is None:
+            points = ruled_points[case] = book.points_for(kind, _decoded(said))
+        return points
+
     parts: list[tuple[Ints, Ints, Ints, npt.NDArray[np.intp], Floats]] = []
     for block in select_blocks(
         connection,
@@ -279,18 +286,8 @@ def _read_events(connection: Connection, book: Playbook, now_us: int, lead_ids: 
         for kind in sorted(set(kinds).difference(type_codes)):
             type_codes[kind] = len(type_codes)
         points = np.full(len(block), math.nan)
-        ruled_rows = np.flatnonzero(np.array(said, dtype=object) != None)  # noqa: E711
-        if len(ruled_rows):
-            picked = ruled_rows.tolist()
-            texts = list(map(said.__getitem__, picked))
-            if not isinstance(texts[0], str):  # PostgreSQL gives JSONB decoded
-                texts = list(map(_said, texts))
-            cases = list(zip(map(kinds.__getitem__, picked), texts, strict=True))
-            for kind, text in set(cases).difference(ruled_points):
-                ruled_points[kind, text] = book.points_for(kind, _decoded(text))
-            points[ruled_rows] = np.fromiter(
-                map(ruled_points.__getitem__, cases), dtype=np.float64, count=len(cases)
-            )
+        for index in np.flatnonzero(np.array(said, dtype=object) != None).tolist():  # noqa: E711
+            points[index] = by_properties(kinds[index], said[index])
         parts.append(
             (
                 np.array(leads, dtype=np.int64),
