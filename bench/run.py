@@ -37,6 +37,10 @@ Rows (data labelled in the table):
    the kept follow-up state against replaying every lead's history, and the report's
    follow-ups table (``bench/followup.py``; 20,000 leads and 100,000 events here, the
    acceptance size with ``python bench/followup.py``).
+5b. **leadheat report**: the whole report (``build_report``) on 20,000 leads and 100,000
+   events imported from a CSV file, against the replay of every lead's history it used
+   before, checked equal (``bench/report.py``; a million leads with ``python
+   bench/report.py``).
 6. **predictive model**: ``train_model`` and ``predict_proba`` rows/s on the UCI online
    shoppers table against a default LightGBM on the same table.
 7. **CLI start**: ``leadheat show LEAD`` on a one-lead database, a new process each time
@@ -75,6 +79,7 @@ import cli_start
 import followup
 import import_events
 import ingest_http
+import report
 from leadheat.playbook import Playbook
 from leadheat.service import Leadheat
 from leadheat.store.ranking import hot_leads
@@ -135,6 +140,24 @@ def bench_followup(leads: int, events: int) -> list[Row]:
         Row(_without(r.measure, data), data, r.result, r.reference, r.ratio, r.goal, r.met)
         for r in found
     ]
+
+
+def bench_report(leads: int) -> Row:
+    """``leadheat report`` whole at a small size, against the replay it replaced (checked
+    equal); ``python bench/report.py`` times it at a million leads."""
+    found = {r.measure: r for r in report.main(["--leads", str(leads), "--replay"])}
+    whole = next(r for name, r in found.items() if name.startswith("leadheat report"))
+    replay = next(r for name, r in found.items() if name.startswith("before"))
+    goal = report.GOAL_S * leads / report.GOAL_LEADS
+    return Row(
+        "leadheat report, whole",
+        f"{leads:,} leads, {5 * leads:,} events (bench/report.py)",
+        f"{whole.wall_s:,.2f} s",
+        f"replay of every lead {replay.wall_s:,.1f} s ({replay.note})",
+        replay.wall_s / whole.wall_s,
+        f"<= 30 s at 1,000,000 leads ({goal:.1f} s here)",
+        whole.wall_s <= goal,
+    )
 
 
 # -- 1. import ---------------------------------------------------------------------------
@@ -780,6 +803,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(bench_hot_accounts(root, leads // 10, 101))
         rows.extend(bench_http(root, http_s, in_process))
         rows.extend(bench_followup(*((2_000, 10_000) if args.quick else (20_000, 100_000))))
+        rows.append(bench_report(2_000 if args.quick else 20_000))
         rows.extend(bench_predict())
         rows.append(bench_cli_start(root, 5 if args.quick else 20))
     table = Table(title="leadheat bench: each ratio measured in this run", title_justify="left")

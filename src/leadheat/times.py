@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -204,6 +205,16 @@ def to_micros(instant: datetime) -> int:
 def from_micros(micros: int) -> datetime:
     """The aware UTC instant ``micros`` microseconds after the epoch."""
     return EPOCH + timedelta(microseconds=int(micros))
+
+
+def instants(micros: Sequence[int]) -> list[datetime]:
+    """:func:`from_micros` of many Python ints, without a call per item (a report makes two
+    million).
+
+    >>> instants([0, 1_000_000])[1] == from_micros(1_000_000)
+    True
+    """
+    return [EPOCH + timedelta(0, 0, value) for value in micros]
 
 
 def isoformat(instant: datetime | None) -> str | None:

@@ -13,12 +13,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection
 
+from leadheat.analytics.columns import Columns, kernels
 from leadheat.analytics.decisions import Decided
 from leadheat.analytics.rates import Rate, rate, roc_auc, significant
 from leadheat.playbook import Playbook
@@ -27,15 +28,17 @@ from leadheat.scoring.heat import Engagement, Heat
 from leadheat.scoring.lead import LeadHistory
 from leadheat.store.driver import select_all
 from leadheat.store.training import FEW, load_everything
+from leadheat.times import to_micros
 
 NO_ACCOUNT = "no account"
 ACCOUNT_TEMPERATURES = ("hot", "warm", "cold", NO_ACCOUNT)
 COVERAGE = ("3+ engaged", "2 engaged", "1 engaged", "none engaged", NO_ACCOUNT)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AccountDecided:
-    """A lead's account as of the lead's decision time."""
+    """A lead's account as of the lead's decision time (not frozen: one per lead, as
+    :class:`~leadheat.analytics.decisions.Decided`)."""
 
     lead_id: int
     label: int | None
@@ -166,11 +169,56 @@ def judge_accounts(name: str, items: Sequence[AccountDecided]) -> JudgedAccounts
     )
 
 
+def folded_account_decisions(
+    connection: Connection, columns: Columns, book: Playbook, rows: Sequence[Decided]
+) -> list[AccountDecided]:
+    """:func:`account_decisions` from the columns: every member's heat at every decision
+    asked of its account in one compiled fold, each account's sum as :func:`math.fsum`."""
+    pairs = select_all(connection, "SELECT lead_id, account_id FROM account_members")
+    account_of: dict[int, int] = dict(pairs)
+    leads = np.array([lead for lead, _ in pairs], dtype=np.int64)
+    accounts = np.array([account for _, account in pairs], dtype=np.int64)
+    slots = columns.slot_of(leads) if len(leads) else np.zeros(0, dtype=np.intp)
+    known = (slots < len(columns.lead_ids)) & (
+        columns.lead_ids[np.minimum(slots, len(columns.lead_ids) - 1)] == leads
+    )  # as Members: a member merged away has no history
+    order = np.argsort(accounts[known], kind="stable")
+    member_slots, member_accounts = slots[known][order], accounts[known][order]
+    listed, first, count = np.unique(member_accounts, return_index=True, return_counts=True)
+    asked = np.array([account_of.get(row.lead_id, -1) for row in rows], dtype=np.int64)
+    where = np.minimum(np.searchsorted(listed, asked), max(len(listed) - 1, 0))
+    held = (asked >= 0) & (len(listed) > 0) & (listed[where] == asked if len(listed) else False)
+    members = np.where(held, count[where] if len(listed) else 0, 0)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(members, out=offsets[1:])
+    row_of = np.repeat(np.arange(len(rows)), members)
+    within = np.arange(offsets[-1]) - offsets[:-1][row_of]
+    query_slots = (
+        member_slots[first[where][row_of] + within] if offsets[-1] else np.zeros(0, np.intp)
+    )
+    decided = np.array([to_micros(row.decided_at) for row in rows], dtype=np.int64)
+    folded = columns.fold(query_slots.astype(np.intp), decided[row_of])
+    heats = kernels()[1](folded.raised, offsets).tolist()
+    recent = decided[row_of] - book.accounts.recent // timedelta(microseconds=1)
+    engaged = np.bincount(row_of, weights=folded.engaged >= recent, minlength=len(rows))
+    found = []
+    for index, row in enumerate(rows):
+        if asked[index] < 0:
+            found.append(AccountDecided(row.lead_id, row.label, NO_ACCOUNT, 0.0, 0))
+            continue
+        heat = heats[index]
+        temperature = account_temperature(heat, book.accounts.hot_heat, book.accounts.warm_heat)
+        found.append(
+            AccountDecided(row.lead_id, row.label, temperature.value, heat, int(engaged[index]))
+        )
+    return found
+
+
 def account_breakdowns(
-    connection: Connection, book: Playbook, rows: Sequence[Decided]
+    connection: Connection, book: Playbook, rows: Sequence[Decided], columns: Columns
 ) -> Mapping[str, list[Rate]]:
     """``by_account_temperature`` and ``by_coverage`` of the report."""
-    items = account_decisions(Members(connection), book, rows)
+    items = folded_account_decisions(connection, columns, book, rows)
     return {
         "by_account_temperature": by_account_temperature(items),
         "by_coverage": by_coverage(items),

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection
 
 from leadheat.analytics.decisions import Decided
@@ -207,6 +209,19 @@ def heat_bin(heat: float, edges: Sequence[float] = HEAT_BINS) -> str:
         if heat < high:
             return f"{low:g}–{high:g}"
     return f"≥ {edges[-1]:g}"
+
+
+def heat_bin_index(
+    heats: npt.NDArray[np.float64], edges: Sequence[float] = HEAT_BINS
+) -> npt.NDArray[np.intp]:
+    """:func:`heat_bin` of many heats at once, as indexes into :func:`heat_bins`.
+
+    >>> labels = heat_bins()
+    >>> [labels[i] for i in heat_bin_index(np.array([0.0, 4.99, 20.0, 1e6]))]
+    ['0', '1–5', '20–50', '≥ 100']
+    """
+    upper = np.searchsorted(np.asarray(edges[2:], dtype=np.float64), heats, side="right")
+    return np.where(heats <= edges[0], 0, np.where(heats < edges[1], 1, 2 + upper)).astype(np.intp)
 
 
 def heat_bins(edges: Sequence[float] = HEAT_BINS) -> list[str]:

@@ -23,7 +23,8 @@ from leadheat.analytics.charts import (
     save,
     trend_chart,
 )
-from leadheat.analytics.decisions import DEFAULT_HORIZON, Decided, load_story
+from leadheat.analytics.columns import decision_rows, load_columns, snapshots_at
+from leadheat.analytics.decisions import DEFAULT_HORIZON, Decided, enrolled
 from leadheat.analytics.pipeline import (
     FollowUps,
     RepSla,
@@ -32,11 +33,11 @@ from leadheat.analytics.pipeline import (
     funnel,
     overdue_by_owner,
     sla_by_rep,
-    snapshots,
     trend_instants,
 )
 from leadheat.analytics.rates import SMALL_GROUP, Rate
 from leadheat.analytics.team import period
+from leadheat.bulk import paused_gc
 from leadheat.engage.followup import owner_tallies
 from leadheat.engage.lists import tasks
 from leadheat.times import format_duration, isoformat
@@ -109,27 +110,31 @@ def build_report(
     at ``until`` (default now)."""
     now = period(lh, since, until)
     _, book = lh.playbook()
-    with lh.engine.connect() as connection:
-        story = load_story(connection, now, since=since)
-        rows = story.decisions(book, horizon)
-        start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
-        sla = sla_by_rep(connection, now, since)
-        by_account = account_breakdowns(connection, book, rows)
     overdue = follow_ups(lh, now)
-    trend = snapshots(story.leads, book, trend_instants(start, now, TREND_POINTS))
-    tables = {
-        "by_temperature": breakdowns.by_temperature(rows),
-        "by_grade": breakdowns.by_grade(rows),
-        "by_first_touch_delay": breakdowns.by_first_touch_delay(rows),
-        "by_lead_age": breakdowns.by_lead_age(rows),
-        "decay_curve": breakdowns.decay_curve(rows, now),
-        "by_source": breakdowns.by_source(rows),
-        "by_campaign": breakdowns.by_campaign(rows),
-        "by_rep": breakdowns.by_rep(rows),
-        "by_sequence": breakdowns.by_sequence(rows, story.sequences),
-        **by_account,
-    }
-    return Report(since, now, horizon, rows, tables, funnel(rows), sla, overdue, trend[-1], trend)
+    with paused_gc():  # a million leads' rows and arrays, no cycles among them
+        with lh.engine.connect() as connection:
+            columns = load_columns(connection, book, now)
+            rows = decision_rows(columns, book, horizon, since)
+            sequences = enrolled(connection, now)
+            start = since or min((r.created_at for r in rows), default=now - timedelta(days=28))
+            sla = sla_by_rep(connection, now, since)
+            by_account = account_breakdowns(connection, book, rows, columns)
+        trend = snapshots_at(columns, book, since, trend_instants(start, now, TREND_POINTS))
+        tables = {
+            "by_temperature": breakdowns.by_temperature(rows),
+            "by_grade": breakdowns.by_grade(rows),
+            "by_first_touch_delay": breakdowns.by_first_touch_delay(rows),
+            "by_lead_age": breakdowns.by_lead_age(rows),
+            "decay_curve": breakdowns.decay_curve(rows, now),
+            "by_source": breakdowns.by_source(rows),
+            "by_campaign": breakdowns.by_campaign(rows),
+            "by_rep": breakdowns.by_rep(rows),
+            "by_sequence": breakdowns.by_sequence(rows, sequences),
+            **by_account,
+        }
+        return Report(
+            since, now, horizon, rows, tables, funnel(rows), sla, overdue, trend[-1], trend
+        )
 
 
 def follow_ups(lh: Leadheat, now: datetime) -> list[FollowUps]:

@@ -41,6 +41,20 @@ def select_all(connection: Connection, sql: str, *parameters: Any) -> list[Any]:
     return list(connection.exec_driver_sql(_native(connection, sql), parameters).all())
 
 
+def select_blocks(
+    connection: Connection, sql: str, *parameters: Any, size: int = 100_000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of ``sql`` in blocks of ``size`` tuples straight from the DB-API cursor: a scan
+    of millions of rows is turned into arrays a block at a time, never held as rows whole."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_native(connection, sql), parameters)
+        while block := cursor.fetchmany(size):
+            yield list(block)
+    finally:
+        cursor.close()
+
+
 def select_in(connection: Connection, sql: str, values: Sequence[Any], *before: Any) -> list[Any]:
     """Rows of ``sql``, which ends in ``IN``, for ``values`` in chunks.
 
