@@ -41,7 +41,7 @@ from leadheat.scoring.fit import fit_summary
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import grade
 from leadheat.store.driver import select_blocks
-from leadheat.store.models import COMMON_FIELDS
+from leadheat.store.fields import COMMON_FIELDS
 from leadheat.times import from_micros, instants, to_micros
 
 NEVER = np.iinfo(np.int64).min
