@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from leadheat.bulk import paused_gc
+from leadheat.bulk import paused_gc, read_ahead
 from leadheat.core import Core, on_current_playbook
 from leadheat.ingest.columnar import EventChunk, NotColumnar, event_chunks
 from leadheat.ingest.csv_files import BadRow, CsvImportError, Progress, parse_events
@@ -70,8 +70,8 @@ def import_event_file(
     tolerance = book.ingest.future_tolerance
 
     def chunks() -> Iterator[EventChunk]:
-        if columnar:
-            yield from event_chunks(path, now, tolerance, oldest)
+        if columnar:  # the next block is read while this one is stored
+            yield from read_ahead(event_chunks(path, now, tolerance, oldest))
         else:
             yield _row_chunk(path, now, tolerance, oldest, progress)
 
