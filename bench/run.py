@@ -121,6 +121,16 @@ def best_interleaved(works: list[Callable[[], object]], repeat: int) -> list[flo
     return times
 
 
+def median_call(work: Callable[[], object], calls: int) -> float:
+    """The median wall time of ``calls`` calls of ``work``, in seconds (a read's p50)."""
+    latencies = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        work()
+        latencies.append(time.perf_counter() - start)
+    return statistics.median(latencies)
+
+
 def timed(work: Callable[[], object]) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -535,12 +545,7 @@ def bench_hot(root: Path, leads: int, calls: int, negative_share: float = 0.0) -
     expected = full_scan(path, book, 50)
     with Leadheat(f"sqlite:///{path}") as lh, lh.engine.connect() as connection:
         got = [r.lead_id for r in hot_leads(connection, book, NOW, 50)]
-        latencies = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            hot_leads(connection, book, NOW, 50)
-            latencies.append(time.perf_counter() - start)
-    p50 = statistics.median(latencies)
+        p50 = median_call(lambda: hot_leads(connection, book, NOW, 50), calls)
     same = "same 50 leads" if got == expected else "DIFFERENT leads"
     signals = f"; {negative_share:.0%} with a negative signal" if negative_share else ""
     return Row(
@@ -554,7 +559,6 @@ def bench_hot(root: Path, leads: int, calls: int, negative_share: float = 0.0) -
     )
 
 
-# -- 4. HTTP -----------------------------------------------------------------------------
 # -- 3b. hot accounts --------------------------------------------------------------------
 def build_accounts(path: Path, accounts: int, members: int = 3) -> Playbook:
     """A leadheat database of ``accounts`` SYNTHETIC accounts of ``members`` leads each: each
@@ -663,12 +667,7 @@ def bench_hot_accounts(root: Path, accounts: int, calls: int) -> Row:
     expected = account_scan(path, book, 50)
     with Leadheat(f"sqlite:///{path}") as lh, lh.engine.connect() as connection:
         got = [r.key for r in hot_accounts(connection, book, NOW, 50)]
-        latencies = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            hot_accounts(connection, book, NOW, 50)
-            latencies.append(time.perf_counter() - start)
-    p50 = statistics.median(latencies)
+        p50 = median_call(lambda: hot_accounts(connection, book, NOW, 50), calls)
     same = "same 50 accounts" if got == expected else "DIFFERENT accounts"
     return Row(
         "hot accounts: top 50 (p50)",
@@ -681,6 +680,7 @@ def bench_hot_accounts(root: Path, accounts: int, calls: int) -> Row:
     )
 
 
+# -- 4. HTTP -----------------------------------------------------------------------------
 def bench_http(root: Path, seconds: float, in_process_rate: float) -> list[Row]:
     """``POST /v1/batch`` against ``leadheat serve`` on SQLite (one process), and on
     PostgreSQL with two (``--workers 2``) when ``LEADHEAT_BENCH_POSTGRES_URL`` names a server
