@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from leadheat.api.group_commit import GroupCommit
 from leadheat.api.limits import RateLimiter
 from leadheat.service import Leadheat
 from leadheat.store.keys import KeyInfo, Scope
@@ -31,6 +32,12 @@ async def leadheat(request: Request) -> Leadheat:
 def service_of(request: Request) -> Leadheat:
     lh: Leadheat = request.app.state.lh
     return lh
+
+
+def group_commit_of(request: Request) -> GroupCommit:
+    """The app's writer of collection requests (:mod:`leadheat.api.group_commit`)."""
+    writer: GroupCommit = request.app.state.group_commit
+    return writer
 
 
 def check(

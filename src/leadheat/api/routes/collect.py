@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPBasic
-from starlette.concurrency import run_in_threadpool
 
 from leadheat.api.cors import REFUSED_ORIGIN
 from leadheat.api.errors import ErrorOut
@@ -31,6 +30,7 @@ from leadheat.api.security import (
     actor,
     check,
     client_address,
+    group_commit_of,
     ingest_limiter,
     service_of,
     write_key,
@@ -144,9 +144,7 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
         check_size(body, MAX_MESSAGE_BYTES, "body")
         messages = [parse_message(data, "", received, call, public=info.public)]
         field = ""
-    await run_in_threadpool(
-        lambda: lh.collect(messages, field, public=info.public, actor=actor(info))
-    )
+    await group_commit_of(request).collect(messages, field, public=info.public, actor=actor(info))
     return {"success": True}
 
 

@@ -1,0 +1,134 @@
+"""Group commit for the collection endpoints: the batches that arrive while one is being
+written are written together, in one transaction.
+
+Why: a write's cost is mostly per transaction, not per event (the statements, the commit,
+judging the touched leads before and after for speed to lead, the follow-up marks). Eight
+SDKs posting at once would otherwise queue for SQLite's one writer and pay that cost eight
+times; written together they pay it once. Nothing waits on purpose: the first batch is
+written at once, and what arrived meanwhile goes in the next transaction.
+
+Each request still gets its own answer. Requests are joined only when they act for the same
+key and publicness (the audit log names the actor; public calls have narrower rights), in
+the order they arrived. When a joined write fails, each of its requests is written again on
+its own, so an error names the request's own field (``batch[3].timestamp``) and one bad
+batch never refuses its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from itertools import groupby
+
+from starlette.concurrency import run_in_threadpool
+
+from leadheat.ingest.segment import Message
+from leadheat.service import Leadheat
+
+MOST_MESSAGES = 2_000
+"""At most this many messages in one transaction: large enough that eight SDKs' batches of
+100 go together, small enough that the write lock is never held for long."""
+
+
+@dataclass
+class _Request:
+    messages: Sequence[Message]
+    field: str
+    public: bool
+    actor: str
+    answer: asyncio.Future[None] = dataclass_field(repr=False)
+
+
+class GroupCommit:
+    """Writes the collection requests of one process's event loop, joining those that wait.
+
+    Only the event loop touches the queue, so it needs no lock; the writes themselves run in
+    the thread pool, one transaction at a time.
+    """
+
+    def __init__(self, lh: Leadheat, most: int = MOST_MESSAGES) -> None:
+        self._lh = lh
+        self._most = most
+        self._waiting: list[_Request] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def collect(
+        self, messages: Sequence[Message], field: str, *, public: bool, actor: str
+    ) -> None:
+        """:meth:`Leadheat.collect`, joined with whatever else is waiting; raises what the
+        request's own write would raise."""
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(messages, field, public, actor, answer))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        await answer
+
+    async def _drain(self) -> None:
+        taken: list[_Request] = []
+        try:
+            while self._waiting:
+                taken = self._take()
+                if not taken:
+                    continue
+                failures = await run_in_threadpool(self._write, taken)
+                for request, failure in zip(taken, failures, strict=True):
+                    if request.answer.done():  # its client went away meanwhile
+                        continue
+                    if failure is None:
+                        request.answer.set_result(None)
+                    else:
+                        request.answer.set_exception(failure)
+                taken = []
+        except BaseException as error:  # the loop is closing: nobody may wait forever
+            for request in taken + self._waiting:
+                if not request.answer.done():
+                    request.answer.set_exception(error)
+            self._waiting = []
+            raise
+        finally:
+            self._writer = None
+
+    def _take(self) -> list[_Request]:
+        """The waiting requests, in order, up to :attr:`_most` messages (at least one).
+        A request whose client went away before its turn is dropped unwritten: it was
+        never answered, so the client sends it again."""
+        self._waiting = [request for request in self._waiting if not request.answer.done()]
+        count, size = 0, 0
+        for request in self._waiting:
+            if count and size + len(request.messages) > self._most:
+                break
+            count += 1
+            size += len(request.messages)
+        taken, self._waiting = self._waiting[:count], self._waiting[count:]
+        return taken
+
+    def _write(self, taken: list[_Request]) -> list[BaseException | None]:
+        """Each request's failure (``None`` when stored), in order; runs in a thread."""
+        failures: list[BaseException | None] = []
+        for _, same in groupby(taken, key=lambda request: (request.public, request.actor)):
+            joined = list(same)
+            if len(joined) > 1:
+                try:
+                    self._lh.collect(
+                        [message for request in joined for message in request.messages],
+                        "batch",
+                        public=joined[0].public,
+                        actor=joined[0].actor,
+                    )
+                except Exception:  # each request is written again on its own
+                    pass
+                else:
+                    failures += [None] * len(joined)
+                    continue
+            for request in joined:
+                try:
+                    self._lh.collect(
+                        request.messages, request.field, public=request.public, actor=request.actor
+                    )
+                except Exception as error:  # the request's own answer
+                    failures.append(error)
+                else:
+                    failures.append(None)
+        return failures

@@ -1,0 +1,148 @@
+"""Group commit: collection requests that wait for the writer are written together, and
+each still gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import event, func, select
+
+from conftest import Clock, LiveServer
+from leadheat.api.group_commit import GroupCommit
+from leadheat.errors import InputError
+from leadheat.ingest.segment import Message, parse_batch
+from leadheat.service import Leadheat
+from leadheat.store.models import Event, Lead
+
+
+def _batch(number: int, at: datetime, size: int = 10) -> list[dict[str, object]]:
+    return [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": f"visitor-{number}-{index % 3}",
+            "timestamp": (at - timedelta(minutes=size - index)).isoformat(),
+            "messageId": f"m-{number}-{index}",
+        }
+        for index in range(size)
+    ]
+
+
+def _messages(number: int, at: datetime, size: int = 10) -> list[Message]:
+    return parse_batch({"batch": _batch(number, at, size)}, at)
+
+
+def _events(lh: Leadheat) -> int:
+    with lh.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(Event)).scalar_one())
+
+
+def _commits(lh: Leadheat) -> list[int]:
+    """A list that grows by one at every commit on the engine."""
+    seen: list[int] = []
+    event.listen(lh.engine, "commit", lambda connection: seen.append(1))
+    return seen
+
+
+async def _all(
+    writer: GroupCommit, batches: Sequence[list[Message]], actors: Sequence[str]
+) -> list[BaseException | None]:
+    answers = await asyncio.gather(
+        *(
+            writer.collect(messages, "batch", public=False, actor=actor)
+            for messages, actor in zip(batches, actors, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    return [answer if isinstance(answer, BaseException) else None for answer in answers]
+
+
+def test_waiting_requests_are_written_in_one_transaction(lh: Leadheat, clock: Clock) -> None:
+    now = clock.now
+    batches = [_messages(number, now) for number in range(6)]
+    commits = _commits(lh)
+    failures = asyncio.run(_all(GroupCommit(lh), batches, ["api:key"] * 6))
+    assert failures == [None] * 6
+    assert _events(lh) == 60
+    assert len(commits) == 1
+
+
+def test_a_refused_request_is_answered_alone_and_its_neighbours_are_stored(
+    lh: Leadheat, clock: Clock
+) -> None:
+    now = clock.now
+    batches = [_messages(number, now) for number in range(5)]
+    bad = _batch(2, now)
+    bad[3]["timestamp"] = (now + timedelta(days=3)).isoformat()  # past the future tolerance
+    batches[2] = parse_batch({"batch": bad}, now)
+    failures = asyncio.run(_all(GroupCommit(lh), batches, ["api:key"] * 5))
+    assert [failure is None for failure in failures] == [True, True, False, True, True]
+    refused = failures[2]
+    assert isinstance(refused, InputError)
+    assert refused.field == "batch[3].timestamp"  # the request's own place, not the joined one's
+    assert _events(lh) == 40
+    with lh.engine.connect() as connection:
+        stored = set(connection.execute(select(Event.event_id)).scalars())
+    assert not any(event_id.startswith("m-2-") for event_id in stored)
+
+
+def test_requests_of_different_keys_are_not_joined(lh: Leadheat, clock: Clock) -> None:
+    now = clock.now
+    batches = [_messages(number, now) for number in range(4)]
+    commits = _commits(lh)
+    failures = asyncio.run(_all(GroupCommit(lh), batches, ["api:a", "api:a", "api:b", "api:a"]))
+    assert failures == [None] * 4
+    assert _events(lh) == 40
+    assert len(commits) == 3  # a, a | b | a: in the order they came
+
+
+def test_no_transaction_passes_the_limit(lh: Leadheat, clock: Clock) -> None:
+    now = clock.now
+    batches = [_messages(number, now) for number in range(5)]
+    commits = _commits(lh)
+    failures = asyncio.run(_all(GroupCommit(lh, most=20), batches, ["api:key"] * 5))
+    assert failures == [None] * 5
+    assert _events(lh) == 50
+    assert len(commits) == 3  # 20 + 20 + 10 messages
+
+
+def test_concurrent_batches_over_http_each_get_their_own_answer(
+    live_server: LiveServer,
+) -> None:
+    """Twelve SDKs post at once to the real server; one batch has a bad message."""
+    now = live_server.lh.clock()
+    auth = "Basic " + base64.b64encode(f"{live_server.ingest_key}:".encode()).decode()
+    bodies = [{"batch": _batch(number, now, 20)} for number in range(12)]
+    bodies[7]["batch"][11]["timestamp"] = (now + timedelta(days=3)).isoformat()  # type: ignore[index]
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.post("/v1/batch", json=body, headers={"Authorization": auth})
+                    for body in bodies
+                )
+            )
+
+    answers = asyncio.run(post_all())
+    assert [answer.status_code for answer in answers] == [200] * 7 + [400] + [200] * 4
+    assert answers[7].json()["field"] == "batch[11].timestamp"
+    assert all(answer.json() == {"success": True} for i, answer in enumerate(answers) if i != 7)
+    assert _events(live_server.lh) == 11 * 20
+    with live_server.lh.engine.connect() as connection:
+        leads = connection.execute(select(func.count()).select_from(Lead)).scalar_one()
+    assert leads == 11 * 3
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_one_request_alone_is_written_as_before(lh: Leadheat, clock: Clock, size: int) -> None:
+    now = clock.now
+    batches = [_messages(number, now) for number in range(size)]
+    failures = asyncio.run(_all(GroupCommit(lh), batches, ["api:key"] * size))
+    assert failures == [None] * size
+    assert _events(lh) == 10 * size
