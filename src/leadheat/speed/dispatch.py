@@ -178,6 +178,7 @@ class Dispatcher:
             name: sla_span(speed.trigger(name), BusinessCalendar.of(speed.team(None)))
             for name in TRIGGER_NAMES
         }
+        rules = [speed.trigger(name) for name in TRIGGER_NAMES]
         chosen: dict[int, Fired] = {}
         for lead_id in sorted(candidates):
             row = rows[lead_id]
@@ -189,7 +190,7 @@ class Dispatcher:
                 row["owner"],
                 arrived.get(lead_id, ()),
             )
-            urgent = most_urgent(lead_id, fired(change, speed, self.now), spans)
+            urgent = most_urgent(lead_id, fired(change, speed, self.now, rules), spans)
             if urgent is not None:
                 chosen[lead_id] = urgent
         queued = self._fire_all(chosen, rows, after)

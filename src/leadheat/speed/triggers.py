@@ -50,8 +50,16 @@ class Fired:
     also: tuple[str, ...]
 
 
-def fired(change: LeadChange, speed: Speed, now: datetime) -> list[TriggerRule]:
+def fired(
+    change: LeadChange,
+    speed: Speed,
+    now: datetime,
+    rules: Sequence[TriggerRule] | None = None,
+) -> list[TriggerRule]:
     """Every enabled trigger this change fires, in the playbook's order of names.
+
+    ``rules`` are ``speed``'s rules in that order, when the caller judges many changes
+    (looked up once, not once per lead).
 
     >>> from datetime import UTC
     >>> now = datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -68,10 +76,10 @@ def fired(change: LeadChange, speed: Speed, now: datetime) -> list[TriggerRule]:
     recent = now - speed.recent
     types = {kind for kind, at in change.arrived if at >= recent}
     found = []
-    for name in TRIGGER_NAMES:
-        rule = speed.trigger(name)
+    for rule in rules if rules is not None else [speed.trigger(n) for n in TRIGGER_NAMES]:
         if not rule.enabled:
             continue
+        name = rule.name
         if name == "hot":
             hit = change.after.temperature is Temperature.HOT and was is not Temperature.HOT
         elif name == "warm":
