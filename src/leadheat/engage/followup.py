@@ -37,6 +37,7 @@ from leadheat.store.database import reader_of
 from leadheat.store.driver import CHUNK, chunked, execute_many
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
+from leadheat.store.lives import load_lives
 from leadheat.store.models import (
     FollowupLead,
     FollowupPhase,
@@ -45,7 +46,7 @@ from leadheat.store.models import (
     Touch,
 )
 from leadheat.store.reps import list_reps
-from leadheat.store.training import Lived, load_everything
+from leadheat.store.training import Lived
 from leadheat.times import MAX_INSTANT, to_micros
 
 if TYPE_CHECKING:
@@ -103,13 +104,25 @@ def timeline(
     (what ``score_history`` judges by), without the rest of a full score."""
     instants = _instants(history, start, MAX_INSTANT)
     facts = facts_through(history, book, instants, fit)
+    following = iter([*instants[1:], MAX_INSTANT])
+    rules = book.temperature
+    soonest = min(rules.cold_after, rules.warm_window)
 
     def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, float]:
         heat, known = next(facts)  # runs() judges each instant once, in order
+        until = next(following)
         heat_now = heat.at(at)
-        verdict = classify(heat_now, known, at, book)
+        verdict = classify(heat_now, known, at, book, explain=False)
+        temperature, engaged = verdict.temperature, known.last_engaged_at
+        # runs() reads the forecast only where it falls before the next instant. A cold
+        # lead has none; a warm one cools no sooner than ``forecast``'s warm window or
+        # ``cold_after`` from its last interest, whichever is first.
+        if temperature is Temperature.COLD:
+            return temperature, None, None, heat_now
+        if temperature is Temperature.WARM and engaged is not None and engaged + soonest >= until:
+            return temperature, None, None, heat_now
         cooling = forecast(heat, known, verdict, at, book)
-        return verdict.temperature, cooling.hot_until, cooling.warm_until, heat_now
+        return temperature, cooling.hot_until, cooling.warm_until, heat_now
 
     return runs(instants, MAX_INSTANT, judge)
 
@@ -250,11 +263,7 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
         return 0
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
-    states = [
-        compute(lead, book, calendars, default)
-        for chunk in chunked(ids)
-        for lead in load_everything(connection, chunk)
-    ]
+    states = [compute(lead, book, calendars, default) for lead in load_lives(connection, ids, book)]
     store_states(connection, ids, states)
     for chunk in chunked(ids):
         connection.execute(delete(FollowupStale).where(FollowupStale.lead_id.in_(chunk)))
