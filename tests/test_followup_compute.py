@@ -8,7 +8,7 @@ score at every instant), and the state computed from :func:`leadheat.store.lives
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +22,7 @@ from leadheat.playbook import Playbook, parse_playbook
 from leadheat.scoring.evidence import EvidenceItem
 from leadheat.scoring.fit import score_fit
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
+from leadheat.scoring.temperature import LeadFacts, classify, heat_free
 from leadheat.service import Leadheat, LeadInput
 from leadheat.speed.calendar import BusinessCalendar
 from leadheat.store.events import NewEvent
@@ -136,6 +137,35 @@ def test_timeline_finds_the_spells_a_full_score_at_every_instant_finds(
     found = [(run.temperature, run.start, run.end) for run in timeline(history, book, start, fit)]
     truth = [(s.temperature, s.start, s.end) for s in spells(history, book, start, MAX_INSTANT)]
     assert found == truth
+
+
+instants = st.one_of(st.none(), st.integers(-SPAN, SPAN).map(lambda m: NOW + m * MINUTE))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    heat=st.floats(-50, 200),
+    qualified=st.booleans(),
+    evidence_until=instants,
+    engaged=instants,
+    churned=instants,
+    probability=st.one_of(st.none(), st.floats(0, 1)),
+    floor=st.sampled_from(["", "hot_min_probability = 0.4"]),
+)
+def test_a_heat_free_temperature_is_the_one_classify_gives_at_any_heat(
+    heat: float,
+    qualified: bool,
+    evidence_until: datetime | None,
+    engaged: datetime | None,
+    churned: datetime | None,
+    probability: float | None,
+    floor: str,
+) -> None:
+    book = parse_playbook(f'[temperature]\nwarm_window = "3d"\n{floor}')
+    facts = LeadFacts(qualified, 10, False, evidence_until, engaged, churned, probability)
+    settled = heat_free(facts, NOW, book)
+    if settled is not None:
+        assert classify(heat, facts, NOW, book).temperature is settled
 
 
 def test_the_state_from_plain_rows_equals_the_state_from_the_orm(lh: Leadheat) -> None:

@@ -109,6 +109,40 @@ def classify(
     return Verdict(Temperature.COLD, said, False)
 
 
+def heat_free(facts: LeadFacts, now: datetime, book: Playbook) -> Temperature | None:
+    """The temperature :func:`classify` gives at ``now`` whatever the heat, or ``None`` when
+    the heat decides: cold with no interest, none for ``cold_after`` or a churn since; warm
+    when the lead cannot be hot (not qualified, no fresh evidence, below the model's floor)
+    and its interest is within the warm window. A replay judging many instants skips
+    working out the heat at these.
+
+    >>> from datetime import UTC, timedelta
+    >>> from leadheat.playbook import Playbook
+    >>> now = datetime(2024, 6, 1, tzinfo=UTC)
+    >>> heat_free(LeadFacts(True, 12, False, None, now - timedelta(days=2), None), now, Playbook())
+    <Temperature.WARM: 'warm'>
+    >>> print(heat_free(LeadFacts(True, 12, False, now + timedelta(days=9), now, None), now,
+    ...     Playbook()))
+    None
+    """
+    rules = book.temperature
+    engaged = facts.last_engaged_at
+    if engaged is None or now - engaged > rules.cold_after:
+        return Temperature.COLD
+    if facts.churned_at is not None and facts.churned_at >= engaged:
+        return Temperature.COLD
+    floor = rules.hot_min_probability
+    never_hot = (
+        not facts.qualified
+        or facts.evidence_until is None
+        or now >= facts.evidence_until
+        or (floor is not None and (facts.probability is None or facts.probability < floor))
+    )
+    if never_hot and now - engaged <= rules.warm_window:
+        return Temperature.WARM
+    return None
+
+
 def grade(fit: float, disqualified: bool, heat: float, book: Playbook) -> str:
     """Fit letter (A–D) and engagement digit (1–3): ``A1`` is an ideal, highly engaged lead.
 
