@@ -20,7 +20,7 @@ from leadheat.identity import LeadKey
 from leadheat.ingest.records import EvidenceInput, OutcomeInput, TouchInput
 from leadheat.playbook import Playbook, parse_playbook
 from leadheat.scoring.evidence import EvidenceItem
-from leadheat.scoring.fit import score_fit
+from leadheat.scoring.fit import fit_scorer, score_fit
 from leadheat.scoring.lead import EventRecord, LeadHistory, OutcomeRecord
 from leadheat.scoring.temperature import LeadFacts, classify, heat_free
 from leadheat.service import Leadheat, LeadInput
@@ -166,6 +166,37 @@ def test_a_heat_free_temperature_is_the_one_classify_gives_at_any_heat(
     settled = heat_free(facts, NOW, book)
     if settled is not None:
         assert classify(heat, facts, NOW, book).temperature is settled
+
+
+FIT_RULES = """
+[[fit.rules]]
+field = "size"
+equals = "1"
+points = 5
+[[fit.rules]]
+field = "size"
+range = [1, 10]
+points = 3
+[[fit.rules]]
+field = "title"
+matches = "(?i)vp|true"
+points = 10
+[[fit.rules]]
+field = "title"
+present = false
+disqualify = true
+"""
+sizes = st.sampled_from([1, 1.0, True, "1", "1.0", None, ["1"]])
+titles = st.sampled_from([1, True, "True", "VP", "", None])
+
+
+@given(st.lists(st.tuples(sizes, titles, st.booleans()), min_size=1, max_size=40))
+def test_a_shared_fit_score_is_each_leads_own(leads: list[tuple[object, object, bool]]) -> None:
+    fit = parse_playbook(FIT_RULES).fit
+    fit_of = fit_scorer(fit.rules, 8)
+    for size, title, extra in leads:
+        attributes = {"size": size, "title": title} | ({"city": "Oslo"} if extra else {})
+        assert fit_of(attributes) == score_fit(attributes, fit.rules, 8)
 
 
 def test_the_state_from_plain_rows_equals_the_state_from_the_orm(lh: Leadheat) -> None:

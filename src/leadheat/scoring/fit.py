@@ -115,12 +115,15 @@ def fit_scorer(
     True
     >>> fit_of({"title": ["a", "list"]}).points  # values that cannot be a key are scored
     0.0
+
+    Values are told apart by type too: ``1 == 1.0 == True``, but a rule may read them
+    differently (``"1"``, ``"1.0"``, ``"True"`` as text).
     """
     fields = tuple(dict.fromkeys(rule.field for rule in rules))
     known: dict[tuple[Any, ...], FitResult] = {}
 
     def fit_of(attributes: Mapping[str, Any]) -> FitResult:
-        key = tuple(attributes.get(name) for name in fields)
+        key = tuple((type(value), value) for value in map(attributes.get, fields))
         try:
             found = known.get(key)
         except TypeError:  # a list or a document: not a key
