@@ -19,24 +19,25 @@ latest stored fact or touch) are answered by the replay in :mod:`leadheat.engage
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from leadheat.engage.spells import RANK, Run, _instants, runs
 from leadheat.engage.tasks import Task, due_of, plan
 from leadheat.playbook import Playbook
-from leadheat.scoring.fit import FitResult, score_fit
+from leadheat.scoring.fit import FitResult, fit_scorer
 from leadheat.scoring.lead import LeadHistory, facts_through, status_at
-from leadheat.scoring.temperature import Temperature, classify, forecast
+from leadheat.scoring.temperature import Temperature, classify, forecast, heat_free
 from leadheat.speed.calendar import BusinessCalendar
 from leadheat.store.database import reader_of
 from leadheat.store.driver import CHUNK, chunked, execute_many
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
+from leadheat.store.lives import load_lives
 from leadheat.store.models import (
     FollowupLead,
     FollowupPhase,
@@ -45,7 +46,7 @@ from leadheat.store.models import (
     Touch,
 )
 from leadheat.store.reps import list_reps
-from leadheat.store.training import Lived, load_everything
+from leadheat.store.training import Lived
 from leadheat.times import MAX_INSTANT, to_micros
 
 if TYPE_CHECKING:
@@ -89,36 +90,59 @@ class State:
     last_touch: datetime | None
     last_event_at: datetime | None
     is_open: bool
-    lost: Run[float] | None
+    lost: Run[None] | None
     """The last hot spell (it may still be going on: then it ends at ``hot_until``)."""
     phases: list[Phase]
 
 
 def timeline(
     history: LeadHistory, book: Playbook, start: datetime, fit: FitResult
-) -> list[Run[float]]:
-    """Every spell of the lead from ``start`` on, the last ones as its forecast sees them;
-    each run carries the heat where it began. Judged with the scoring's own facts
+) -> list[Run[None]]:
+    """Every spell of the lead from ``start`` on, the last ones as its forecast sees them.
+    Judged with the scoring's own facts
     (:func:`~leadheat.scoring.lead.facts_through`, one pass), ``classify`` and ``forecast``
     (what ``score_history`` judges by), without the rest of a full score."""
     instants = _instants(history, start, MAX_INSTANT)
     facts = facts_through(history, book, instants, fit)
+    following = iter([*instants[1:], MAX_INSTANT])
+    rules = book.temperature
+    soonest = min(rules.cold_after, rules.warm_window)
 
-    def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, float]:
+    def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, None]:
         heat, known = next(facts)  # runs() judges each instant once, in order
+        until = next(following)
+        # runs() reads the forecast only where it falls before the next instant. A cold
+        # lead has none; a warm one cools no sooner than ``forecast``'s warm window or
+        # ``cold_after`` from its last interest, whichever is first. Where the temperature
+        # does not depend on the heat, the heat is not worked out.
+        settled = heat_free(known, at, book)
+        if settled is Temperature.COLD:
+            return settled, None, None, None
+        engaged = known.last_engaged_at
+        lasts = engaged is not None and engaged + soonest >= until
+        if settled is Temperature.WARM and lasts:
+            return settled, None, None, None
         heat_now = heat.at(at)
-        verdict = classify(heat_now, known, at, book)
+        verdict = classify(heat_now, known, at, book, explain=False)
+        temperature = verdict.temperature
+        if temperature is Temperature.COLD or (temperature is Temperature.WARM and lasts):
+            return temperature, None, None, None
         cooling = forecast(heat, known, verdict, at, book)
-        return verdict.temperature, cooling.hot_until, cooling.warm_until, heat_now
+        return temperature, cooling.hot_until, cooling.warm_until, None
 
     return runs(instants, MAX_INSTANT, judge)
 
 
 def compute(
-    lead: Lived, book: Playbook, calendars: dict[str, BusinessCalendar], default: BusinessCalendar
+    lead: Lived,
+    book: Playbook,
+    calendars: dict[str, BusinessCalendar],
+    default: BusinessCalendar,
+    fit_of: Callable[[Mapping[str, Any]], FitResult] | None = None,
 ) -> State:
     """The lead's state: exactly what :func:`leadheat.engage.lists.tasks` and ``recover``
-    would find at any instant after its latest fact and touch."""
+    would find at any instant after its latest fact and touch (``fit_of``: the fit of its
+    attributes, by :func:`~leadheat.scoring.fit.fit_scorer` for many leads)."""
     history = lead.history
     attributes = dict(history.attributes)
     owner = text_of(attributes, "owner")
@@ -126,7 +150,9 @@ def compute(
     instants += [item.stated_at for item in history.evidence]
     instants += [outcome.at for outcome in history.outcomes]
     start = min([lead.created_at, *instants])
-    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    if fit_of is None:
+        fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
+    fit = fit_of(history.attributes)
     found = timeline(history, book, start, fit)
     latest = max(instants, default=start)
     last_touch = lead.touches[-1] if lead.touches else None
@@ -187,11 +213,18 @@ def _micros(at: datetime | None) -> int | None:
     return None if at is None else to_micros(at)
 
 
+def _delete_of(connection: Connection, table: str, lead_ids: Sequence[int]) -> None:
+    """Delete these leads' rows of a follow-up table (plain SQL: a batch's twenty leads cost
+    less to delete than an ORM statement with an ``IN`` list costs to compile)."""
+    for chunk in chunked(sorted(lead_ids)):
+        marks = ", ".join("?" * len(chunk))
+        execute_many(connection, f"DELETE FROM {table} WHERE lead_id IN ({marks})", [tuple(chunk)])
+
+
 def store_states(connection: Connection, lead_ids: Sequence[int], states: Iterable[State]) -> None:
     """Replace these leads' rows by ``states`` (a lead without a state loses its rows)."""
-    for chunk in chunked(sorted(lead_ids)):
-        connection.execute(delete(FollowupLead).where(FollowupLead.lead_id.in_(chunk)))
-        connection.execute(delete(FollowupPhase).where(FollowupPhase.lead_id.in_(chunk)))
+    _delete_of(connection, "followup_leads", lead_ids)
+    _delete_of(connection, "followup_phases", lead_ids)
     leads: list[tuple[Any, ...]] = []
     phases: list[tuple[Any, ...]] = []
     for state in states:
@@ -250,14 +283,13 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
         return 0
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
+    fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
     states = [
-        compute(lead, book, calendars, default)
-        for chunk in chunked(ids)
-        for lead in load_everything(connection, chunk)
+        compute(lead, book, calendars, default, fit_of)
+        for lead in load_lives(connection, ids, book)
     ]
     store_states(connection, ids, states)
-    for chunk in chunked(ids):
-        connection.execute(delete(FollowupStale).where(FollowupStale.lead_id.in_(chunk)))
+    _delete_of(connection, "followup_stale", ids)
     return len(ids)
 
 
@@ -270,9 +302,13 @@ def catch_up(lh: Leadheat, most: int = 4 * CHUNK) -> int:
         with lh.engine.connect() as connection:
             if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
                 return done
+        asked = min(CHUNK, most - done)
         with lh.transaction() as connection:
             _, book = lh.playbook_in(connection)
-            done += refresh(connection, book, min(CHUNK, most - done))
+            found = refresh(connection, book, asked)
+        done += found
+        if found < asked:  # none was left: a lead marked since waits for the next pass
+            return done
     return done
 
 

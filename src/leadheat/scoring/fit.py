@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +101,35 @@ def fit_summary(
             else:
                 points += rule.points
     return points, points >= qualified_at and not disqualified, disqualified
+
+
+def fit_scorer(
+    rules: Sequence[FitRule], qualified_at: float
+) -> Callable[[Mapping[str, Any]], FitResult]:
+    """:func:`score_fit` for many leads, once per distinct set of values the rules read:
+    the leads a batch of events creates have no attributes yet, and all share one result.
+
+    >>> from leadheat.playbook import FitRule
+    >>> fit_of = fit_scorer([FitRule(field="title", matches="(?i)vp", points=10)], 10)
+    >>> fit_of({"title": "VP", "city": "Oslo"}) is fit_of({"title": "VP"})
+    True
+    >>> fit_of({"title": ["a", "list"]}).points  # values that cannot be a key are scored
+    0.0
+
+    Values are told apart by type too: ``1 == 1.0 == True``, but a rule may read them
+    differently (``"1"``, ``"1.0"``, ``"True"`` as text).
+    """
+    fields = tuple(dict.fromkeys(rule.field for rule in rules))
+    known: dict[tuple[Any, ...], FitResult] = {}
+
+    def fit_of(attributes: Mapping[str, Any]) -> FitResult:
+        key = tuple((type(value), value) for value in map(attributes.get, fields))
+        try:
+            found = known.get(key)
+        except TypeError:  # a list or a document: not a key
+            return score_fit(attributes, rules, qualified_at)
+        if found is None:
+            found = known[key] = score_fit(attributes, rules, qualified_at)
+        return found
+
+    return fit_of

@@ -180,32 +180,43 @@ def facts_through(
     churned: datetime | None = None
     churn_types = set(book.temperature.churn_events)
     events = sorted(history.events, key=lambda event: event.at)
+    required, ttl = book.temperature.hot_requires, book.evidence.ttl
+    never_said = required_fresh_until((), required, ttl)
+    facts: LeadFacts | None = None
     index = 0
     for now in instants:
+        changed = False
         while index < len(events) and events[index].at <= now:
             event = events[index]
             index += 1
             points = book.points_for(event.type, event.properties)
-            if points > 0:
+            if points != 0:  # less than 0: a negative signal, which pulls heat down
                 heat.add(Engagement(event.at, points, book.half_life_for(event.type)))
+            if points > 0:  # interest: only what adds heat
                 last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
+                changed = True
             if event.type in churn_types:
                 churned = event.at if churned is None else max(churned, event.at)
-        status = status_at(history.outcomes, now)
-        known_evidence = [item for item in history.evidence if item.stated_at <= now]
-        yield (
-            heat,
-            LeadFacts(
+                changed = True
+        if facts is None or changed or history.outcomes or history.evidence:
+            status = status_at(history.outcomes, now) if history.outcomes else "open"
+            facts = LeadFacts(
                 qualified=fit.qualified and status != "disqualified",
                 fit=fit.points,
                 disqualified=bool(fit.disqualified_by) or status == "disqualified",
-                evidence_until=required_fresh_until(
-                    known_evidence, book.temperature.hot_requires, book.evidence.ttl
+                evidence_until=(
+                    required_fresh_until(
+                        [item for item in history.evidence if item.stated_at <= now],
+                        required,
+                        ttl,
+                    )
+                    if history.evidence
+                    else never_said
                 ),
                 last_engaged_at=last_engaged,
                 churned_at=churned,
-            ),
-        )
+            )
+        yield heat, facts
 
 
 def score_history(

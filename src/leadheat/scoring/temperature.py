@@ -47,8 +47,11 @@ class Verdict:
     previously_engaged: bool
 
 
-def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Verdict:
-    """Hot, warm or cold at ``now``, with the reason in words.
+def classify(
+    heat: float, facts: LeadFacts, now: datetime, book: Playbook, *, explain: bool = True
+) -> Verdict:
+    """Hot, warm or cold at ``now``, with the reason in words (``explain=False``: an empty
+    reason, for a caller that judges many instants and shows none of them).
 
     >>> from datetime import UTC, timedelta
     >>> from leadheat.playbook import Playbook
@@ -58,53 +61,86 @@ def classify(heat: float, facts: LeadFacts, now: datetime, book: Playbook) -> Ve
     <Temperature.HOT: 'hot'>
     >>> classify(25, facts, now + timedelta(days=10), Playbook()).reason
     'not hot: evidence is missing or stale; warm: heat 25 >= 5'
+    >>> classify(25, facts, now + timedelta(days=10), Playbook(), explain=False)
+    Verdict(temperature=<Temperature.WARM: 'warm'>, reason='', previously_engaged=False)
     """
     rules = book.temperature
     engaged = facts.last_engaged_at
     if engaged is None:
-        return Verdict(Temperature.COLD, "no interest shown", False)
+        return Verdict(Temperature.COLD, "no interest shown" if explain else "", False)
     if now - engaged > rules.cold_after:
-        return Verdict(
-            Temperature.COLD, f"no interest for more than {rules.cold_after.days} days", True
-        )
+        said = f"no interest for more than {rules.cold_after.days} days" if explain else ""
+        return Verdict(Temperature.COLD, said, True)
     if facts.churned_at is not None and facts.churned_at >= engaged:
-        return Verdict(Temperature.COLD, "trial expired or cancelled; no interest since", True)
+        said = "trial expired or cancelled; no interest since" if explain else ""
+        return Verdict(Temperature.COLD, said, True)
     missing = []
     if not facts.qualified:
         missing.append("not qualified")
     if heat < rules.hot_heat:
-        missing.append(f"heat {format_number(heat)} < {format_number(rules.hot_heat)}")
+        missing.append(
+            f"heat {format_number(heat)} < {format_number(rules.hot_heat)}" if explain else ""
+        )
     if facts.evidence_until is None or now >= facts.evidence_until:
         missing.append("evidence is missing or stale")
     floor = rules.hot_min_probability
     if floor is not None and (facts.probability is None or facts.probability < floor):
         shown = "none" if facts.probability is None else f"{facts.probability:.2f}"
-        missing.append(f"probability {shown} < {format_number(floor)}")
+        missing.append(f"probability {shown} < {format_number(floor)}" if explain else "")
     if not missing:
         hot = format_number(rules.hot_heat)
-        return Verdict(
-            Temperature.HOT,
-            f"qualified, heat {format_number(heat)} >= {hot}, fresh evidence",
-            False,
-        )
-    why_not_hot = "not hot: " + ", ".join(missing)
+        said = f"qualified, heat {format_number(heat)} >= {hot}, fresh evidence" if explain else ""
+        return Verdict(Temperature.HOT, said, False)
+    why_not_hot = "not hot: " + ", ".join(missing) if explain else ""
     if heat >= rules.warm_heat:
-        return Verdict(
-            Temperature.WARM,
-            f"{why_not_hot}; warm: heat {format_number(heat)} >= {format_number(rules.warm_heat)}",
-            False,
-        )
+        warm = format_number(rules.warm_heat)
+        said = f"{why_not_hot}; warm: heat {format_number(heat)} >= {warm}" if explain else ""
+        return Verdict(Temperature.WARM, said, False)
     if now - engaged <= rules.warm_window:
-        return Verdict(
-            Temperature.WARM,
-            f"{why_not_hot}; warm: interest within {rules.warm_window.days} days",
-            False,
+        said = (
+            f"{why_not_hot}; warm: interest within {rules.warm_window.days} days" if explain else ""
         )
-    return Verdict(
-        Temperature.COLD,
-        f"heat {format_number(heat)} < {format_number(rules.warm_heat)}, no recent interest",
-        False,
+        return Verdict(Temperature.WARM, said, False)
+    said = (
+        f"heat {format_number(heat)} < {format_number(rules.warm_heat)}, no recent interest"
+        if explain
+        else ""
     )
+    return Verdict(Temperature.COLD, said, False)
+
+
+def heat_free(facts: LeadFacts, now: datetime, book: Playbook) -> Temperature | None:
+    """The temperature :func:`classify` gives at ``now`` whatever the heat, or ``None`` when
+    the heat decides: cold with no interest, none for ``cold_after`` or a churn since; warm
+    when the lead cannot be hot (not qualified, no fresh evidence, below the model's floor)
+    and its interest is within the warm window. A replay judging many instants skips
+    working out the heat at these.
+
+    >>> from datetime import UTC, timedelta
+    >>> from leadheat.playbook import Playbook
+    >>> now = datetime(2024, 6, 1, tzinfo=UTC)
+    >>> heat_free(LeadFacts(True, 12, False, None, now - timedelta(days=2), None), now, Playbook())
+    <Temperature.WARM: 'warm'>
+    >>> print(heat_free(LeadFacts(True, 12, False, now + timedelta(days=9), now, None), now,
+    ...     Playbook()))
+    None
+    """
+    rules = book.temperature
+    engaged = facts.last_engaged_at
+    if engaged is None or now - engaged > rules.cold_after:
+        return Temperature.COLD
+    if facts.churned_at is not None and facts.churned_at >= engaged:
+        return Temperature.COLD
+    floor = rules.hot_min_probability
+    never_hot = (
+        not facts.qualified
+        or facts.evidence_until is None
+        or now >= facts.evidence_until
+        or (floor is not None and (facts.probability is None or facts.probability < floor))
+    )
+    if never_hot and now - engaged <= rules.warm_window:
+        return Temperature.WARM
+    return None
 
 
 def grade(fit: float, disqualified: bool, heat: float, book: Playbook) -> str:
@@ -158,7 +194,7 @@ def forecast(
         rises = heat.warms_to(rules.hot_heat, now)
         if rises is not None:
             lifted = max(heat.at(rises), rules.hot_heat)  # θ within float noise at the crossing
-            if classify(lifted, facts, rises, book).temperature is Temperature.HOT:
+            if classify(lifted, facts, rises, book, explain=False).temperature is Temperature.HOT:
                 hot_from = rises
     if verdict.temperature is Temperature.COLD or facts.last_engaged_at is None:
         return Forecast(None, None, hot_from)

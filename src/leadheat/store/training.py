@@ -68,13 +68,17 @@ def load_everything(connection: Connection, lead_ids: Sequence[int] | None = Non
         if lead_id in wanted:
             events[lead_id].append(EventRecord(kind, at, properties or {}))
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
-    for row in connection.execute(select(EvidenceRow).where(*about(EvidenceRow.lead_id))):
+    for row in connection.execute(
+        select(EvidenceRow).where(*about(EvidenceRow.lead_id)).order_by(EvidenceRow.id)
+    ):
         if row.lead_id in wanted:
             evidence[row.lead_id].append(
                 EvidenceItem(row.kind, row.value, row.stated_at, row.source)
             )
     outcomes: dict[int, list[OutcomeRecord]] = defaultdict(list)
-    outcome_rows = select(Outcome).where(*about(Outcome.lead_id)).order_by(Outcome.occurred_at)
+    outcome_rows = (
+        select(Outcome).where(*about(Outcome.lead_id)).order_by(Outcome.occurred_at, Outcome.id)
+    )
     for done in connection.execute(outcome_rows):
         if done.lead_id in wanted:
             record = OutcomeRecord(done.outcome, done.occurred_at, done.reason)
