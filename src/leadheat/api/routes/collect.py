@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadheat.api.cors import REFUSED_ORIGIN
 from leadheat.api.errors import ErrorOut
-from leadheat.api.hygiene import strict_json
+from leadheat.api.hygiene import read_json
 from leadheat.api.schemas import SuccessOut
 from leadheat.api.security import (
     actor,
@@ -113,7 +113,7 @@ async def _body(request: Request, limit: int) -> bytes:
 async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     limit = MAX_BATCH_BYTES if call is None else MAX_MESSAGE_BYTES
     body = await _body(request, limit)
-    data = strict_json(body)
+    data, shallow = read_json(body)
     if not isinstance(data, dict):
         raise SegmentError("body", "must be a JSON object")
     lh = service_of(request)
@@ -138,11 +138,11 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     if call is None:
         check_size(body, MAX_BATCH_BYTES, "batch")
         message_sizes_ok(data, len(body))
-        messages = parse_batch(data, received, public=info.public)
+        messages = parse_batch(data, received, public=info.public, shallow=shallow)
         field = "batch"
     else:
         check_size(body, MAX_MESSAGE_BYTES, "body")
-        messages = [parse_message(data, "", received, call, public=info.public)]
+        messages = [parse_message(data, "", received, call, public=info.public, shallow=shallow)]
         field = ""
     await run_in_threadpool(
         lambda: lh.collect(messages, field, public=info.public, actor=actor(info))
