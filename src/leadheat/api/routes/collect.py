@@ -17,9 +17,11 @@ its origins; requests without ``Origin`` (server SDKs) are judged by the key alo
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
@@ -62,8 +64,34 @@ SEGMENT_BODY: dict[str, Any] = {
     }
 }
 
+SUCCESS = b'{"success":true}'
+"""The one answer SDKs take for success (:class:`SuccessOut`, as FastAPI would write it)."""
+
+
+class CollectionRoute(APIRoute):
+    """A collection route, documented as FastAPI documents any route and answered without
+    FastAPI's per-request machinery: the endpoint reads the request itself, the HTTP Basic
+    scheme of the write key is called as its dependency was (a malformed header is a 401),
+    and the answer is always :data:`SUCCESS`. Analytics SDKs send batch after batch;
+    solving dependencies and validating ``{"success": true}`` against its model cost a
+    tenth of what reading a 100-message batch does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        collect = self.endpoint
+        basic = any(depends.dependency is write_key_auth for depends in self.dependencies)
+
+        async def handler(request: Request) -> Response:
+            if basic:
+                await write_key_auth(request)
+            await collect(request)
+            return Response(SUCCESS, media_type="application/json")
+
+        return handler
+
+
 router = APIRouter(
     prefix="/v1",
+    route_class=CollectionRoute,
     tags=["collection (Segment-compatible)"],
     dependencies=[Depends(write_key_auth)],
     responses={
@@ -110,7 +138,7 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(raw)
 
 
-async def _collect(request: Request, call: str | None) -> dict[str, bool]:
+async def _collect(request: Request, call: str | None) -> None:
     limit = MAX_BATCH_BYTES if call is None else MAX_MESSAGE_BYTES
     body = await _body(request, limit)
     data, shallow = read_json(body)
@@ -147,7 +175,6 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     await run_in_threadpool(
         lambda: lh.collect(messages, field, public=info.public, actor=actor(info))
     )
-    return {"success": True}
 
 
 @router.post(
@@ -156,14 +183,14 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     summary="A batch of analytics calls",
     openapi_extra=SEGMENT_BODY,
 )
-async def batch(request: Request) -> dict[str, bool]:
+async def batch(request: Request) -> None:
     """All or nothing: one bad message refuses the batch and says which (``batch[3]…``)."""
-    return await _collect(request, None)
+    await _collect(request, None)
 
 
 def _single(call: str) -> Any:
-    async def endpoint(request: Request) -> dict[str, bool]:
-        return await _collect(request, call)
+    async def endpoint(request: Request) -> None:
+        await _collect(request, call)
 
     endpoint.__name__ = call
     endpoint.__doc__ = f"One `{call}` call, as Segment's HTTP Tracking API takes it."
@@ -194,7 +221,7 @@ for _short, _call in SHORT_PATHS.items():
     router.add_api_route(f"/{_short}", _single(_call), methods=["POST"], include_in_schema=False)
 router.add_api_route("/b", batch, methods=["POST"], include_in_schema=False)
 
-beacon = APIRouter(prefix="/beacon/v1", include_in_schema=False)
+beacon = APIRouter(prefix="/beacon/v1", include_in_schema=False, route_class=CollectionRoute)
 """RudderStack's beacon mode: ``navigator.sendBeacon`` sets no headers, so the write key
 comes in the query string (``?writeKey=…``)."""
 beacon.add_api_route("/batch", batch, methods=["POST"])
