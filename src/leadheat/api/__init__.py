@@ -94,6 +94,10 @@ def create_app(
     app.add_middleware(Guard, max_body=settings.max_body, body_timeout=settings.body_timeout)
     app.add_middleware(CollectionCors)  # outermost: every collection answer carries CORS
     errors.install(app)
+    # first: the routes analytics SDKs post to many times a second are matched before the
+    # REST API's dozens (FastAPI tries routes in order)
+    app.include_router(collect.router)
+    app.include_router(collect.beacon)
     app.include_router(leads.router, tags=["leads"])
     app.include_router(accounts.router, tags=["accounts"])
     app.include_router(playbook.router, tags=["playbook"])
@@ -103,8 +107,6 @@ def create_app(
     app.include_router(analytics.router, tags=["analytics"])
     app.include_router(engage.router, tags=["follow-up"])
     app.include_router(engage.public)
-    app.include_router(collect.router)
-    app.include_router(collect.beacon)
     web.install(app, settings)
 
     @app.get("/healthz", include_in_schema=False)

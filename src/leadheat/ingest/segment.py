@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -161,6 +161,7 @@ def parse_message(
     call: str | None = None,
     *,
     public: bool = False,
+    shallow: bool = False,
 ) -> Message:
     """Read one message. ``call`` is the call of a single-call endpoint (``/v1/track``);
     without it the message's ``type`` decides. ``field`` prefixes every error's place.
@@ -169,6 +170,10 @@ def parse_message(
     ``email`` trait is then left out (named in :attr:`Message.dropped`) instead of refusing
     the message: the browser SDKs resend a refused batch forever and cannot fix it.
 
+    ``shallow``: the caller has measured that ``data`` nests at most :data:`MAX_DEPTH` deep
+    (``leadheat.api.hygiene`` reads that from the body's bytes), so the walk over it that
+    names a place too deep is skipped.
+
     >>> from datetime import UTC, datetime
     >>> parse_message({"userId": "u1"}, "", datetime(2024, 1, 1, tzinfo=UTC), "track")
     Traceback (most recent call last):
@@ -176,19 +181,23 @@ def parse_message(
     leadheat.ingest.segment.SegmentError: event: a track call needs an event name \
 (e.g. "Product Viewed")
     """
-    check_depth(data, field)
+    if not shallow:
+        check_depth(data, field)
     return _parse(data, field, _utc(received_at), call, None, None, public)
 
 
-def parse_batch(data: object, received_at: datetime, *, public: bool = False) -> list[Message]:
+def parse_batch(
+    data: object, received_at: datetime, *, public: bool = False, shallow: bool = False
+) -> list[Message]:
     """Read the body of ``/v1/batch``. The SDKs put ``sentAt`` (and sometimes ``context``)
     on the batch rather than on each message; those apply to every message that lacks its
     own. One bad message fails the whole batch, so a retry after the fix stores it once.
-    ``public`` as for :func:`parse_message`.
+    ``public`` and ``shallow`` as for :func:`parse_message`.
     """
     if not isinstance(data, dict):
         raise SegmentError("body", f"must be a JSON object, not {_kind(data)}")
-    check_depth(data)
+    if not shallow:
+        check_depth(data)
     batch = data.get("batch")
     if not isinstance(batch, list):
         raise SegmentError("batch", "must be a list of messages")
@@ -323,39 +332,42 @@ def _parse(
     batch_context: dict[str, Any] | None,
     public: bool = False,
 ) -> Message:
-    def at(name: str) -> str:
-        return f"{prefix}.{name}" if prefix else name
-
+    """One message read; every place an error names is made only when there is an error
+    (``_place(prefix, name)``): a batch has a hundred messages of a dozen fields each."""
     if not isinstance(data, dict):
         raise SegmentError(prefix or "body", f"must be a JSON object, not {_kind(data)}")
     if call is None:
-        call = _call_of(data.get("type"), at("type"))
+        call = _call_of(data.get("type"), prefix)
     elif call not in CALLS:
         raise ValueError(f"{call!r} is not one of {CALLS}")
     own_context = data.get("context")
     if batch_context is not None and (own_context is None or isinstance(own_context, dict)):
         data = {**data, "context": {**batch_context, **(own_context or {})}}
 
-    context = _object(data, "context", at("context"))
-    context_traits = _object(context, "traits", at("context.traits"))
-    own_traits = _object(data, "traits", at("traits"))
-    properties = _object(data, "properties", at("properties"))
+    context = _object(data, "context", prefix, "context")
+    context_traits = _object(context, "traits", prefix, "context.traits")
+    own_traits = _object(data, "traits", prefix, "traits")
+    properties = _object(data, "properties", prefix, "properties")
 
-    user_id = _id(data, "userId", at("userId"), blank_is_absent=True)
-    anonymous_id = _id(data, "anonymousId", at("anonymousId"), blank_is_absent=True)
+    user_id = _id(data, "userId", prefix, blank_is_absent=True)
+    anonymous_id = _id(data, "anonymousId", prefix, blank_is_absent=True)
     if user_id is None and anonymous_id is None:
-        raise SegmentError(at("userId"), "give a userId or an anonymousId (or both)")
-    previous_id = _id(data, "previousId", at("previousId"))
+        raise SegmentError(_place(prefix, "userId"), "give a userId or an anonymousId (or both)")
+    previous_id = _id(data, "previousId", prefix)
     if call == "alias" and previous_id is None:
-        raise SegmentError(at("previousId"), "an alias call needs the previousId it joins")
-    group_id = _id(data, "groupId", at("groupId"))
+        raise SegmentError(
+            _place(prefix, "previousId"), "an alias call needs the previousId it joins"
+        )
+    group_id = _id(data, "groupId", prefix)
     if call == "group" and group_id is None:
-        raise SegmentError(at("groupId"), "a group call needs the groupId of the company")
+        raise SegmentError(
+            _place(prefix, "groupId"), "a group call needs the groupId of the company"
+        )
 
     dropped: list[str] | None = [] if public else None
-    trait_email = _email(context_traits, at("context.traits.email"), dropped)
+    trait_email = _email(context_traits, prefix, "context.traits.email", dropped)
     if call != "group":  # a group's traits.email is the company's address, not the lead's
-        trait_email = _email(own_traits, at("traits.email"), dropped) or trait_email
+        trait_email = _email(own_traits, prefix, "traits.email", dropped) or trait_email
     email = trait_email or _property_email(properties)
     identity = Identity(user_id, anonymous_id, email)
 
@@ -370,7 +382,7 @@ def _parse(
             check_range(when)
         except TimeFormatError as error:
             raise SegmentError(
-                at("originalTimestamp"), f"corrected for clock skew (sentAt): {error}"
+                _place(prefix, "originalTimestamp"), f"corrected for clock skew (sentAt): {error}"
             ) from None
     else:
         when = received_at
@@ -378,15 +390,18 @@ def _parse(
     event_type: str | None = None
     described: dict[str, Any] = {}
     if call == "track":
-        event_type, described = _track(data, properties, at("event"))
+        event_type, described = _track(data, properties, prefix)
     elif call in ("page", "screen"):
         event_type = f"{call}_view"
-        described = _viewed(data, properties, _object(context, "page", None), at)
+        page = context.get("page")
+        described = _viewed(data, properties, page if isinstance(page, dict) else {}, prefix)
 
     if call == "group":
         traits = {**_lead_traits(context_traits), **_company_traits(own_traits, group_id)}
-    else:
+    elif context_traits or own_traits:
         traits = {**_lead_traits(context_traits), **_lead_traits(own_traits)}
+    else:
+        traits = {}
     if trait_email is not None:
         traits["email"] = trait_email
 
@@ -395,7 +410,7 @@ def _parse(
         event_type = f"{BOT_PREFIX}{event_type}"[:100]
         described = {**described, "bot": True, "user_agent": agent[:300]}
 
-    message_id = _id(data, "messageId", at("messageId")) or _derived_id(data, call)
+    message_id = _id(data, "messageId", prefix) or _derived_id(data, call)
     return Message(
         call=call,
         message_id=message_id,
@@ -409,8 +424,20 @@ def _parse(
     )
 
 
-def _call_of(value: object, field: str) -> str:
+def _place(prefix: str, name: str) -> str:
+    """Where ``name`` is in the message at ``prefix`` (``batch[3]``, or ``""`` for a body).
+
+    >>> _place("batch[3]", "timestamp"), _place("", "timestamp")
+    ('batch[3].timestamp', 'timestamp')
+    """
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _call_of(value: object, prefix: str) -> str:
+    if type(value) is str and value in CALLS:
+        return value
     options = ", ".join(CALLS)
+    field = _place(prefix, "type")
     if value is None:
         raise SegmentError(field, f"each message of a batch needs a type (one of {options})")
     call = value.strip().lower() if isinstance(value, str) else ""
@@ -420,8 +447,9 @@ def _call_of(value: object, field: str) -> str:
 
 
 def _track(
-    data: Mapping[str, Any], properties: dict[str, Any], field: str
+    data: Mapping[str, Any], properties: dict[str, Any], prefix: str
 ) -> tuple[str, dict[str, Any]]:
+    field = _place(prefix, "event")
     name = data.get("event")
     if not isinstance(name, str) or not name.strip():
         raise SegmentError(field, 'a track call needs an event name (e.g. "Product Viewed")')
@@ -443,7 +471,7 @@ def _viewed(
     data: Mapping[str, Any],
     properties: dict[str, Any],
     page: dict[str, Any],
-    at: Callable[[str], str],
+    prefix: str,
 ) -> dict[str, Any]:
     """A page or screen view's properties, with what analytics.js keeps in ``context.page``
     filled in: the playbook's page rules look at ``url``."""
@@ -456,7 +484,7 @@ def _viewed(
         if value is None:
             continue
         if not isinstance(value, str):
-            raise SegmentError(at(key), f"must be a string, not {_kind(value)}")
+            raise SegmentError(_place(prefix, key), f"must be a string, not {_kind(value)}")
         if value.strip():
             viewed[key] = value
     return viewed
@@ -564,12 +592,16 @@ def _scalar(value: Any, limit: int = MAX_TRAIT_CHARS) -> str | int | float | boo
     return None
 
 
-def _email(traits: Mapping[str, Any], field: str, dropped: list[str] | None) -> str | None:
-    """The ``email`` trait, one valid address; a bad one is refused, or left out and its
-    place added to ``dropped`` when that is a list (public collection)."""
+def _email(
+    traits: Mapping[str, Any], prefix: str, name: str, dropped: list[str] | None
+) -> str | None:
+    """The ``email`` trait (at ``name`` in the message), one valid address; a bad one is
+    refused, or left out and its place added to ``dropped`` when that is a list (public
+    collection)."""
     value = traits.get("email")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    field = _place(prefix, name)
     try:
         if not isinstance(value, str):
             raise SegmentError(field, f"must be a string, not {_kind(value)}")
@@ -597,19 +629,26 @@ def _property_email(properties: Mapping[str, Any]) -> str | None:
 
 
 def _id(
-    data: Mapping[str, Any], key: str, field: str, *, blank_is_absent: bool = False
+    data: Mapping[str, Any], key: str, prefix: str, *, blank_is_absent: bool = False
 ) -> str | None:
     """An identifier: a string, or a number as the SDKs accept one (``42`` is ``"42"``).
 
     ``blank_is_absent``: an empty string is no id at all (RudderStack's browser SDK sends
     ``"userId": ""`` for every anonymous visitor).
 
-    >>> _id({"userId": ""}, "userId", "userId", blank_is_absent=True) is None
+    >>> _id({"userId": ""}, "userId", "", blank_is_absent=True) is None
     True
+    >>> _id({"userId": 42.0}, "userId", ""), _id({"userId": " u1 "}, "userId", "")
+    ('42', 'u1')
     """
     value = data.get(key)
     if value is None:
         return None
+    if type(value) is str:
+        text = value.strip()
+        if text and len(text) <= MAX_ID_CHARS:
+            return text  # the common case, before the checks that name what is wrong
+    field = _place(prefix, key)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise SegmentError(field, f"must be a string or a number, not {_kind(value)}")
     if isinstance(value, float):
@@ -642,14 +681,14 @@ def _instant(data: Mapping[str, Any], key: str, prefix: str) -> datetime | None:
         raise SegmentError(field, str(error)) from None
 
 
-def _object(data: Mapping[str, Any], key: str, field: str | None) -> dict[str, Any]:
-    """The object under ``key``, ``{}`` when absent or null; ``field`` None: lenient."""
+def _object(data: Mapping[str, Any], key: str, prefix: str, name: str) -> dict[str, Any]:
+    """The object under ``key`` (at ``name`` in the message), ``{}`` when absent or null."""
     value = data.get(key)
     if isinstance(value, dict):
         return value
-    if value is None or field is None:
+    if value is None:
         return {}
-    raise SegmentError(field, f"must be an object, not {_kind(value)}")
+    raise SegmentError(_place(prefix, name), f"must be an object, not {_kind(value)}")
 
 
 def _derived_id(data: Mapping[str, Any], call: str) -> str:

@@ -17,14 +17,16 @@ its origins; requests without ``Origin`` (server SDKs) are judged by the key alo
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic
 
 from leadheat.api.cors import REFUSED_ORIGIN
 from leadheat.api.errors import ErrorOut
-from leadheat.api.hygiene import strict_json
+from leadheat.api.hygiene import read_json
 from leadheat.api.schemas import SuccessOut
 from leadheat.api.security import (
     actor,
@@ -62,8 +64,34 @@ SEGMENT_BODY: dict[str, Any] = {
     }
 }
 
+SUCCESS = b'{"success":true}'
+"""The one answer SDKs take for success (:class:`SuccessOut`, as FastAPI would write it)."""
+
+
+class CollectionRoute(APIRoute):
+    """A collection route, documented as FastAPI documents any route and answered without
+    FastAPI's per-request machinery: the endpoint reads the request itself, the HTTP Basic
+    scheme of the write key is called as its dependency was (a malformed header is a 401),
+    and the answer is always :data:`SUCCESS`. Analytics SDKs send batch after batch;
+    solving dependencies and validating ``{"success": true}`` against its model cost a
+    tenth of what reading a 100-message batch does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        collect = self.endpoint
+        basic = any(depends.dependency is write_key_auth for depends in self.dependencies)
+
+        async def handler(request: Request) -> Response:
+            if basic:
+                await write_key_auth(request)
+            await collect(request)
+            return Response(SUCCESS, media_type="application/json")
+
+        return handler
+
+
 router = APIRouter(
     prefix="/v1",
+    route_class=CollectionRoute,
     tags=["collection (Segment-compatible)"],
     dependencies=[Depends(write_key_auth)],
     responses={
@@ -110,10 +138,10 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(raw)
 
 
-async def _collect(request: Request, call: str | None) -> dict[str, bool]:
+async def _collect(request: Request, call: str | None) -> None:
     limit = MAX_BATCH_BYTES if call is None else MAX_MESSAGE_BYTES
     body = await _body(request, limit)
-    data = strict_json(body)
+    data, shallow = read_json(body)
     if not isinstance(data, dict):
         raise SegmentError("body", "must be a JSON object")
     lh = service_of(request)
@@ -138,14 +166,13 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     if call is None:
         check_size(body, MAX_BATCH_BYTES, "batch")
         message_sizes_ok(data, len(body))
-        messages = parse_batch(data, received, public=info.public)
+        messages = parse_batch(data, received, public=info.public, shallow=shallow)
         field = "batch"
     else:
         check_size(body, MAX_MESSAGE_BYTES, "body")
-        messages = [parse_message(data, "", received, call, public=info.public)]
+        messages = [parse_message(data, "", received, call, public=info.public, shallow=shallow)]
         field = ""
     await group_commit_of(request).collect(messages, field, public=info.public, actor=actor(info))
-    return {"success": True}
 
 
 @router.post(
@@ -154,14 +181,14 @@ async def _collect(request: Request, call: str | None) -> dict[str, bool]:
     summary="A batch of analytics calls",
     openapi_extra=SEGMENT_BODY,
 )
-async def batch(request: Request) -> dict[str, bool]:
+async def batch(request: Request) -> None:
     """All or nothing: one bad message refuses the batch and says which (``batch[3]…``)."""
-    return await _collect(request, None)
+    await _collect(request, None)
 
 
 def _single(call: str) -> Any:
-    async def endpoint(request: Request) -> dict[str, bool]:
-        return await _collect(request, call)
+    async def endpoint(request: Request) -> None:
+        await _collect(request, call)
 
     endpoint.__name__ = call
     endpoint.__doc__ = f"One `{call}` call, as Segment's HTTP Tracking API takes it."
@@ -192,7 +219,7 @@ for _short, _call in SHORT_PATHS.items():
     router.add_api_route(f"/{_short}", _single(_call), methods=["POST"], include_in_schema=False)
 router.add_api_route("/b", batch, methods=["POST"], include_in_schema=False)
 
-beacon = APIRouter(prefix="/beacon/v1", include_in_schema=False)
+beacon = APIRouter(prefix="/beacon/v1", include_in_schema=False, route_class=CollectionRoute)
 """RudderStack's beacon mode: ``navigator.sendBeacon`` sets no headers, so the write key
 comes in the query string (``?writeKey=…``)."""
 beacon.add_api_route("/batch", batch, methods=["POST"])
