@@ -16,6 +16,7 @@ events stay with the lead its own most authoritative key names.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -54,6 +55,17 @@ class _Groups:
                 self.parent[other] = first
 
 
+@dataclass(frozen=True)
+class Stitched:
+    """Each message's lead after stitching."""
+
+    leads: list[int]
+    """The lead of the message's keys together (``0``: a message without keys)."""
+    first: list[int]
+    """The lead the message's most authoritative key names, which its events are stored on:
+    the same unless public collection kept two known people apart."""
+
+
 def stitch(
     connection: Connection,
     book: Playbook,
@@ -64,7 +76,7 @@ def stitch(
     *,
     public: bool = False,
     suggested: list[tuple[int, int, str]] | None = None,
-) -> list[int]:
+) -> Stitched:
     """Make each message's keys name one lead; return each message's lead id.
 
     ``born_us`` is each message's time: a new lead is as old as its earliest message.
@@ -89,6 +101,7 @@ def stitch(
     lead_of: dict[LeadKey, int] = {}
     fresh: list[LeadKey] = []
     survivors: set[int] = set()
+    joined = False  # some group named several stored leads
     ordered = {
         root: sorted(keys, key=lambda k: AUTHORITY[k.kind]) for root, keys in members.items()
     }
@@ -104,6 +117,7 @@ def stitch(
             fresh.append(root)
             continue
         keep = next((lead for lead in known if lead in named), known[0])
+        joined = joined or len(known) > 1
         for other in known:
             if other == keep:
                 continue
@@ -138,7 +152,11 @@ def stitch(
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
     accounts.place(connection, book, lead_of.values(), now, DEFAULT_ACTOR)
-    return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
+    leads = [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
+    if not joined:  # every key of a group names the group's one lead
+        return Stitched(leads, leads)
+    named_by = find_leads(connection, [keys[0] for keys in identities if keys])
+    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities])
 
 
 def _named(connection: Connection, lead_ids: set[int]) -> set[int]:
