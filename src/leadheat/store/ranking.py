@@ -294,10 +294,16 @@ def _warm_from_index(
 
 
 def judge_leads(
-    connection: Connection, book: Playbook, now: datetime, lead_ids: Sequence[int]
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    lead_ids: Sequence[int],
+    *,
+    explain: bool = True,
 ) -> dict[int, Ranked]:
     """Heat and temperature now of these leads, from their state (leads without one, such
-    as a lead being created, are left out).
+    as a lead being created, are left out); ``explain=False`` leaves the verdicts' reasons
+    empty, for a caller that shows none.
 
     Two queries per :data:`CHUNK` leads, their states and their heat keys, through statements
     built once: every write that reacts judges its leads before and after it."""
@@ -308,7 +314,11 @@ def judge_leads(
     for lead_id, heat in heats:
         lead_facts, status = facts[lead_id]
         judged[lead_id] = Ranked(
-            lead_id, heat, classify(heat, lead_facts, now, book), lead_facts, status
+            lead_id,
+            heat,
+            classify(heat, lead_facts, now, book, explain=explain),
+            lead_facts,
+            status,
         )
     return judged
 
