@@ -151,7 +151,11 @@ def stitch(
         )
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
-    accounts.place(connection, book, lead_of.values(), now, DEFAULT_ACTOR)
+    # only leads whose fields this changed (new, merged, a first email or user id) may
+    # belong to another account now
+    changed = {lead_of[root] for root in fresh} | survivors
+    changed.update(lead for kind, _, lead in missing if kind != "anonymous")
+    accounts.place(connection, book, changed, now, DEFAULT_ACTOR)
     leads = [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
     if not joined:  # every key of a group names the group's one lead
         return Stitched(leads, leads)
