@@ -16,7 +16,7 @@ from leadheat.core import Core, on_current_playbook
 from leadheat.errors import InputError, LeadheatError
 from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.leads import audit_owners, owners
-from leadheat.ingest.segment import Message, snake_case
+from leadheat.ingest.segment import Identity, Message, snake_case
 from leadheat.scoring.lead import evidence_in
 from leadheat.speed.watch import Watch
 from leadheat.store import audit, suggestions
@@ -151,7 +151,7 @@ def collect(
     at_us = [to_micros(message.at) for message in messages]
 
     def apply(connection: Connection, watch: Watch) -> RecordReport:
-        identities = [_message_keys(connection, message) for message in messages]
+        identities = _message_keys(connection, messages)
         suggested: list[tuple[int, int, str]] = []
         stitched = stitch(
             connection,
@@ -268,18 +268,25 @@ def _event_batch(
     )
 
 
-def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
-    """The keys a message names its person by; an alias adds the id they had before (as the
-    lead it already names, or as an anonymous visitor)."""
-    keys = message.identity.keys()
-    if message.previous_id is not None:  # alias: the id the person had before
-        before = [
-            LeadKey("external", message.previous_id),
-            LeadKey("anonymous", message.previous_id),
-        ]
-        known = find_leads(connection, before)
-        keys.append(next((k for k in before if k in known), before[1]))
-    return keys
+def _message_keys(connection: Connection, messages: Sequence[Message]) -> list[list[LeadKey]]:
+    """The keys each message names its person by; an alias adds the id they had before (as
+    the lead it already names, or as an anonymous visitor). A batch names the same few
+    people many times: the keys of one identity are worked out once."""
+    of_identity: dict[Identity, list[LeadKey]] = {}
+    identities = []
+    for message in messages:
+        keys = of_identity.get(message.identity)
+        if keys is None:
+            keys = of_identity[message.identity] = message.identity.keys()
+        if message.previous_id is not None:  # alias: the id the person had before
+            before = [
+                LeadKey("external", message.previous_id),
+                LeadKey("anonymous", message.previous_id),
+            ]
+            known = find_leads(connection, before)
+            keys = [*keys, next((k for k in before if k in known), before[1])]
+        identities.append(keys)
+    return identities
 
 
 def valid_event_type(text: str) -> str:

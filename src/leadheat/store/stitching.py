@@ -85,19 +85,25 @@ def stitch(
     ``(lead_id, into_lead_id, reason)`` instead.
     """
     groups = _Groups()
-    for keys in identities:
-        if keys:
+    born_first: dict[LeadKey, int] = {}  # each first key's earliest message
+    for keys, born in zip(identities, born_us, strict=True):
+        if len(keys) > 1:
             groups.join(keys)
+        elif not keys:
+            continue
+        first = keys[0]
+        groups.parent.setdefault(first, first)
+        if born < born_first.get(first, born + 1):
+            born_first[first] = born
     every = list(groups.parent)
     found = find_leads(connection, every)
     members: dict[LeadKey, list[LeadKey]] = {}
     for key in every:
         members.setdefault(groups.find(key), []).append(key)
     earliest: dict[LeadKey, int] = {}
-    for keys, born in zip(identities, born_us, strict=True):
-        if keys:
-            root = groups.find(keys[0])
-            earliest[root] = min(earliest.get(root, born), born)
+    for first, born in born_first.items():
+        root = groups.find(first)
+        earliest[root] = min(earliest.get(root, born), born)
     lead_of: dict[LeadKey, int] = {}
     fresh: list[LeadKey] = []
     survivors: set[int] = set()
@@ -156,7 +162,8 @@ def stitch(
     changed = {lead_of[root] for root in fresh} | survivors
     changed.update(lead for kind, _, lead in missing if kind != "anonymous")
     accounts.place(connection, book, changed, now, DEFAULT_ACTOR)
-    leads = [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
+    lead_of_first = {first: lead_of[groups.find(first)] for first in born_first}
+    leads = [lead_of_first[keys[0]] if keys else 0 for keys in identities]
     if not joined:  # every key of a group names the group's one lead
         return Stitched(leads, leads)
     named_by = find_leads(connection, [keys[0] for keys in identities if keys])
