@@ -33,6 +33,7 @@ from leadheat.store.clocks import (
     start_clocks,
 )
 from leadheat.store.database import reader_of
+from leadheat.store.driver import select_tuples_in
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import load_histories
 from leadheat.store.models import Lead, SlaClock, User
@@ -40,7 +41,7 @@ from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
 from leadheat.store.reps import Rep, list_reps, open_hot_counts, record_assignment
 from leadheat.store.state import lock_states
-from leadheat.times import format_duration, isoformat
+from leadheat.times import format_duration, from_micros, isoformat
 
 Arrivals = Mapping[int, Sequence[tuple[str, datetime]]]
 
@@ -169,11 +170,13 @@ class Dispatcher:
         ]
         if not candidates:
             return 0
-        rows = {
-            row["id"]: row
-            for row in self.connection.execute(
-                select(Lead).where(Lead.id.in_(candidates))
-            ).mappings()
+        # who they are and who owns them: what the triggers ask of every candidate (the
+        # whole row, attributes and all, is read for those a trigger fires for)
+        known = {
+            lead_id: (from_micros(created_us), owner)
+            for lead_id, created_us, owner in select_tuples_in(
+                self.connection, "SELECT id, created_at, owner FROM leads WHERE id IN", candidates
+            )
         }
         spans = {
             name: sla_span(speed.trigger(name), BusinessCalendar.of(speed.team(None)))
@@ -182,18 +185,26 @@ class Dispatcher:
         rules = [speed.trigger(name) for name in TRIGGER_NAMES]
         chosen: dict[int, Fired] = {}
         for lead_id in sorted(candidates):
-            row = rows[lead_id]
+            created_at, owner = known[lead_id]
             change = LeadChange(
                 lead_id,
                 before.get(lead_id),
                 after[lead_id],
-                row["created_at"],
-                row["owner"],
+                created_at,
+                owner,
                 arrived.get(lead_id, ()),
             )
             urgent = most_urgent(lead_id, fired(change, speed, self.now, rules), spans)
             if urgent is not None:
                 chosen[lead_id] = urgent
+        if not chosen:
+            return 0
+        rows = {
+            row["id"]: row
+            for row in self.connection.execute(
+                select(Lead).where(Lead.id.in_(list(chosen)))
+            ).mappings()
+        }
         queued = self._fire_all(chosen, rows, after)
         self.notices += queued
         return queued
