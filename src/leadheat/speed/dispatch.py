@@ -36,6 +36,7 @@ from leadheat.store.database import reader_of
 from leadheat.store.driver import select_tuples_in
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import load_histories
+from leadheat.store.leads import lead_rows
 from leadheat.store.models import Lead, SlaClock, User
 from leadheat.store.outbox import enqueue
 from leadheat.store.ranking import judge_leads
@@ -199,12 +200,7 @@ class Dispatcher:
                 chosen[lead_id] = urgent
         if not chosen:
             return 0
-        rows = {
-            row["id"]: row
-            for row in self.connection.execute(
-                select(Lead).where(Lead.id.in_(list(chosen)))
-            ).mappings()
-        }
+        rows = lead_rows(self.connection, sorted(chosen))
         queued = self._fire_all(chosen, rows, after)
         self.notices += queued
         return queued
