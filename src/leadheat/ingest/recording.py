@@ -179,6 +179,7 @@ def collect(
                     for number, lead, into in created
                 ],
             )
+        watch.created(stitched.qualified)
         if watch.enabled:
             watch.look(lead for lead in stitched.first if lead)
         report = record_rows(

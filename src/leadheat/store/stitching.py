@@ -26,7 +26,7 @@ from leadheat.playbook import Playbook
 from leadheat.store import accounts
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import execute_many
-from leadheat.store.leads import create_leads, find_leads, merge_leads
+from leadheat.store.leads import create_leads, find_leads, initial_fit, merge_leads
 from leadheat.store.models import Lead
 from leadheat.store.state import rebuild
 
@@ -64,6 +64,9 @@ class Stitched:
     first: list[int]
     """The lead the message's most authoritative key names, which its events are stored on:
     the same unless public collection kept two known people apart."""
+    qualified: dict[int, bool]
+    """The leads stitching created, each with whether its fit qualifies it: all it is
+    known by until the rest of the write (cold and open, no interest yet)."""
 
 
 def stitch(
@@ -134,6 +137,7 @@ def stitch(
             merge_leads(connection, keep, other, now)
             survivors.add(keep)
         lead_of[root] = keep
+    qualified: dict[int, bool] = {}
     if fresh:
         firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
         created = create_leads(
@@ -142,6 +146,7 @@ def stitch(
         for root, first in zip(fresh, firsts, strict=True):
             lead_of[root] = created[first]
             found[first] = created[first]
+        qualified = {lead: fit[1] for lead, fit in initial_fit(created, book).items()}
     missing = sorted(  # in key order, as create_leads inserts: no deadlock between writers
         (key.kind, key.value, lead_of[groups.find(key)]) for key in every if key not in found
     )
@@ -165,9 +170,9 @@ def stitch(
     lead_of_first = {first: lead_of[groups.find(first)] for first in born_first}
     leads = [lead_of_first[keys[0]] if keys else 0 for keys in identities]
     if not joined:  # every key of a group names the group's one lead
-        return Stitched(leads, leads)
+        return Stitched(leads, leads, qualified)
     named_by = find_leads(connection, [keys[0] for keys in identities if keys])
-    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities])
+    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities], qualified)
 
 
 def _named(connection: Connection, lead_ids: set[int]) -> set[int]:
