@@ -138,6 +138,7 @@ def stitch(
             survivors.add(keep)
         lead_of[root] = keep
     qualified: dict[int, bool] = {}
+    created: dict[LeadKey, int] = {}
     if fresh:
         firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
         created = create_leads(
@@ -162,10 +163,11 @@ def stitch(
         )
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
-    # only leads whose fields this changed (new, merged, a first email or user id) may
-    # belong to another account now
-    changed = {lead_of[root] for root in fresh} | survivors
-    changed.update(lead for kind, _, lead in missing if kind != "anonymous")
+    # only leads whose fields this changed may belong to another account now: merged ones
+    # and those given an email (new or first), the one field a key sets that places a lead
+    changed = set(survivors)
+    changed.update(lead for first, lead in created.items() if first.kind == "email")
+    changed.update(lead for kind, _, lead in missing if kind == "email")
     accounts.place(connection, book, changed, now, DEFAULT_ACTOR)
     lead_of_first = {first: lead_of[groups.find(first)] for first in born_first}
     leads = [lead_of_first[keys[0]] if keys else 0 for keys in identities]
