@@ -179,7 +179,7 @@ def collect(
                     for number, lead, into in created
                 ],
             )
-        watch.created(stitched.qualified)
+        watch.created({lead: fit[1] for lead, fit in stitched.created.items()})
         if watch.enabled:
             watch.look(lead for lead in stitched.first if lead)
         report = record_rows(
@@ -194,6 +194,7 @@ def collect(
                 for message, lead in zip(messages, stitched.first, strict=True)
                 if message.event_type is not None
             ],
+            new_leads=stitched.created,
         )
         watch.changed(report.lead_ids, report.arrived)
         with_traits = [

@@ -161,6 +161,7 @@ def record_events(
     before_fold: Callable[[list[int]], None] | None = None,
     watch_types: frozenset[str] = frozenset(),
     lead_ids: Sequence[int] | None = None,
+    new_leads: Mapping[int, tuple[float, bool, bool]] | None = None,
 ) -> RecordReport:
     """Store the new events of a batch and fold them into their leads' state.
 
@@ -168,11 +169,13 @@ def record_events(
     locked and before anything changes (to compare before and after); events of
     ``watch_types`` that were stored are listed per lead in ``report.arrived``.
     ``lead_ids``, each event's lead, are given by a caller that has found or created every
-    lead already (collection's stitching): they are not looked up again.
+    lead already (collection's stitching): they are not looked up again. ``new_leads`` are
+    those of them the caller created without a score state, with their initial ``(fit,
+    qualified, disqualified)``: their states are written here, whole, even with no event.
     """
     batch = events if isinstance(events, EventBatch) else EventBatch.of(events)
     report = RecordReport(received=len(batch))
-    if not len(batch):
+    if not len(batch) and not new_leads:
         return report
     first = dict(zip(reversed(batch.event_ids), range(len(batch) - 1, -1, -1), strict=True))
     if len(first) < len(batch):  # the same id twice in one batch: the first one counts
@@ -181,9 +184,19 @@ def record_events(
         if lead_ids is not None:
             lead_ids = [lead_ids[i] for i in kept]
     if lead_ids is not None:
-        given = np.asarray(lead_ids, dtype=np.int64)
+        new_leads = new_leads or {}
+        until = initial_evidence_until(book)
         return _record_found(
-            connection, book, version, batch, given, report, before_fold, watch_types
+            connection,
+            book,
+            version,
+            batch,
+            np.asarray(lead_ids, dtype=np.int64),
+            report,
+            before_fold,
+            watch_types,
+            sorted(set(lead_ids) - new_leads.keys()),
+            {lead: (version, *fit, until) for lead, fit in new_leads.items()},
         )
     codes: dict[LeadKey, int] = {}
     lead_codes = np.fromiter(
@@ -227,14 +240,11 @@ def _record_found(
     report: RecordReport,
     before_fold: Callable[[list[int]], None] | None,
     watch_types: frozenset[str],
-    known: list[int] | None = None,
-    fresh: Mapping[int, tuple[int, float, bool, bool, int | None]] | None = None,
+    known: list[int],
+    fresh: Mapping[int, tuple[int, float, bool, bool, int | None]],
 ) -> RecordReport:
     """:func:`record_events` once every event's lead exists: ``known`` are the leads that
-    existed before the batch (all of them unless given), ``fresh`` the initial states of
-    those it created."""
-    if known is None:
-        known = sorted(set(lead_ids.tolist()))
+    existed before the batch, ``fresh`` the initial states of those it created."""
     at_us = np.asarray(batch.at_us, dtype=np.int64)
     lock_states(connection, known)
     if before_fold is not None:

@@ -64,9 +64,9 @@ class Stitched:
     first: list[int]
     """The lead the message's most authoritative key names, which its events are stored on:
     the same unless public collection kept two known people apart."""
-    qualified: dict[int, bool]
-    """The leads stitching created, each with whether its fit qualifies it: all it is
-    known by until the rest of the write (cold and open, no interest yet)."""
+    created: dict[int, tuple[float, bool, bool]]
+    """The leads stitching created, each with its ``(fit, qualified, disqualified)``: they
+    have no score state yet, which the write that records their events creates whole."""
 
 
 def stitch(
@@ -137,17 +137,23 @@ def stitch(
             merge_leads(connection, keep, other, now)
             survivors.add(keep)
         lead_of[root] = keep
-    qualified: dict[int, bool] = {}
+    fits: dict[int, tuple[float, bool, bool]] = {}
     created: dict[LeadKey, int] = {}
     if fresh:
         firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
         created = create_leads(
-            connection, firsts, [earliest[root] for root in fresh], version, now, book
+            connection,
+            firsts,
+            [earliest[root] for root in fresh],
+            version,
+            now,
+            book,
+            with_states=False,
         )
         for root, first in zip(fresh, firsts, strict=True):
             lead_of[root] = created[first]
             found[first] = created[first]
-        qualified = {lead: fit[1] for lead, fit in initial_fit(created, book).items()}
+        fits = initial_fit(created, book)
     missing = sorted(  # in key order, as create_leads inserts: no deadlock between writers
         (key.kind, key.value, lead_of[groups.find(key)]) for key in every if key not in found
     )
@@ -172,9 +178,9 @@ def stitch(
     lead_of_first = {first: lead_of[groups.find(first)] for first in born_first}
     leads = [lead_of_first[keys[0]] if keys else 0 for keys in identities]
     if not joined:  # every key of a group names the group's one lead
-        return Stitched(leads, leads, qualified)
+        return Stitched(leads, leads, fits)
     named_by = find_leads(connection, [keys[0] for keys in identities if keys])
-    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities], qualified)
+    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities], fits)
 
 
 def _named(connection: Connection, lead_ids: set[int]) -> set[int]:
