@@ -80,7 +80,8 @@ def stitch(
     public: bool = False,
     suggested: list[tuple[int, int, str]] | None = None,
 ) -> Stitched:
-    """Make each message's keys name one lead; return each message's lead id.
+    """Make each message's keys name one lead; return each message's lead, the lead its
+    first key names, and the leads created (:class:`Stitched`).
 
     ``born_us`` is each message's time: a new lead is as old as its earliest message.
     ``public``: the keys come from public collection, which merges no two leads that both
