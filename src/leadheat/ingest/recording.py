@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, insert
 
@@ -16,12 +16,19 @@ from leadheat.core import Core, on_current_playbook
 from leadheat.errors import InputError, LeadheatError
 from leadheat.identity import LeadKey, parse_lead_key
 from leadheat.ingest.leads import audit_owners, owners
-from leadheat.ingest.segment import Message, snake_case
+from leadheat.ingest.segment import Identity, Message, snake_case
 from leadheat.scoring.lead import evidence_in
 from leadheat.speed.watch import Watch
 from leadheat.store import audit, suggestions
 from leadheat.store.audit import AuditAction, lead_subject
-from leadheat.store.events import EventBatch, NewEvent, RecordReport, derived_event_id
+from leadheat.store.events import (
+    EventBatch,
+    NewEvent,
+    RecordReport,
+    derived_event_id,
+    property_names,
+    stored_properties,
+)
 from leadheat.store.events import record_events as record_rows
 from leadheat.store.leads import LeadUpsert, find_leads, upsert_leads
 from leadheat.store.models import EvidenceRow
@@ -141,20 +148,22 @@ def collect(
             )
 
     owners_given = not public and any("owner" in message.traits for message in messages)
+    at_us = [to_micros(message.at) for message in messages]
 
     def apply(connection: Connection, watch: Watch) -> RecordReport:
-        identities = [_message_keys(connection, message) for message in messages]
+        identities = _message_keys(connection, messages)
         suggested: list[tuple[int, int, str]] = []
-        lead_ids = stitch(
+        stitched = stitch(
             connection,
             book,
             version,
             identities,
-            [to_micros(message.at) for message in messages],
+            at_us,
             now,
             public=public,
             suggested=suggested,
         )
+        lead_ids = stitched.leads
         if suggested:
             created = suggestions.suggest(connection, suggested, actor, now)
             audit.record_many(
@@ -170,22 +179,22 @@ def collect(
                     for number, lead, into in created
                 ],
             )
-        events = [
-            NewEvent(
-                keys[0], message.event_type, message.at, message.message_id, message.properties
-            )
-            for message, keys in zip(messages, identities, strict=True)
-            if message.event_type is not None
-        ]
+        watch.created({lead: fit[1] for lead, fit in stitched.created.items()})
         if watch.enabled:
-            watch.look(find_leads(connection, [keys[0] for keys in identities]).values())
+            watch.look(lead for lead in stitched.first if lead)
         report = record_rows(
             connection,
             book,
             version,
-            events,
+            _event_batch(messages, identities, at_us),
             now,
             watch_types=book.speed.watched_events if watch.enabled else frozenset(),
+            lead_ids=[
+                lead
+                for message, lead in zip(messages, stitched.first, strict=True)
+                if message.event_type is not None
+            ],
+            new_leads=stitched.created,
         )
         watch.changed(report.lead_ids, report.arrived)
         with_traits = [
@@ -244,18 +253,42 @@ def collect(
         return core.write_watched(book, now, apply, version=version)
 
 
-def _message_keys(connection: Connection, message: Message) -> list[LeadKey]:
-    """The keys a message names its person by; an alias adds the id they had before (as the
-    lead it already names, or as an anonymous visitor)."""
-    keys = message.identity.keys()
-    if message.previous_id is not None:  # alias: the id the person had before
-        before = [
-            LeadKey("external", message.previous_id),
-            LeadKey("anonymous", message.previous_id),
-        ]
-        known = find_leads(connection, before)
-        keys.append(next((k for k in before if k in known), before[1]))
-    return keys
+def _event_batch(
+    messages: Sequence[Message], identities: Sequence[Sequence[LeadKey]], at_us: Sequence[int]
+) -> EventBatch:
+    """The messages' events (those of the calls that are events), column by column, each on
+    its first key; built straight from the messages, not by way of a :class:`NewEvent` each."""
+    chosen = [index for index, message in enumerate(messages) if message.event_type is not None]
+    properties = [messages[index].properties for index in chosen]
+    return EventBatch(
+        leads=[identities[index][0] for index in chosen],
+        types=[cast(str, messages[index].event_type) for index in chosen],
+        at_us=[at_us[index] for index in chosen],
+        event_ids=[messages[index].message_id for index in chosen],
+        properties_json=[stored_properties(given) for given in properties],
+        property_names=property_names(properties),
+    )
+
+
+def _message_keys(connection: Connection, messages: Sequence[Message]) -> list[list[LeadKey]]:
+    """The keys each message names its person by; an alias adds the id they had before (as
+    the lead it already names, or as an anonymous visitor). A batch names the same few
+    people many times: the keys of one identity are worked out once."""
+    of_identity: dict[Identity, list[LeadKey]] = {}
+    identities = []
+    for message in messages:
+        keys = of_identity.get(message.identity)
+        if keys is None:
+            keys = of_identity[message.identity] = message.identity.keys()
+        if message.previous_id is not None:  # alias: the id the person had before
+            before = [
+                LeadKey("external", message.previous_id),
+                LeadKey("anonymous", message.previous_id),
+            ]
+            known = find_leads(connection, before)
+            keys = [*keys, next((k for k in before if k in known), before[1])]
+        identities.append(keys)
+    return identities
 
 
 def valid_event_type(text: str) -> str:

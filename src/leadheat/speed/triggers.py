@@ -23,7 +23,6 @@ class Standing:
     temperature: Temperature
     qualified: bool
     status: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ def fired(
 
     >>> from datetime import UTC
     >>> now = datetime(2026, 11, 2, 10, tzinfo=UTC)
-    >>> warm = Standing(Temperature.WARM, True, "open", "")
-    >>> hot = Standing(Temperature.HOT, True, "open", "")
+    >>> warm = Standing(Temperature.WARM, True, "open")
+    >>> hot = Standing(Temperature.HOT, True, "open")
     >>> change = LeadChange(7, warm, hot, now, None, [("trial_signup", now)])
     >>> [rule.name for rule in fired(change, Speed(), now)]
     ['hot', 'trial_signup']

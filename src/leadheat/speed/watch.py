@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from leadheat.playbook import Playbook
+from leadheat.scoring.temperature import Temperature
 from leadheat.speed.accounts import announce, turned_hot
 from leadheat.speed.dispatch import Dispatcher, standings
 from leadheat.speed.triggers import Standing
@@ -41,6 +42,14 @@ class Watch:
         fresh = sorted(set(lead_ids) - self.before.keys())
         lock_states(self.connection, fresh)
         self.look_locked(fresh)
+
+    def created(self, qualified: Mapping[int, bool]) -> None:
+        """Leads this write created, each with whether its fit qualifies it: they stand
+        cold (no interest yet) and open, which is known without reading their states."""
+        if not self.enabled:
+            return
+        for lead, is_qualified in qualified.items():
+            self.before.setdefault(lead, Standing(Temperature.COLD, is_qualified, "open"))
 
     def look_locked(self, lead_ids: Sequence[int]) -> None:
         """:meth:`look` for leads whose states the caller has locked already."""

@@ -32,7 +32,6 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
-    bindparam,
     select,
     tuple_,
     type_coerce,
@@ -48,7 +47,7 @@ from leadheat.scoring.heat_arrays import fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.temperature import LeadFacts, Temperature, Verdict, classify
 from leadheat.store.database import reader_of
-from leadheat.store.driver import CHUNK
+from leadheat.store.driver import CHUNK, select_tuples_in
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
 from leadheat.store.models import Event, EvidenceRow, HeatKeyRow, Lead, LeadState, Outcome
@@ -295,43 +294,77 @@ def _warm_from_index(
 
 
 def judge_leads(
-    connection: Connection, book: Playbook, now: datetime, lead_ids: Sequence[int]
+    connection: Connection,
+    book: Playbook,
+    now: datetime,
+    lead_ids: Sequence[int],
+    *,
+    explain: bool = True,
 ) -> dict[int, Ranked]:
     """Heat and temperature now of these leads, from their state (leads without one, such
-    as a lead being created, are left out).
+    as a lead being created, are left out); ``explain=False`` leaves the verdicts' reasons
+    empty, for a caller that shows none.
 
     Two queries per :data:`CHUNK` leads, their states and their heat keys, through statements
     built once: every write that reacts judges its leads before and after it."""
     ids = sorted(set(lead_ids))
-    facts: dict[int, tuple[LeadFacts, str]] = {}
-    for start in range(0, len(ids), CHUNK):
-        for row in connection.execute(
-            _STATES_OF, {"lead_ids": ids[start : start + CHUNK]}
-        ).mappings():
-            facts[row["lead_id"]] = _facts_of(row)
+    facts = _stored_facts(connection, ids)
     heats = _heats(connection, now, [lead for lead in ids if lead in facts])
     judged = {}
     for lead_id, heat in heats:
         lead_facts, status = facts[lead_id]
         judged[lead_id] = Ranked(
-            lead_id, heat, classify(heat, lead_facts, now, book), lead_facts, status
+            lead_id,
+            heat,
+            classify(heat, lead_facts, now, book, explain=explain),
+            lead_facts,
+            status,
         )
     return judged
 
 
-_STATES_OF = select(LeadState).where(LeadState.lead_id.in_(bindparam("lead_ids", expanding=True)))
-_KEYS_OF = select(
-    HeatKeyRow.lead_id, HeatKeyRow.half_life_us, HeatKeyRow.whole, HeatKeyRow.frac
-).where(HeatKeyRow.lead_id.in_(bindparam("lead_ids", expanding=True)))
+_STATES_OF = (
+    "SELECT lead_id, qualified, fit, disqualified, evidence_until, last_engaged_at, "
+    "churned_at, probability, status FROM lead_states WHERE lead_id IN"
+)
+_KEYS_OF = "SELECT lead_id, half_life_us, whole, frac FROM heat_keys WHERE lead_id IN"
+
+
+def _stored_facts(connection: Connection, ids: Sequence[int]) -> dict[int, tuple[LeadFacts, str]]:
+    """The stored facts and status of these leads (those with a state), read as plain
+    tuples: every write that reacts reads them twice, and result rows with their type
+    processing cost more than the query."""
+    return {
+        lead_id: (
+            LeadFacts(
+                qualified=bool(qualified),
+                fit=fit,
+                disqualified=bool(disqualified),
+                evidence_until=None if evidence_until is None else from_micros(evidence_until),
+                last_engaged_at=None if engaged is None else from_micros(engaged),
+                churned_at=None if churned is None else from_micros(churned),
+                probability=probability,
+            ),
+            status,
+        )
+        for (
+            lead_id,
+            qualified,
+            fit,
+            disqualified,
+            evidence_until,
+            engaged,
+            churned,
+            probability,
+            status,
+        ) in select_tuples_in(connection, _STATES_OF, ids)
+    }
 
 
 def _heats(connection: Connection, now: datetime, ids: Sequence[int]) -> list[tuple[int, float]]:
     keys: dict[int, Heat] = defaultdict(Heat)
-    for start in range(0, len(ids), CHUNK):
-        for lead_id, span_us, whole, frac in connection.execute(
-            _KEYS_OF, {"lead_ids": ids[start : start + CHUNK]}
-        ):
-            keys[lead_id].set_row(span_us, whole, frac)
+    for lead_id, span_us, whole, frac in select_tuples_in(connection, _KEYS_OF, ids):
+        keys[lead_id].set_row(span_us, whole, frac)
     return [(lead_id, keys[lead_id].at(now) if lead_id in keys else 0.0) for lead_id in ids]
 
 
@@ -428,13 +461,7 @@ def _judge(
     connection: Connection, book: Playbook, now: datetime, heats: Sequence[tuple[int, float]]
 ) -> list[Ranked]:
     """Temperature of each ``(lead_id, heat)`` from the stored facts, in the given order."""
-    facts: dict[int, tuple[LeadFacts, str]] = {}
-    ids = [lead_id for lead_id, _ in heats]
-    for start in range(0, len(ids), CHUNK):
-        for row in connection.execute(
-            _STATES_OF, {"lead_ids": ids[start : start + CHUNK]}
-        ).mappings():
-            facts[row["lead_id"]] = _facts_of(row)
+    facts = _stored_facts(connection, [lead_id for lead_id, _ in heats])
     ranked = []
     for lead_id, heat in heats:
         lead_facts, status = facts[lead_id]

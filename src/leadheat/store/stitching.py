@@ -16,6 +16,7 @@ events stay with the lead its own most authoritative key names.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -25,7 +26,7 @@ from leadheat.playbook import Playbook
 from leadheat.store import accounts
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import execute_many
-from leadheat.store.leads import create_leads, find_leads, merge_leads
+from leadheat.store.leads import create_leads, find_leads, initial_fit, merge_leads
 from leadheat.store.models import Lead
 from leadheat.store.state import rebuild
 
@@ -54,6 +55,20 @@ class _Groups:
                 self.parent[other] = first
 
 
+@dataclass(frozen=True)
+class Stitched:
+    """Each message's lead after stitching."""
+
+    leads: list[int]
+    """The lead of the message's keys together (``0``: a message without keys)."""
+    first: list[int]
+    """The lead the message's most authoritative key names, which its events are stored on:
+    the same unless public collection kept two known people apart."""
+    created: dict[int, tuple[float, bool, bool]]
+    """The leads stitching created, each with its ``(fit, qualified, disqualified)``: they
+    have no score state yet, which the write that records their events creates whole."""
+
+
 def stitch(
     connection: Connection,
     book: Playbook,
@@ -64,8 +79,9 @@ def stitch(
     *,
     public: bool = False,
     suggested: list[tuple[int, int, str]] | None = None,
-) -> list[int]:
-    """Make each message's keys name one lead; return each message's lead id.
+) -> Stitched:
+    """Make each message's keys name one lead; return each message's lead, the lead its
+    first key names, and the leads created (:class:`Stitched`).
 
     ``born_us`` is each message's time: a new lead is as old as its earliest message.
     ``public``: the keys come from public collection, which merges no two leads that both
@@ -73,22 +89,29 @@ def stitch(
     ``(lead_id, into_lead_id, reason)`` instead.
     """
     groups = _Groups()
-    for keys in identities:
-        if keys:
+    born_first: dict[LeadKey, int] = {}  # each first key's earliest message
+    for keys, born in zip(identities, born_us, strict=True):
+        if len(keys) > 1:
             groups.join(keys)
+        elif not keys:
+            continue
+        first = keys[0]
+        groups.parent.setdefault(first, first)
+        if born < born_first.get(first, born + 1):
+            born_first[first] = born
     every = list(groups.parent)
     found = find_leads(connection, every)
     members: dict[LeadKey, list[LeadKey]] = {}
     for key in every:
         members.setdefault(groups.find(key), []).append(key)
     earliest: dict[LeadKey, int] = {}
-    for keys, born in zip(identities, born_us, strict=True):
-        if keys:
-            root = groups.find(keys[0])
-            earliest[root] = min(earliest.get(root, born), born)
+    for first, born in born_first.items():
+        root = groups.find(first)
+        earliest[root] = min(earliest.get(root, born), born)
     lead_of: dict[LeadKey, int] = {}
     fresh: list[LeadKey] = []
     survivors: set[int] = set()
+    joined = False  # some group named several stored leads
     ordered = {
         root: sorted(keys, key=lambda k: AUTHORITY[k.kind]) for root, keys in members.items()
     }
@@ -104,6 +127,7 @@ def stitch(
             fresh.append(root)
             continue
         keep = next((lead for lead in known if lead in named), known[0])
+        joined = joined or len(known) > 1
         for other in known:
             if other == keep:
                 continue
@@ -114,14 +138,23 @@ def stitch(
             merge_leads(connection, keep, other, now)
             survivors.add(keep)
         lead_of[root] = keep
+    fits: dict[int, tuple[float, bool, bool]] = {}
+    created: dict[LeadKey, int] = {}
     if fresh:
         firsts = [min(members[root], key=lambda k: AUTHORITY[k.kind]) for root in fresh]
         created = create_leads(
-            connection, firsts, [earliest[root] for root in fresh], version, now, book
+            connection,
+            firsts,
+            [earliest[root] for root in fresh],
+            version,
+            now,
+            book,
+            with_states=False,
         )
         for root, first in zip(fresh, firsts, strict=True):
             lead_of[root] = created[first]
             found[first] = created[first]
+        fits = initial_fit(created, book)
     missing = sorted(  # in key order, as create_leads inserts: no deadlock between writers
         (key.kind, key.value, lead_of[groups.find(key)]) for key in every if key not in found
     )
@@ -137,8 +170,18 @@ def stitch(
         )
     if survivors:
         rebuild(connection, book, version, sorted(survivors))
-    accounts.place(connection, book, lead_of.values(), now, DEFAULT_ACTOR)
-    return [lead_of[groups.find(keys[0])] if keys else 0 for keys in identities]
+    # only leads whose fields this changed may belong to another account now: merged ones
+    # and those given an email (new or first), the one field a key sets that places a lead
+    changed = set(survivors)
+    changed.update(lead for first, lead in created.items() if first.kind == "email")
+    changed.update(lead for kind, _, lead in missing if kind == "email")
+    accounts.place(connection, book, changed, now, DEFAULT_ACTOR)
+    lead_of_first = {first: lead_of[groups.find(first)] for first in born_first}
+    leads = [lead_of_first[keys[0]] if keys else 0 for keys in identities]
+    if not joined:  # every key of a group names the group's one lead
+        return Stitched(leads, leads, fits)
+    named_by = find_leads(connection, [keys[0] for keys in identities if keys])
+    return Stitched(leads, [named_by[keys[0]] if keys else 0 for keys in identities], fits)
 
 
 def _named(connection: Connection, lead_ids: set[int]) -> set[int]:
