@@ -119,6 +119,27 @@ def test_vectorised_fold_equals_scalar_fold(
         )
 
 
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.lists(st.floats(-1000, -0.01), max_size=5))
+def test_folding_an_event_in_gives_the_key_of_its_own_key_plus_the_sum_to_the_bit(
+    case: tuple[list[Engagement], datetime], pulls: list[float]
+) -> None:
+    """``Heat.add`` works the sum out without a key for the event: the same key, bit for
+    bit, as ``HeatKey.of_event`` and ``HeatKey.plus`` (what the stored keys were made by)."""
+    events, _ = case
+    pulling = zip(events, pulls, strict=False)  # some events again, worth less than 0
+    events = events + [Engagement(e.at, p, e.half_life) for e, p in pulling]
+    heat = Heat()
+    keys: dict[tuple[bool, timedelta], HeatKey] = {}
+    for event in events:
+        heat.add(event)
+        own = HeatKey.of_event(abs(event.points), event.at, event.half_life)
+        kept = keys.get((event.points < 0, event.half_life))
+        keys[event.points < 0, event.half_life] = own if kept is None else kept.plus(own)
+    assert heat.positive == {span: key for (down, span), key in keys.items() if not down}
+    assert heat.negative == {span: key for (down, span), key in keys.items() if down}
+
+
 def test_half_life_halves_heat() -> None:
     week = timedelta(days=7)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)

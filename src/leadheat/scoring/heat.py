@@ -190,12 +190,38 @@ class Heat:
 
     def add(self, engagement: Engagement) -> None:
         """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""
-        if engagement.points == 0:
+        points, span = engagement.points, engagement.half_life
+        if points == 0:
             return
-        keys = self.positive if engagement.points > 0 else self.negative
-        key = HeatKey.of_event(abs(engagement.points), engagement.at, engagement.half_life)
-        current = keys.get(engagement.half_life)
-        keys[engagement.half_life] = key if current is None else current.plus(key)
+        if not abs(points) > 0:
+            raise ValueError(f"an event's points must be a number, got {points}")
+        keys = self.positive if points > 0 else self.negative
+        # HeatKey.of_event, then HeatKey.plus, with the same float operations in the same
+        # order (so the same key to the bit) but no key in between: a replay folds every
+        # event of a history this way.
+        turns, rest = divmod(engagement.at - EPOCH, span)
+        frac = rest / span + math.log2(abs(points))
+        shift = math.floor(frac)
+        whole, frac = turns + shift, frac - shift
+        if frac >= 1.0:
+            whole, frac = whole + 1, 0.0
+        current = keys.get(span)
+        if current is not None:
+            if (current.whole, current.frac) >= (whole, frac):
+                high_whole, high_frac = current.whole, current.frac
+                gap = (whole - high_whole) + (frac - high_frac)
+            else:
+                high_whole, high_frac = whole, frac
+                gap = (current.whole - whole) + (current.frac - frac)
+            if gap < -1100:
+                whole, frac = high_whole, high_frac
+            else:
+                frac = high_frac + math.log1p(2.0**gap) * _LOG2_E
+                shift = math.floor(frac)
+                whole, frac = high_whole + shift, frac - shift
+                if frac >= 1.0:
+                    whole, frac = whole + 1, 0.0
+        keys[span] = HeatKey(whole, frac)
 
     def raised_at(self, now: datetime) -> float:
         """``P(now)``: the heat of the events worth more than 0 points (an upper bound)."""
