@@ -190,7 +190,11 @@ class Heat:
 
     def add(self, engagement: Engagement) -> None:
         """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""
-        points, span = engagement.points, engagement.half_life
+        self.add_points(engagement.at, engagement.points, engagement.half_life)
+
+    def add_points(self, at: datetime, points: float, span: timedelta) -> None:
+        """:meth:`add` of an event given by its parts (a replay of many events folds them
+        without an :class:`Engagement` each)."""
         if points == 0:
             return
         if not abs(points) > 0:
@@ -199,7 +203,7 @@ class Heat:
         # HeatKey.of_event, then HeatKey.plus, with the same float operations in the same
         # order (so the same key to the bit) but no key in between: a replay folds every
         # event of a history this way.
-        turns, rest = divmod(engagement.at - EPOCH, span)
+        turns, rest = divmod(at - EPOCH, span)
         frac = rest / span + math.log2(abs(points))
         shift = math.floor(frac)
         whole, frac = turns + shift, frac - shift
