@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, or_, select
@@ -29,6 +30,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from leadheat.engage.spells import RANK, Run, _instants, runs
 from leadheat.engage.tasks import Task, due_of, plan
 from leadheat.playbook import Playbook
+from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import FitResult, fit_scorer
 from leadheat.scoring.lead import LeadHistory, facts_through, status_at
 from leadheat.scoring.temperature import Temperature, classify, forecast, heat_free
@@ -95,22 +97,68 @@ class State:
     phases: list[Phase]
 
 
+def _quiet(
+    history: LeadHistory, book: Playbook, instants: Sequence[datetime], fit: FitResult
+) -> set[datetime]:
+    """The instants at which the lead is warm, with nothing foreseen before the next one,
+    whatever its heat: what :func:`timeline`'s judge would find there without working out
+    the facts. An anonymous visitor's burst of page views is judged once, at its end.
+
+    Such an instant brings only events that add heat (none a churn) and the next instant
+    comes within ``min(warm_window, cold_after)`` of it, for a lead that cannot be hot:
+    not qualified, evidence required that it never gave, or a model's floor (the timeline
+    judges without a probability), with no evidence or outcome recorded to change that.
+    Then at the instant its interest is *now*, so neither ``cold_after`` nor a churn (all
+    earlier) makes it cold, :func:`~leadheat.scoring.temperature.heat_free` says warm, and
+    the forecast cannot fall before the next instant: the judge's answer, exactly.
+    """
+    rules = book.temperature
+    if history.evidence or history.outcomes or not history.events:
+        return set()
+    never_said = required_fresh_until((), rules.hot_requires, book.evidence.ttl)
+    if fit.qualified and never_said is not None and rules.hot_min_probability is None:
+        return set()
+    soonest = min(rules.cold_after, rules.warm_window)
+    churn = rules.churn_events
+    adding: dict[datetime, bool] = {}
+    worth: dict[str, bool] = {}
+    for event in history.events:
+        if event.properties or event.type not in worth:
+            interest = book.points_for(event.type, event.properties) > 0
+            if event.type in churn:
+                interest = False
+            if event.properties:
+                adding[event.at] = adding.get(event.at, True) and interest
+                continue
+            worth[event.type] = interest
+        adding[event.at] = adding.get(event.at, True) and worth[event.type]
+    return {
+        at
+        for at, following in pairwise(instants)
+        if adding.get(at, False) and at + soonest >= following
+    }
+
+
 def timeline(
     history: LeadHistory, book: Playbook, start: datetime, fit: FitResult
 ) -> list[Run[None]]:
     """Every spell of the lead from ``start`` on, the last ones as its forecast sees them.
     Judged with the scoring's own facts
     (:func:`~leadheat.scoring.lead.facts_through`, one pass), ``classify`` and ``forecast``
-    (what ``score_history`` judges by), without the rest of a full score."""
+    (what ``score_history`` judges by), without the rest of a full score, and not at all
+    at the :func:`_quiet` instants."""
     instants = _instants(history, start, MAX_INSTANT)
-    facts = facts_through(history, book, instants, fit)
+    quiet = _quiet(history, book, instants, fit)
+    facts = facts_through(history, book, [at for at in instants if at not in quiet], fit)
     following = iter([*instants[1:], MAX_INSTANT])
     rules = book.temperature
     soonest = min(rules.cold_after, rules.warm_window)
 
     def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, None]:
-        heat, known = next(facts)  # runs() judges each instant once, in order
         until = next(following)
+        if at in quiet:
+            return Temperature.WARM, None, None, None
+        heat, known = next(facts)  # runs() judges each instant once, in order
         # runs() reads the forecast only where it falls before the next instant. A cold
         # lead has none; a warm one cools no sooner than ``forecast``'s warm window or
         # ``cold_after`` from its last interest, whichever is first. Where the temperature
