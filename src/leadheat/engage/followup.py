@@ -29,7 +29,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from leadheat.engage.spells import RANK, Run, _instants, runs
 from leadheat.engage.tasks import Task, due_of, plan
-from leadheat.playbook import Playbook
+from leadheat.playbook import CadenceRule, Playbook
 from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import FitResult, fit_scorer
 from leadheat.scoring.lead import LeadHistory, facts_through, status_at
@@ -64,7 +64,7 @@ def lead_label(attributes: dict[str, object], lead_id: int) -> str:
     return f"id:{lead_id}"
 
 
-def text_of(attributes: dict[str, object], name: str) -> str | None:
+def text_of(attributes: Mapping[str, object], name: str) -> str | None:
     """An attribute as text, ``None`` when unset or empty (a lead's name, its owner)."""
     value = attributes.get(name)
     return str(value) if value else None
@@ -181,40 +181,53 @@ def timeline(
     return runs(instants, MAX_INSTANT, judge)
 
 
+def cadence_rules(book: Playbook) -> dict[Temperature, CadenceRule]:
+    """The cadence's rule of each temperature, read once for many leads."""
+    return {temperature: book.cadence.rule(temperature.value) for temperature in Temperature}
+
+
 def compute(
     lead: Lived,
     book: Playbook,
     calendars: dict[str, BusinessCalendar],
     default: BusinessCalendar,
     fit_of: Callable[[Mapping[str, Any]], FitResult] | None = None,
+    rules: Mapping[Temperature, CadenceRule] | None = None,
 ) -> State:
     """The lead's state: exactly what :func:`leadheat.engage.lists.tasks` and ``recover``
     would find at any instant after its latest fact and touch (``fit_of``: the fit of its
-    attributes, by :func:`~leadheat.scoring.fit.fit_scorer` for many leads)."""
+    attributes, by :func:`~leadheat.scoring.fit.fit_scorer` for many leads; ``rules``: the
+    :func:`cadence_rules`, for many leads)."""
     history = lead.history
-    attributes = dict(history.attributes)
-    owner = text_of(attributes, "owner")
+    owner = text_of(history.attributes, "owner")
     instants = [e.at for e in history.events]
-    instants += [item.stated_at for item in history.evidence]
-    instants += [outcome.at for outcome in history.outcomes]
-    start = min([lead.created_at, *instants])
+    last_event_at = max(instants, default=None)
+    if history.evidence or history.outcomes:
+        instants += [item.stated_at for item in history.evidence]
+        instants += [outcome.at for outcome in history.outcomes]
+    start = min(lead.created_at, *instants) if instants else lead.created_at
     if fit_of is None:
         fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
+    if rules is None:
+        rules = cadence_rules(book)
     fit = fit_of(history.attributes)
     found = timeline(history, book, start, fit)
     latest = max(instants, default=start)
     last_touch = lead.touches[-1] if lead.touches else None
-    is_open = status_at(history.outcomes, MAX_INSTANT) == "open"
-    hot = [run for run in found if run.temperature is Temperature.HOT]
+    is_open = not history.outcomes or status_at(history.outcomes, MAX_INSTANT) == "open"
+    lost = None
+    for run in found:
+        if run.temperature is Temperature.HOT:
+            lost = run
     phases = []
-    cadence = book.cadence
+    business_hours = book.cadence.business_hours
     calendar = calendars.get(owner.casefold(), default) if owner else default
     clip = max(last_touch or lead.created_at, lead.created_at)
     if is_open and not fit.disqualified_by:
         for index, run in enumerate(found):
             if run.end <= latest and index + 1 < len(found):
                 continue
-            rule = cadence.rule(run.temperature.value)
+            rule = rules[run.temperature]
             if not rule.enabled:
                 continue
             if run.temperature is Temperature.COLD:
@@ -235,7 +248,7 @@ def compute(
                 last_touch=last_touch,
                 rule=rule,
                 calendar=calendar,
-                business_hours=cadence.business_hours,
+                business_hours=business_hours,
             )
             phases.append(Phase(run.start, run.end, run.temperature, since, rose, due))
     return State(
@@ -243,9 +256,9 @@ def compute(
         owner,
         lead.created_at,
         last_touch,
-        max((e.at for e in history.events), default=None),
+        last_event_at,
         is_open,
-        hot[-1] if hot else None,
+        lost,
         phases,
     )
 
@@ -332,8 +345,9 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
     fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
+    rules = cadence_rules(book)
     states = [
-        compute(lead, book, calendars, default, fit_of)
+        compute(lead, book, calendars, default, fit_of, rules)
         for lead in load_lives(connection, ids, book)
     ]
     store_states(connection, ids, states)
