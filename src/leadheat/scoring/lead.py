@@ -188,6 +188,7 @@ def facts_through(
     index = 0
     for now in instants:
         changed = False
+        adding: list[tuple[datetime, float, timedelta]] = []
         while index < len(events) and events[index].at <= now:
             event = events[index]
             index += 1
@@ -201,13 +202,15 @@ def facts_through(
                 span = book.half_life_for(event.type)
                 worth[event.type] = points, span
             if points != 0:  # less than 0: a negative signal, which pulls heat down
-                heat.add_points(event.at, points, span)
+                adding.append((event.at, points, span))
             if points > 0:  # interest: only what adds heat
                 last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
                 changed = True
             if event.type in churn_types:
                 churned = event.at if churned is None else max(churned, event.at)
                 changed = True
+        if adding:
+            heat.fold(adding)
         if facts is None or changed or history.outcomes or history.evidence:
             status = status_at(history.outcomes, now) if history.outcomes else "open"
             facts = LeadFacts(
