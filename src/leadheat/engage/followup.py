@@ -121,17 +121,14 @@ def _quiet(
     soonest = min(rules.cold_after, rules.warm_window)
     churn = rules.churn_events
     adding: dict[datetime, bool] = {}
-    worth: dict[str, bool] = {}
+    worth: dict[str, bool] = {}  # by type, for events without properties (most of them)
     for event in history.events:
-        if event.properties or event.type not in worth:
-            interest = book.points_for(event.type, event.properties) > 0
-            if event.type in churn:
-                interest = False
-            if event.properties:
-                adding[event.at] = adding.get(event.at, True) and interest
-                continue
-            worth[event.type] = interest
-        adding[event.at] = adding.get(event.at, True) and worth[event.type]
+        interest = None if event.properties else worth.get(event.type)
+        if interest is None:
+            interest = event.type not in churn and book.points_for(event.type, event.properties) > 0
+            if not event.properties:
+                worth[event.type] = interest
+        adding[event.at] = adding.get(event.at, True) and interest
     return {
         at
         for at, following in pairwise(instants)
