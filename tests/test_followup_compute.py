@@ -139,6 +139,95 @@ def test_timeline_finds_the_spells_a_full_score_at_every_instant_finds(
     assert found == truth
 
 
+QUIET_PLAYBOOK = """
+[fit]
+qualified_at = 5
+[[fit.rules]]
+field = "title"
+matches = "(?i)vp"
+points = 10
+[signals.visit]
+points = 6
+half_life = "2d"
+[signals.careers]
+points = -30
+half_life = "1d"
+[signals.trial_expired]
+points = 3
+[signals.page_view]
+points = 1
+[[signals.page_view.rules]]
+property = "url"
+matches = "/pricing"
+points = 25
+[temperature]
+hot_requires = %s
+churn_events = ["trial_expired"]
+warm_window = "%s"
+cold_after = "%s"
+%s
+"""
+HOUR = timedelta(hours=1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    bursts=st.lists(
+        st.tuples(
+            st.integers(0, 20 * 24),  # when the burst starts, in hours
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["visit", "page_view", "careers", "trial_expired", "other"]),
+                    st.integers(0, 90),  # minutes into the burst
+                    st.sampled_from(URLS),
+                ),
+                min_size=1,
+                max_size=6,
+            ),
+        ),
+        max_size=4,
+    ),
+    title=st.sampled_from(["VP Sales", "Analyst"]),
+    requires=st.sampled_from(['["budget"]', "[]"]),
+    windows=st.sampled_from([("2d", "5d"), ("5d", "2d"), ("30d", "180d")]),
+    floor=st.sampled_from(["", "hot_min_probability = 0.5"]),
+    evidence=st.booleans(),
+    created=st.integers(0, 20 * 24),
+)
+def test_instants_judged_quiet_give_the_spells_a_full_score_gives(
+    bursts: list[tuple[int, list[tuple[str, int, str | None]]]],
+    title: str,
+    requires: str,
+    windows: tuple[str, str],
+    floor: str,
+    evidence: bool,
+    created: int,
+) -> None:
+    """Bursts of events with gaps longer and shorter than the warm window and
+    ``cold_after``, negative signals and churns among them, leads that can and cannot be
+    hot: the timeline that skips its quiet instants finds every spell a full score finds."""
+    book = parse_playbook(QUIET_PLAYBOOK % (requires, *windows, floor))
+    base = NOW - 30 * 24 * HOUR
+    history = LeadHistory(
+        {"title": title},
+        sorted(
+            (
+                EventRecord(kind, base + hour * HOUR + minute * MINUTE, {"url": url} if url else {})
+                for hour, burst in bursts
+                for kind, minute, url in burst
+            ),
+            key=lambda event: event.at,
+        ),
+        [EvidenceItem("budget", "yes", base + created * HOUR)] if evidence else [],
+    )
+    instants = [e.at for e in history.events] + [i.stated_at for i in history.evidence]
+    start = min([base + created * HOUR, *instants])
+    fit = score_fit(history.attributes, book.fit.rules, book.fit.qualified_at)
+    found = [(run.temperature, run.start, run.end) for run in timeline(history, book, start, fit)]
+    truth = [(s.temperature, s.start, s.end) for s in spells(history, book, start, MAX_INSTANT)]
+    assert found == truth
+
+
 instants = st.one_of(st.none(), st.integers(-SPAN, SPAN).map(lambda m: NOW + m * MINUTE))
 
 

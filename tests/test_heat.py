@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,32 @@ def test_vectorised_fold_equals_scalar_fold(
             HeatKey(int(w[0]), float(f[0])).heat_at(now, span),
             HeatKey(int(whole[0]), float(frac[0])).heat_at(now, span),
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.lists(st.floats(-1000, -0.01), max_size=5), st.lists(st.integers(0, 40)))
+def test_folding_events_in_gives_the_keys_of_their_own_keys_summed_to_the_bit(
+    case: tuple[list[Engagement], datetime], pulls: list[float], cuts: list[int]
+) -> None:
+    """``Heat.fold`` (and ``Heat.add``, one event) works the sums out on plain numbers: the
+    same keys, bit for bit, as ``HeatKey.of_event`` and ``HeatKey.plus`` one event at a
+    time (what the stored keys were made by), whatever runs of events it is given."""
+    events, _ = case
+    pulling = zip(events, pulls, strict=False)  # some events again, worth less than 0
+    events = events + [Engagement(e.at, p, e.half_life) for e, p in pulling]
+    heat, one_by_one = Heat(), Heat()
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    for start, end in itertools.pairwise(bounds):
+        heat.fold((e.at, e.points, e.half_life) for e in events[start:end])
+    keys: dict[tuple[bool, timedelta], HeatKey] = {}
+    for event in events:
+        one_by_one.add(event)
+        own = HeatKey.of_event(abs(event.points), event.at, event.half_life)
+        kept = keys.get((event.points < 0, event.half_life))
+        keys[event.points < 0, event.half_life] = own if kept is None else kept.plus(own)
+    for folded in (heat, one_by_one):
+        assert folded.positive == {span: key for (down, span), key in keys.items() if not down}
+        assert folded.negative == {span: key for (down, span), key in keys.items() if down}
 
 
 def test_half_life_halves_heat() -> None:

@@ -114,6 +114,33 @@ def test_adding_business_time_and_measuring_it_agree(
     assert calendar.between(start, end) == span
 
 
+_SHARED = {
+    zone: BusinessCalendar.of(Team(timezone=zone, holidays=[date(2026, 1, 1)]))
+    for zone in ("UTC", "Europe/Berlin", "America/New_York")
+}
+"""Calendars kept across examples, as a follow-up refresh keeps one for a thousand leads."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    minutes=st.integers(min_value=0, max_value=60 * 24 * 20),
+    zone=st.sampled_from(sorted(_SHARED)),
+)
+def test_a_calendar_that_has_answered_before_answers_as_a_fresh_one(
+    start: datetime, minutes: int, zone: str
+) -> None:
+    """A calendar remembers the working span of each day it has met: whatever it was asked
+    before, in any order, its answers are a fresh calendar's."""
+    shared = _SHARED[zone]
+    fresh = BusinessCalendar.of(Team(timezone=zone, holidays=[date(2026, 1, 1)]))
+    span = timedelta(minutes=minutes)
+    assert shared.add(start, span) == fresh.add(start, span)
+    assert shared.between(start, start + span) == fresh.between(start, start + span)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     start=st.datetimes(

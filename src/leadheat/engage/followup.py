@@ -22,13 +22,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
 from leadheat.engage.spells import RANK, Run, _instants, runs
 from leadheat.engage.tasks import Task, due_of, plan
-from leadheat.playbook import Playbook
+from leadheat.playbook import CadenceRule, Playbook
+from leadheat.scoring.evidence import required_fresh_until
 from leadheat.scoring.fit import FitResult, fit_scorer
 from leadheat.scoring.lead import LeadHistory, facts_through, status_at
 from leadheat.scoring.temperature import Temperature, classify, forecast, heat_free
@@ -62,7 +64,7 @@ def lead_label(attributes: dict[str, object], lead_id: int) -> str:
     return f"id:{lead_id}"
 
 
-def text_of(attributes: dict[str, object], name: str) -> str | None:
+def text_of(attributes: Mapping[str, object], name: str) -> str | None:
     """An attribute as text, ``None`` when unset or empty (a lead's name, its owner)."""
     value = attributes.get(name)
     return str(value) if value else None
@@ -95,22 +97,65 @@ class State:
     phases: list[Phase]
 
 
+def _quiet(
+    history: LeadHistory, book: Playbook, instants: Sequence[datetime], fit: FitResult
+) -> set[datetime]:
+    """The instants at which the lead is warm, with nothing foreseen before the next one,
+    whatever its heat: what :func:`timeline`'s judge would find there without working out
+    the facts. An anonymous visitor's burst of page views is judged once, at its end.
+
+    Such an instant brings only events that add heat (none a churn) and the next instant
+    comes within ``min(warm_window, cold_after)`` of it, for a lead that cannot be hot:
+    not qualified, evidence required that it never gave, or a model's floor (the timeline
+    judges without a probability), with no evidence or outcome recorded to change that.
+    Then at the instant its interest is *now*, so neither ``cold_after`` nor a churn (all
+    earlier) makes it cold, :func:`~leadheat.scoring.temperature.heat_free` says warm, and
+    the forecast cannot fall before the next instant: the judge's answer, exactly.
+    """
+    rules = book.temperature
+    if history.evidence or history.outcomes or not history.events:
+        return set()
+    never_said = required_fresh_until((), rules.hot_requires, book.evidence.ttl)
+    if fit.qualified and never_said is not None and rules.hot_min_probability is None:
+        return set()
+    soonest = min(rules.cold_after, rules.warm_window)
+    churn = rules.churn_events
+    adding: dict[datetime, bool] = {}
+    worth: dict[str, bool] = {}  # by type, for events without properties (most of them)
+    for event in history.events:
+        interest = None if event.properties else worth.get(event.type)
+        if interest is None:
+            interest = event.type not in churn and book.points_for(event.type, event.properties) > 0
+            if not event.properties:
+                worth[event.type] = interest
+        adding[event.at] = adding.get(event.at, True) and interest
+    return {
+        at
+        for at, following in pairwise(instants)
+        if adding.get(at, False) and at + soonest >= following
+    }
+
+
 def timeline(
     history: LeadHistory, book: Playbook, start: datetime, fit: FitResult
 ) -> list[Run[None]]:
     """Every spell of the lead from ``start`` on, the last ones as its forecast sees them.
     Judged with the scoring's own facts
     (:func:`~leadheat.scoring.lead.facts_through`, one pass), ``classify`` and ``forecast``
-    (what ``score_history`` judges by), without the rest of a full score."""
+    (what ``score_history`` judges by), without the rest of a full score, and not at all
+    at the :func:`_quiet` instants."""
     instants = _instants(history, start, MAX_INSTANT)
-    facts = facts_through(history, book, instants, fit)
+    quiet = _quiet(history, book, instants, fit)
+    facts = facts_through(history, book, [at for at in instants if at not in quiet], fit)
     following = iter([*instants[1:], MAX_INSTANT])
     rules = book.temperature
     soonest = min(rules.cold_after, rules.warm_window)
 
     def judge(at: datetime) -> tuple[Temperature, datetime | None, datetime | None, None]:
-        heat, known = next(facts)  # runs() judges each instant once, in order
         until = next(following)
+        if at in quiet:
+            return Temperature.WARM, None, None, None
+        heat, known = next(facts)  # runs() judges each instant once, in order
         # runs() reads the forecast only where it falls before the next instant. A cold
         # lead has none; a warm one cools no sooner than ``forecast``'s warm window or
         # ``cold_after`` from its last interest, whichever is first. Where the temperature
@@ -133,40 +178,53 @@ def timeline(
     return runs(instants, MAX_INSTANT, judge)
 
 
+def cadence_rules(book: Playbook) -> dict[Temperature, CadenceRule]:
+    """The cadence's rule of each temperature, read once for many leads."""
+    return {temperature: book.cadence.rule(temperature.value) for temperature in Temperature}
+
+
 def compute(
     lead: Lived,
     book: Playbook,
     calendars: dict[str, BusinessCalendar],
     default: BusinessCalendar,
     fit_of: Callable[[Mapping[str, Any]], FitResult] | None = None,
+    rules: Mapping[Temperature, CadenceRule] | None = None,
 ) -> State:
     """The lead's state: exactly what :func:`leadheat.engage.lists.tasks` and ``recover``
     would find at any instant after its latest fact and touch (``fit_of``: the fit of its
-    attributes, by :func:`~leadheat.scoring.fit.fit_scorer` for many leads)."""
+    attributes, by :func:`~leadheat.scoring.fit.fit_scorer` for many leads; ``rules``: the
+    :func:`cadence_rules`, for many leads)."""
     history = lead.history
-    attributes = dict(history.attributes)
-    owner = text_of(attributes, "owner")
+    owner = text_of(history.attributes, "owner")
     instants = [e.at for e in history.events]
-    instants += [item.stated_at for item in history.evidence]
-    instants += [outcome.at for outcome in history.outcomes]
-    start = min([lead.created_at, *instants])
+    last_event_at = max(instants, default=None)
+    if history.evidence or history.outcomes:
+        instants += [item.stated_at for item in history.evidence]
+        instants += [outcome.at for outcome in history.outcomes]
+    start = min(lead.created_at, *instants) if instants else lead.created_at
     if fit_of is None:
         fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
+    if rules is None:
+        rules = cadence_rules(book)
     fit = fit_of(history.attributes)
     found = timeline(history, book, start, fit)
     latest = max(instants, default=start)
     last_touch = lead.touches[-1] if lead.touches else None
-    is_open = status_at(history.outcomes, MAX_INSTANT) == "open"
-    hot = [run for run in found if run.temperature is Temperature.HOT]
+    is_open = not history.outcomes or status_at(history.outcomes, MAX_INSTANT) == "open"
+    lost = None
+    for run in found:
+        if run.temperature is Temperature.HOT:
+            lost = run
     phases = []
-    cadence = book.cadence
+    business_hours = book.cadence.business_hours
     calendar = calendars.get(owner.casefold(), default) if owner else default
     clip = max(last_touch or lead.created_at, lead.created_at)
     if is_open and not fit.disqualified_by:
         for index, run in enumerate(found):
             if run.end <= latest and index + 1 < len(found):
                 continue
-            rule = cadence.rule(run.temperature.value)
+            rule = rules[run.temperature]
             if not rule.enabled:
                 continue
             if run.temperature is Temperature.COLD:
@@ -187,7 +245,7 @@ def compute(
                 last_touch=last_touch,
                 rule=rule,
                 calendar=calendar,
-                business_hours=cadence.business_hours,
+                business_hours=business_hours,
             )
             phases.append(Phase(run.start, run.end, run.temperature, since, rose, due))
     return State(
@@ -195,9 +253,9 @@ def compute(
         owner,
         lead.created_at,
         last_touch,
-        max((e.at for e in history.events), default=None),
+        last_event_at,
         is_open,
-        hot[-1] if hot else None,
+        lost,
         phases,
     )
 
@@ -284,8 +342,9 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
     fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
+    rules = cadence_rules(book)
     states = [
-        compute(lead, book, calendars, default, fit_of)
+        compute(lead, book, calendars, default, fit_of, rules)
         for lead in load_lives(connection, ids, book)
     ]
     store_states(connection, ids, states)

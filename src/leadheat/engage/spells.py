@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from leadheat.playbook import Playbook
 from leadheat.scoring.lead import LeadHistory, LeadScore, score_history
@@ -84,9 +84,13 @@ def runs(
     instant; adjacent equal spells merged. :func:`spells` judges by scoring the history
     anew; the follow-up state (:mod:`leadheat.engage.followup`) by a lighter judge, through
     the same merging, so that the two cannot disagree on where a spell begins."""
-    found: list[Run[P]] = []
+    # Spells as [temperature, start, end, first] lists while they merge: one Run each at
+    # the end rather than one per instant.
+    found: list[list[Any]] = []
+    last: list[Any] | None = None
+    count = len(instants)
     for index, at in enumerate(instants):
-        until = instants[index + 1] if index + 1 < len(instants) else end
+        until = instants[index + 1] if index + 1 < count else end
         temperature_now, hot_until, warm_until, said = judge(at)
         stretch = [(temperature_now, at)]
         if hot_until is not None and hot_until < until:
@@ -94,13 +98,15 @@ def runs(
         if warm_until is not None and warm_until < until:
             stretch.append((Temperature.COLD, warm_until))
         for temperature, begins in stretch:
-            if found and found[-1].temperature is temperature:
-                last = found[-1]
-                found[-1] = Run(temperature, last.start, max(until, last.end), last.first)
-            elif found and found[-1].end > begins:
-                last = found[-1]
-                found[-1] = Run(last.temperature, last.start, begins, last.first)
-                found.append(Run(temperature, begins, until, said))
-            else:
-                found.append(Run(temperature, begins, until, said))
-    return [run for run in found if run.end > run.start or run.start == end]
+            if last is not None and last[0] is temperature:
+                last[2] = max(last[2], until)
+                continue
+            if last is not None and last[2] > begins:
+                last[2] = begins
+            last = [temperature, begins, until, said]
+            found.append(last)
+    return [
+        Run(temperature, start, stop, first)
+        for temperature, start, stop, first in found
+        if stop > start or start == end
+    ]

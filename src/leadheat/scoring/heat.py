@@ -29,6 +29,7 @@ from leadheat.times import EPOCH, MAX_INSTANT
 # :mod:`leadheat.scoring.heat_arrays`: showing one lead loads no NumPy.
 
 _LOG2_E = 1 / math.log(2)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -190,12 +191,58 @@ class Heat:
 
     def add(self, engagement: Engagement) -> None:
         """Fold in one event: O(1), whatever the history before it. 0 points: no heat."""
-        if engagement.points == 0:
-            return
-        keys = self.positive if engagement.points > 0 else self.negative
-        key = HeatKey.of_event(abs(engagement.points), engagement.at, engagement.half_life)
-        current = keys.get(engagement.half_life)
-        keys[engagement.half_life] = key if current is None else current.plus(key)
+        self.fold(((engagement.at, engagement.points, engagement.half_life),))
+
+    def fold(self, events: Iterable[tuple[datetime, float, timedelta]]) -> None:
+        """:meth:`add` of many events given by their parts ``(at, points, half-life)``, in
+        order: the key of each is ``HeatKey.of_event``'s and the sum ``HeatKey.plus``'s,
+        the same float operations in the same order (so the same keys to the bit), but
+        worked out on plain numbers, with one key made per half-life at the end. A replay
+        of a lead's history folds its events this way, several times faster.
+
+        ``divmod`` and ``/`` of two ``timedelta`` are those of their microseconds, so the
+        instant is taken in microseconds once and the half-life's are kept.
+        """
+        sums: dict[tuple[bool, timedelta], tuple[int, float]] = {}
+        spans: dict[timedelta, int] = {}
+        for at, points, span in events:
+            if points == 0:
+                continue
+            if not abs(points) > 0:
+                raise ValueError(f"an event's points must be a number, got {points}")
+            span_us = spans.get(span)
+            if span_us is None:
+                span_us = spans[span] = span // _MICROSECOND
+            since = at - EPOCH
+            micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+            turns, rest = divmod(micros, span_us)
+            frac = rest / span_us + math.log2(abs(points))
+            shift = math.floor(frac)
+            whole, frac = turns + shift, frac - shift
+            if frac >= 1.0:  # HeatKey.normalised
+                whole, frac = whole + 1, 0.0
+            side = (points < 0, span)
+            kept = sums.get(side)
+            if kept is None:
+                key = (self.negative if points < 0 else self.positive).get(span)
+                kept = None if key is None else (key.whole, key.frac)
+            if kept is not None:  # HeatKey.plus
+                if kept >= (whole, frac):
+                    (high_whole, high_frac), gap = kept, (whole - kept[0]) + (frac - kept[1])
+                else:
+                    high_whole, high_frac = whole, frac
+                    gap = (kept[0] - whole) + (kept[1] - frac)
+                if gap < -1100:
+                    whole, frac = high_whole, high_frac
+                else:
+                    frac = high_frac + math.log1p(2.0**gap) * _LOG2_E
+                    shift = math.floor(frac)
+                    whole, frac = high_whole + shift, frac - shift
+                    if frac >= 1.0:
+                        whole, frac = whole + 1, 0.0
+            sums[side] = whole, frac
+        for (negative, span), (whole, frac) in sums.items():
+            (self.negative if negative else self.positive)[span] = HeatKey(whole, frac)
 
     def raised_at(self, now: datetime) -> float:
         """``P(now)``: the heat of the events worth more than 0 points (an upper bound)."""

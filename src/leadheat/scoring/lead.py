@@ -8,7 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadheat.playbook import Playbook
@@ -183,21 +183,34 @@ def facts_through(
     required, ttl = book.temperature.hot_requires, book.evidence.ttl
     never_said = required_fresh_until((), required, ttl)
     facts: LeadFacts | None = None
+    worth: dict[str, tuple[float, timedelta]] = {}
+    """Points and half-life by event type, for events without properties (most of them)."""
     index = 0
     for now in instants:
         changed = False
+        adding: list[tuple[datetime, float, timedelta]] = []
         while index < len(events) and events[index].at <= now:
             event = events[index]
             index += 1
-            points = book.points_for(event.type, event.properties)
+            if event.properties:
+                points = book.points_for(event.type, event.properties)
+                span = book.half_life_for(event.type)
+            elif event.type in worth:
+                points, span = worth[event.type]
+            else:
+                points = book.points_for(event.type, event.properties)
+                span = book.half_life_for(event.type)
+                worth[event.type] = points, span
             if points != 0:  # less than 0: a negative signal, which pulls heat down
-                heat.add(Engagement(event.at, points, book.half_life_for(event.type)))
+                adding.append((event.at, points, span))
             if points > 0:  # interest: only what adds heat
                 last_engaged = event.at if last_engaged is None else max(last_engaged, event.at)
                 changed = True
             if event.type in churn_types:
                 churned = event.at if churned is None else max(churned, event.at)
                 changed = True
+        if adding:
+            heat.fold(adding)
         if facts is None or changed or history.outcomes or history.evidence:
             status = status_at(history.outcomes, now) if history.outcomes else "open"
             facts = LeadFacts(

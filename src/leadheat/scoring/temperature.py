@@ -93,8 +93,11 @@ def classify(
         return Verdict(Temperature.HOT, said, False)
     why_not_hot = "not hot: " + ", ".join(missing) if explain else ""
     if heat >= rules.warm_heat:
-        warm = format_number(rules.warm_heat)
-        said = f"{why_not_hot}; warm: heat {format_number(heat)} >= {warm}" if explain else ""
+        said = (
+            f"{why_not_hot}; warm: heat {format_number(heat)} >= {format_number(rules.warm_heat)}"
+            if explain
+            else ""
+        )
         return Verdict(Temperature.WARM, said, False)
     if now - engaged <= rules.warm_window:
         said = (

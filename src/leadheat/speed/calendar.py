@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from leadheat.playbook import Team, TriggerRule
 from leadheat.times import parse_duration
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ONE_DAY = timedelta(days=1)
 SEARCH_DAYS = 3 * 366
 """How far ahead an open hour is looked for before a calendar is declared closed for good."""
 
@@ -76,20 +77,37 @@ class BusinessCalendar:
         )
         return closes - opens
 
+    @cached_property
+    def _days(self) -> dict[date, tuple[datetime, datetime] | None]:
+        """Each local day's working span in UTC (``None``: closed), as :meth:`_open_spans`
+        has met them: a refresh of a thousand leads due on the same few days works each day
+        out once (the calendar is frozen, so a day's span never changes)."""
+        return {}
+
+    def _day_span(self, day: date) -> tuple[datetime, datetime] | None:
+        """The working span of one local day, in UTC, ``None`` when it is not worked."""
+        if day in self._days:
+            return self._days[day]
+        span = None
+        if day.weekday() in self.weekdays and day not in self.holidays:
+            opens = datetime.combine(day, self.opens, self.zone).astimezone(UTC)
+            closes = (
+                datetime.combine(day + timedelta(days=1), time(0), self.zone)
+                if self.closes is None
+                else datetime.combine(day, self.closes, self.zone)
+            ).astimezone(UTC)
+            span = (opens, closes)
+        self._days[day] = span
+        return span
+
     def _open_spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working spans, in UTC, that end after ``start``, in order."""
-        day = start.astimezone(self.zone).date() - timedelta(days=1)
+        day = start.astimezone(self.zone).date() - _ONE_DAY
         for _ in range(SEARCH_DAYS):
-            if day.weekday() in self.weekdays and day not in self.holidays:
-                opens = datetime.combine(day, self.opens, self.zone).astimezone(UTC)
-                closes = (
-                    datetime.combine(day + timedelta(days=1), time(0), self.zone)
-                    if self.closes is None
-                    else datetime.combine(day, self.closes, self.zone)
-                ).astimezone(UTC)
-                if closes > start:
-                    yield max(opens, start), closes
-            day += timedelta(days=1)
+            span = self._day_span(day)
+            if span is not None and span[1] > start:
+                yield max(span[0], start), span[1]
+            day += _ONE_DAY
         raise ClosedCalendarError(f"no working hours within {SEARCH_DAYS} days of {start}")
 
     def add(self, start: datetime, span: timedelta) -> datetime:
@@ -193,7 +211,11 @@ def working_span(text: str, calendar: BusinessCalendar) -> tuple[timedelta, bool
     words = text.split()
     if len(words) >= 2 and words[1] == "business":
         return int(words[0]) * calendar.day_length, True
-    return parse_duration(text), False
+    return _calendar_span(text), False
+
+
+_calendar_span = lru_cache(maxsize=64)(parse_duration)
+"""A cadence's calendar span, read once per text (each lead's due time asks for it)."""
 
 
 def sla_span(rule: TriggerRule, calendar: BusinessCalendar) -> timedelta:

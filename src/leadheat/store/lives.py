@@ -52,16 +52,22 @@ def load_lives(connection: Connection, lead_ids: Sequence[int], book: Playbook) 
     )
     ruled = {name for name, signal in book.signals.items() if signal.rules}
     events: dict[int, list[EventRecord]] = defaultdict(list)
-    for lead_id, kind, at, properties, _ in sorted(
-        select_tuples_in(
-            connection,
-            "SELECT lead_id, type, occurred_at, properties, id FROM events WHERE lead_id IN",
-            wanted,
-        ),
-        key=lambda row: (row[0], row[2], row[4]),
-    ):
+    # In order by the index on (lead_id, occurred_at), whose rows end with the event's id
+    # (SQLite's rowid); the leads come sorted, so chunk after chunk keeps the order.
+    rows = select_tuples_in(
+        connection,
+        f"SELECT lead_id, type, occurred_at, {'properties' if ruled else 'NULL'} "
+        "FROM events WHERE lead_id IN",
+        wanted,
+        "ORDER BY lead_id, occurred_at, id",
+    )
+    listed: list[EventRecord] = []
+    current = None
+    for lead_id, kind, at, properties in rows:
+        if lead_id != current:
+            current, listed = lead_id, events[lead_id]
         said = (_document(properties) or {}) if kind in ruled else _UNREAD
-        events[lead_id].append(EventRecord(kind, from_micros(at), said))
+        listed.append(EventRecord(kind, from_micros(at), said))
     evidence: dict[int, list[EvidenceItem]] = defaultdict(list)
     for lead_id, kind, value, stated_at, source, _ in sorted(
         select_tuples_in(
