@@ -39,7 +39,7 @@ def serve(
 
     import uvicorn
 
-    from leadheat.api import SERVE_WORKER_ENV, create_app
+    from leadheat.api import SERVE_WORKER_ENV, create_app, settle_heap
 
     url = database_url()
     settings = Settings(database_url=url)
@@ -68,7 +68,9 @@ def serve(
     if workers > 1:
         uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings, lh=open_leadheat(), worker=worker), **options)
+        app = create_app(settings, lh=open_leadheat(), worker=worker)
+        settle_heap()
+        uvicorn.run(app, **options)
 
 
 def worker(
