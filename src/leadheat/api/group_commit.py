@@ -31,9 +31,6 @@ MOST_MESSAGES = 2_000
 """At most this many messages in one transaction: large enough that eight SDKs' batches of
 100 go together, small enough that the write lock is never held for long."""
 
-DATABASE_WRITERS = 2
-"""Transactions at a time on PostgreSQL, per process."""
-
 
 @dataclass
 class _Request:
@@ -48,17 +45,17 @@ class GroupCommit:
     """Writes the collection requests of one process's event loop, joining those that wait.
 
     Only the event loop touches the queue, so it needs no lock; the writes themselves run in
-    the thread pool, ``writers`` transactions at a time: one on SQLite, which takes one
-    writer anyway, :data:`DATABASE_WRITERS` on a database whose writers run side by side
-    (each waits on its round trips, not on the others).
+    the thread pool, one transaction at a time. One writer per process also on PostgreSQL:
+    two requests of one visitor (a ``track`` and the ``identify`` that joins its anonymous
+    lead to a known one) written side by side could each act on the lead as it was before
+    the other, and the event land on the lead the join merged away.
     """
 
-    def __init__(self, lh: Leadheat, most: int = MOST_MESSAGES, writers: int | None = None) -> None:
+    def __init__(self, lh: Leadheat, most: int = MOST_MESSAGES) -> None:
         self._lh = lh
         self._most = most
-        self._allowed = writers or (1 if lh.engine.dialect.name == "sqlite" else DATABASE_WRITERS)
         self._waiting: list[_Request] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     async def collect(
         self, messages: Sequence[Message], field: str, *, public: bool, actor: str
@@ -67,8 +64,8 @@ class GroupCommit:
         request's own write would raise."""
         answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(messages, field, public, actor, answer))
-        if len(self._writers) < self._allowed:
-            self._writers.add(asyncio.get_running_loop().create_task(self._drain()))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
         await answer
 
     async def _drain(self) -> None:
@@ -94,7 +91,7 @@ class GroupCommit:
             self._waiting = []
             raise
         finally:  # at once, not in a done callback: a request arriving now needs a writer
-            self._writers.discard(asyncio.current_task())
+            self._writer = None
 
     def _take(self) -> list[_Request]:
         """The waiting requests, in order, up to :attr:`_most` messages (at least one).
