@@ -35,6 +35,7 @@ from leadheat.store import playbooks
 from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.database import (
     DEFAULT_URL,
+    MergedMeanwhileError,
     hold_playbook_lock,
     hold_start_lock,
     is_initialised,
@@ -268,7 +269,9 @@ class Core:
         known?" check; the second then hits the identity's unique key. Its transaction is
         rolled back whole and retried, and then finds the lead the first one created. A
         deadlock or serialization failure is retried the same way (new leads' identities go
-        in in key order, so writers should not deadlock on them). (SQLite takes the write
+        in in key order, so writers should not deadlock on them), and so is a write that
+        found a lead another transaction merged away meanwhile
+        (:class:`~leadheat.store.database.MergedMeanwhileError`). (SQLite takes the write
         lock before reading, so it never races.)
         """
         for attempt in range(RACE_RETRIES):
@@ -277,8 +280,10 @@ class Core:
                     if version is not None:
                         self._hold_playbook(connection, version)
                     return work(connection)
-            except DBAPIError as error:
-                if attempt == RACE_RETRIES - 1 or not _lost_race(error):
+            except (DBAPIError, MergedMeanwhileError) as error:
+                if attempt == RACE_RETRIES - 1 or (
+                    isinstance(error, DBAPIError) and not _lost_race(error)
+                ):
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")

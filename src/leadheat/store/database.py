@@ -196,3 +196,9 @@ def hold_start_lock(connection: Connection) -> None:
 
 def is_initialised(engine: Engine) -> bool:
     return inspect(engine).has_table("playbook_versions")
+
+
+class MergedMeanwhileError(Exception):
+    """A lead a write found was merged into another by a transaction that committed while
+    the write waited for its lock (PostgreSQL); the write runs again and finds the lead it
+    went to (:meth:`leadheat.core.Core.write` retries it as a lost race)."""

@@ -30,7 +30,13 @@ from leadheat.store.audit import DEFAULT_ACTOR
 from leadheat.store.driver import execute_many
 from leadheat.store.leads import create_leads, find_leads, initial_evidence_until, initial_fit
 from leadheat.store.models import Event
-from leadheat.store.state import engagements, fold_batch, lock_states, refresh_facts
+from leadheat.store.state import (
+    engagements,
+    fold_batch,
+    lock_states,
+    refresh_facts,
+    refuse_merged,
+)
 from leadheat.times import from_micros, to_micros
 
 ROWS_PER_INSERT = 1000
@@ -247,6 +253,7 @@ def _record_found(
     existed before the batch, ``fresh`` the initial states of those it created."""
     at_us = np.asarray(batch.at_us, dtype=np.int64)
     lock_states(connection, known)
+    refuse_merged(connection, known)
     if before_fold is not None:
         before_fold(known)
     stored = _insert_new(connection, batch, lead_ids)

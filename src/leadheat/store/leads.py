@@ -384,6 +384,10 @@ def merge_leads(connection: Connection, keep: int, absorb: int, now: datetime) -
     """
     if keep == absorb:
         return
+    from leadheat.store.state import lock_states  # NumPy with it: not on the read path
+
+    # a write to either lead that holds its lock commits first, and its rows move too
+    lock_states(connection, sorted((keep, absorb)))
     for model in (Identity, Event, Touch, Outcome, EvidenceRow):
         connection.execute(update(model).where(model.lead_id == absorb).values(lead_id=keep))
     rows = {

@@ -29,9 +29,10 @@ from leadheat.scoring.heat_arrays import add_keys, fold_keys
 from leadheat.scoring.lead import OutcomeRecord, status_at
 from leadheat.scoring.rescoring import Activity, Keys, SignalTable, fold_activity
 from leadheat.store import accounts
+from leadheat.store.database import MergedMeanwhileError
 from leadheat.store.driver import chunked, execute_many, select_all, select_in
 from leadheat.store.fields import COMMON_FIELDS, lead_attributes
-from leadheat.store.models import HeatKeyRow, LeadState
+from leadheat.store.models import HeatKeyRow, Lead, LeadState
 from leadheat.times import MAX_INSTANT, from_micros, to_micros
 
 
@@ -51,6 +52,25 @@ def lock_states(connection: Connection, lead_ids: Sequence[int]) -> None:
             .order_by(LeadState.lead_id)
             .with_for_update()
         ).all()
+
+
+def refuse_merged(connection: Connection, lead_ids: Sequence[int]) -> None:
+    """After :func:`lock_states`, before writing to these leads: raise
+    :class:`MergedMeanwhileError` when one of them has been merged away.
+
+    On PostgreSQL a write finds its leads by their keys, then waits for their locks; a merge
+    that committed meanwhile moved the keys and the events to the lead it kept, and what
+    this write stored on the old id would be lost to every view. (SQLite runs one writer at
+    a time, so nothing changes between the two.)
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    for chunk in chunked(sorted(lead_ids)):
+        merged = connection.execute(
+            select(Lead.id).where(Lead.id.in_(chunk), Lead.merged_into_id.is_not(None)).limit(1)
+        ).first()
+        if merged is not None:
+            raise MergedMeanwhileError(f"lead {merged[0]} was merged while this write waited")
 
 
 @dataclass(frozen=True)
