@@ -111,26 +111,29 @@ class GroupCommit:
         failures: list[BaseException | None] = []
         for _, same in groupby(taken, key=lambda request: (request.public, request.actor)):
             joined = list(same)
-            if len(joined) > 1:
-                try:
-                    self._lh.collect(
-                        [message for request in joined for message in request.messages],
-                        "batch",
-                        public=joined[0].public,
-                        actor=joined[0].actor,
-                    )
-                except Exception:  # each request is written again on its own
-                    pass
-                else:
-                    failures += [None] * len(joined)
-                    continue
-            for request in joined:
-                try:
-                    self._lh.collect(
-                        request.messages, request.field, public=request.public, actor=request.actor
-                    )
-                except Exception as error:  # the request's own answer
-                    failures.append(error)
-                else:
-                    failures.append(None)
+            if len(joined) > 1 and self._stored_together(joined):
+                failures += [None] * len(joined)
+            else:  # each written on its own, so that an error names the request's own field
+                failures += [self._stored_alone(request) for request in joined]
         return failures
+
+    def _stored_together(self, joined: list[_Request]) -> bool:
+        try:
+            self._lh.collect(
+                [message for request in joined for message in request.messages],
+                "batch",
+                public=joined[0].public,
+                actor=joined[0].actor,
+            )
+        except Exception:  # the caller writes each request again on its own
+            return False
+        return True
+
+    def _stored_alone(self, request: _Request) -> BaseException | None:
+        try:
+            self._lh.collect(
+                request.messages, request.field, public=request.public, actor=request.actor
+            )
+        except Exception as error:  # the request's own answer
+            return error
+        return None

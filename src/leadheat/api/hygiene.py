@@ -181,23 +181,17 @@ def _read_counting_keys(text: str) -> tuple[Any, int]:
         keys += len(obj)
         return obj
 
-    data = json.loads(
-        text,
-        parse_constant=_not_a_number,
-        parse_float=_finite,
-        parse_int=_integer,
-        object_hook=counted,
-    )
-    return data, keys
+    return _strict_loads(text, object_hook=counted), keys
 
 
 def _read_key_by_key(text: str) -> Any:
+    return _strict_loads(text, object_pairs_hook=_once_each)
+
+
+def _strict_loads(text: str, **hook: Any) -> Any:
+    """``json.loads`` refusing what storing cannot take: NaN, infinities, huge integers."""
     return json.loads(
-        text,
-        parse_constant=_not_a_number,
-        parse_float=_finite,
-        parse_int=_integer,
-        object_pairs_hook=_once_each,
+        text, parse_constant=_not_a_number, parse_float=_finite, parse_int=_integer, **hook
     )
 
 

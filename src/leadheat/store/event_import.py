@@ -40,6 +40,7 @@ from leadheat.store.state import (
     coded_engagements,
     lock_states,
     refresh_facts,
+    refuse_merged,
     write_activity,
 )
 from leadheat.times import from_micros
@@ -243,6 +244,7 @@ class EventImport:
         known = sorted(set(found.values()) - self.born.keys() - self.looked)
         if known:
             lock_states(self.connection, known)
+            refuse_merged(self.connection, known)
             if self.before_fold is not None:
                 self.before_fold(known)
             self.looked.update(known)
