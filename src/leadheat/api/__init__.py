@@ -7,7 +7,6 @@ REST under ``/api/v1`` (bearer API keys with scopes), Segment-compatible collect
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,48 +30,43 @@ from leadheat.api.routes import (
     speed,
 )
 from leadheat.delivery.egress import Egress
+from leadheat.heap import settle_heap
 from leadheat.service import Leadheat
 from leadheat.settings import Settings
 
 SERVE_WORKER_ENV = "LEADHEAT_SERVE_WORKER"
 """Set by ``leadheat serve --workers N``: whether each process runs the notification worker."""
+SERVE_KEEPER_ENV = "LEADHEAT_SERVE_KEEPER"
+"""Set by ``leadheat serve --workers N``: whether a follow-up keeper process runs beside
+them (then their workers leave the follow-up state to it)."""
 
 
 def served_app() -> FastAPI:
     """The app of one of ``leadheat serve --workers N``'s processes: the settings from the
     environment (``LEADHEAT_DATABASE_URL``, set by the command), the notification worker
     as the command was told (any number of workers may share a PostgreSQL database)."""
-    app = create_app(Settings(), worker=os.environ.get(SERVE_WORKER_ENV, "1") == "1")
+    app = create_app(
+        Settings(),
+        worker=os.environ.get(SERVE_WORKER_ENV, "1") == "1",
+        keeper=os.environ.get(SERVE_KEEPER_ENV, "0") == "1",
+    )
     settle_heap()
     return app
 
 
-def settle_heap() -> None:
-    """Tune the garbage collector for a server process, once it has started.
-
-    What the process holds by then (its modules, the app, the playbook) lives as long as
-    it does, yet every full collection walked all of it: about 0.1 s each, several in
-    an 8-second run of ``bench/ingest_http.py``, pauses that every request in flight waits
-    out. Frozen, it is left out of every collection. And a batch request allocates
-    thousands of objects, so the young generation's default threshold (700) ran several
-    collections per request; at 20,000 it runs about one.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-YOUNG_THRESHOLD = 20_000
-"""Allocations between collections of the young generation in a server process."""
-
-
 def create_app(
-    settings: Settings | None = None, lh: Leadheat | None = None, *, worker: bool = False
+    settings: Settings | None = None,
+    lh: Leadheat | None = None,
+    *,
+    worker: bool = False,
+    keeper: bool = False,
 ) -> FastAPI:
     """The application over one database; the schema is migrated at start.
 
     ``worker=True`` runs the notification worker in a thread for the app's lifetime, woken
     by every request that queues an alert (``leadheat serve`` does this by default).
+    ``keeper=True``: a follow-up keeper process runs beside the app
+    (:mod:`leadheat.engage.keeper`), so the worker leaves the follow-up state to it.
     """
     settings = settings or Settings()
     logs.install()
@@ -87,7 +81,7 @@ def create_app(
             return
         from leadheat.delivery.worker import start_in_thread
 
-        thread, stop = start_in_thread(service, settings)
+        thread, stop = start_in_thread(service, settings, followups=not keeper)
         try:
             yield
         finally:

@@ -33,16 +33,27 @@ def serve(
             "PostgreSQL; on SQLite they take turns at the one write lock.",
         ),
     ] = 1,
+    keeper: Annotated[
+        bool,
+        typer.Option(
+            "--keeper/--no-keeper",
+            help="Keep the follow-up state (Tasks, Recovery) current in a process of its own, "
+            "on another core (default: yes; an in-memory database keeps it in the worker).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (REST under /api/v1, Segment-compatible /v1, docs at /docs)."""
     import os
 
     import uvicorn
 
-    from leadheat.api import SERVE_WORKER_ENV, create_app, settle_heap
+    from leadheat.api import SERVE_KEEPER_ENV, SERVE_WORKER_ENV, create_app
+    from leadheat.engage import keeper as keepers
+    from leadheat.heap import settle_heap
 
     url = database_url()
     settings = Settings(database_url=url)
+    keeper = keeper and not keepers.in_memory(url)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     processes = f", {workers} processes" if workers > 1 else ""
     if workers > 1:
@@ -51,6 +62,7 @@ def serve(
         open_leadheat().init()
         os.environ["LEADHEAT_DATABASE_URL"] = url
         os.environ[SERVE_WORKER_ENV] = "1" if worker else "0"
+        os.environ[SERVE_KEEPER_ENV] = "1" if keeper else "0"
     out.print(
         f"leadheat serving {url} at http://{shown}:{port}{processes}  (API docs: /docs)"
         + ("" if worker else "  [no worker: run `leadheat worker`]")
@@ -66,9 +78,13 @@ def serve(
         "forwarded_allow_ips": trusted or None,
     }
     if workers > 1:
+        if keeper:
+            keepers.start(url)
         uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
     else:
-        app = create_app(settings, lh=open_leadheat(), worker=worker)
+        app = create_app(settings, lh=open_leadheat(), worker=worker, keeper=keeper)
+        if keeper:  # after create_app: the schema is migrated before the keeper reads it
+            keepers.start(url)
         settle_heap()
         uvicorn.run(app, **options)
 

@@ -66,8 +66,13 @@ def backoff(attempts: int, base: float, cap: float, jitter: float = 0.1) -> time
 class Worker:
     """Sends notifications for one database."""
 
-    def __init__(self, lh: Leadheat, settings: Settings | None = None) -> None:
+    def __init__(
+        self, lh: Leadheat, settings: Settings | None = None, *, followups: bool = True
+    ) -> None:
         self.lh = lh
+        self.followups = followups
+        """Whether each pass also recomputes stale follow-up state (not where a keeper
+        process does: :mod:`leadheat.engage.keeper`)."""
         self.settings = settings or Settings(database_url=lh.url)
         self.smtp = SmtpServer.from_url(self.settings.smtp_url) if self.settings.smtp_url else None
         self.egress = Egress.from_settings(self.settings)
@@ -151,7 +156,8 @@ class Worker:
                 self.lh.deliveries_done(done)
             report.delivered += len(done)
             if len(claimed) < limit:
-                report.followups = catch_up(self.lh)  # after the urgent work, a bounded share
+                if self.followups:  # after the urgent work, a bounded share
+                    report.followups = catch_up(self.lh)
                 return report
 
     def _deliver(self, item: DeliveryView, report: WorkReport) -> bool:
@@ -192,11 +198,11 @@ class Worker:
 
 
 def start_in_thread(
-    lh: Leadheat, settings: Settings | None = None
+    lh: Leadheat, settings: Settings | None = None, *, followups: bool = True
 ) -> tuple[threading.Thread, threading.Event]:
     """A worker in a daemon thread (as ``serve`` runs it); set the event to stop it."""
     stop = threading.Event()
-    worker = Worker(lh, settings)
+    worker = Worker(lh, settings, followups=followups)
 
     def loop() -> None:
         try:

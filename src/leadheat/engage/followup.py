@@ -36,7 +36,7 @@ from leadheat.scoring.lead import LeadHistory, facts_through, status_at
 from leadheat.scoring.temperature import Temperature, classify, forecast, heat_free
 from leadheat.speed.calendar import BusinessCalendar
 from leadheat.store.database import reader_of
-from leadheat.store.driver import CHUNK, chunked, execute_many
+from leadheat.store.driver import CHUNK, chunked, execute_many, select_tuples_in
 from leadheat.store.fields import lead_attributes
 from leadheat.store.history import latest_fact_at
 from leadheat.store.lives import load_lives
@@ -339,17 +339,64 @@ def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
     ids = list(connection.execute(query).scalars())
     if not ids:
         return 0
+    store_states(connection, ids, _states(connection, book, ids))
+    _delete_of(connection, "followup_stale", ids)
+    return len(ids)
+
+
+def _states(connection: Connection, book: Playbook, lead_ids: Sequence[int]) -> list[State]:
+    """These leads' states, from their histories as ``connection`` sees them."""
     calendars = _calendars(connection, book)
     default = BusinessCalendar.of(book.speed.team(None))
     fit_of = fit_scorer(book.fit.rules, book.fit.qualified_at)
     rules = cadence_rules(book)
-    states = [
+    return [
         compute(lead, book, calendars, default, fit_of, rules)
-        for lead in load_lives(connection, ids, book)
+        for lead in load_lives(connection, lead_ids, book)
     ]
-    store_states(connection, ids, states)
-    _delete_of(connection, "followup_stale", ids)
-    return len(ids)
+
+
+def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
+    """Recompute up to ``most`` stale leads outside the write lock; how many were stored.
+
+    The histories are read and the states computed in a read transaction, which on SQLite
+    lets the server's writes go on meanwhile (a refresh inside the write transaction held
+    SQLite's one write lock while it computed: a process of its own beside the server then
+    made ingestion slower, not faster). The short write transaction after it stores a
+    lead's state only where the lead's mark still holds the number read with it: a write
+    meanwhile drew a new one (migration 0012), and that lead waits for the next pass, as
+    does one whose mark another refresh took away (its state is at least as new).
+    """
+    with lh.engine.connect() as connection:
+        marked = dict(
+            connection.execute(
+                select(FollowupStale.lead_id, FollowupStale.marks)
+                .order_by(FollowupStale.lead_id)
+                .limit(most)
+            )
+            .tuples()
+            .all()  # a result has keys(): dict() would read it as a mapping
+        )
+        if not marked:
+            return 0
+        _, book = lh.playbook_in(connection)
+        states = _states(connection, book, list(marked))
+    with lh.transaction() as connection:
+        lock = "FOR UPDATE" if connection.dialect.name != "sqlite" else ""
+        unchanged = sorted(
+            lead_id
+            for lead_id, marks in select_tuples_in(
+                connection,
+                "SELECT lead_id, marks FROM followup_stale WHERE lead_id IN",
+                list(marked),
+                lock,
+            )
+            if marks == marked[lead_id]
+        )
+        kept = set(unchanged)
+        store_states(connection, unchanged, [state for state in states if state.lead_id in kept])
+        _delete_of(connection, "followup_stale", unchanged)
+    return len(unchanged)
 
 
 def catch_up(lh: Leadheat, most: int = 4 * CHUNK) -> int:

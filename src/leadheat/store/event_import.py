@@ -369,11 +369,14 @@ def _refresh_statistics(connection: Connection) -> None:
 
 
 def _mark_stale(connection: Connection, lead_ids: set[int]) -> None:
-    """Mark these leads' follow-up state stale, as the triggers set aside would have."""
+    """Mark these leads' follow-up state stale with a fresh number, as the triggers set
+    aside would have (migration 0012)."""
     if lead_ids:
+        connection.exec_driver_sql("UPDATE followup_clock SET n = n + 1")
         connection.exec_driver_sql(
-            "INSERT OR IGNORE INTO followup_stale (lead_id, marks) "
-            "SELECT value, 0 FROM json_each(?)",
+            "INSERT INTO followup_stale (lead_id, marks) "
+            "SELECT value, (SELECT n FROM followup_clock) FROM json_each(?) WHERE true "
+            "ON CONFLICT (lead_id) DO UPDATE SET marks = excluded.marks",
             (json.dumps(sorted(lead_ids)),),
         )
 
