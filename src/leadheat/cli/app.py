@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("demo", "setup", "demo"),
     ("serve", "serve", "serve"),
     ("worker", "serve", "worker"),
+    ("keeper", "serve", "keeper"),
     ("track", "record", "track"),
     ("touch", "record", "touch"),
     ("outcome", "record", "outcome"),

@@ -77,16 +77,51 @@ def serve(
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
     }
-    if workers > 1:
-        if keeper:
-            keepers.start(url)
-        uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
-    else:
-        app = create_app(settings, lh=open_leadheat(), worker=worker, keeper=keeper)
-        if keeper:  # after create_app: the schema is migrated before the keeper reads it
-            keepers.start(url)
-        settle_heap()
-        uvicorn.run(app, **options)
+    app = (
+        None
+        if workers > 1
+        else create_app(settings, lh=open_leadheat(), worker=worker, keeper=keeper)
+    )
+    # started once the schema is migrated (above), before the server takes requests
+    process = keepers.start(url) if keeper else None
+    try:
+        if app is None:
+            uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
+        else:
+            settle_heap()
+            uvicorn.run(app, **options)
+    finally:
+        if process is not None:
+            keepers.stop(process)
+
+
+def keeper(
+    poll: Annotated[
+        float,
+        typer.Option("--poll", min=0.01, help="Seconds between looks when nothing is stale."),
+    ] = 0.05,
+) -> None:
+    """Keep the follow-up state (Tasks, Recovery) current: recompute each lead a write
+    marked stale, from its history, outside the write lock.
+
+    `leadheat serve` runs one beside itself; run this one where servers run with
+    `--no-keeper` (one or more per database).
+    """
+    import os
+    import signal
+    import threading
+
+    from leadheat.engage.keeper import PARENT_ENV, keep
+
+    lh = open_leadheat()
+    lh.init()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    parent = os.environ.get(PARENT_ENV)
+    if parent is None:
+        err.print(f"leadheat keeper on {database_url()} (Ctrl-C to stop)")
+    with suppress(KeyboardInterrupt):
+        keep(lh, stop, poll, int(parent) if parent else None)
 
 
 def worker(

@@ -373,9 +373,7 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
                 select(FollowupStale.lead_id, FollowupStale.marks)
                 .order_by(FollowupStale.lead_id)
                 .limit(most)
-            )
-            .tuples()
-            .all()  # a result has keys(): dict() would read it as a mapping
+            ).all()  # a result has keys(): dict() would read it as a mapping
         )
         if not marked:
             return 0

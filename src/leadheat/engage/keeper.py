@@ -13,29 +13,34 @@ Recovery recompute whatever is still stale before they read.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
-from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from leadheat.engage.followup import refresh_apart
+from leadheat.heap import settle_heap
+
+if TYPE_CHECKING:
+    from leadheat.service import Leadheat
 
 log = logging.getLogger("leadheat.keeper")
 
 POLL = 0.05
 """Seconds between looks for stale leads when none was left (a look is one index read)."""
+PARENT_ENV = "LEADHEAT_KEEPER_PARENT"
+"""Set by ``leadheat serve`` for the keeper it starts: the server's process id, so that a
+keeper whose server is gone (killed outright) ends too."""
 
 
-def keep(url: str, stop: threading.Event, poll: float = POLL) -> None:
-    """Refresh stale leads of the database at ``url`` until ``stop`` is set, or until the
-    process that started this one is gone (a server killed outright leaves no keeper)."""
-    from leadheat.heap import settle_heap
-    from leadheat.service import Leadheat
-
-    lh = Leadheat(url)
+def keep(
+    lh: Leadheat, stop: threading.Event, poll: float = POLL, parent: int | None = None
+) -> None:
+    """Refresh stale leads until ``stop`` is set, or until process ``parent`` (when given)
+    is no longer this one's parent."""
     settle_heap()  # the same short-lived allocations as the server's, batch after batch
-    parent = os.getppid()
-    while not stop.is_set() and os.getppid() == parent:
+    while not stop.is_set() and (parent is None or os.getppid() == parent):
         try:
             done = refresh_apart(lh)
         except Exception:  # a database hiccup must not end the keeper: log, wait, go on
@@ -43,11 +48,6 @@ def keep(url: str, stop: threading.Event, poll: float = POLL) -> None:
             done = 0
         if not done:
             stop.wait(poll)
-
-
-def _run(url: str) -> None:
-    """The keeper process's body: :func:`keep` until the process is terminated."""
-    keep(url, threading.Event())
 
 
 def in_memory(url: str) -> bool:
@@ -58,12 +58,19 @@ def in_memory(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def start(url: str) -> BaseProcess:
-    """Start a keeper for the database at ``url`` in a process of its own (spawned: a fork
-    of a server would carry its threads' locks along); it ends with the process that
-    started it."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_run, args=(url,), name="leadheat-followup", daemon=True
-    )
-    process.start()
-    return process
+def start(url: str) -> subprocess.Popen[bytes]:
+    """``leadheat keeper`` for the database at ``url``, in a process of its own that ends
+    with this one (the URL goes by the environment: a password in it stays out of ``ps``)."""
+    environment = {**os.environ, "LEADHEAT_DATABASE_URL": url, PARENT_ENV: str(os.getpid())}
+    return subprocess.Popen([sys.executable, "-m", "leadheat", "keeper"], env=environment)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a keeper :func:`start` started (it would end on its own once this process is
+    gone; a server that stops cleanly does not leave it the ``poll`` to notice)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
