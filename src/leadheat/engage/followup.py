@@ -380,7 +380,10 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
         _, book = lh.playbook_in(connection)
         states = _states(connection, book, list(marked))
     with lh.transaction() as connection:
-        lock = "FOR UPDATE" if connection.dialect.name != "sqlite" else ""
+        # PostgreSQL: a mark another transaction holds is skipped, not waited for (a write
+        # is marking that lead again, or another keeper is storing it); waiting there
+        # could close a cycle with a write, which PostgreSQL breaks by failing one of them
+        lock = "FOR UPDATE SKIP LOCKED" if connection.dialect.name != "sqlite" else ""
         unchanged = sorted(
             lead_id
             for lead_id, marks in select_tuples_in(
