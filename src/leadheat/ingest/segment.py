@@ -100,13 +100,18 @@ class SegmentError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Identity:
     """Who a message is about, in the forms Segment names people."""
 
     user_id: str | None
     anonymous_id: str | None
     email: str | None
+
+    def __init__(self, user_id: str | None, anonymous_id: str | None, email: str | None) -> None:
+        # frozen, yet filled in one step: the generated __init__ of a frozen dataclass sets
+        # each field through object.__setattr__, a sixth of reading a message
+        vars(self).update(user_id=user_id, anonymous_id=anonymous_id, email=email)
 
     def keys(self) -> list[LeadKey]:
         """The lead keys to find the lead by, most authoritative first: the app's own user
@@ -137,7 +142,7 @@ sends it): their events are kept, flagged, and worth nothing."""
 BOT_PREFIX = "bot:"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Message:
     """One Segment call, read: who, when, what happened and which attributes to set."""
 
@@ -152,6 +157,31 @@ class Message:
     dropped: tuple[str, ...] = ()
     """Traits left out as invalid (their places, e.g. ``batch[2].traits.email``): only
     public collection drops a bad trait and keeps the message; see :func:`parse_message`."""
+
+    def __init__(
+        self,
+        call: str,
+        message_id: str,
+        identity: Identity,
+        at: datetime,
+        event_type: str | None,
+        properties: dict[str, Any] | None,
+        traits: dict[str, Any],
+        previous_id: str | None = None,
+        dropped: tuple[str, ...] = (),
+    ) -> None:
+        # as Identity's: frozen, filled in one step (a batch reads a hundred messages)
+        vars(self).update(
+            call=call,
+            message_id=message_id,
+            identity=identity,
+            at=at,
+            event_type=event_type,
+            properties=properties,
+            traits=traits,
+            previous_id=previous_id,
+            dropped=dropped,
+        )
 
 
 def parse_message(
@@ -353,27 +383,31 @@ def _parse(
     anonymous_id = _id(data, "anonymousId", prefix, blank_is_absent=True)
     if user_id is None and anonymous_id is None:
         raise SegmentError(_place(prefix, "userId"), "give a userId or an anonymousId (or both)")
-    previous_id = _id(data, "previousId", prefix)
+    # previousId, groupId, originalTimestamp and sentAt: most messages have none, so they
+    # are read only when present (an absent one and a null one are both no value)
+    previous_id = _id(data, "previousId", prefix) if "previousId" in data else None
     if call == "alias" and previous_id is None:
         raise SegmentError(
             _place(prefix, "previousId"), "an alias call needs the previousId it joins"
         )
-    group_id = _id(data, "groupId", prefix)
+    group_id = _id(data, "groupId", prefix) if "groupId" in data else None
     if call == "group" and group_id is None:
         raise SegmentError(
             _place(prefix, "groupId"), "a group call needs the groupId of the company"
         )
 
     dropped: list[str] | None = [] if public else None
-    trait_email = _email(context_traits, prefix, "context.traits.email", dropped)
-    if call != "group":  # a group's traits.email is the company's address, not the lead's
+    trait_email = (
+        _email(context_traits, prefix, "context.traits.email", dropped) if context_traits else None
+    )
+    if call != "group" and own_traits:  # a group's traits.email is the company's, not the lead's
         trait_email = _email(own_traits, prefix, "traits.email", dropped) or trait_email
-    email = trait_email or _property_email(properties)
+    email = trait_email or (_property_email(properties) if "email" in properties else None)
     identity = Identity(user_id, anonymous_id, email)
 
     timestamp = _instant(data, "timestamp", prefix)
-    original = _instant(data, "originalTimestamp", prefix)
-    sent_at = _instant(data, "sentAt", prefix) or batch_sent_at
+    original = _instant(data, "originalTimestamp", prefix) if "originalTimestamp" in data else None
+    sent_at = (_instant(data, "sentAt", prefix) if "sentAt" in data else None) or batch_sent_at
     if timestamp is not None:
         when = timestamp
     elif original is not None:
@@ -449,19 +483,26 @@ def _call_of(value: object, prefix: str) -> str:
 def _track(
     data: Mapping[str, Any], properties: dict[str, Any], prefix: str
 ) -> tuple[str, dict[str, Any]]:
-    field = _place(prefix, "event")
     name = data.get("event")
     if not isinstance(name, str) or not name.strip():
-        raise SegmentError(field, 'a track call needs an event name (e.g. "Product Viewed")')
+        raise SegmentError(
+            _place(prefix, "event"), 'a track call needs an event name (e.g. "Product Viewed")'
+        )
     if len(name) > MAX_EVENT_CHARS:
         raise SegmentError(
-            field, f"the event name is {len(name)} characters; the limit is {MAX_EVENT_CHARS}"
+            _place(prefix, "event"),
+            f"the event name is {len(name)} characters; the limit is {MAX_EVENT_CHARS}",
         )
     event_type = event_type_for(name)
     if not event_type:
-        raise SegmentError(field, f"{name!r} has no letters or digits to name an event by")
+        raise SegmentError(
+            _place(prefix, "event"), f"{name!r} has no letters or digits to name an event by"
+        )
     if len(event_type) > MAX_EVENT_CHARS:
-        raise SegmentError(field, f"{name!r} makes an event type over {MAX_EVENT_CHARS} characters")
+        raise SegmentError(
+            _place(prefix, "event"),
+            f"{name!r} makes an event type over {MAX_EVENT_CHARS} characters",
+        )
     if event_type != name:
         return event_type, {**properties, "event": name}
     return event_type, dict(properties)
@@ -670,15 +711,15 @@ def _instant(data: Mapping[str, Any], key: str, prefix: str) -> datetime | None:
     value = data.get(key)
     if value is None:
         return None
-    field = f"{prefix}.{key}" if prefix else key
     if not isinstance(value, str):
         raise SegmentError(
-            field, f"must be an ISO 8601 string, e.g. 2024-02-29T10:00:00Z, not {_kind(value)}"
+            _place(prefix, key),
+            f"must be an ISO 8601 string, e.g. 2024-02-29T10:00:00Z, not {_kind(value)}",
         )
     try:
         return parse_instant(value)
     except TimeFormatError as error:
-        raise SegmentError(field, str(error)) from None
+        raise SegmentError(_place(prefix, key), str(error)) from None
 
 
 def _object(data: Mapping[str, Any], key: str, prefix: str, name: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from _json import encode_basestring_ascii, make_encoder
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,18 +102,22 @@ class EventBatch:
         )
 
 
-_ENCODER = json.JSONEncoder(default=str)
-"""``json.dumps(…, default=str)`` built once: a new encoder per event was a fifth of what
-storing an event's properties cost."""
-
-
 def stored_properties(properties: Mapping[str, Any] | None) -> str | None:
-    """An event's properties as stored: JSON text, ``None`` when there are none.
+    """An event's properties as stored: JSON text, ``None`` when there are none; the text of
+    ``json.dumps(properties, default=str)``.
+
+    It calls the C encoder that ``json.dumps`` ends in directly: the Python layers above it
+    (a new encoder, and a float formatter the C one never uses, made per call) were a third
+    of the time, and every collected event is stored through here. A fresh ``markers`` dict
+    each time, as ``json.dumps`` makes, so a circular value is refused as it would be there.
 
     >>> stored_properties({"plan": "pro", "seats": 3}), stored_properties({})
     ('{"plan": "pro", "seats": 3}', None)
     """
-    return _ENCODER.encode(properties) if properties else None
+    if not properties:
+        return None
+    encode = make_encoder({}, str, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return "".join(encode(properties, 0))
 
 
 def property_names(properties: Sequence[Mapping[str, Any] | None]) -> frozenset[str] | None:
