@@ -31,7 +31,9 @@ Why: collection endpoints take whatever a busy shop's analytics sends, in bursts
 team's tools post single events and expect them back at once. Every number is end to end:
 HTTP parsing, key check, validation, identity stitching, storage, scoring and the
 speed-to-lead reaction (the default playbook: triggers and SLA clocks, no alert channel).
-The check lines compare what each database holds with what was answered 200.
+The check lines compare what each database holds with what was answered 200, and say how
+many leads' follow-up state the keeper beside the server (``leadheat keeper``, started by
+``serve``) had still to compute when the load stopped, and how long it then took.
 
 The data are SYNTHETIC (generated here): 10,000 visitors (``user-<n>``), each batch 100
 "Product Viewed" calls for 20 of them with unique message ids and timestamps in the last
@@ -64,7 +66,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,10 @@ class ClosedLoop:
     """CPU seconds the client process used over the measured time."""
     database_cpu_s: float = math.nan
     """CPU seconds PostgreSQL's backends for the bench's database used (same machine)."""
+    stale_at_end: int = 0
+    """Leads whose follow-up state was not yet computed when the load stopped."""
+    caught_up_s: float = math.nan
+    """Seconds from then until none was (``leadheat keeper`` beside the server)."""
 
 
 @dataclass(frozen=True)
@@ -560,7 +566,7 @@ def run_batches(
     log = folder / f"server-{config.backend}-{config.workers}.log"
     server = start_server(url, port, log, config.workers)
     try:
-        return in_client_process(
+        batches = in_client_process(
             "batches",
             f"http://127.0.0.1:{port}",
             key,
@@ -571,8 +577,32 @@ def run_batches(
                 "postgres": postgres,
             },
         )
+        stale, caught_up = catching_up(url)
+        return replace(batches, stale_at_end=stale, caught_up_s=caught_up)
     finally:
         stop_server(server)
+
+
+def catching_up(url: str, within: float = 60.0) -> tuple[int, float]:
+    """How many leads' follow-up state the server's keeper had still to compute when the load
+    stopped, and the seconds it then took to compute them (NaN: not within ``within``): the
+    keeper keeps up if the first is small and the second short."""
+    engine = create_engine(url)
+    try:
+        start = time.monotonic()
+        first = None
+        while time.monotonic() - start < within:
+            with engine.connect() as connection:
+                stale = int(
+                    connection.execute(text("SELECT COUNT(*) FROM followup_stale")).scalar_one()
+                )
+            first = stale if first is None else first
+            if stale == 0:
+                return first, time.monotonic() - start
+            time.sleep(0.05)
+        return first or 0, math.nan
+    finally:
+        engine.dispose()
 
 
 def batch_row(config: Config, batches: ClosedLoop) -> list[str]:
@@ -718,6 +748,10 @@ def main(argv: list[str] | None = None) -> None:
             checks.append(
                 f"check, {config}: the database holds {stored:,} events of {leads:,} leads; "
                 f"{batches.accepted_in_all:,} were answered 200, warm-up included{verdict}"
+            )
+            checks.append(
+                f"follow-up state, {config}: {batches.stale_at_end:,} leads still to compute "
+                f"when the load stopped, all computed {batches.caught_up_s:.2f} s later"
             )
             if batches.first_error:
                 checks.append(f"first failure, {config}: {batches.first_error}")

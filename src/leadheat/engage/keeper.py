@@ -29,6 +29,10 @@ log = logging.getLogger("leadheat.keeper")
 
 POLL = 0.05
 """Seconds between looks for stale leads when none was left (a look is one index read)."""
+NICENESS = 10
+"""How much lower than its server's a keeper's CPU priority is: on a machine whose cores the
+server fills, requests go first and the keeper takes what they leave (the state it is
+behind by is recomputed by the reads that need it)."""
 PARENT_ENV = "LEADHEAT_KEEPER_PARENT"
 """Set by ``leadheat serve`` for the keeper it starts: the server's process id, so that a
 keeper whose server is gone (killed outright) ends too."""
@@ -40,6 +44,8 @@ def keep(
     """Refresh stale leads until ``stop`` is set, or until process ``parent`` (when given)
     is no longer this one's parent."""
     settle_heap()  # the same short-lived allocations as the server's, batch after batch
+    if parent is not None:
+        os.nice(NICENESS)
     while not stop.is_set() and (parent is None or os.getppid() == parent):
         try:
             done = refresh_apart(lh)
