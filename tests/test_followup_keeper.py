@@ -81,7 +81,7 @@ def test_refresh_apart_stores_what_refresh_stores(lh: Leadheat, clock: Clock) ->
     equal the replay's."""
     lh.apply_playbook(PLAYBOOK % ("false", "2d"))
     populate(lh, random.Random(31), 40)
-    assert refresh_apart(lh, most=15) == 15  # the lowest ids first, at most ``most``
+    assert refresh_apart(lh, most=15) == 15  # at most ``most`` a pass
     assert len(_marks(lh)) == 25
     while refresh_apart(lh):
         pass
@@ -153,6 +153,35 @@ def test_a_lead_computed_elsewhere_then_written_again_is_not_stored_from_the_old
     assert refresh_apart(lh) == 1
     at = latest_fact(lh) + D
     assert tasks(lh, at=at) == replayed_tasks(lh, at=at)
+
+
+def test_leads_written_all_the_time_do_not_hold_up_the_others(
+    lh: Leadheat, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two leads written during every pass stay stale, and the others are computed anyway:
+    each pass takes the leads marked longest ago, and those two were just marked again."""
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    populate(lh, random.Random(35), 6)
+    while refresh_apart(lh):
+        pass
+    busy = [f"f{n}@example.com" for n in range(2)]
+    for n in range(6):
+        _event(lh, f"f{n}@example.com", "visit", 1)
+    busy_ids = {lh.lead_id(email) for email in busy}
+    minute = iter(range(2, 1000))
+    computed = followup._states
+
+    def states(connection: Any, book: Playbook, lead_ids: Sequence[int]) -> Any:
+        found = computed(connection, book, lead_ids)
+        at = next(minute)
+        for email in busy:  # a write to each busy lead while every pass computes
+            _event(lh, email, "visit", at)
+        return found
+
+    monkeypatch.setattr(followup, "_states", states)
+    stored = sum(refresh_apart(lh, most=2) for _ in range(4))
+    assert stored == 4
+    assert set(_marks(lh)) == busy_ids
 
 
 def test_each_marking_draws_a_new_number(lh: Leadheat, clock: Clock) -> None:

@@ -357,7 +357,9 @@ def _states(connection: Connection, book: Playbook, lead_ids: Sequence[int]) -> 
 
 
 def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
-    """Recompute up to ``most`` stale leads outside the write lock; how many were stored.
+    """Recompute up to ``most`` stale leads, those marked longest ago, outside the write
+    lock; how many were stored (taken by lead id, the lowest ones written all the time
+    would have kept the others waiting).
 
     The histories are read and the states computed in a read transaction, which on SQLite
     lets the server's writes go on meanwhile (a refresh inside the write transaction held
@@ -371,7 +373,7 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
         marked = dict(
             connection.execute(
                 select(FollowupStale.lead_id, FollowupStale.marks)
-                .order_by(FollowupStale.lead_id)
+                .order_by(FollowupStale.marks)  # marked longest ago first
                 .limit(most)
             ).all()  # a result has keys(): dict() would read it as a mapping
         )

@@ -591,6 +591,7 @@ class FollowupStale(Base):
     __tablename__ = "followup_stale"
 
     lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    marks: Mapped[int] = mapped_column(BigInteger, default=0)
+    marks: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     """A number drawn afresh at each marking (migration 0012: SQLite's ``followup_clock``,
-    PostgreSQL's sequence ``followup_marks``), never the same twice for a lead."""
+    PostgreSQL's sequence ``followup_marks``), never the same twice for a lead; the keeper
+    takes the lowest first."""

@@ -94,6 +94,9 @@ def _drop_sqlite_triggers() -> None:
 
 
 def upgrade() -> None:
+    # the keeper takes the leads marked longest ago first: a lead written all the time
+    # cannot hold up the others, as it could by lead id
+    op.create_index("ix_followup_stale_marks", "followup_stale", ["marks"])
     if op.get_bind().dialect.name == "postgresql":
         # marks are 64-bit from here on: a busy database draws billions over the years
         op.alter_column("followup_stale", "marks", type_=sa.BigInteger())
@@ -120,6 +123,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_followup_stale_marks", "followup_stale")
     if op.get_bind().dialect.name == "postgresql":
         for statement in _postgresql_functions("0", "followup_stale.marks + 1"):
             op.execute(statement)
