@@ -227,8 +227,8 @@ def _wait(condition: Callable[[], bool], within: float = 20) -> bool:
 
 def test_serve_keeps_the_state_in_a_process_that_ends_with_the_server(tmp_path: Path) -> None:
     """``leadheat serve`` (worker off, so only the keeper can refresh): leads posted over
-    HTTP are computed with no read asking for them, and when the server is killed outright
-    its keeper ends too."""
+    HTTP are computed with no read asking for them; a keeper killed is started again; and
+    when the server is killed outright its keeper ends too."""
     path = tmp_path / "kept.db"
     url = f"sqlite:///{path}"
     lh = Leadheat(url)
@@ -249,6 +249,15 @@ def test_serve_keeps_the_state_in_a_process_that_ends_with_the_server(tmp_path: 
         )
         assert answer.status_code == 200, answer.text
         assert _wait(lambda: _stale(path) == 0), (tmp_path / "server.log").read_text()
+        os.kill(keeper, signal.SIGKILL)  # a keeper that dies is started again
+        assert _wait(lambda: [pid for pid in _children(server.pid) if pid != keeper] != [])
+        (keeper,) = [pid for pid in _children(server.pid) if pid != keeper]
+        batch = [{**message, "messageId": f"again-{n}"} for n, message in enumerate(batch)]
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/batch", json={"batch": batch}, headers=auth, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        assert _wait(lambda: _stale(path) == 0), (tmp_path / "server.log").read_text()
         import sqlite3
 
         with sqlite3.connect(path) as connection:
@@ -261,7 +270,9 @@ def test_serve_keeps_the_state_in_a_process_that_ends_with_the_server(tmp_path: 
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
-    assert "follow-up refresh failed" not in (tmp_path / "server.log").read_text()
+    log = (tmp_path / "server.log").read_text()
+    assert "follow-up refresh failed" not in log
+    assert log.count("the follow-up keeper ended") == 1
 
 
 def _zombie(pid: int) -> bool:

@@ -83,7 +83,7 @@ def serve(
         else create_app(settings, lh=open_leadheat(), worker=worker, keeper=keeper)
     )
     # started once the schema is migrated (above), before the server takes requests
-    process = keepers.start(url) if keeper else None
+    kept = keepers.Keeper(url) if keeper else None
     try:
         if app is None:
             uvicorn.run("leadheat.api:served_app", factory=True, workers=workers, **options)
@@ -91,8 +91,8 @@ def serve(
             settle_heap()
             uvicorn.run(app, **options)
     finally:
-        if process is not None:
-            keepers.stop(process)
+        if kept is not None:
+            kept.stop()
 
 
 def keeper(
@@ -120,6 +120,8 @@ def keeper(
     parent = os.environ.get(PARENT_ENV)
     if parent is None:
         err.print(f"leadheat keeper on {database_url()} (Ctrl-C to stop)")
+    else:  # Ctrl-C reaches the whole terminal's group: the server stops its keeper itself
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     with suppress(KeyboardInterrupt):
         keep(lh, stop, poll, int(parent) if parent else None)
 

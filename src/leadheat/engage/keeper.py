@@ -64,19 +64,54 @@ def in_memory(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def start(url: str) -> subprocess.Popen[bytes]:
-    """``leadheat keeper`` for the database at ``url``, in a process of its own that ends
-    with this one (the URL goes by the environment: a password in it stays out of ``ps``)."""
+def _spawn(url: str) -> subprocess.Popen[bytes]:
+    """``leadheat keeper`` for the database at ``url`` (the URL goes by the environment: a
+    password in it stays out of ``ps``)."""
     environment = {**os.environ, "LEADHEAT_DATABASE_URL": url, PARENT_ENV: str(os.getpid())}
     return subprocess.Popen([sys.executable, "-m", "leadheat", "keeper"], env=environment)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """End a keeper :func:`start` started (it would end on its own once this process is
-    gone; a server that stops cleanly does not leave it the ``poll`` to notice)."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+RESTART_AFTER = 1.0
+"""Seconds before a keeper that ended is started again (a keeper that cannot start at all
+is then tried once a second, not in a tight loop)."""
+
+
+class Keeper:
+    """A keeper process beside this one, started again whenever it ends (killed, out of
+    memory) until :meth:`stop`: without it the answers stay right, but every read of Tasks
+    would recompute what piled up meanwhile."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.process = _spawn(url)
+        self.restarts = 0
+        self._watch = threading.Thread(target=self._watching, name="keeper-watch", daemon=True)
+        self._watch.start()
+
+    def _watching(self) -> None:
+        while True:
+            code = self.process.wait()
+            if self._stopping.wait(RESTART_AFTER):
+                return
+            log.warning("the follow-up keeper ended (exit status %s); starting another", code)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.process = _spawn(self._url)
+                self.restarts += 1
+
+    def stop(self) -> None:
+        """End the keeper (it would end on its own once this process is gone; a server that
+        stops cleanly does not leave it the ``poll`` to notice)."""
+        with self._lock:
+            self._stopping.set()
+            process = self.process
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self._watch.join(timeout=10)
