@@ -8,7 +8,6 @@ import base64
 import os
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -202,10 +201,16 @@ def test_each_marking_draws_a_new_number(lh: Leadheat, clock: Clock) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    found = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
-    )
-    return [int(line) for line in found.stdout.split()]
+    """The live (not zombie) child processes of ``pid``, read from ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rsplit(") ", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _stale(path: Path) -> int:
