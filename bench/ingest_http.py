@@ -161,7 +161,8 @@ def start_server(
             raise SystemExit(f"the server exited with {server.returncode}:\n{log.read_text()}")
         try:
             healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            if healthy and (workers == 1 or len(descendants(server.pid)) >= workers):
+            # with N workers: uvicorn's N processes and serve's follow-up keeper
+            if healthy and (workers == 1 or len(descendants(server.pid)) >= workers + 1):
                 return server
         except httpx.TransportError:
             pass
