@@ -50,10 +50,11 @@ def serve(
     from leadheat.api import SERVE_KEEPER_ENV, SERVE_WORKER_ENV, create_app
     from leadheat.engage import keeper as keepers
     from leadheat.heap import settle_heap
+    from leadheat.store.database import in_memory
 
     url = database_url()
     settings = Settings(database_url=url)
-    keeper = keeper and not keepers.in_memory(url)
+    keeper = keeper and not in_memory(url)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     processes = f", {workers} processes" if workers > 1 else ""
     if workers > 1:

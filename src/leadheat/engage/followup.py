@@ -11,10 +11,12 @@ picks each lead's phase by comparing ``starts <= now < ends``: a lead whose fore
 ``hot_until`` has passed is cooled at read time, with no background job.
 
 Writes keep it current: triggers on ``lead_states``, ``touches``, ``leads`` and ``reps``
-(migration 0011) mark each written lead stale, whatever wrote it (an API event, an import,
-a playbook re-score, a merge, an erasure); the next read recomputes only the stale leads,
-from their history, before it reads the index. Questions about the past (``at`` before the
-latest stored fact or touch) are answered by the replay in :mod:`leadheat.engage.lists`.
+(migration 0011; 0012 numbers the marks) mark each written lead stale, whatever wrote it
+(an API event, an import, a playbook re-score, a merge, an erasure). The keeper beside the
+server (:mod:`leadheat.engage.keeper`) recomputes them as they come, and a read recomputes
+whatever is still stale, from its history, before it reads the index. Questions about the
+past (``at`` before the latest stored fact or touch) are answered by the replay in
+:mod:`leadheat.engage.lists`.
 """
 
 from __future__ import annotations

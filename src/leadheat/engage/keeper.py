@@ -56,14 +56,6 @@ def keep(
             stop.wait(poll)
 
 
-def in_memory(url: str) -> bool:
-    """Whether ``url`` names an in-memory SQLite database, which no other process can open."""
-    from sqlalchemy import make_url
-
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
-
-
 def _spawn(url: str) -> subprocess.Popen[bytes]:
     """``leadheat keeper`` for the database at ``url`` (the URL goes by the environment: a
     password in it stays out of ``ps``)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from leadheat.store.reader import Reader
@@ -40,6 +40,16 @@ PLAYBOOK_LOCK = 0x1EAD9B00
 committed and sees the new version. (SQLite's write lock already serialises them.)"""
 
 
+def in_memory(url: str | URL) -> bool:
+    """Whether the database lives in this process only (another process cannot open it).
+
+    >>> in_memory("sqlite://"), in_memory("sqlite:///:memory:"), in_memory("sqlite:////tmp/x.db")
+    (True, True, False)
+    """
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout, and transactions
     that begin the way they will end (see :func:`writer`).
@@ -63,7 +73,7 @@ def make_engine(url: str) -> Engine:
                     ) from None
         parsed = parsed.difference_update_query(POOL_OPTIONS)
         return create_engine(parsed, pool_pre_ping=True, **options)
-    if parsed.database in (None, "", ":memory:"):
+    if in_memory(parsed):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         # last in, first out: with writers taking turns (write_transaction), the next one gets
@@ -134,13 +144,14 @@ def _write_lock(engine: Engine) -> threading.Lock | None:
     """The lock of this process's writers to one SQLite file (``None``: not a SQLite file,
     or an in-memory database, which has one connection anyway)."""
     url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() != "sqlite" or in_memory(url):
         return None
+    name = str(url.database)  # a file's: in_memory() said so
     with _WRITE_LOCKS_GUARD:
-        lock = _WRITE_LOCKS.get(url.database)
+        lock = _WRITE_LOCKS.get(name)
         if lock is None:  # one lock per file, however its name is written
-            lock = _WRITE_LOCKS.setdefault(str(Path(url.database).resolve()), threading.Lock())
-            _WRITE_LOCKS[url.database] = lock
+            lock = _WRITE_LOCKS.setdefault(str(Path(name).resolve()), threading.Lock())
+            _WRITE_LOCKS[name] = lock
         return lock
 
 

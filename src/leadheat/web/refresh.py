@@ -21,9 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 
-from sqlalchemy import make_url
-
 from leadheat.service import Leadheat
+from leadheat.store.database import in_memory
 from leadheat.web.snapshots import MAX_PERIODS, PERIOD, patch_tasks, refresh
 
 EVERY = 60.0
@@ -40,16 +39,6 @@ def _refresh_elsewhere(url: str, name: str, at: datetime) -> None:
         refresh(lh, name, at)
     finally:
         lh.close()
-
-
-def _in_memory(url: str) -> bool:
-    """Whether the database lives in this process only (another process cannot open it).
-
-    >>> _in_memory("sqlite://"), _in_memory("sqlite:///:memory:"), _in_memory("sqlite:////tmp/x.db")
-    (True, True, False)
-    """
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}
 
 
 class Refresher:
@@ -176,7 +165,7 @@ class Refresher:
 
     def _compute(self, name: str) -> None:
         at = self.lh.clock()
-        if _in_memory(self.lh.url):
+        if in_memory(self.lh.url):
             refresh(self.lh, name, at)
             return
         with self._lock:
