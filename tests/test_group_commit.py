@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -89,6 +91,43 @@ def test_a_refused_request_is_answered_alone_and_its_neighbours_are_stored(
     with lh.engine.connect() as connection:
         stored = set(connection.execute(select(Event.event_id)).scalars())
     assert not any(event_id.startswith("m-2-") for event_id in stored)
+
+
+def test_the_writer_goes_on_while_the_event_loop_is_busy(lh: Leadheat, clock: Clock) -> None:
+    """Requests that came in while a write was under way are written next by the writing
+    thread itself, not when the event loop (under load, busy reading other requests) gets
+    round to starting the next write."""
+    now = clock.now
+    first, *later = [_messages(number, now) for number in range(3)]
+    commits = _commits(lh)
+    writing = threading.Event()
+
+    def slow_first(connection: object) -> None:
+        if not writing.is_set():
+            writing.set()
+            time.sleep(0.3)  # the others arrive meanwhile
+
+    event.listen(lh.engine, "commit", slow_first)
+
+    async def run() -> int:
+        writer = GroupCommit(lh)
+        answers = [asyncio.ensure_future(writer.collect(first, "b", public=False, actor="k"))]
+        while not writing.is_set():
+            await asyncio.sleep(0.005)
+        answers += [
+            asyncio.ensure_future(writer.collect(messages, "b", public=False, actor="k"))
+            for messages in later
+        ]
+        await asyncio.sleep(0)  # they queue
+        deadline = time.monotonic() + 10
+        while len(commits) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop is busy: it does not come back to the writer
+        written = len(commits)
+        await asyncio.gather(*answers)
+        return written
+
+    assert asyncio.run(run()) == 2  # the first request, then the two that waited, together
+    assert _events(lh) == 30
 
 
 def test_requests_of_different_keys_are_not_joined(lh: Leadheat, clock: Clock) -> None:

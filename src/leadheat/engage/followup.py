@@ -281,50 +281,115 @@ def _delete_of(connection: Connection, table: str, lead_ids: Sequence[int]) -> N
         execute_many(connection, f"DELETE FROM {table} WHERE lead_id IN ({marks})", [tuple(chunk)])
 
 
-def store_states(connection: Connection, lead_ids: Sequence[int], states: Iterable[State]) -> None:
-    """Replace these leads' rows by ``states`` (a lead without a state loses its rows)."""
-    _delete_of(connection, "followup_leads", lead_ids)
-    _delete_of(connection, "followup_phases", lead_ids)
-    leads: list[tuple[Any, ...]] = []
-    phases: list[tuple[Any, ...]] = []
-    for state in states:
-        leads.append(
-            (
-                state.lead_id,
-                state.owner,
-                to_micros(state.created_at),
-                _micros(state.last_touch),
-                _micros(state.last_event_at),
-                state.is_open,
-                _micros(state.lost.start if state.lost else None),
-                _micros(state.lost.end if state.lost else None),
-            )
+_LEAD_COLUMNS = (
+    "lead_id, owner, created_at, last_touch, last_event_at, is_open, lost_start, lost_end"
+)
+_PHASE_COLUMNS = "lead_id, starts, ends, temperature, owner, since, rose, due, first_contact"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One lead's follow-up rows, as ``followup_leads`` and ``followup_phases`` hold them."""
+
+    lead: tuple[Any, ...] | None = None
+    phases: frozenset[tuple[Any, ...]] = frozenset()
+
+
+NO_ROWS = Rows()
+
+
+def stored_rows(connection: Connection, lead_ids: Sequence[int]) -> dict[int, Rows]:
+    """These leads' follow-up rows as stored (leads without any are left out)."""
+    leads = {
+        row[0]: row
+        for row in select_tuples_in(
+            connection, f"SELECT {_LEAD_COLUMNS} FROM followup_leads WHERE lead_id IN", lead_ids
         )
-        phases.extend(
-            (
-                state.lead_id,
-                to_micros(phase.starts),
-                to_micros(phase.ends),
-                phase.temperature.value,
-                state.owner,
-                to_micros(phase.since),
-                phase.rose,
-                to_micros(phase.due),
-                phase.temperature is Temperature.HOT and state.last_touch is None,
-            )
-            for phase in state.phases
+    }
+    phases: dict[int, set[tuple[Any, ...]]] = {}
+    for row in select_tuples_in(
+        connection, f"SELECT {_PHASE_COLUMNS} FROM followup_phases WHERE lead_id IN", lead_ids
+    ):
+        phases.setdefault(row[0], set()).add(row)
+    return {
+        lead_id: Rows(leads.get(lead_id), frozenset(phases.get(lead_id, ())))
+        for lead_id in leads.keys() | phases.keys()
+    }
+
+
+def _rows_of(state: State) -> Rows:
+    """The rows that hold ``state`` (booleans compare equal to the 0 and 1 SQLite returns)."""
+    lead = (
+        state.lead_id,
+        state.owner,
+        to_micros(state.created_at),
+        _micros(state.last_touch),
+        _micros(state.last_event_at),
+        state.is_open,
+        _micros(state.lost.start if state.lost else None),
+        _micros(state.lost.end if state.lost else None),
+    )
+    phases = frozenset(
+        (
+            state.lead_id,
+            to_micros(phase.starts),
+            to_micros(phase.ends),
+            phase.temperature.value,
+            state.owner,
+            to_micros(phase.since),
+            phase.rose,
+            to_micros(phase.due),
+            phase.temperature is Temperature.HOT and state.last_touch is None,
         )
+        for phase in state.phases
+    )
+    return Rows(lead, phases)
+
+
+def store_states(
+    connection: Connection,
+    lead_ids: Sequence[int],
+    states: Iterable[State],
+    stored: Mapping[int, Rows] | None = None,
+) -> None:
+    """Bring these leads' rows to ``states`` (a lead without a state loses its rows).
+
+    Only the rows that differ from ``stored`` (read here when not given) are deleted and
+    written: a write often leaves a lead's follow-up as it was (an event older than its
+    latest, a re-delivery), and a lead with a long history changes only its latest phase.
+    Rewriting every row of every recomputed lead held the write lock the server waits for.
+    """
+    if stored is None:
+        stored = stored_rows(connection, lead_ids)
+    wanted = {state.lead_id: _rows_of(state) for state in states}
+    leads_gone: list[int] = []
+    leads_new: list[tuple[Any, ...]] = []
+    phases_gone: list[tuple[int, int]] = []
+    phases_new: list[tuple[Any, ...]] = []
+    for lead_id in lead_ids:
+        before, after = stored.get(lead_id, NO_ROWS), wanted.get(lead_id, NO_ROWS)
+        if before.lead != after.lead:
+            if before.lead is not None:
+                leads_gone.append(lead_id)
+            if after.lead is not None:
+                leads_new.append(after.lead)
+        phases_gone.extend((row[0], row[1]) for row in before.phases - after.phases)
+        phases_new.extend(after.phases - before.phases)
+    _delete_of(connection, "followup_leads", leads_gone)
     execute_many(
         connection,
-        "INSERT INTO followup_leads (lead_id, owner, created_at, last_touch, last_event_at, "
-        "is_open, lost_start, lost_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        leads,
+        "DELETE FROM followup_phases WHERE lead_id = ? AND starts = ?",
+        sorted(phases_gone),
     )
     execute_many(
         connection,
-        "INSERT INTO followup_phases (lead_id, starts, ends, temperature, owner, since, rose, "
-        "due, first_contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        phases,
+        f"INSERT INTO followup_leads ({_LEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        sorted(leads_new, key=lambda row: row[0]),
+    )
+    execute_many(
+        connection,
+        f"INSERT INTO followup_phases ({_PHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sorted(phases_new, key=lambda row: (row[0], row[1])),
     )
 
 
@@ -383,6 +448,7 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
             return 0
         _, book = lh.playbook_in(connection)
         states = _states(connection, book, list(marked))
+        stored = stored_rows(connection, list(marked))
     with lh.transaction() as connection:
         # PostgreSQL: a mark another transaction holds is skipped, not waited for (a write
         # is marking that lead again, or another keeper is storing it); waiting there
@@ -399,7 +465,9 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
             if marks == marked[lead_id]
         )
         kept = set(unchanged)
-        store_states(connection, unchanged, [state for state in states if state.lead_id in kept])
+        store_states(
+            connection, unchanged, [state for state in states if state.lead_id in kept], stored
+        )
         _delete_of(connection, "followup_stale", unchanged)
     return len(unchanged)
 
