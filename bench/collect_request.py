@@ -9,8 +9,10 @@ is then what reading, checking and answering a batch costs (uvicorn, middleware,
 the key check, the strict JSON reader and the Segment reader). Issue 21's budget for it is
 1.5 ms of the 5 ms that 20,000 events/s on one core leave a 100-event batch.
 
-``--no-thread`` also replaces the hop to a worker thread that ``collect`` is called
-through (``run_in_threadpool``) by a direct call, to see what the hop itself costs.
+The server tunes its garbage collector as ``leadheat serve`` does (``settle_heap``); without
+that, young-generation collections ran several times a request and overstated its cost by
+about a third. ``--no-thread`` also replaces the hop to the group commit's writing thread
+(``run_in_threadpool``) by a direct call, to see what the hop itself costs.
 ``--rounds`` runs the measurement that many times, each on a fresh server. The rate limit
 is off (``rate_limit=0``), so that no answer is a cheap 429.
 
@@ -50,8 +52,8 @@ def serve(port: int, url: str, key_file: str, thread: bool) -> None:
     """The server process: the app over ``url`` with ``collect`` doing nothing."""
     import uvicorn
 
-    from leadheat.api import create_app
-    from leadheat.api.routes import collect
+    from leadheat.api import create_app, group_commit
+    from leadheat.heap import settle_heap
     from leadheat.service import Leadheat
     from leadheat.settings import Settings
 
@@ -64,9 +66,10 @@ def serve(port: int, url: str, key_file: str, thread: bool) -> None:
         async def direct(call: Any, *args: Any) -> Any:
             return call(*args)
 
-        collect.run_in_threadpool = direct  # type: ignore[assignment]
+        group_commit.run_in_threadpool = direct  # type: ignore[assignment]
     Path(key_file).write_text(key)
     app = create_app(Settings(database_url=url, rate_limit=0), lh)
+    settle_heap()  # as ``leadheat serve`` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
