@@ -355,9 +355,10 @@ def store_states(
     """Bring these leads' rows to ``states`` (a lead without a state loses its rows).
 
     Only the rows that differ from ``stored`` (read here when not given) are deleted and
-    written: a write often leaves a lead's follow-up as it was (an event older than its
-    latest, a re-delivery), and a lead with a long history changes only its latest phase.
-    Rewriting every row of every recomputed lead held the write lock the server waits for.
+    written. A write can leave a lead's follow-up as it was: an ``identify`` with the traits
+    the lead had writes its fit again, unchanged, and marks it. Rewriting every row of such
+    a lead held the write lock the server's writes wait for. An event after a lead's latest fact
+    moves the start of its phases, so every row of that lead is written again.
     """
     if stored is None:
         stored = stored_rows(connection, lead_ids)
@@ -434,7 +435,10 @@ def refresh_apart(lh: Leadheat, most: int = CHUNK) -> int:
     made ingestion slower, not faster). The short write transaction after it stores a
     lead's state only where the lead's mark still holds the number read with it: a write
     meanwhile drew a new one (migration 0012), and that lead waits for the next pass, as
-    does one whose mark another refresh took away (its state is at least as new).
+    does one whose mark another refresh took away (its state is at least as new). The rows
+    stored for the leads are read with the marks: while a mark holds its number, nobody has
+    stored that lead since (every store deletes the marks it stores), so only the rows that
+    changed are written.
     """
     with lh.engine.connect() as connection:
         marked = dict(

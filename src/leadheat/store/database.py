@@ -176,11 +176,11 @@ def _begin_immediate(raw: Any) -> None:
     """``BEGIN IMMEDIATE``, looking again every fraction of a millisecond while another
     process (the follow-up keeper, a CLI command) holds the write lock.
 
-    SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between looks: a server whose
-    keeper held the lock for three milliseconds slept eight, and its writes spent an eighth
-    of their time asleep in ``BEGIN`` (``bench/ingest_http.py``). Only this first statement
-    polls; the rest of the transaction keeps the busy timeout, for the rare lock a reader
-    meets (the WAL being reset).
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between looks, so a lock held
+    3 ms cost a waiting write 8, and one held a third of a second cost it 80 ms more
+    (``tests/test_sqlite_lock.py``). The server's writes wait like this whenever the keeper
+    stores what it computed. Only this first statement polls; the rest of the transaction
+    keeps the busy timeout, for the rare lock a reader meets (the WAL being reset).
     """
     raw.execute("PRAGMA busy_timeout = 0")
     try:
