@@ -16,7 +16,8 @@ database created for the run on ``--postgres URL`` and dropped after it):
    server's processes (and PostgreSQL's backends for the database) used over the measured
    time, read from ``/proc``: **events per server CPU-second** is the server's capacity per
    core with the client and anything else on the machine taken away. Goal: at least 20,000
-   events/s.
+   events/s. A check line gives each process's two busiest threads, in cores: in a server,
+   the group commit's writing thread and the event loop; a thread near one core is the limit.
 2. For context, the most single events the server answers: ``POST /api/v1/events`` with one
    event, 4 connections back to back for 3 s (SQLite, one process).
 3. **Single-event latency under a steady load**: ``POST /api/v1/events`` with one event and a
@@ -125,6 +126,8 @@ class ClosedLoop:
     """Leads whose follow-up state was not yet computed when the load stopped."""
     caught_up_s: float = math.nan
     """Seconds from then until none was (``leadheat keeper`` beside the server)."""
+    threads: str = ""
+    """Each server process's busiest threads and the keeper's, in cores (:func:`busiest`)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,50 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def thread_seconds(pids: list[int]) -> dict[tuple[int, int], float]:
+    """CPU seconds each thread of these processes has used so far, by ``(pid, thread id)``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[pid, int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def busiest(
+    before: dict[tuple[int, int], float], after: dict[tuple[int, int], float], seconds: float
+) -> str:
+    """Each process's two busiest threads over ``seconds``, in cores: the server's writing
+    thread and its event loop, and the keeper's one (a process that is one thread near one
+    core, or a thread near one core, is the limit).
+
+    >>> busiest({(1, 1): 0.0, (1, 2): 0.0}, {(1, 1): 3.0, (1, 2): 6.0}, 10.0)
+    'process 1: 0.60 + 0.30 cores'
+    """
+    by_process: dict[int, list[float]] = {}  # in /proc's order: the server before its keeper
+    for (pid, thread), used in after.items():
+        by_process.setdefault(pid, []).append((used - before.get((pid, thread), 0.0)) / seconds)
+    parts = []
+    for pid, cores in by_process.items():
+        top = sorted(cores, reverse=True)[:2]
+        try:
+            keeper = "keeper" in Path(f"/proc/{pid}/cmdline").read_text()
+        except OSError:
+            keeper = False
+        name = "keeper" if keeper else f"process {pid}"
+        shown = " + ".join(f"{core:.2f}" for core in top if core >= 0.005)
+        parts.append(f"{name}: {shown} cores")
+    return "; ".join(parts)
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -365,10 +412,12 @@ async def closed_loop(
     backends = backend_pids(*postgres) if postgres else []
     database_before = cpu_seconds(backends)
     server_before, client_before = cpu_seconds(pids), time.process_time()
+    threads_before = thread_seconds(pids)
     start = time.perf_counter()
     await asyncio.gather(*(worker(link, start + seconds, True) for link in links))
     elapsed = time.perf_counter() - start
     server_cpu = cpu_seconds(pids) - server_before if pids else math.nan
+    threads = busiest(threads_before, thread_seconds(pids), elapsed) if pids else ""
     client_cpu = time.process_time() - client_before
     database_cpu = cpu_seconds(backends) - database_before if backends else math.nan
     for link in links:
@@ -384,6 +433,7 @@ async def closed_loop(
         server_cpu,
         client_cpu,
         database_cpu,
+        threads=threads,
     )
 
 
@@ -761,6 +811,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"follow-up state, {config}: {batches.stale_at_end:,} leads still to compute "
                 f"when the load stopped, all computed {batches.caught_up_s:.2f} s later"
             )
+            checks.append(f"busiest threads, {config}: {batches.threads}")
             if batches.first_error:
                 checks.append(f"first failure, {config}: {batches.first_error}")
         if not args.no_single:
