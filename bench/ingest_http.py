@@ -208,22 +208,22 @@ def backend_pids(url: str, name: str) -> list[int]:
         engine.dispose()
 
 
+def _cpu_used(stat: Path) -> float | None:
+    """User and system CPU seconds in a ``/proc`` ``stat`` file (``None``: it is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU seconds these processes have used so far (Linux ``/proc``)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return sum(_cpu_used(Path(f"/proc/{pid}/stat")) or 0.0 for pid in pids)
 
 
 def thread_seconds(pids: list[int]) -> dict[tuple[int, int], float]:
     """CPU seconds each thread of these processes has used so far, by ``(pid, thread id)``."""
-    ticks = os.sysconf("SC_CLK_TCK")
     used = {}
     for pid in pids:
         try:
@@ -231,11 +231,9 @@ def thread_seconds(pids: list[int]) -> dict[tuple[int, int], float]:
         except OSError:
             continue
         for task in tasks:
-            try:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            used[pid, int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+            seconds = _cpu_used(task / "stat")
+            if seconds is not None:
+                used[pid, int(task.name)] = seconds
     return used
 
 
