@@ -163,6 +163,34 @@ def test_a_recompute_rewrites_only_the_rows_that_changed(lh: Leadheat, clock: Cl
     assert _kept(lh) == after
 
 
+def test_a_read_recomputes_what_was_stale_when_it_began(
+    lh: Leadheat, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lead a write marks while a read recomputes is left to the keeper: the read answers
+    as of its start and does not chase what steady ingestion keeps marking."""
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    populate(lh, random.Random(5), 20)
+    assert len(_marks(lh)) == 20
+    computed = followup.refresh
+    writes: list[int] = []
+
+    def refresh_then_a_write(connection: Any, book: Playbook, *args: Any, **kwargs: Any) -> int:
+        found = computed(connection, book, *args, **kwargs)
+        if len(writes) < 3:  # a server's write right after each pass marks a lead again
+            connection.execute(
+                text(
+                    "UPDATE lead_states SET events_count = events_count "
+                    "WHERE lead_id = (SELECT min(lead_id) FROM lead_states)"
+                )
+            )
+            writes.append(1)
+        return found
+
+    monkeypatch.setattr(followup, "refresh", refresh_then_a_write)
+    assert keep_current(lh) == 20
+    assert len(_marks(lh)) == 1  # the lead written meanwhile, for the keeper
+
+
 def test_a_write_while_the_keeper_computes_keeps_its_lead_stale(
     lh: Leadheat, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -394,14 +394,18 @@ def store_states(
     )
 
 
-def refresh(connection: Connection, book: Playbook, most: int = CHUNK) -> int:
-    """Recompute the state of at most ``most`` stale leads (the lowest ids), in this write
-    transaction; how many.
+def refresh(
+    connection: Connection, book: Playbook, most: int = CHUNK, among: Sequence[int] | None = None
+) -> int:
+    """Recompute the state of at most ``most`` stale leads (the lowest ids; only those of
+    ``among`` when given), in this write transaction; how many.
 
     On PostgreSQL the stale marks are locked first (``FOR UPDATE``): a write to one of these
     leads that commits meanwhile waits for this transaction, then marks its lead again.
     """
     query = select(FollowupStale.lead_id).order_by(FollowupStale.lead_id).limit(most)
+    if among is not None:
+        query = query.where(FollowupStale.lead_id.in_(among))
     if connection.dialect.name != "sqlite":
         query = query.with_for_update()
     ids = list(connection.execute(query).scalars())
@@ -496,17 +500,27 @@ def catch_up(lh: Leadheat, most: int = 4 * CHUNK) -> int:
 
 
 def keep_current(lh: Leadheat) -> int:
-    """Recompute the stale leads' state, :data:`CHUNK` leads per transaction (so that a
-    backfill of every lead holds SQLite's write lock a moment at a time, never for long);
-    a look at one index when none is stale. Returns the leads recomputed."""
+    """Recompute the leads that are stale as the read begins, :data:`CHUNK` leads per
+    transaction (so that a backfill of every lead holds SQLite's write lock a moment at a
+    time, never for long); a look at one index when none is stale. Returns the leads
+    recomputed.
+
+    A lead a write marks meanwhile is left to the keeper: that write came after the read
+    began, and the read answers as of then, as it would had the write come a moment after
+    it. Chasing such leads until none was stale had no end under steady ingestion.
+    """
+    with lh.engine.connect() as connection:
+        stale = list(
+            connection.execute(
+                select(FollowupStale.lead_id).order_by(FollowupStale.lead_id)
+            ).scalars()
+        )
     done = 0
-    while True:
-        with lh.engine.connect() as connection:
-            if connection.execute(select(FollowupStale.lead_id).limit(1)).first() is None:
-                return done
+    for chunk in chunked(stale):
         with lh.transaction() as connection:
             _, book = lh.playbook_in(connection)
-            done += refresh(connection, book)
+            done += refresh(connection, book, among=chunk)
+    return done
 
 
 def answerable(connection: Connection, at: datetime) -> bool:
