@@ -99,24 +99,30 @@ def assert_kept_equals_replay(lh: Leadheat, rng: random.Random, base: datetime) 
     """At random instants after ``base`` (the latest fact), every way of asking."""
     for _ in range(4):
         at = base + timedelta(minutes=rng.randrange(1, 60 * 24 * 70))
-        assert indexed_tasks(lh, at) is not None  # the kept state answers, not the replay
-        truth = replayed_tasks(lh, at=at)
-        assert tasks(lh, at=at) == truth
-        assert tasks(lh, at=at, limit=7) == truth[:7]
-        overdue = [task for task in truth if task.overdue]
-        assert tasks(lh, at=at, overdue=True, limit=5) == overdue[:5]
-        assert tasks(lh, at=at, owner="bob@team.example") == replayed_tasks(
-            lh, at=at, owner="bob@team.example"
-        )
-        assert follow_ups(lh, at) == overdue_by_owner(truth)  # the report's table
+        kept = indexed_tasks(lh, at)
+        assert kept is not None and kept.late == []  # the kept state answers, not the replay
         assert lost_candidates(lh, at, 30 * D) is not None
-        for within in (None, 2 * D, 9 * D, 30 * D):
-            lost = replayed_recover(lh, at=at, within=within)
-            assert recover(lh, at=at, within=within) == lost
-            assert recover(lh, at=at, within=within, limit=2) == lost[:2]
-        assert recover(lh, at=at, owner="ANN@team.example") == replayed_recover(
-            lh, at=at, owner="ANN@team.example"
-        )
+        assert_every_way_equals_replay(lh, at)
+
+
+def assert_every_way_equals_replay(lh: Leadheat, at: datetime) -> None:
+    """Tasks, the report's table and Recovery at ``at`` equal replaying every lead."""
+    truth = replayed_tasks(lh, at=at)
+    assert tasks(lh, at=at) == truth
+    assert tasks(lh, at=at, limit=7) == truth[:7]
+    overdue = [task for task in truth if task.overdue]
+    assert tasks(lh, at=at, overdue=True, limit=5) == overdue[:5]
+    assert tasks(lh, at=at, owner="bob@team.example") == replayed_tasks(
+        lh, at=at, owner="bob@team.example"
+    )
+    assert follow_ups(lh, at) == overdue_by_owner(truth)  # the report's table
+    for within in (None, 2 * D, 9 * D, 30 * D):
+        lost = replayed_recover(lh, at=at, within=within)
+        assert recover(lh, at=at, within=within) == lost
+        assert recover(lh, at=at, within=within, limit=2) == lost[:2]
+    assert recover(lh, at=at, owner="ANN@team.example") == replayed_recover(
+        lh, at=at, owner="ANN@team.example"
+    )
 
 
 def latest_fact(lh: Leadheat) -> datetime:
@@ -164,6 +170,49 @@ def test_kept_state_equals_the_replay_through_every_kind_of_write(
     lh.outcome("f9@example.com", "disqualified", latest_fact(lh))
     lh.patch_lead("f10@example.com", {"owner": "cy@team.example"})
     assert_kept_equals_replay(lh, rng, latest_fact(lh))
+
+
+def test_a_read_replays_only_the_leads_with_facts_after_it(lh: Leadheat, clock: Clock) -> None:
+    """Live traffic stores events stamped a moment after a read begins. The kept state still
+    answers for every other lead; only the leads with a fact or touch after the read's instant
+    are replayed, and every way of asking equals replaying every lead."""
+    rng = random.Random(22)
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    lh.add_rep("ann@team.example")
+    lh.add_rep("bob@team.example", team="emea")
+    populate(lh, rng, 40)
+    touch_some(lh, rng, 40, NOW)
+    at = latest_fact(lh)
+    for _ in range(4):
+        at += timedelta(minutes=rng.randrange(1, 60 * 24 * 9))
+        later = at + timedelta(seconds=rng.randrange(1, 3600))
+        clock.now = later
+        leads = [f"f{n}@example.com" for n in rng.sample(range(40), 5)]
+        lh.track(leads[0], "demo", later)
+        lh.track(leads[1], "visit", later)
+        lh.evidence(leads[2], "budget", "yes", later)
+        lh.touch(leads[3], "call", later)
+        lh.outcome(leads[4], "won", later)
+        kept = indexed_tasks(lh, at)
+        assert kept is not None
+        assert kept.late == sorted(lh.lead_id(lead) for lead in leads)
+        assert_every_way_equals_replay(lh, at)
+
+
+def test_a_read_far_in_the_past_replays_every_lead(
+    lh: Leadheat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadheat.engage import followup
+
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    populate(lh, random.Random(23), 40)
+    at = NOW - 30 * D
+    with lh.engine.connect() as connection:
+        late = followup.late_leads(connection, at)
+    assert late is not None and 20 < len(late) <= 40
+    monkeypatch.setattr(followup, "REPLAY_MOST", 20)
+    assert indexed_tasks(lh, at) is None  # too many leads to replay one by one
+    assert_every_way_equals_replay(lh, at)
 
 
 def test_writes_mark_leads_stale_and_reads_recompute_only_those(lh: Leadheat, clock: Clock) -> None:

@@ -39,7 +39,7 @@ from leadheat.analytics.rates import SMALL_GROUP, Rate
 from leadheat.analytics.team import period
 from leadheat.bulk import paused_gc
 from leadheat.engage.followup import owner_tallies
-from leadheat.engage.lists import tasks
+from leadheat.engage.lists import replayed_tasks, tasks
 from leadheat.times import format_duration, isoformat
 
 if TYPE_CHECKING:
@@ -138,21 +138,36 @@ def build_report(
 
 
 def follow_ups(lh: Leadheat, now: datetime) -> list[FollowUps]:
-    """The follow-ups table: per owner, from the kept follow-up state (one ``GROUP BY``)
-    at or after the latest stored fact, else from every task replayed."""
+    """The follow-ups table: per owner, from the kept follow-up state (one ``GROUP BY``) with
+    the few leads that have a fact or touch after ``now`` replayed, else from every task
+    replayed."""
     tallies = owner_tallies(lh, now)
     if tallies is None:
         return overdue_by_owner(tasks(lh, at=now))
-    rows = [
-        FollowUps(
+    rows = {
+        tally.owner or "(nobody)": FollowUps(
             tally.owner or "(nobody)",
             tally.tasks,
             tally.overdue,
             None if tally.longest_overdue is None else tally.longest_overdue.total_seconds(),
         )
-        for tally in tallies
+        for tally in tallies.found
+    }
+    if tallies.late:
+        for late in overdue_by_owner(replayed_tasks(lh, at=now, lead_ids=tallies.late)):
+            kept = rows.get(late.owner)
+            rows[late.owner] = late if kept is None else _joined(kept, late)
+    return sorted(rows.values(), key=lambda r: (-r.overdue, -r.tasks, r.owner))
+
+
+def _joined(one: FollowUps, other: FollowUps) -> FollowUps:
+    """One owner's follow-ups counted in two parts."""
+    longest = [
+        s for s in (one.longest_overdue_seconds, other.longest_overdue_seconds) if s is not None
     ]
-    return sorted(rows, key=lambda r: (-r.overdue, -r.tasks, r.owner))
+    return FollowUps(
+        one.owner, one.tasks + other.tasks, one.overdue + other.overdue, max(longest, default=None)
+    )
 
 
 def report_charts(report: Report) -> list[Chart]:

@@ -72,13 +72,18 @@ def tasks(
     disqualifies or one with an outcome. Only the leads in ``lead_ids`` when given (the
     dashboard patches its snapshot with one lead's task).
 
-    At or after the latest stored fact and touch, from the kept follow-up state
-    (:mod:`leadheat.engage.followup`); before it (time travel), by replaying history."""
+    From the kept follow-up state (:mod:`leadheat.engage.followup`), with the few leads that
+    have a fact or touch after ``at`` replayed; by replaying every lead's history when many
+    do (time travel)."""
     at = at or lh.clock()
     if lead_ids is None:
         kept = indexed_tasks(lh, at, owner=owner, overdue=overdue, limit=limit)
         if kept is not None:
-            return kept
+            if not kept.late:
+                return kept.found
+            late = replayed_tasks(lh, at=at, overdue=overdue, lead_ids=kept.late)
+            found = sorted([*kept.found, *late], key=selling_order)
+            return found[:limit] if limit is not None else found
     return replayed_tasks(lh, at=at, owner=owner, overdue=overdue, limit=limit, lead_ids=lead_ids)
 
 
@@ -166,14 +171,15 @@ def recover(
     """Leads hot within ``within`` of ``at`` but not now, with no outcome and no touch since
     they turned hot; most recently hot first.
 
-    At or after the latest stored fact and touch, the leads come from the kept follow-up
-    state (:mod:`leadheat.engage.followup`), and only those are replayed for their details;
-    before it (time travel), every lead is replayed."""
+    The leads come from the kept follow-up state (:mod:`leadheat.engage.followup`), and only
+    those, with the few that have a fact or touch after ``at``, are replayed; every lead is
+    replayed when many have (time travel)."""
     at = at or lh.clock()
     _, book = lh.playbook()
     window = within if within is not None else book.recover.within
-    ids = lost_candidates(lh, at, window, owner=owner, limit=limit)
-    if ids is not None:
+    kept = lost_candidates(lh, at, window, owner=owner, limit=limit)
+    if kept is not None:
+        ids = [*kept.found, *kept.late]
         if not ids:
             return []
         book, lived, _ = _load(lh, lead_ids=ids)
