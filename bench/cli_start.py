@@ -114,6 +114,8 @@ def measure(runs: int, folder: Path) -> list[Timing]:
         f"leadheat show {LEAD} (console script)": [*entry_point(), "--db", url, "show", LEAD],
         "python -m leadheat hot": [*module, "hot"],
         "python -m leadheat leads": [*module, "leads"],
+        "python -m leadheat tasks --limit 50": [*module, "tasks", "--limit", "50"],
+        "python -m leadheat recover --limit 50": [*module, "recover", "--limit", "50"],
         "python -m leadheat --help (context)": [*module, "--help"],
         "libraries show needs, alone (context)": [sys.executable, "-c", LIBRARIES],
     }

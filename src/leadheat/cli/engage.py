@@ -1,5 +1,9 @@
 """Commands that keep leads from going cold: ``tasks``, ``recover``, ``winback``,
-``sequences …`` and ``unsubscribe``. Registered on the main app in :mod:`leadheat.cli.app`."""
+``sequences …`` and ``unsubscribe``. Registered on the main app in :mod:`leadheat.cli.app`.
+
+The nurture engine (mail rendering, the prediction alarm) and the settings are imported by
+the commands that use them, so that ``tasks`` and ``recover``, which a rep runs all day,
+start without them."""
 
 from __future__ import annotations
 
@@ -10,10 +14,8 @@ import typer
 from leadheat.cli.options import AtOption, JsonOption, LimitOption, instant
 from leadheat.cli.output import emit, listing, out
 from leadheat.cli.state import ACTOR, open_leadheat
-from leadheat.engage import nurture
 from leadheat.engage.lists import mark_winback, recover, tasks, winback
 from leadheat.engage.views import enrollment_json, lost_json, task_json, winback_json
-from leadheat.settings import Settings
 from leadheat.store.nurture import list_enrollments
 from leadheat.times import parse_duration
 
@@ -109,6 +111,8 @@ def winback_command(
 ) -> None:
     """Win-back list: cold leads that were engaged (expired trials, cancellations, old
     lists), marked previously_engaged, with the conversion rate to expect from history."""
+    from leadheat.engage import nurture
+
     lh = open_leadheat()
     if enroll is not None:  # before anything is marked: a mistyped name changes nothing
         nurture.sequence_of(lh.playbook()[1], enroll)
@@ -194,6 +198,8 @@ def sequences_list(as_json: JsonOption = False) -> None:
 @sequences_app.command("enroll")
 def sequences_enroll(lead: str, sequence: str) -> None:
     """Enrol a lead in a sequence by hand (once per sequence)."""
+    from leadheat.engage import nurture
+
     lh = open_leadheat()
     enrollment = nurture.enroll(lh, lead, sequence, actor=ACTOR)
     out.print(f"enrolled {lead} in {sequence} (enrolment {enrollment})")
@@ -207,6 +213,8 @@ def sequences_stop(
     ] = None,
 ) -> None:
     """Take a lead out of a sequence (or of all)."""
+    from leadheat.engage import nurture
+
     lh = open_leadheat()
     stopped = nurture.stop(lh, lead, sequence, actor=ACTOR)
     out.print(f"stopped {stopped} enrolment(s) of {lead}")
@@ -248,7 +256,11 @@ def sequences_enrollments(
 def sequences_run() -> None:
     """One pass now: enrol by the playbook's rules, queue due mails and digests (the worker
     does this continuously; `leadheat worker --once` then sends them)."""
+    from leadheat.engage import nurture
+
     lh = open_leadheat()
+    from leadheat.settings import Settings
+
     report = nurture.run_pass(lh, Settings().public_url)
     stopped = ", ".join(f"{n} {why}" for why, n in sorted(report.stopped.items())) or "none"
     out.print(
@@ -259,6 +271,8 @@ def sequences_run() -> None:
 
 def unsubscribe_command(email: str) -> None:
     """Stop all nurture mail to an address (as its unsubscribe link does)."""
+    from leadheat.engage import nurture
+
     lh = open_leadheat()
     new = nurture.unsubscribe(lh, email, source="cli")
     out.print(f"{email} unsubscribed" + ("" if new else " (already)"))

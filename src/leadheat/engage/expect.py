@@ -5,6 +5,10 @@ People quote the hot-lead rate for a win-back blast. The honest number is the ra
 lead and every age mark (7 days, 30 days, 90 days, …) that it reached still open, did it
 convert within the horizon after that mark? Grouped by temperature at the mark and age,
 each rate comes with a Wilson 95% interval and its sample size.
+
+The analytics it computes with are imported where they are used: ``leadheat tasks`` and
+``recover`` load this module's types through :mod:`leadheat.engage.lists`, and the
+analytics package (breakdowns, decisions, NumPy) took half of their start.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from leadheat.analytics.expect import temperature_at
-from leadheat.analytics.rates import wilson
 from leadheat.playbook import Playbook
 from leadheat.scoring.fit import score_fit
 from leadheat.scoring.lead import status_at
@@ -60,6 +62,8 @@ class Rate:
 
     @property
     def interval(self) -> tuple[float, float]:
+        from leadheat.analytics.rates import wilson
+
         return wilson(self.won, self.leads)
 
     def as_row(self) -> dict[str, object]:
@@ -84,6 +88,8 @@ def marks(
     A lead counts at a mark only if it was still open then and the horizon after the mark
     has passed by ``now`` (a later win could still come: that would bias rates down).
     """
+    from leadheat.analytics.expect import temperature_at
+
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for lead in leads:
         won_at = min((o.at for o in lead.history.outcomes if o.outcome == "won"), default=None)
