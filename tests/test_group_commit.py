@@ -9,16 +9,19 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import event, func, select
 
 from conftest import Clock, LiveServer
-from leadheat.api.group_commit import GroupCommit
-from leadheat.errors import InputError
+from leadheat.api.group_commit import EventCommit, GroupCommit
+from leadheat.errors import InputError, LeadheatError
+from leadheat.identity import LeadKey
 from leadheat.ingest.segment import Message, parse_batch
 from leadheat.service import Leadheat
+from leadheat.store.events import NewEvent, RecordReport
 from leadheat.store.models import Event, Lead
 
 
@@ -185,3 +188,93 @@ def test_one_request_alone_is_written_as_before(lh: Leadheat, clock: Clock, size
     failures = asyncio.run(_all(GroupCommit(lh), batches, ["api:key"] * size))
     assert failures == [None] * size
     assert _events(lh) == 10 * size
+
+
+# -- POST /api/v1/events -------------------------------------------------------------------
+def _event(lead: str, number: int, at: datetime) -> NewEvent:
+    return NewEvent(LeadKey("email", lead), "page_view", at, f"e-{number}")
+
+
+def _counts(reports: Sequence[RecordReport | BaseException]) -> list[object]:
+    return [
+        report
+        if isinstance(report, BaseException)
+        else (report.stored, report.duplicates, report.leads_created)
+        for report in reports
+    ]
+
+
+async def _recorded(
+    writer: EventCommit, requests: Sequence[list[NewEvent]]
+) -> list[RecordReport | BaseException]:
+    return await asyncio.gather(
+        *(writer.record(events) for events in requests), return_exceptions=True
+    )
+
+
+def test_waiting_event_requests_are_recorded_together_each_with_its_own_counts(
+    lh: Leadheat, clock: Clock, tmp_path: Path
+) -> None:
+    """Each request's counts are those writing the requests one after another would give:
+    an event id sent twice counts for the first request, a new lead for the first that
+    names it."""
+    at = clock.now - timedelta(minutes=5)
+    requests = [
+        [_event("known@example.com", 1, at), _event("new-a@example.com", 2, at)],
+        [_event("new-a@example.com", 2, at), _event("new-a@example.com", 3, at)],
+        [_event("new-b@example.com", 4, at), _event("new-b@example.com", 4, at)],
+        [_event("known@example.com", 1, at)],
+        [_event("known@example.com", 0, at - timedelta(hours=1))],  # stored before
+    ]
+    one_by_one = Leadheat(f"sqlite:///{tmp_path / 'one-by-one.db'}", clock=clock)
+    one_by_one.init()
+    for instance in (lh, one_by_one):
+        instance.record_events(requests[-1])
+    expected = _counts([one_by_one.record_events(events) for events in requests])
+    assert expected == [(2, 0, 1), (1, 1, 0), (1, 1, 1), (0, 1, 0), (0, 1, 0)]
+    commits = _commits(lh)
+    assert _counts(asyncio.run(_recorded(EventCommit(lh), requests))) == expected
+    assert len(commits) == 1
+    assert _events(lh) == _events(one_by_one) == 5
+    one_by_one.engine.dispose()
+
+
+def test_a_refused_event_request_is_answered_alone(lh: Leadheat, clock: Clock) -> None:
+    at = clock.now - timedelta(minutes=5)
+    requests = [[_event(f"r{n}@example.com", n, at)] for n in range(4)]
+    requests[1] = [_event("late@example.com", 9, clock.now + timedelta(days=3))]
+    answers = asyncio.run(_recorded(EventCommit(lh), requests))
+    assert isinstance(answers[1], LeadheatError) and "in the future" in str(answers[1])
+    assert _counts([answers[0], answers[2], answers[3]]) == [(1, 0, 1)] * 3
+    assert _events(lh) == 3
+
+
+def test_concurrent_single_events_over_http_each_get_their_own_counts(
+    live_server: LiveServer,
+) -> None:
+    """Twenty clients post one event each at once, some the same event, to the real server."""
+    at = (live_server.lh.clock() - timedelta(minutes=1)).isoformat()
+    bodies = [
+        {"id": f"ev-{n % 15}", "lead": f"reader-{n % 15}@example.com", "type": "page_view",
+         "timestamp": at}
+        for n in range(20)
+    ]  # fmt: skip
+    headers = {"Authorization": f"Bearer {live_server.ingest_key}"}
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as client:
+            return await asyncio.gather(
+                *(client.post("/api/v1/events", json=body, headers=headers) for body in bodies)
+            )
+
+    answers = asyncio.run(post_all())
+    assert [answer.status_code for answer in answers] == [200] * 20
+    counts = [answer.json() for answer in answers]
+    assert sum(count["stored"] for count in counts) == 15
+    assert sum(count["duplicates"] for count in counts) == 5
+    assert sum(count["leads_created"] for count in counts) == 15
+    for n in range(15):  # each event stored once, by the first or the second of its senders
+        pair = [counts[n], *([counts[n + 15]] if n + 15 < 20 else [])]
+        assert sorted(count["stored"] for count in pair) == [0] * (len(pair) - 1) + [1]
+        assert sum(count["leads_created"] for count in pair) == 1
+    assert _events(live_server.lh) == 15

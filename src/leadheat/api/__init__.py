@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from leadheat import __version__, web
 from leadheat.api import errors, logs
 from leadheat.api.cors import CollectionCors
-from leadheat.api.group_commit import GroupCommit
+from leadheat.api.group_commit import EventCommit, GroupCommit
 from leadheat.api.limits import Guard, RateLimiter
 from leadheat.api.routes import (
     accounts,
@@ -103,6 +103,7 @@ def create_app(
     )
     app.state.lh = service
     app.state.group_commit = GroupCommit(service)
+    app.state.event_commit = EventCommit(service)
     app.state.egress = Egress.from_settings(settings)
     app.state.backtest_timeout = settings.backtest_timeout
     if settings.rate_limit > 0:

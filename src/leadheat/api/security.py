@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leadheat.api.group_commit import GroupCommit
+from leadheat.api.group_commit import EventCommit, GroupCommit
 from leadheat.api.limits import RateLimiter
 from leadheat.service import Leadheat
 from leadheat.store.keys import KeyInfo, Scope
@@ -37,6 +37,12 @@ def service_of(request: Request) -> Leadheat:
 def group_commit_of(request: Request) -> GroupCommit:
     """The app's writer of collection requests (:mod:`leadheat.api.group_commit`)."""
     writer: GroupCommit = request.app.state.group_commit
+    return writer
+
+
+def event_commit_of(request: Request) -> EventCommit:
+    """The app's writer of ``POST /api/v1/events`` (:mod:`leadheat.api.group_commit`)."""
+    writer: EventCommit = request.app.state.event_commit
     return writer
 
 

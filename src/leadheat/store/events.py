@@ -138,6 +138,11 @@ class RecordReport:
     lead_ids: set[int] = field(default_factory=set)
     arrived: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)
     """New events of the watched types, per lead: ``(type, occurred_at)``."""
+    new_ids: list[str] = field(default_factory=list)
+    """The ids of the events stored (not already there): a joined write's counts are split
+    by them among its requests (:mod:`leadheat.api.group_commit`)."""
+    created: list[LeadKey] = field(default_factory=list)
+    """The keys of the leads the batch created (when the caller did not find its leads)."""
 
 
 def derived_event_id(
@@ -222,6 +227,7 @@ def record_events(
     born = first_seen[[codes[key] for key in missing]].tolist()
     created = create_leads(connection, missing, born, version, now, book, with_states=False)
     report.leads_created = len(created)
+    report.created = list(created)
     accounts.place(connection, book, created.values(), now, DEFAULT_ACTOR)
     lead_of_code = np.array(
         [found[key] if key in found else created[key] for key in distinct], dtype=np.int64
@@ -267,6 +273,7 @@ def _record_found(
     if not stored.all():
         keep = np.flatnonzero(stored).tolist()
         batch, lead_ids, at_us = batch.take(keep), lead_ids[stored], at_us[stored]
+    report.new_ids = batch.event_ids
     fold_batch(
         connection,
         engagements(book, lead_ids, batch.types, at_us, batch.properties),

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from leadheat.api.errors import ErrorOut
 from leadheat.api.hygiene import message_list, no_nul, one_message
@@ -27,7 +27,7 @@ from leadheat.api.schemas import (
     TimelineItem,
     TouchIn,
 )
-from leadheat.api.security import actor, leadheat, require
+from leadheat.api.security import actor, event_commit_of, leadheat, require
 from leadheat.errors import LeadheatError
 from leadheat.identity import LeadKey, LeadKeyError, normalise_email, parse_lead_key
 from leadheat.ingest.recording import valid_event_type
@@ -216,8 +216,11 @@ def explanation(lead: str, lh: Service, _key: Reader, at: At = None) -> dict[str
     dependencies=[Depends(message_list)],
     responses=TOO_LARGE,
 )
-def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> dict[str, Any]:
-    """Idempotent on ``id``: sending the same event twice stores it once."""
+async def add_events(
+    body: EventIn | list[EventIn], request: Request, lh: Service, _key: Ingester
+) -> dict[str, Any]:
+    """Idempotent on ``id``: sending the same event twice stores it once. Requests that
+    arrive while one is written are recorded together (:mod:`leadheat.api.group_commit`)."""
     items = body if isinstance(body, list) else [body]
     if len(items) > 1000:
         raise InputError("body", f"{len(items)} events; send at most 1000 per request")
@@ -240,7 +243,7 @@ def add_events(body: EventIn | list[EventIn], lh: Service, _key: Ingester) -> di
             raise InputError(f"{where}type", str(error)) from None
         event_id = item.id or derived_event_id(key, kind, at, properties, 0)
         events.append(NewEvent(key, kind, at, event_id, properties))
-    report = lh.record_events(events)
+    report = await event_commit_of(request).record(events)
     return {
         "stored": report.stored,
         "duplicates": report.duplicates,
