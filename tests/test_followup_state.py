@@ -125,6 +125,15 @@ def assert_every_way_equals_replay(lh: Leadheat, at: datetime) -> None:
     )
 
 
+def team_with_history(lh: Leadheat, rng: random.Random) -> None:
+    """Two reps (one in another team's hours), 40 leads with events, evidence and touches."""
+    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
+    lh.add_rep("ann@team.example")
+    lh.add_rep("bob@team.example", team="emea")
+    populate(lh, rng, 40)
+    touch_some(lh, rng, 40, NOW)
+
+
 def latest_fact(lh: Leadheat) -> datetime:
     from leadheat.store.database import reader_of
     from leadheat.store.history import latest_fact_at
@@ -141,11 +150,7 @@ def test_kept_state_equals_the_replay_through_every_kind_of_write(
     lh: Leadheat, clock: Clock
 ) -> None:
     rng = random.Random(21)
-    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
-    lh.add_rep("ann@team.example")
-    lh.add_rep("bob@team.example", team="emea")
-    populate(lh, rng, 40)
-    touch_some(lh, rng, 40, NOW)
+    team_with_history(lh, rng)
     lh.outcome("f1@example.com", "won", NOW - 2 * D)
     lh.outcome("f2@example.com", "lost", NOW - D)
     seen = {task.temperature.value for task in replayed_tasks(lh, at=NOW + D)}
@@ -177,11 +182,7 @@ def test_a_read_replays_only_the_leads_with_facts_after_it(lh: Leadheat, clock: 
     answers for every other lead; only the leads with a fact or touch after the read's instant
     are replayed, and every way of asking equals replaying every lead."""
     rng = random.Random(22)
-    lh.apply_playbook(PLAYBOOK % ("false", "2d"))
-    lh.add_rep("ann@team.example")
-    lh.add_rep("bob@team.example", team="emea")
-    populate(lh, rng, 40)
-    touch_some(lh, rng, 40, NOW)
+    team_with_history(lh, rng)
     at = latest_fact(lh)
     for _ in range(4):
         at += timedelta(minutes=rng.randrange(1, 60 * 24 * 9))
