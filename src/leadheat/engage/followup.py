@@ -52,7 +52,7 @@ from leadheat.store.models import (
     Touch,
 )
 from leadheat.store.reps import list_reps
-from leadheat.store.training import Lived
+from leadheat.store.training import FEW, Lived
 from leadheat.times import MAX_INSTANT, to_micros
 
 if TYPE_CHECKING:
@@ -527,9 +527,10 @@ def keep_current(lh: Leadheat) -> int:
     return done
 
 
-REPLAY_MOST = 2_000
-"""The most leads with a fact after the asked instant that a read replays one by one beside
-the kept state; with more (``--at`` far in the past) the caller replays every lead."""
+REPLAY_MOST = FEW
+"""The most leads with a fact after the asked instant that a read replays on their own beside
+the kept state (as many as the replay reads through the index, not by a scan of every
+table); with more (``--at`` far in the past) the caller replays every lead."""
 
 
 @dataclass(frozen=True)
