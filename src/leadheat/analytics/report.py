@@ -39,7 +39,7 @@ from leadheat.analytics.rates import SMALL_GROUP, Rate
 from leadheat.analytics.team import period
 from leadheat.bulk import paused_gc
 from leadheat.engage.followup import owner_tallies
-from leadheat.engage.lists import replayed_tasks, tasks
+from leadheat.engage.lists import replayed_tasks
 from leadheat.times import format_duration, isoformat
 
 if TYPE_CHECKING:
@@ -142,8 +142,8 @@ def follow_ups(lh: Leadheat, now: datetime) -> list[FollowUps]:
     the few leads that have a fact or touch after ``now`` replayed, else from every task
     replayed."""
     tallies = owner_tallies(lh, now)
-    if tallies is None:
-        return overdue_by_owner(tasks(lh, at=now))
+    if tallies is None:  # too many leads with later facts: the replay, not tasks() asking again
+        return overdue_by_owner(replayed_tasks(lh, at=now))
     rows = {
         tally.owner or "(nobody)": FollowUps(
             tally.owner or "(nobody)",

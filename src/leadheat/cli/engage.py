@@ -257,10 +257,9 @@ def sequences_run() -> None:
     """One pass now: enrol by the playbook's rules, queue due mails and digests (the worker
     does this continuously; `leadheat worker --once` then sends them)."""
     from leadheat.engage import nurture
-
-    lh = open_leadheat()
     from leadheat.settings import Settings
 
+    lh = open_leadheat()
     report = nurture.run_pass(lh, Settings().public_url)
     stopped = ", ".join(f"{n} {why}" for why, n in sorted(report.stopped.items())) or "none"
     out.print(
